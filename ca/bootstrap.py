@@ -1,0 +1,179 @@
+"""``regca init``: a home, its HSM tokens and keys, the CA hierarchy and service certificates.
+
+Keys are generated inside the tokens; no CA, OCSP, TSA or seal private key is ever a file.
+Refuses to touch a home (or a database) that already holds a PKI.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ca.audit import Event
+from ca.certbuilder import CertificateSpec
+from ca.clock import Clock
+from ca.config import HSM_CONFIG_DIR, write_settings
+from ca.context import CaContext
+from ca.errors import AlreadyInitialised
+from ca.hsm import write_softhsm_conf
+from ca.issuance import Issuer
+from ca.names import seal_name, service_name
+from ca.organizations import add_organization
+from ca.store.models import Certificate
+from ca.users import create_user
+
+__all__ = ["InitOptions", "InitReport", "initialise", "DEMO_REGION", "DEMO_JST"]
+
+# A demo voivodeship (Lubuskie) and a handful of its JST. TERYT codes follow TERC; the NIP and
+# REGON numbers are synthetic but pass their check digits.
+DEMO_REGION = {"teryt": "0800000", "name": "Województwo Lubuskie", "nip": "9731000002",
+               "regon": "970000003"}
+DEMO_JST = [
+    {"teryt": "0862011", "name": "Gmina Miasto Zielona Góra", "nip": "9291004928",
+     "regon": "080000012"},
+    {"teryt": "0861011", "name": "Gmina Miasto Gorzów Wielkopolski", "nip": "5991000014",
+     "regon": "080000029"},
+    {"teryt": "0809000", "name": "Powiat Zielonogórski", "nip": "9281000024",
+     "regon": "080000035"},
+    {"teryt": "0809052", "name": "Gmina Świdnica", "nip": "9261000038", "regon": "080000041"},
+    {"teryt": "0802011", "name": "Gmina Miejska Gubin", "nip": "9731000048",
+     "regon": "080000058"},
+]
+_SERVICE_CERTS = (("ocsp", "ocsp-responder", "RegCA OCSP Responder"),
+                  ("tsa", "tsa", "RegCA Time-Stamping Unit"))
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    home: Path
+    public_url: str = "http://127.0.0.1:8080"
+    demo: bool = False
+    operator_name: str = "RegCA"
+    operator_nip: str | None = None
+
+
+@dataclass
+class InitReport:
+    home: Path
+    serials: dict[str, str] = field(default_factory=dict)
+    logins: dict[str, tuple[str, str]] = field(default_factory=dict)  # user -> (role, password)
+
+
+def _write_secret(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+
+
+def _prepare_home(opts: InitOptions) -> None:
+    """Write regca.toml, the SoftHSM2 configuration and the demo PIN files."""
+    home = opts.home
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "crl").mkdir(exist_ok=True)
+    (home / "logs").mkdir(exist_ok=True)
+    hsm_dir = home / "hsm"
+    hsm_dir.mkdir(exist_ok=True)
+    if (home / "regca.toml").exists():
+        return  # the operator wrote the configuration first (e.g. other key algorithms)
+    hsm = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())
+    hsm["softhsm_conf"] = "hsm/softhsm2.conf"
+    for name, token in hsm["tokens"].items():
+        token["pin_file"] = f"hsm/{name}.pin"
+    operator = ({"name": DEMO_REGION["name"], "nip": DEMO_REGION["nip"],
+                 "teryt": DEMO_REGION["teryt"]} if opts.demo
+                else {"name": opts.operator_name, "nip": opts.operator_nip})
+    write_settings(home / "regca.toml", {"public_url": opts.public_url.rstrip("/")}, operator, hsm)
+
+
+def _create_tokens(ctx: CaContext) -> None:
+    hsm_cfg = ctx.settings.hsm
+    if hsm_cfg.softhsm_conf is not None:
+        write_softhsm_conf(hsm_cfg.softhsm_conf, hsm_cfg.softhsm_conf.parent / "tokens")
+    if not hsm_cfg.create_tokens:
+        return
+    so_pins = {}
+    for name, token in hsm_cfg.tokens.items():
+        if token.pin_file and not token.pin_file.exists():
+            _write_secret(token.pin_file, secrets.token_hex(8))
+        so_pins[name] = secrets.token_hex(8)
+        _write_secret(ctx.settings.home / "hsm" / f"{name}.so-pin", so_pins[name])
+    ctx.hsm.create_softhsm_tokens(so_pins)
+
+
+def _refuse_if_initialised(ctx: CaContext) -> None:
+    if ctx.settings.initialised_marker.exists():
+        raise AlreadyInitialised(f"{ctx.settings.home} is already initialised; "
+                                 "refusing to overwrite it")
+    ctx.db.migrate()
+    with ctx.db.reading() as s:
+        if s.query(Certificate).first() is not None:
+            raise AlreadyInitialised(f"database {ctx.db.safe_url} already holds a PKI; "
+                                     "refusing to overwrite it")
+
+
+def _issue_hierarchy(ctx: CaContext, report: InitReport) -> None:
+    issuer = Issuer(ctx)
+    profiles, op = ctx.profiles, ctx.operator
+    hsm = ctx.hsm
+    root_key = hsm.private_key("root")
+    root = issuer.issue_spec(
+        CertificateSpec(profiles.get("root-ca"), service_name("RegCA Root CA", op),
+                        root_key.public_key()),
+        None, "init", self_key=root_key)
+    report.serials["root"] = root.serial
+    report.serials["issuing"] = issuer.issue_spec(
+        CertificateSpec(profiles.get("issuing-ca"), service_name("RegCA Issuing CA", op),
+                        hsm.public_key("issuing")),
+        ctx.authority("root"), "init").serial
+    issuing = ctx.authority("issuing")
+    for role, profile, cn in _SERVICE_CERTS:
+        report.serials[role] = issuer.issue_spec(
+            CertificateSpec(profiles.get(profile), service_name(cn, op), hsm.public_key(role)),
+            issuing, "init").serial
+    report.serials["seal"] = issuer.issue_spec(
+        CertificateSpec(profiles.get("seal"), seal_name(op, strict=False),
+                        hsm.public_key("seal")),
+        issuing, "init", op.teryt).serial
+
+
+def _add_demo(ctx: CaContext, report: InitReport) -> None:
+    for org in [DEMO_REGION, *DEMO_JST]:
+        add_organization(ctx, org["teryt"], org["name"], org["nip"], org["regon"], actor="init")
+    for username, role, orgs in (("admin", "administrator", []),
+                                 ("urzednik", "officer", [DEMO_JST[0]["teryt"]]),
+                                 ("audytor", "auditor", [])):
+        password = secrets.token_urlsafe(12)
+        create_user(ctx, username, password, role, orgs, actor="init")
+        report.logins[username] = (role, password)
+    lines = [f"{u}\t{role}\t{pw}" for u, (role, pw) in report.logins.items()]
+    _write_secret(ctx.settings.home / "demo-logins.txt", "\n".join(lines))
+
+
+def initialise(opts: InitOptions, clock: Clock | None = None) -> InitReport:
+    home = opts.home.resolve()
+    if (home / ".initialised").exists():
+        raise AlreadyInitialised(f"{home} is already initialised; refusing to overwrite it")
+    _prepare_home(InitOptions(home, opts.public_url, opts.demo, opts.operator_name,
+                              opts.operator_nip))
+    ctx = CaContext.open(home, clock)
+    _refuse_if_initialised(ctx)
+    report = InitReport(home)
+    _create_tokens(ctx)
+    for role, key in ctx.settings.hsm.keys.items():
+        ctx.hsm.generate_key(role)
+        with ctx.db.transaction() as s:
+            ctx.audit(s, Event(actor="init", action="key.generate", object=f"key:{role}",
+                               details={"label": key.label, "algorithm": key.algorithm,
+                                        "token": ctx.settings.hsm.tokens[key.token].label}))
+    if opts.demo:
+        _add_demo(ctx, report)
+    _issue_hierarchy(ctx, report)
+    with ctx.db.transaction() as s:
+        ctx.audit(s, Event(actor="init", action="pki.init", object=f"home:{home.name}",
+                           details={"public_url": ctx.settings.public_url, "demo": opts.demo,
+                                    "certificates": report.serials}))
+    ctx.settings.initialised_marker.write_text("initialised\n")
+    return report

@@ -1,0 +1,194 @@
+"""A RegCA home: its directory layout and its regca.toml, checked when loaded.
+
+Configuration fails loudly at start-up with the field and the reason (STYLE.md, "Errors").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ca.errors import ConfigurationError
+
+__all__ = [
+    "REPO_ROOT", "POLICIES_DIR", "HSM_CONFIG_DIR", "TokenConfig", "KeyConfig", "HsmConfig",
+    "Settings", "default_home", "load_settings", "write_settings",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+POLICIES_DIR = REPO_ROOT / "policies"
+HSM_CONFIG_DIR = REPO_ROOT / "hsm-config"
+KEY_ALGORITHMS = ("ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096")
+
+
+@dataclass(frozen=True)
+class TokenConfig:
+    name: str
+    label: str
+    pin_env: str | None
+    pin_file: Path | None
+
+    def pin(self) -> str:
+        """The user PIN: the environment wins over the home's PIN file."""
+        if self.pin_env and os.environ.get(self.pin_env):
+            return os.environ[self.pin_env]
+        if self.pin_file and self.pin_file.exists():
+            return self.pin_file.read_text().strip()
+        where = f"${self.pin_env}" if self.pin_env else "a pin_file"
+        raise ConfigurationError(f"hsm.tokens.{self.name}: no PIN given (set {where})")
+
+
+@dataclass(frozen=True)
+class KeyConfig:
+    role: str
+    token: str
+    label: str
+    id: bytes
+    algorithm: str
+
+
+@dataclass(frozen=True)
+class HsmConfig:
+    module: str
+    softhsm_conf: Path | None
+    create_tokens: bool
+    tokens: dict[str, TokenConfig]
+    keys: dict[str, KeyConfig]
+
+    def key(self, role: str) -> KeyConfig:
+        try:
+            return self.keys[role]
+        except KeyError:
+            raise ConfigurationError(f"hsm.keys.{role}: no key configured for this role") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    public_url: str
+    database_url: str
+    hsm: HsmConfig
+    policies_dir: Path
+    pending_grace_seconds: int
+    operator: dict
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "regca.toml"
+
+    @property
+    def crl_dir(self) -> Path:
+        return self.home / "crl"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def initialised_marker(self) -> Path:
+        return self.home / ".initialised"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("REGCA_HOME") or "var/demo")
+
+
+def _require(table: dict, key: str, where: str, kind: type = str):
+    value = table.get(key)
+    if value is None:
+        raise ConfigurationError(f"{where}.{key}: missing")
+    if not isinstance(value, kind):
+        raise ConfigurationError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _parse_hsm(home: Path, raw: dict) -> HsmConfig:
+    tokens = {}
+    for name, t in raw.get("tokens", {}).items():
+        where = f"hsm.tokens.{name}"
+        pin_file = t.get("pin_file")
+        tokens[name] = TokenConfig(
+            name=name,
+            label=_require(t, "label", where),
+            pin_env=t.get("pin_env"),
+            pin_file=(home / pin_file) if pin_file else None,
+        )
+    keys = {}
+    for role, k in raw.get("keys", {}).items():
+        where = f"hsm.keys.{role}"
+        token = _require(k, "token", where)
+        if token not in tokens:
+            raise ConfigurationError(f"{where}.token: no token named {token!r} in hsm.tokens")
+        algorithm = _require(k, "algorithm", where)
+        if algorithm not in KEY_ALGORITHMS:
+            raise ConfigurationError(
+                f"{where}.algorithm: {algorithm!r} is not one of {', '.join(KEY_ALGORITHMS)}")
+        try:
+            key_id = bytes.fromhex(_require(k, "id", where))
+        except ValueError:
+            raise ConfigurationError(f"{where}.id: must be hex (the CKA_ID)") from None
+        keys[role] = KeyConfig(role, token, _require(k, "label", where), key_id, algorithm)
+    conf = raw.get("softhsm_conf")
+    return HsmConfig(
+        module=_require(raw, "module", "hsm"),
+        softhsm_conf=(home / conf) if conf else None,
+        create_tokens=bool(raw.get("create_tokens", False)),
+        tokens=tokens,
+        keys=keys,
+    )
+
+
+def _parse_operator(raw: dict) -> dict:
+    if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+        raise ConfigurationError("operator.name: missing (the organisation running the CA)")
+    return raw
+
+
+def load_settings(home: Path) -> Settings:
+    """Read ``home/regca.toml``; the environment may override the database URL."""
+    home = home.resolve()
+    path = home / "regca.toml"
+    if not path.exists():
+        raise ConfigurationError(f"{path}: no RegCA home here (run `regca init` first)")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from None
+    database_url = (os.environ.get("REGCA_DATABASE_URL") or raw.get("database_url")
+                    or f"sqlite:///{home / 'regca.db'}")
+    policies = raw.get("policies_dir")
+    return Settings(
+        home=home,
+        public_url=_require(raw, "public_url", "regca").rstrip("/"),
+        database_url=database_url,
+        hsm=_parse_hsm(home, _require(raw, "hsm", "regca", dict)),
+        policies_dir=Path(policies) if policies else POLICIES_DIR,
+        pending_grace_seconds=int(raw.get("pending_grace_seconds", 300)),
+        operator=_parse_operator(raw.get("operator", {})),
+    )
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def write_settings(path: Path, top: dict, operator: dict, hsm: dict) -> None:
+    """Write regca.toml from plain values (top-level scalars, [operator] and [hsm] tables)."""
+    lines = ["# RegCA home configuration (see README.md)."]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in top.items() if v is not None]
+    lines += ["", "[operator]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in operator.items() if v is not None]
+    lines += ["", "[hsm]"]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in hsm.items() if not isinstance(v, dict)]
+    for section in ("tokens", "keys"):
+        for name, table in hsm.get(section, {}).items():
+            lines += ["", f"[hsm.{section}.{name}]"]
+            lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
+    path.write_text("\n".join(lines) + "\n")

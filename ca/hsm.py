@@ -1,0 +1,263 @@
+"""PKCS#11 access: one loaded module per process, one session per token, one lock per module.
+
+Measured facts this module is built around (DESIGN.md, "Keys"):
+- python-pkcs11 calls ``C_Initialize(NULL)``, which switches SoftHSM2's own locking off, so every
+  call into the module goes through one lock;
+- sessions never cross a fork: a child re-initialises the module before its first call;
+- a lost token store breaks open sessions until the module is finalised and initialised again, and
+  concurrent log-ins from several processes sometimes fail with NoSuchToken/GeneralError, so such
+  failures re-initialise and retry a bounded number of times;
+- SoftHSM2 keeps one log-in per process and token, so each token is logged in once per process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import pkcs11
+from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import exceptions as p11e
+from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
+from pkcs11.util.rsa import encode_rsa_public_key
+from cryptography.hazmat.primitives import serialization
+
+from ca.config import HSM_CONFIG_DIR, HsmConfig, KeyConfig, TokenConfig
+from ca.errors import ConfigurationError, HsmUnavailable
+
+__all__ = ["Hsm", "write_softhsm_conf", "CURVES"]
+
+T = TypeVar("T")
+
+CURVES = {"ec-p256": "secp256r1", "ec-p384": "secp384r1", "ec-p521": "secp521r1"}
+
+# Failures after which a fresh C_Initialize and a new session may succeed.
+_RECOVERABLE = (
+    p11e.SessionHandleInvalid, p11e.SessionClosed, p11e.DeviceRemoved, p11e.DeviceError,
+    p11e.TokenNotPresent, p11e.GeneralError, p11e.NoSuchToken, p11e.KeyHandleInvalid,
+    p11e.ObjectHandleInvalid, p11e.UserNotLoggedIn, p11e.TokenNotRecognised,
+)
+_ATTEMPTS = 4
+_SIGN_CAPS = MechanismFlag.SIGN | MechanismFlag.VERIFY
+
+
+@dataclass
+class _Module:
+    """Process-wide state of one PKCS#11 library (python-pkcs11 loads each path once)."""
+
+    path: str
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    lib: Any = None
+    pid: int = -1
+    conf: str | None = None
+    sessions: dict[str, Any] = field(default_factory=dict)
+    handles: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.sessions.clear()
+        self.handles.clear()
+
+
+_modules: dict[str, _Module] = {}
+
+
+def _after_fork_in_child() -> None:
+    for module in _modules.values():
+        module.lock = threading.RLock()
+        module.pid = -1  # forces C_Initialize again before the first call
+        module.reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def write_softhsm_conf(conf: Path, tokendir: Path) -> None:
+    template = (HSM_CONFIG_DIR / "softhsm2.conf.in").read_text()
+    tokendir.mkdir(parents=True, exist_ok=True)
+    conf.write_text(template.replace("@TOKENDIR@", str(tokendir)))
+
+
+class Hsm:
+    """The CA's keys in a PKCS#11 module, addressed by role (``issuing``, ``ocsp``...)."""
+
+    def __init__(self, config: HsmConfig):
+        self.config = config
+        self._module = _modules.setdefault(config.module, _Module(config.module))
+
+    # -- the module ---------------------------------------------------------------------------
+
+    def _ensure_loaded(self) -> _Module:
+        """Load or re-initialise the module for this process and this home's SoftHSM2 conf."""
+        m = self._module
+        conf = str(self.config.softhsm_conf) if self.config.softhsm_conf else None
+        if m.lib is not None and m.pid == os.getpid() and m.conf == conf:
+            return m
+        if conf:
+            if not Path(conf).exists():
+                raise HsmUnavailable(f"SoftHSM2 configuration {conf} is missing")
+            os.environ["SOFTHSM2_CONF"] = conf
+        if not Path(m.path).exists():
+            raise HsmUnavailable(f"PKCS#11 module {m.path} not found")
+        try:
+            if m.lib is None:
+                m.lib = pkcs11.lib(m.path)
+            else:
+                m.lib.reinitialize()
+        except p11e.PKCS11Error as exc:
+            m.lib = None
+            raise HsmUnavailable(f"cannot load PKCS#11 module {m.path}: {exc or type(exc).__name__}")
+        m.pid, m.conf = os.getpid(), conf
+        m.reset()
+        return m
+
+    def _session(self, m: _Module, token_name: str):
+        session = m.sessions.get(token_name)
+        if session is None:
+            token = self._token_config(token_name)
+            try:
+                session = m.lib.get_token(token_label=token.label).open(rw=True, user_pin=token.pin())
+            except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
+                raise HsmUnavailable(f"wrong PIN for token {token.label!r}") from None
+            except p11e.PinLocked:
+                raise HsmUnavailable(f"PIN of token {token.label!r} is locked") from None
+            m.sessions[token_name] = session
+        return session
+
+    def _token_config(self, name: str) -> TokenConfig:
+        try:
+            return self.config.tokens[name]
+        except KeyError:
+            raise ConfigurationError(f"hsm.tokens.{name}: not configured") from None
+
+    def with_session(self, token_name: str, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(session)`` under the module lock, recovering from lost sessions."""
+        last: Exception | None = None
+        for attempt in range(_ATTEMPTS):
+            with self._module.lock:
+                try:
+                    m = self._ensure_loaded()
+                    return fn(self._session(m, token_name))
+                except _RECOVERABLE as exc:
+                    last = exc
+                    self._module.pid = -1  # re-initialise on the next attempt
+                except p11e.PKCS11Error as exc:
+                    raise HsmUnavailable(f"PKCS#11 error: {type(exc).__name__} {exc}") from None
+            time.sleep(0.01 * (attempt + 1))
+        if isinstance(last, p11e.NoSuchToken):
+            label = self._token_config(token_name).label
+            raise HsmUnavailable(f"token {label!r} not found in {self._module.path}")
+        raise HsmUnavailable(f"HSM not answering: {type(last).__name__} {last}".strip())
+
+    def ping(self) -> bool:
+        """True when every configured token can be reached and logged in."""
+        try:
+            for name in self.config.tokens:
+                self.with_session(name, lambda s: s.token.label)
+            return True
+        except (HsmUnavailable, ConfigurationError):
+            return False
+
+    # -- keys -----------------------------------------------------------------------------------
+
+    def _handle(self, session, key: KeyConfig):
+        cache = self._module.handles
+        handle = cache.get((key.token, key.role))
+        if handle is None:
+            try:
+                handle = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key.id,
+                                         label=key.label)
+            except p11e.NoSuchKey:
+                raise HsmUnavailable(f"no private key {key.label!r} on token "
+                                     f"{self.config.tokens[key.token].label!r}") from None
+            cache[(key.token, key.role)] = handle
+        return handle
+
+    def sign_raw(self, role: str, data: bytes, mechanism, mechanism_param=None) -> bytes:
+        key = self.config.key(role)
+        return self.with_session(
+            key.token,
+            lambda s: self._handle(s, key).sign(data, mechanism=mechanism,
+                                                mechanism_param=mechanism_param))
+
+    def public_key(self, role: str):
+        """The role's public key as a ``cryptography`` object."""
+        key = self.config.key(role)
+
+        def read(session):
+            try:
+                pub = session.get_key(object_class=ObjectClass.PUBLIC_KEY, id=key.id,
+                                      label=key.label)
+            except p11e.NoSuchKey:
+                raise HsmUnavailable(f"no public key {key.label!r} in the HSM") from None
+            if pub.key_type == KeyType.EC:
+                return serialization.load_der_public_key(encode_ec_public_key(pub))
+            return serialization.load_der_public_key(encode_rsa_public_key(pub))
+
+        return self.with_session(key.token, read)
+
+    def private_key(self, role: str):
+        """A ``cryptography`` private-key object whose ``sign()`` runs in the HSM."""
+        from ca.keys import pkcs11_private_key
+        return pkcs11_private_key(self, role, self.public_key(role))
+
+    def key_attributes(self, role: str) -> dict[str, bool]:
+        key = self.config.key(role)
+
+        def read(session):
+            h = self._handle(session, key)
+            return {"sensitive": bool(h[Attribute.SENSITIVE]),
+                    "extractable": bool(h[Attribute.EXTRACTABLE])}
+
+        return self.with_session(key.token, read)
+
+    def generate_key(self, role: str):
+        """Generate the role's key pair inside the token; refuses to replace an existing one."""
+        key = self.config.key(role)
+
+        def generate(session):
+            existing = list(session.get_objects({Attribute.LABEL: key.label,
+                                                 Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
+            if existing:
+                raise HsmUnavailable(f"token already holds a key labelled {key.label!r}")
+            private = {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                       Attribute.PRIVATE: True}
+            if key.algorithm in CURVES:
+                params = session.create_domain_parameters(
+                    KeyType.EC,
+                    {Attribute.EC_PARAMS: encode_named_curve_parameters(CURVES[key.algorithm])},
+                    local=True)
+                params.generate_keypair(store=True, id=key.id, label=key.label,
+                                        capabilities=_SIGN_CAPS, private_template=private)
+            else:
+                bits = int(key.algorithm.split("-")[1])
+                session.generate_keypair(KeyType.RSA, bits, store=True, id=key.id,
+                                         label=key.label, capabilities=_SIGN_CAPS,
+                                         private_template=private)
+
+        self.with_session(key.token, generate)
+        return self.public_key(role)
+
+    # -- SoftHSM2 token set-up ------------------------------------------------------------------
+
+    def create_softhsm_tokens(self, so_pins: dict[str, str]) -> None:
+        """Initialise this home's SoftHSM2 tokens with ``softhsm2-util`` (the embedded default)."""
+        if not self.config.softhsm_conf:
+            raise ConfigurationError("hsm.softhsm_conf: needed to create tokens")
+        env = dict(os.environ, SOFTHSM2_CONF=str(self.config.softhsm_conf))
+        for name, token in self.config.tokens.items():
+            cmd = ["softhsm2-util", "--init-token", "--free", "--label", token.label,
+                   "--so-pin", so_pins[name], "--pin", token.pin()]
+            try:
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            except FileNotFoundError:
+                raise HsmUnavailable("softhsm2-util not found (install Debian's softhsm2)") from None
+            if done.returncode != 0:
+                raise HsmUnavailable(f"softhsm2-util could not create token {token.label!r}: "
+                                     f"{done.stderr.strip() or done.stdout.strip()}")
+        with self._module.lock:
+            self._module.pid = -1  # the module must rescan the token directory

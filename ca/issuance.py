@@ -1,0 +1,196 @@
+"""Issuance: validate, record intent, sign in the HSM, store, audit (DESIGN.md order).
+
+A crash between the steps leaves a pending row that ``reconcile`` settles; there is never a
+signed certificate the database does not know.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy.exc import IntegrityError
+
+from ca.audit import Event
+from ca.certbuilder import Authority, CertificateSpec, build, signature_hash
+from ca.context import CaContext
+from ca.csr import checked_public_key, load_csr
+from ca.errors import Forbidden, InvalidSubject, RegCAError, UnknownProfile
+from ca.identity import Subscriber, parse_subscriber
+from ca.names import person_name
+from ca.profiles import Profile
+from ca.serials import new_serial, serial_hex
+from ca.store import certificates as cert_store
+from ca.store import organizations as org_store
+from ca.store.models import Certificate, Organization
+
+__all__ = ["IssuanceRequest", "IssuedCertificate", "Issuer"]
+
+_SUBSCRIBER_KINDS = ("staff", "resident")
+
+
+@dataclass(frozen=True)
+class IssuanceRequest:
+    """An RA's request: profile, PKCS#10 (PEM or DER) and the SUBJ.json fields."""
+
+    profile: str
+    csr: bytes | str
+    subject: dict
+    actor: str
+    scope_teryt: str | None = None  # an API key bound to one JST may only issue for it
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    serial: str
+    certificate: x509.Certificate
+    chain: list[x509.Certificate]
+
+
+@lru_cache(maxsize=None)
+def _lint_key(kind: str):
+    """A throwaway key of the issuer's type: signing the TBS with it yields the exact bytes the
+    HSM will sign, to record and check before the real signature (cf. Boulder's linting
+    certificate)."""
+    if kind.startswith("ec-"):
+        return ec.generate_private_key({"ec-256": ec.SECP256R1(), "ec-384": ec.SECP384R1(),
+                                        "ec-521": ec.SECP521R1()}[kind])
+    return rsa.generate_private_key(65537, int(kind.split("-")[1]))
+
+
+def _kind_of(key) -> str:
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return f"ec-{key.curve.key_size}"
+    return f"rsa-{key.key_size}"
+
+
+class Issuer:
+    def __init__(self, ctx: CaContext):
+        self.ctx = ctx
+
+    # -- deciding -----------------------------------------------------------------------------
+
+    def _check_fields(self, profile: Profile, sub: Subscriber) -> None:
+        for field in profile.required_fields:
+            if getattr(sub, field) in (None, ""):
+                raise InvalidSubject(field, f"required by profile {profile.name}")
+        if profile.subject == "resident" and not (sub.pesel or sub.identity_document):
+            raise InvalidSubject("pesel", f"profile {profile.name} needs a PESEL or an "
+                                 "identity_document to identify the resident")
+
+    def _organization(self, sub: Subscriber, scope_teryt: str | None) -> Organization | None:
+        if sub.organization_teryt is None:
+            return None
+        if scope_teryt and sub.organization_teryt != scope_teryt:
+            raise Forbidden(f"this key may only issue for JST {scope_teryt}")
+        with self.ctx.db.reading() as s:
+            org = org_store.get(s, sub.organization_teryt)
+        if org is None:
+            raise InvalidSubject("organization_teryt", f"no JST with TERYT "
+                                 f"{sub.organization_teryt} is served by this home")
+        return org
+
+    def prepare(self, request: IssuanceRequest) -> tuple[CertificateSpec, Organization | None]:
+        """Everything that can refuse a request, before anything is written."""
+        profile = self.ctx.profiles.get(request.profile)
+        if profile.subject not in _SUBSCRIBER_KINDS:
+            raise UnknownProfile(f"profile {profile.name!r} is not issued to subscribers")
+        sub = parse_subscriber(request.subject)
+        self._check_fields(profile, sub)
+        if profile.subject == "resident" and request.scope_teryt and (
+                sub.organization_teryt not in (None, request.scope_teryt)):
+            raise Forbidden(f"this key may only issue for JST {request.scope_teryt}")
+        org = self._organization(sub, request.scope_teryt)
+        public_key = checked_public_key(load_csr(request.csr), profile.key_algorithms)
+        name = person_name(sub, org if profile.subject == "staff" else None)
+        emails = (sub.email,) if sub.email else ()
+        return CertificateSpec(profile, name, public_key, emails), org
+
+    # -- doing --------------------------------------------------------------------------------
+
+    def issue(self, request: IssuanceRequest) -> IssuedCertificate:
+        spec, org = self.prepare(request)
+        issuer = self.ctx.authority(spec.profile.issuer)
+        teryt = org.teryt if org else (request.scope_teryt or None)
+        return self.issue_spec(spec, issuer, request.actor, teryt)
+
+    def issue_spec(self, spec: CertificateSpec, issuer: Authority | None, actor: str,
+                   organization_teryt: str | None = None, self_key=None) -> IssuedCertificate:
+        """Sign ``spec`` with ``issuer`` (or ``self_key`` for a self-signed root).
+
+        Must run its steps in this order; each commit is a point a crash may stop at.
+        """
+        ctx = self.ctx
+        key = issuer.key if issuer else self_key
+        issuer_name = issuer.name if issuer else "root"
+        now = ctx.now().replace(microsecond=0)
+        not_after = now + dt.timedelta(days=spec.profile.validity_days)
+        if issuer is not None:
+            not_after = min(not_after, issuer.certificate.not_valid_after_utc)
+
+        # Step 1: a fresh serial, recorded as pending with the linted TBS before any signing.
+        for _attempt in range(5):
+            serial = new_serial()
+            builder = build(spec, issuer, serial, now, not_after, ctx.urls)
+            hash_alg = signature_hash(key)
+            tbs = builder.sign(_lint_key(_kind_of(key)), hash_alg).tbs_certificate_bytes
+            row = Certificate(
+                serial=serial_hex(serial), issuer=issuer_name, profile=spec.profile.name,
+                status="pending", subject=spec.subject.rfc4514_string(),
+                organization_teryt=organization_teryt, requested_by=actor,
+                not_before=now, not_after=not_after, tbs=tbs, created_at=ctx.now())
+            try:
+                with ctx.db.transaction() as s:
+                    cert_store.insert_pending(s, row)
+                break
+            except IntegrityError:
+                continue  # a serial collision: astronomically rare, never silently reused
+        else:
+            raise RegCAError("could not allocate a unique serial number")
+
+        # Step 2: the HSM signs; the result must be exactly the recorded TBS.
+        certificate = builder.sign(key, hash_alg)
+        if certificate.tbs_certificate_bytes != tbs:
+            raise RegCAError(f"signed certificate {row.serial} differs from its recorded TBS")
+
+        # Step 3: store it as issued and audit, in one transaction.
+        self._store_issued(row.serial, certificate, spec, actor, organization_teryt)
+        chain = [] if issuer is None else self._chain_for(issuer)
+        return IssuedCertificate(row.serial, certificate, chain)
+
+    def _store_issued(self, serial: str, certificate: x509.Certificate, spec: CertificateSpec,
+                      actor: str, organization_teryt: str | None) -> None:
+        der = certificate.public_bytes(Encoding.DER)
+        with self.ctx.db.transaction() as s:
+            cert_store.mark_issued(s, serial, der, self.ctx.now())
+            self.ctx.audit(s, Event(actor=actor, action="certificate.issue",
+                                    object=f"certificate:{serial}",
+                                    organization_teryt=organization_teryt,
+                                    details={"profile": spec.profile.name,
+                                             "subject": spec.subject.rfc4514_string()}))
+
+    def _chain_for(self, issuer: Authority) -> list[x509.Certificate]:
+        if issuer.name == "root":
+            return [issuer.certificate]
+        return self.ctx.chain()
+
+    def reconcile(self) -> list[str]:
+        """Settle pending rows older than the grace period: a certificate that may have been
+        signed but was never stored is treated as revoked, so no relying party trusts it."""
+        ctx = self.ctx
+        cutoff = ctx.now() - dt.timedelta(seconds=ctx.settings.pending_grace_seconds)
+        settled = []
+        with ctx.db.transaction() as s:
+            for row in cert_store.stale_pending(s, cutoff):
+                cert_store.set_revocation(row, "abandoned", ctx.now(), None, None)
+                ctx.audit(s, Event(actor="system", action="certificate.abandon",
+                                   object=f"certificate:{row.serial}",
+                                   organization_teryt=row.organization_teryt,
+                                   details={"profile": row.profile,
+                                            "reason": "pending at restart; treated as revoked"}))
+                settled.append(row.serial)
+        return settled

@@ -1,0 +1,78 @@
+"""Audit rows: append under the head row's lock, and walk them in order for verification."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca.audit import GENESIS, ChainProblem, Event, canonical, chain_hash
+from ca.store.models import AuditEvent, AuditHead
+
+__all__ = ["append", "verify_chain", "events"]
+
+
+def append(session: Session, event: Event, at: dt.datetime) -> int:
+    """Append ``event`` inside the caller's transaction; returns its sequence number.
+
+    The head row is locked (FOR UPDATE on PostgreSQL; SQLite transactions here are already
+    BEGIN IMMEDIATE), so concurrent appenders line up and the chain stays linear.
+    """
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()
+                           ).scalar_one()
+    seq = head.seq + 1
+    row_hash = chain_hash(head.hash, canonical(seq, at, event))
+    session.add(AuditEvent(
+        seq=seq, at=at, actor=event.actor, action=event.action, object=event.object,
+        outcome=event.outcome, organization_teryt=event.organization_teryt,
+        details=json.dumps(event.details, sort_keys=True, ensure_ascii=False, default=str),
+        prev_hash=head.hash, hash=row_hash))
+    head.seq, head.hash = seq, row_hash
+    return seq
+
+
+def _event_of(row: AuditEvent) -> Event:
+    return Event(actor=row.actor, action=row.action, object=row.object, outcome=row.outcome,
+                 details=json.loads(row.details), organization_teryt=row.organization_teryt)
+
+
+def verify_chain(session: Session) -> tuple[int, list[ChainProblem]]:
+    """Re-check every row; returns (rows checked, problems) and stops at the first break."""
+    expected_seq, prev = 1, GENESIS
+    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq)
+                           .execution_options(yield_per=2000)).scalars()
+    count = 0
+    for row in rows:
+        count += 1
+        if row.seq != expected_seq:
+            return count, [ChainProblem(expected_seq, f"missing (next row found is {row.seq}): "
+                                        "deleted or reordered")]
+        if row.prev_hash != prev:
+            return count, [ChainProblem(row.seq, "does not follow the row before it: "
+                                        "a row was deleted, inserted or reordered")]
+        try:
+            text = canonical(row.seq, row.at, _event_of(row))
+        except ValueError:
+            return count, [ChainProblem(row.seq, "details are not valid JSON: edited")]
+        if chain_hash(prev, text) != row.hash:
+            return count, [ChainProblem(row.seq, "content does not match its hash: edited")]
+        prev, expected_seq = row.hash, row.seq + 1
+    head = session.get(AuditHead, 1)
+    if head is None or head.seq != expected_seq - 1 or head.hash != prev:
+        last = head.seq if head else "?"
+        return count, [ChainProblem(expected_seq, f"chain ends early (head says {last}): "
+                                    "the newest rows were deleted")]
+    return count, []
+
+
+def events(session: Session, object_: str | None = None, action: str | None = None,
+           limit: int = 1000) -> Iterator[AuditEvent]:
+    q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+    if object_:
+        q = q.where(AuditEvent.object == object_)
+    if action:
+        q = q.where(AuditEvent.action == action)
+    return iter(session.execute(q).scalars().all())

@@ -1,0 +1,108 @@
+"""The engine: SQLite (WAL, writers serialised with BEGIN IMMEDIATE) or PostgreSQL."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca.errors import ConfigurationError
+
+__all__ = ["Database"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        # A transaction reads the audit head and then writes it: take the write lock up front
+        # so two writers never deadlock upgrading a read lock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self.engine = _sqlite_engine(url, immediate=True)
+                self._read_engine = _sqlite_engine(url, immediate=False)
+            else:
+                self.engine = create_engine(url, pool_pre_ping=True, pool_size=10,
+                                            max_overflow=20)
+                self._read_engine = self.engine
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise ConfigurationError(f"database_url: {exc}") from None
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._pid = os.getpid()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _after_fork(self) -> None:
+        if self._pid != os.getpid():  # never share pooled connections across a fork
+            self.engine.dispose(close=False)
+            self._read_engine.dispose(close=False)
+            self._pid = os.getpid()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work, committed at the end or rolled back on any exception."""
+        self._after_fork()
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Session]:
+        self._after_fork()
+        with self._read_sessions() as session:
+            yield session
+
+    def ping(self) -> bool:
+        try:
+            with self._read_engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.connect() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+        except OperationalError as exc:
+            raise ConfigurationError(f"database {self.safe_url}: {exc.orig}") from None
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)

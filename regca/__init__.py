@@ -1,0 +1,1 @@
+"""The command line and the composition of RegCA's services on one base URL."""

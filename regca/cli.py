@@ -1,0 +1,201 @@
+"""``regca``: the operator's command line (CONTRACT.md, "Command line").
+
+Every command exits 0 on success and 1 with one line on stderr on any error the user can fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ca.config import default_home
+from ca.context import CaContext
+from ca.errors import RegCAError
+
+__all__ = ["main", "build_parser"]
+
+
+class UserError(Exception):
+    """A mistake on the command line that is not a RegCAError (a missing file, say)."""
+
+
+def _ctx(args) -> CaContext:
+    return CaContext.open(args.home)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: {exc.strerror}") from None
+
+
+def _pem(cert) -> str:
+    return cert.public_bytes(Encoding.PEM).decode()
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+def cmd_init(args) -> None:
+    from ca.bootstrap import InitOptions, initialise
+    report = initialise(InitOptions(args.home, args.public_url, args.demo,
+                                    args.operator_name, args.operator_nip))
+    print(f"initialised {report.home}")
+    for role, serial in report.serials.items():
+        print(f"  {role:8} certificate {serial}")
+    for user, (role, password) in report.logins.items():
+        print(f"  demo log-in {user} ({role}): {password}")
+
+
+def cmd_serve(args) -> None:
+    from regca.server import serve
+    serve(args.home, args.bind, args.workers)
+
+
+def cmd_export_ca(args) -> None:
+    ctx = _ctx(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"root.pem": "root-ca", "issuing.pem": "issuing-ca", "ocsp.pem": "ocsp-responder",
+             "tsa.pem": "tsa", "seal.pem": "seal"}
+    for name, profile in files.items():
+        (out / name).write_text(_pem(ctx.certificate_of(profile)))
+    (out / "chain.pem").write_text("".join(_pem(c) for c in ctx.chain()))
+    print(f"wrote {', '.join([*files, 'chain.pem'])} to {out}")
+
+
+def cmd_issue(args) -> None:
+    from ca.issuance import IssuanceRequest, Issuer
+    try:
+        subject = json.loads(_read(args.subject))
+    except ValueError as exc:
+        raise UserError(f"{args.subject}: not JSON ({exc})") from None
+    issued = Issuer(_ctx(args)).issue(IssuanceRequest(
+        profile=args.profile, csr=_read(args.csr), subject=subject, actor="operator:cli"))
+    if args.out:
+        Path(args.out).write_text(_pem(issued.certificate))
+    print(issued.serial)
+
+
+def cmd_revoke(args) -> None:
+    from ca.revocation import RevocationRequest, Revoker
+    row = Revoker(_ctx(args)).revoke(RevocationRequest(args.serial, args.reason, "operator:cli"))
+    print(f"{row.serial} {row.status}" + (f" ({row.revocation_reason})"
+                                          if row.revocation_reason else ""))
+
+
+def cmd_org_list(args) -> None:
+    from ca.organizations import list_organizations
+    for org in list_organizations(_ctx(args)):
+        print("\t".join([org.teryt, org.name, org.nip or "-", org.regon or "-"]))
+
+
+def cmd_org_add(args) -> None:
+    from ca.organizations import add_organization
+    org = add_organization(_ctx(args), args.teryt, args.name, args.nip, args.regon)
+    print(f"{org.teryt}\t{org.name}")
+
+
+def cmd_apikey_create(args) -> None:
+    from ca.apikeys import create_api_key
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    print(create_api_key(_ctx(args), args.name, scopes, args.org))
+
+
+def cmd_audit_verify(args) -> None:
+    from ca.store.audit import verify_chain
+    ctx = _ctx(args)
+    with ctx.db.reading() as s:
+        count, problems = verify_chain(s)
+    if problems:
+        raise UserError(f"audit log broken: {problems[0]}")
+    print(f"audit log intact: {count} events")
+
+
+# -- parser ----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="regca", description="RegCA regional PKI")
+    p.add_argument("--home", type=Path, default=None,
+                   help="home directory (default: $REGCA_HOME or ./var/demo)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, fn, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.set_defaults(fn=fn)
+        return sp
+
+    sp = add("init", cmd_init, "create HSM tokens and keys, the CA hierarchy and the schema")
+    sp.add_argument("--demo", action="store_true", help="add a demo region, JST and log-ins")
+    sp.add_argument("--public-url", default="http://127.0.0.1:8080",
+                    help="base URL put into certificates (CRL, OCSP, caIssuers)")
+    sp.add_argument("--operator-name", default="RegCA", help="organisation running the CA")
+    sp.add_argument("--operator-nip", default=None, help="its NIP (organizationIdentifier)")
+
+    sp = add("serve", cmd_serve, "serve every HTTP service under gunicorn")
+    sp.add_argument("--bind", default="127.0.0.1:8080")
+    sp.add_argument("--workers", type=int, default=2)
+
+    sp = add("export-ca", cmd_export_ca, "write the CA and service certificates as PEM")
+    sp.add_argument("--out", required=True)
+
+    sp = add("issue", cmd_issue, "issue a certificate from a CSR; prints the serial")
+    sp.add_argument("--profile", required=True)
+    sp.add_argument("--csr", required=True)
+    sp.add_argument("--subject", required=True, help="SUBJ.json")
+    sp.add_argument("--out")
+
+    sp = add("revoke", cmd_revoke, "revoke a certificate")
+    sp.add_argument("serial")
+    sp.add_argument("--reason", required=True)
+
+    org = sub.add_parser("org", help="JST organisations").add_subparsers(
+        dest="org_command", required=True, metavar="ACTION")
+    for name, fn, help_ in (("list", cmd_org_list, "list JST"),
+                            ("add", cmd_org_add, "add a JST")):
+        sp = org.add_parser(name, help=help_)
+        sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.set_defaults(fn=fn)
+        if name == "add":
+            sp.add_argument("--teryt", required=True)
+            sp.add_argument("--name", required=True)
+            sp.add_argument("--nip")
+            sp.add_argument("--regon")
+
+    apikey = sub.add_parser("apikey", help="API keys").add_subparsers(
+        dest="apikey_command", required=True, metavar="ACTION")
+    sp = apikey.add_parser("create", help="create an API key (printed once)")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--scopes", required=True)
+    sp.add_argument("--org", default=None, help="TERYT of the JST the key is bound to")
+    sp.set_defaults(fn=cmd_apikey_create)
+
+    audit = sub.add_parser("audit", help="audit log").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION")
+    sp = audit.add_parser("verify", help="re-check the whole audit chain")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.set_defaults(fn=cmd_audit_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.home = (args.home or default_home()).resolve()
+    try:
+        args.fn(args)
+    except (RegCAError, UserError) as exc:
+        print(f"regca: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""``regca serve``: gunicorn with one app per worker, built after the fork.
+
+Each worker opens its own PKCS#11 session and database pool (DESIGN.md, "Keys").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gunicorn.app.base import BaseApplication
+
+from ca.context import CaContext
+from ca.issuance import Issuer
+
+__all__ = ["serve"]
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, home: Path, options: dict):
+        self.home, self.options = home, options
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from regca.wsgi import create_app
+        return create_app(self.home)
+
+
+def serve(home: Path, bind: str, workers: int) -> None:
+    ctx = CaContext.open(home)
+    settled = Issuer(ctx).reconcile()
+    if settled:
+        print(f"settled {len(settled)} interrupted issuance(s) as revoked")
+    base = f"http://{bind}"
+    print(f"RegCA serving {ctx.settings.home} on {base}")
+    for path in ("/healthz", "/ca/root.crt", "/ca/issuing.crt"):
+        print(f"  {base}{path}")
+    logins = ctx.settings.home / "demo-logins.txt"
+    if logins.exists():
+        print("demo log-ins (user, role, password):")
+        for line in logins.read_text().splitlines():
+            print("  " + line.replace("\t", "  "))
+    _Gunicorn(ctx.settings.home, {
+        "bind": bind, "workers": workers, "worker_class": "gthread", "threads": 4,
+        "accesslog": str(ctx.settings.log_dir / "access.log"), "errorlog": "-",
+        "loglevel": "warning", "timeout": 60,
+    }).run()

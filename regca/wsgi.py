@@ -1,0 +1,40 @@
+"""All services on one base URL. Each service is its own WSGI app and can run alone too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ca.context import CaContext
+from regca.health import HealthApp
+from regca.repository import RepositoryApp
+from regca.wsgiutil import json_response
+
+__all__ = ["Dispatcher", "create_app"]
+
+
+class Dispatcher:
+    """Routes by path prefix; the longest matching prefix wins."""
+
+    def __init__(self, routes: dict[str, Callable], fallback: Callable | None = None):
+        self.routes = sorted(routes.items(), key=lambda kv: -len(kv[0]))
+        self.fallback = fallback
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "") or "/"
+        for prefix, app in self.routes:
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return app(environ, start_response)
+        if self.fallback is not None:
+            return self.fallback(environ, start_response)
+        return json_response(start_response, 404,
+                             {"error": {"code": "not_found", "message": f"no route for {path}"}})
+
+
+def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
+    ctx = ctx or CaContext.open(Path(home))
+    routes: dict[str, Callable] = {
+        "/healthz": HealthApp(ctx),
+        "/ca": RepositoryApp(ctx),
+    }
+    return Dispatcher(routes)

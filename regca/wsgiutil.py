@@ -1,0 +1,43 @@
+"""Small helpers for the bare WSGI apps (the protocol endpoints skip Flask for speed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Iterable
+
+__all__ = ["respond", "json_response", "read_body", "BodyTooLarge"]
+
+_REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
+            405: "Method Not Allowed", 413: "Content Too Large", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def respond(start_response: Callable, status: int, body: bytes, content_type: str,
+            headers: Iterable[tuple[str, str]] = ()) -> list[bytes]:
+    start_response(f"{status} {_REASONS.get(status, 'Status')}",
+                   [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                    *headers])
+    return [body]
+
+
+def json_response(start_response: Callable, status: int, payload: dict) -> list[bytes]:
+    return respond(start_response, status, json.dumps(payload).encode(), "application/json")
+
+
+def read_body(environ: dict, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes without reading them all."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > limit:
+        raise BodyTooLarge(f"request body over {limit} bytes")
+    stream = environ["wsgi.input"]
+    data = stream.read(length) if length else stream.read(limit + 1)
+    if len(data) > limit:
+        raise BodyTooLarge(f"request body over {limit} bytes")
+    return data
