@@ -6,6 +6,7 @@ Refuses to touch a home (or a database) that already holds a PKI.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import tomllib
@@ -53,6 +54,7 @@ class InitOptions:
     demo: bool = False
     operator_name: str = "RegCA"
     operator_nip: str | None = None
+    database_url: str | None = None  # written to regca.toml; default SQLite in the home
 
 
 @dataclass
@@ -85,7 +87,8 @@ def _prepare_home(opts: InitOptions) -> None:
     operator = ({"name": DEMO_REGION["name"], "nip": DEMO_REGION["nip"],
                  "teryt": DEMO_REGION["teryt"]} if opts.demo
                 else {"name": opts.operator_name, "nip": opts.operator_nip})
-    write_settings(home / "regca.toml", {"public_url": opts.public_url.rstrip("/")}, operator, hsm)
+    write_settings(home / "regca.toml", {"public_url": opts.public_url.rstrip("/"),
+                                         "database_url": opts.database_url}, operator, hsm)
 
 
 def _create_tokens(ctx: CaContext) -> None:
@@ -156,8 +159,7 @@ def initialise(opts: InitOptions, clock: Clock | None = None) -> InitReport:
     home = opts.home.resolve()
     if (home / ".initialised").exists():
         raise AlreadyInitialised(f"{home} is already initialised; refusing to overwrite it")
-    _prepare_home(InitOptions(home, opts.public_url, opts.demo, opts.operator_name,
-                              opts.operator_nip))
+    _prepare_home(dataclasses.replace(opts, home=home))
     ctx = CaContext.open(home, clock)
     _refuse_if_initialised(ctx)
     report = InitReport(home)

@@ -98,7 +98,7 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")  # one branch per capability, see migrations/README
                 conn.commit()
         except OperationalError as exc:
             raise ConfigurationError(f"database {self.safe_url}: {exc.orig}") from None
