@@ -24,6 +24,10 @@ class RegCAError(Exception):
         super().__init__(message)
         self.message = message
 
+    def problem(self) -> tuple[int, dict]:
+        """The HTTP status and the contract's JSON error body for this error."""
+        return self.status, {"error": {"code": self.code, "message": self.message}}
+
 
 class Malformed(RegCAError):
     code, status = "malformed", 400
