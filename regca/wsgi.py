@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from ca.context import CaContext
+from enrollment_web.ra_api import create_ra_api
 from regca.health import HealthApp
 from regca.repository import RepositoryApp
 from regca.wsgiutil import json_response
@@ -36,5 +37,6 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     routes: dict[str, Callable] = {
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
+        "/api/v1/certificates": create_ra_api(ctx),
     }
     return Dispatcher(routes)
