@@ -9,6 +9,7 @@ from ca.context import CaContext
 from regca.health import HealthApp
 from regca.repository import RepositoryApp
 from regca.wsgiutil import json_response
+from tsa.app import TsaApp
 
 __all__ = ["Dispatcher", "create_app"]
 
@@ -36,5 +37,6 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     routes: dict[str, Callable] = {
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
+        "/tsa": TsaApp(ctx),
     }
     return Dispatcher(routes)
