@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from asn1crypto import tsp
+from asn1crypto import cms, tsp
 
 from tsa.errors import Rejected
 from tsa.token import IssuedToken
 
-__all__ = ["granted", "rejection"]
+__all__ = ["granted", "rejection", "TimeStampResp"]
 
-_GRANTED = tsp.PKIStatusInfo({"status": "granted"})
-_GRANTED.dump()
+
+class TimeStampResp(tsp.TimeStampResp):
+    """RFC 3161 §2.4.2: ``timeStampToken TimeStampToken OPTIONAL`` (absent on rejection);
+    asn1crypto 1.5 declares it mandatory."""
+
+    _fields = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
+_GRANTED = tsp.PKIStatusInfo.load(tsp.PKIStatusInfo({"status": "granted"}).dump())
 
 
 def granted(token: IssuedToken) -> bytes:
-    return tsp.TimeStampResp({"status": _GRANTED,
-                              "time_stamp_token": token.content_info}).dump()
+    return TimeStampResp({"status": _GRANTED, "time_stamp_token": token.content_info}).dump()
 
 
 def rejection(error: Rejected) -> bytes:
-    return tsp.TimeStampResp({"status": {
+    return TimeStampResp({"status": {
         "status": "rejection",
         "status_string": [error.message[:500]],
         "fail_info": {error.fail_info},
