@@ -168,6 +168,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found (apt-get install wrk)")
     rows = []
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="regca-bench-tsa-") as tmp:
         for algorithm in args.algorithms.split(","):
             work = Path(tmp) / algorithm
@@ -185,7 +186,8 @@ def main() -> None:
         "",
         f"`.venv/bin/python bench/tsa.py --seconds {args.seconds:g} --workers {args.workers}` "
         f"on {platform.node()} ({os.cpu_count()} cores, shared with the load generator), "
-        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; load average "
+        f"{load_before:.1f} before the run (other jobs share the machine).",
         "",
         "SHA-256 queries with certReq; `regca serve` (gunicorn gthread, "
         f"{args.workers} workers x 4 threads), SQLite home; load from `wrk` with one "

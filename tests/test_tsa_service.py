@@ -190,3 +190,12 @@ def test_hsm_unavailable_is_system_failure_503_and_service_recovers(tmp_path):
         assert _status(body) == ("rejection", {"system_failure"})
         assert _status(post(base, query)[2]) == ("granted", set())
     ctx.db.engine.dispose()
+
+
+def test_no_token_after_the_tsa_certificate_expires(sqlite_ctx, tmp_path):
+    expiry = sqlite_ctx.certificate_of("tsa").not_valid_after_utc
+    ctx = CaContext(sqlite_ctx.settings, FixedClock(expiry + dt.timedelta(seconds=1)))
+    with wsgi_thread(TsaApp(ctx)) as base:
+        status, _, body = post(base, make_query(tmp_path, "q").read_bytes())
+    assert status == 503
+    assert _status(body) == ("rejection", {"system_failure"})

@@ -110,8 +110,15 @@ class TsaApp:
     def issue(self, request: TimestampRequest, requester: str) -> IssuedToken:
         try:
             signer = self.signer()
+            gen_time = self.ctx.now()
+            if not signer.not_before <= gen_time < signer.not_after:
+                # RFC 3161 §4 (and ETSI EN 319 421 §7.7.2): no tokens outside the TSU
+                # certificate's validity.
+                log.error("time-stamp not issued: the TSA certificate is not valid at %s",
+                          gen_time)
+                raise Rejected("system_failure", "the TSA certificate is not valid now", 503)
             serial = self.serials.next()
-            token = signer.sign(request, serial, self.ctx.now())
+            token = signer.sign(request, serial, gen_time)
         except HsmUnavailable as exc:
             log.error("time-stamp not issued: %s", exc.message)
             raise Rejected("system_failure", "the TSA key is unavailable", 503) from None

@@ -42,6 +42,8 @@ class TokenSigner:
 
     def __init__(self, certificate: x509.Certificate, key, policy: TsaPolicy):
         self._key = key
+        self.not_before = certificate.not_valid_before_utc
+        self.not_after = certificate.not_valid_after_utc
         cert_der = certificate.public_bytes(Encoding.DER)
         cert = asn1_x509.Certificate.load(cert_der)
         self._hash_name, self._sign_args = self._signature_scheme(key)
