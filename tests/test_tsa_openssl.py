@@ -85,3 +85,26 @@ def test_serials_differ_between_tokens(served):
                     if x.startswith("Serial number:"))
         serials.add(line)
     assert len(serials) == 3
+
+
+@pytest.mark.parametrize("algorithm, signature", [("ec-p384", "ecdsa-with-SHA384"),
+                                                  ("rsa-2048", "rsaEncryption")])
+def test_openssl_verifies_tokens_of_other_tsa_keys(tmp_path, algorithm, signature):
+    from ca.clock import FixedClock
+    from conftest import PINNED
+    from tsa_support import home_with_tsa_key
+
+    ctx = home_with_tsa_key(tmp_path / "home", algorithm, FixedClock(PINNED))
+    assert run_cli(ctx.settings.home, "export-ca", "--out", str(tmp_path)).code == 0
+    query = make_query(tmp_path, "q", "-sha512", "-cert")
+    with wsgi_thread(create_app(ctx.settings.home, ctx)) as base:
+        _, _, body = post(base + "/tsa", query.read_bytes())
+    (tmp_path / "r.tsr").write_bytes(body)
+    done = openssl("ts", "-verify", "-in", "r.tsr", "-queryfile", "q.tsq",
+                   "-CAfile", "chain.pem", "-untrusted", "tsa.pem", cwd=tmp_path)
+    assert "Verification: OK" in done.stdout, done.stderr
+    token = openssl("ts", "-reply", "-in", "r.tsr", "-token_out", "-out", "t.der", cwd=tmp_path)
+    assert token.returncode == 0
+    dump = openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", "t.der", cwd=tmp_path)
+    assert f"algorithm: {signature}" in dump.stdout
+    ctx.db.engine.dispose()
