@@ -14,7 +14,7 @@ from pathlib import Path
 from ca.config import Settings
 from ca.errors import ConfigurationError
 
-__all__ = ["TsaPolicy", "load_oids", "load_tsa_policy", "TSA_HASHES"]
+__all__ = ["TSA_HASHES", "TsaPolicy", "load_oids", "load_tsa_policy"]
 
 # Hashes a time-stamp request may use (RFC 3161 §2.4.1). SHA-1 is only collision-weak, but
 # ETSI TS 119 312 no longer lists it for new time-stamps, so it needs an explicit opt-in.

@@ -8,10 +8,10 @@ import subprocess
 import zipfile
 
 import pytest
-
 from conftest import run_cli
-from regca.wsgi import create_app
 from tsa_support import wsgi_thread
+
+from regca.wsgi import create_app
 
 JDK = all(shutil.which(tool) for tool in ("jarsigner", "keytool"))
 pytestmark = [pytest.mark.hsm,

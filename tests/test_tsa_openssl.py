@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import run_cli
-from regca.wsgi import create_app
 from tsa_support import make_query, openssl, post, reply_text, wsgi_thread
+
+from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
 
@@ -43,7 +43,7 @@ def test_openssl_verifies_token(served, digest, nonce, cert_req):
 
 
 def test_token_carries_certificate_only_when_asked(served):
-    base, work = served
+    _, work = served
     _, _, with_cert, _ = _timestamp(served, "with-cert", "-cert")
     _, _, without, _ = _timestamp(served, "without-cert")
     for reply, expected in ((with_cert, 0), (without, 2)):
@@ -90,9 +90,10 @@ def test_serials_differ_between_tokens(served):
 @pytest.mark.parametrize("algorithm, signature", [("ec-p384", "ecdsa-with-SHA384"),
                                                   ("rsa-2048", "rsaEncryption")])
 def test_openssl_verifies_tokens_of_other_tsa_keys(tmp_path, algorithm, signature):
-    from ca.clock import FixedClock
     from conftest import PINNED
     from tsa_support import home_with_tsa_key
+
+    from ca.clock import FixedClock
 
     ctx = home_with_tsa_key(tmp_path / "home", algorithm, FixedClock(PINNED))
     assert run_cli(ctx.settings.home, "export-ca", "--out", str(tmp_path)).code == 0

@@ -10,6 +10,8 @@ import threading
 
 import pytest
 from asn1crypto import tsp
+from conftest import PINNED, make_home
+from tsa_support import make_query, post, reply_text, wsgi_thread
 
 from ca.apikeys import create_api_key
 from ca.clock import FixedClock
@@ -18,10 +20,8 @@ from ca.errors import ConfigurationError
 from ca.policy import load_tsa_policy
 from ca.store import timestamps as store
 from ca.tsaserials import SerialAllocator
-from conftest import PINNED, make_home
 from tsa.app import TsaApp
 from tsa.reply import TimeStampResp
-from tsa_support import make_query, post, reply_text, wsgi_thread
 
 pytestmark = pytest.mark.hsm
 

@@ -27,7 +27,7 @@ from tsa.reply import granted, rejection
 from tsa.request import TimestampRequest, parse_request
 from tsa.token import IssuedToken, TokenSigner
 
-__all__ = ["TsaApp", "QUERY_TYPE", "REPLY_TYPE"]
+__all__ = ["QUERY_TYPE", "REPLY_TYPE", "TsaApp"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class TsaApp:
             return respond(start_response, 200, granted(token), REPLY_TYPE)
         except Rejected as exc:
             return respond(start_response, exc.http_status, rejection(exc), REPLY_TYPE)
-        except Exception:  # noqa: BLE001 - the edge: a bug must still answer in the protocol
+        except Exception:  # the edge: a bug must still answer inside the protocol
             log.exception("time-stamp request failed")
             failure = Rejected("system_failure", "internal error", 503)
             return respond(start_response, 503, rejection(failure), REPLY_TYPE)

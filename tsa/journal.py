@@ -2,8 +2,8 @@
 
 Rows wait in memory for at most ``interval`` seconds (or until ``batch`` of them are waiting)
 and are then inserted in one transaction by a background thread. A clean stop flushes what is
-left: ``close()`` runs at interpreter exit (gunicorn workers leave through ``sys.exit``) and
-from the worker_exit hook of ``regca serve``. A failed write keeps the rows and retries.
+left: ``close()`` runs at interpreter exit (gunicorn workers leave through ``sys.exit``, so
+a SIGTERM to ``regca serve`` loses nothing). A failed write keeps the rows and retries.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ca.store.db import Database
 __all__ = ["TokenJournal", "flush_all"]
 
 log = logging.getLogger(__name__)
-_journals: "weakref.WeakSet[TokenJournal]" = weakref.WeakSet()
+_journals: weakref.WeakSet[TokenJournal] = weakref.WeakSet()
 
 
 def flush_all() -> None:

@@ -7,7 +7,7 @@ from asn1crypto import cms, tsp
 from tsa.errors import Rejected
 from tsa.token import IssuedToken
 
-__all__ = ["granted", "rejection", "TimeStampResp"]
+__all__ = ["TimeStampResp", "granted", "rejection"]
 
 
 class TimeStampResp(tsp.TimeStampResp):

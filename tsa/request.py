@@ -29,7 +29,7 @@ class TimestampRequest:
 def _parse(der: bytes) -> tsp.TimeStampReq:
     try:
         req = tsp.TimeStampReq.load(der, strict=True)
-        req.native  # asn1crypto parses lazily: force every field now, inside this try
+        _ = req.native  # asn1crypto parses lazily: force every field now, inside this try
     except (ValueError, TypeError, OverflowError) as exc:
         raise Rejected("bad_data_format", f"not a DER TimeStampReq: {exc}") from None
     return req

@@ -14,7 +14,8 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from asn1crypto import algos, cms, core, tsp, x509 as asn1_x509
+from asn1crypto import algos, cms, core, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -23,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca.policy import TsaPolicy
 from tsa.request import TimestampRequest
 
-__all__ = ["TokenSigner", "IssuedToken"]
+__all__ = ["IssuedToken", "TokenSigner"]
 
 # The signature's hash follows the key's strength (ETSI TS 119 312 §6.2.2).
 _EC_HASHES = {256: "sha256", 384: "sha384", 521: "sha512"}

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from ca.store.models import TimestampToken, TsaSerialCounter
 
-__all__ = ["reserve_serials", "record_tokens", "count_tokens", "tokens_between"]
+__all__ = ["count_tokens", "record_tokens", "reserve_serials", "tokens_between"]
 
 _COUNTER_ID = 1
 
