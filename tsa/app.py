@@ -76,7 +76,11 @@ class TsaApp:
         return der, self._requester(environ)
 
     def _requester(self, environ) -> str:
-        """``apikey:<id>`` when a valid Bearer key is presented, else the remote address."""
+        """``apikey:<id>`` when a valid Bearer key is presented, else the remote address.
+
+        The TSA is public, so a key only names the requester in the journal; a checked key is
+        remembered for a minute so that a busy client does not cost a database read per token.
+        """
         auth = environ.get("HTTP_AUTHORIZATION", "")
         if not auth.lower().startswith("bearer "):
             return f"ip:{environ.get('REMOTE_ADDR', 'unknown')}"
