@@ -1,1 +1,1 @@
-"""RegCA tsa service."""
+"""RFC 3161 (with RFC 5816) time-stamp authority over HTTP: ``POST /tsa``."""
