@@ -1,0 +1,29 @@
+"""Trust anchors for validation: RegCA's root plus any configured in ``[signing] trust_anchors``."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from pyhanko_certvalidator import ValidationContext
+
+from ca.context import CaContext
+from signing.seal import to_asn1
+
+__all__ = ["TrustStore"]
+
+
+class TrustStore:
+    def __init__(self, ctx: CaContext, extra: tuple[x509.Certificate, ...] = ()):
+        self.ctx, self.extra = ctx, extra
+
+    @property
+    def anchors(self) -> list[x509.Certificate]:
+        return [self.ctx.certificate_of("root-ca"), *self.extra]
+
+    def validation_context(self, *, fetching: bool, revocation_mode: str = "soft-fail",
+                           moment=None) -> ValidationContext:
+        """A fresh context per document: pyHanko's contexts cache fetched revocation data."""
+        return ValidationContext(
+            trust_roots=[to_asn1(c) for c in self.anchors],
+            other_certs=[to_asn1(self.ctx.certificate_of("issuing-ca"))],
+            allow_fetching=fetching, revocation_mode=revocation_mode, moment=moment,
+            retroactive_revinfo=True)

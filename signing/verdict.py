@@ -1,0 +1,54 @@
+"""pyHanko's status objects turned into ETSI EN 319 102-1 indications.
+
+pyHanko keeps intact / valid / trust facts apart (its ``status.py``); the order of the checks
+below follows EN 319 102-1 §5.2: integrity (HASH_FAILURE) before the signature value
+(SIG_CRYPTO_FAILURE) before the certificate path (X.509 validation sub-indications).
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from pyhanko.sign.ades.report import AdESStatus
+
+from signing.report import ChainEntry, Indication, TimestampInfo, chain_entries
+
+__all__ = ["verdict", "path_of", "timestamp_of", "signer_of"]
+
+
+def verdict(status) -> tuple[Indication, str | None]:
+    if not status.intact:
+        return Indication.TOTAL_FAILED, "HASH_FAILURE"
+    if not status.valid:
+        return Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
+    problem = status.trust_problem_indic
+    if problem is not None:
+        failed = problem.status is AdESStatus.FAILED
+        return (Indication.TOTAL_FAILED if failed else Indication.INDETERMINATE), problem.name
+    return Indication.TOTAL_PASSED, None
+
+
+def _crypto(asn1_cert) -> x509.Certificate:
+    return x509.load_der_x509_certificate(asn1_cert.dump())
+
+
+def signer_of(status) -> x509.Certificate | None:
+    cert = getattr(status, "signing_cert", None)
+    return _crypto(cert) if cert is not None else None
+
+
+def path_of(status) -> tuple[ChainEntry, ...]:
+    """The validated path, signer first; just the signer when no path was found."""
+    path = getattr(status, "validation_path", None)
+    if path is not None:
+        certs = [_crypto(c) for c in reversed(list(path.iter_certs(include_root=True)))]
+        return chain_entries(certs)
+    signer = signer_of(status)
+    return chain_entries([signer]) if signer is not None else ()
+
+
+def timestamp_of(ts_status, kind: str) -> TimestampInfo | None:
+    if ts_status is None:
+        return None
+    tsa = signer_of(ts_status)
+    return TimestampInfo(kind, ts_status.timestamp, tsa.subject.rfc4514_string() if tsa else None,
+                         bool(ts_status.intact and ts_status.valid and ts_status.trusted))
