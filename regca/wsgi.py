@@ -9,6 +9,7 @@ from ca.context import CaContext
 from regca.health import HealthApp
 from regca.repository import RepositoryApp
 from regca.wsgiutil import json_response
+from signing import create_app as signing_app
 
 __all__ = ["Dispatcher", "create_app"]
 
@@ -36,5 +37,7 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     routes: dict[str, Callable] = {
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
+        **dict.fromkeys(("/api/v1/sign", "/api/v1/verify", "/api/v1/openapi.json"),
+                        signing_app(ctx)),
     }
     return Dispatcher(routes)
