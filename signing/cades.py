@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 
 from asn1crypto import algos, cms, core
+from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
@@ -29,17 +30,32 @@ __all__ = ["CadesSealer"]
 class CadesSealer:
     def __init__(self, clock: Clock, timestamper: TimeStamper | None):
         self.clock, self.timestamper = clock, timestamper
+        self._per_cert: dict[bytes, tuple[bytes, bytes]] = {}
+
+    def _constant_parts(self, cert: asn1_x509.Certificate) -> tuple[cms.CMSAttribute,
+                                                                   cms.SignerIdentifier]:
+        """signing-certificate-v2 and the SignerIdentifier, encoded once per certificate:
+        asn1crypto re-encodes a parsed Name on every use, which costs more than the HSM."""
+        der = cert.dump()
+        cached = self._per_cert.get(der)
+        if cached is None:
+            attr = simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(cert))
+            sid = cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                {"issuer": cert.issuer, "serial_number": cert.serial_number})})
+            cached = self._per_cert[der] = (attr.dump(), sid.dump())
+        return cms.CMSAttribute.load(cached[0]), cms.SignerIdentifier.load(cached[1])
 
     def seal(self, content: bytes, identity: SealIdentity, options: CmsOptions) -> bytes:
         digest = options.digest if options.digest is not None else hashlib.sha256(content).digest()
         cert = identity.asn1_certificate
+        ess_cert_v2, sid = self._constant_parts(cert)
         # Step 1: the signed attributes; their DER (as a SET) is what the key signs (RFC 5652 §5.4).
         signed_attrs = cms.CMSAttributes([
             simple_cms_attribute("content_type", "data"),
             simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(
                 self.clock.now())})),
             simple_cms_attribute("message_digest", digest),
-            simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(cert)),
+            ess_cert_v2,
         ])
         # Step 2: the signature in the HSM.
         ecdsa = isinstance(identity.key, ec.EllipticCurvePrivateKey)
@@ -50,8 +66,7 @@ class CadesSealer:
                                           hashes.SHA256())
         signer_info = {
             "version": "v1",
-            "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
-                {"issuer": cert.issuer, "serial_number": cert.serial_number})}),
+            "sid": sid,
             "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
             "signed_attrs": signed_attrs,
             "signature_algorithm": algos.SignedDigestAlgorithm(
@@ -67,7 +82,9 @@ class CadesSealer:
             "version": "v1",
             "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
             "encap_content_info": {"content_type": "data"},  # detached: no eContent
-            "certificates": [cert, *identity.asn1_chain[:-1]],
+            # Fresh, unparsed copies: asn1crypto re-checks parsed ones for mutation on dump.
+            "certificates": [asn1_x509.Certificate.load(c.dump())
+                             for c in (cert, *identity.asn1_chain[:-1])],
             "signer_infos": [cms.SignerInfo(signer_info)],
         })
         return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()

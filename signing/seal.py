@@ -7,7 +7,7 @@ seals with the region's seal for now and the result says so (``fallback``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -33,14 +33,10 @@ class SealIdentity:
     chain: tuple[x509.Certificate, ...]
     requested_teryt: str | None
     fallback: bool
-
-    @property
-    def asn1_certificate(self) -> asn1_x509.Certificate:
-        return to_asn1(self.certificate)
-
-    @property
-    def asn1_chain(self) -> list[asn1_x509.Certificate]:
-        return [to_asn1(c) for c in self.chain]
+    # The same certificates as asn1crypto objects, parsed once: pyHanko and the CMS builder use
+    # these, and re-parsing them costs more than the HSM signature.
+    asn1_certificate: asn1_x509.Certificate
+    asn1_chain: tuple[asn1_x509.Certificate, ...]
 
 
 class SealRegistry:
@@ -48,16 +44,16 @@ class SealRegistry:
 
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
-        self._region: tuple[x509.Certificate, object, tuple] | None = None
+        self._region: SealIdentity | None = None
 
-    def _region_seal(self) -> tuple[x509.Certificate, object, tuple]:
+    def _region_seal(self) -> SealIdentity:
         if self._region is None:
-            self._region = (self.ctx.certificate_of("seal"), self.ctx.hsm.private_key("seal"),
-                            tuple(self.ctx.chain()))
+            cert, chain = self.ctx.certificate_of("seal"), tuple(self.ctx.chain())
+            self._region = SealIdentity(cert, self.ctx.hsm.private_key("seal"), chain, None, False,
+                                        to_asn1(cert), tuple(to_asn1(c) for c in chain))
         return self._region
 
     def for_principal(self, principal: Principal | None) -> SealIdentity:
         teryt = principal.organization_teryt if principal else None
-        cert, key, chain = self._region_seal()
         # No per-JST seal role exists in the HSM yet: a JST-bound key falls back to the region.
-        return SealIdentity(cert, key, chain, teryt, fallback=teryt is not None)
+        return replace(self._region_seal(), requested_teryt=teryt, fallback=teryt is not None)
