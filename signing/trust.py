@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cryptography import x509
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 
 from ca.context import CaContext
 from signing.seal import to_asn1
@@ -26,4 +27,5 @@ class TrustStore:
             trust_roots=[to_asn1(c) for c in self.anchors],
             other_certs=[to_asn1(self.ctx.certificate_of("issuing-ca"))],
             allow_fetching=fetching, revocation_mode=revocation_mode, moment=moment,
-            retroactive_revinfo=True)
+            # Synchronous fetchers: aiohttp sessions would outlive the request's event loop.
+            fetcher_backend=RequestsFetcherBackend() if fetching else None)
