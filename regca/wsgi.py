@@ -34,10 +34,12 @@ class Dispatcher:
 
 def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     ctx = ctx or CaContext.open(Path(home))
+    signing = signing_app(ctx)
     routes: dict[str, Callable] = {
+        "/api/v1/sign": signing,
+        "/api/v1/verify": signing,
+        "/api/v1/openapi.json": signing,
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
-        **dict.fromkeys(("/api/v1/sign", "/api/v1/verify", "/api/v1/openapi.json"),
-                        signing_app(ctx)),
     }
     return Dispatcher(routes)
