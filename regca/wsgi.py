@@ -7,9 +7,9 @@ from typing import Callable
 
 from ca.context import CaContext
 from regca.health import HealthApp
+from signing import create_app as signing_app
 from regca.repository import RepositoryApp
 from regca.wsgiutil import json_response
-from signing import create_app as signing_app
 
 __all__ = ["Dispatcher", "create_app"]
 
