@@ -28,18 +28,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-from pyhanko.pdf_utils import generic, writer  # noqa: E402
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
-from pyhanko.sign import fields, signers  # noqa: E402
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import generic, writer
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import fields, signers
 
-from ca.apikeys import create_api_key  # noqa: E402
-from ca.bootstrap import InitOptions, initialise  # noqa: E402
-from ca.context import CaContext  # noqa: E402
-from signing import create_app  # noqa: E402
-from signing.timestamping import http_timestamper, in_process_timestamper  # noqa: E402
+from ca.apikeys import create_api_key
+from ca.bootstrap import InitOptions, initialise
+from ca.context import CaContext
+from signing import create_app
+from signing.timestamping import http_timestamper, in_process_timestamper
 
 SAMPLE_XML = Path("/work/shared/samples/wniosek-zaswiadczenie.xml")
 
@@ -71,10 +71,11 @@ def timed(fn, seconds: float, at_least: int = 20) -> tuple[float, float, int]:
 def file_key_peer(tmp: Path, issuer_ctx: CaContext):
     """pyHanko's SimpleSigner with a P-256 key read from a PEM file (the library ceiling)."""
     import datetime as dt
+
     from cryptography import x509
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench file key")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
@@ -155,8 +156,8 @@ def main() -> None:
     ]
     for label, rate, median, n in results:
         lines.append(f"| {label} | {rate:.1f} | {median:.2f} | {n} | {rate / ceiling:.0%} |")
-    lines += ["", "B-LT verification: not measured on this branch (needs the OCSP/CRL routes "
-              "to make a B-LT file).", ""]
+    lines += ["", ("B-LT verification: not measured on this branch (needs the OCSP/CRL routes "
+                   "to make a B-LT file)."), ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}")
 

@@ -18,7 +18,7 @@ from cryptography import x509
 from ca.context import CaContext
 from ca.errors import ConfigurationError
 
-__all__ = ["SigningConfig", "DEFAULT_MAX_BODY"]
+__all__ = ["DEFAULT_MAX_BODY", "SigningConfig"]
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 _TIMESTAMPERS = ("http", "in-process")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ca.errors import Malformed, RegCAError
 
-__all__ = ["BadDocument", "PayloadTooLarge", "DependencyUnavailable"]
+__all__ = ["BadDocument", "DependencyUnavailable", "PayloadTooLarge"]
 
 
 class BadDocument(Malformed):

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from ca.errors import Malformed
 
-__all__ = ["PDF_LEVELS", "XML_LEVELS", "CMS_LEVELS", "VisibleBox", "PdfOptions", "XmlOptions",
-           "CmsOptions"]
+__all__ = [
+    "CMS_LEVELS",
+    "PDF_LEVELS",
+    "XML_LEVELS",
+    "CmsOptions",
+    "PdfOptions",
+    "VisibleBox",
+    "XmlOptions",
+]
 
 # ETSI EN 319 142-1 (PAdES), 319 132-1 (XAdES), 319 122-1 (CAdES) baseline levels.
 PDF_LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")

@@ -14,9 +14,9 @@ from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
-from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
 from signing.errors import BadDocument, DependencyUnavailable
 from signing.hsm_signer import KeySigner
@@ -75,7 +75,9 @@ class PadesSealer:
                 f"revocation information for {options.level} unavailable: {exc}") from None
         except SigningError as exc:
             if "revocation" in str(exc).lower() or "validat" in str(exc).lower():
-                raise DependencyUnavailable(f"cannot reach {options.level}: {exc}") from None
+                raise DependencyUnavailable(
+                    f"{options.level} needs OCSP/CRL answers for the seal's chain and none came: "
+                    f"{exc}") from None
             raise BadDocument(f"cannot sign this PDF: {exc}") from None
         except PdfError as exc:
             raise BadDocument(f"cannot sign this PDF: {exc}") from None

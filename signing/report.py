@@ -13,8 +13,14 @@ from enum import Enum
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-__all__ = ["Indication", "TimestampInfo", "ChainEntry", "SignatureResult", "ValidationReport",
-           "chain_entries"]
+__all__ = [
+    "ChainEntry",
+    "Indication",
+    "SignatureResult",
+    "TimestampInfo",
+    "ValidationReport",
+    "chain_entries",
+]
 
 
 class Indication(str, Enum):
@@ -64,8 +70,8 @@ def _iso(value: dt.datetime | None) -> str | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

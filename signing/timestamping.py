@@ -9,7 +9,8 @@ signing API without the TSA service.
 
 from __future__ import annotations
 
-from asn1crypto import algos, cms, core, x509 as asn1_x509
+from asn1crypto import algos, cms, core
+from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.timestamps import TimeStamper

@@ -12,7 +12,7 @@ from pyhanko.sign.ades.report import AdESStatus
 
 from signing.report import ChainEntry, Indication, TimestampInfo, chain_entries
 
-__all__ = ["verdict", "path_of", "timestamp_of", "signer_of"]
+__all__ = ["path_of", "signer_of", "timestamp_of", "verdict"]
 
 
 def verdict(status) -> tuple[Indication, str | None]:

@@ -25,7 +25,7 @@ def load_signed_data(der: bytes) -> cms.SignedData:
         if info["content_type"].native != "signed_data":
             raise ValueError("not SignedData")
         signed = info["content"]
-        signed.native  # parse it all now, so a malformed structure fails here
+        _ = signed.native  # parse it all now, so a malformed structure fails here
         return signed
     except (ValueError, TypeError, KeyError) as exc:
         raise BadDocument(f"signature: not a DER CMS SignedData ({exc})") from None

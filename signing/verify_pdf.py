@@ -11,9 +11,9 @@ import io
 
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
+from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 
 from signing.errors import BadDocument

@@ -10,12 +10,22 @@ import datetime as dt
 from cryptography import x509
 from lxml import etree
 from pyhanko_certvalidator import CertificateValidator
-from pyhanko_certvalidator.errors import (InvalidCertificateError, PathBuildingError,
-                                          PathValidationError, RevokedError)
+from pyhanko_certvalidator.errors import (
+    InvalidCertificateError,
+    PathBuildingError,
+    PathValidationError,
+    RevokedError,
+)
 from signxml.exceptions import InvalidDigest, InvalidInput, InvalidSignature
 from signxml.xades import XAdESVerifier
 
-from signing.report import Indication, SignatureResult, TimestampInfo, ValidationReport, chain_entries
+from signing.report import (
+    Indication,
+    SignatureResult,
+    TimestampInfo,
+    ValidationReport,
+    chain_entries,
+)
 from signing.seal import to_asn1
 from signing.trust import TrustStore
 from signing.xades import DS, XADES, parse_xml

@@ -25,7 +25,7 @@ from signing.errors import BadDocument, DependencyUnavailable
 from signing.options import XmlOptions
 from signing.seal import SealIdentity
 
-__all__ = ["XadesSealer", "parse_xml", "DS", "XADES"]
+__all__ = ["DS", "XADES", "XadesSealer", "parse_xml"]
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"

@@ -8,20 +8,22 @@ import json
 import socket
 import subprocess
 import threading
+from pathlib import Path
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-from asn1crypto import pem, x509 as asn1_x509
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from conftest import make_home
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
+from signing_support import sample_pdf
 
 from ca.apikeys import create_api_key
-from conftest import make_home
 from regca.wsgi import create_app
-from signing_support import sample_pdf
 
 pytestmark = pytest.mark.hsm
 
@@ -94,7 +96,7 @@ def test_curl_xml_and_cms_digest(live, tmp_path):
     status, signed = curl(live, "-H", "Content-Type: application/xml",
                           "--data-binary", f"@{SAMPLE_XML}", f"{live['base']}/api/v1/sign/xml")
     assert status == 200 and b"SignatureTimeStamp" in signed
-    content = open(SAMPLE_XML, "rb").read()
+    content = Path(SAMPLE_XML).read_bytes()
     digest = hashlib.sha256(content).hexdigest()
     status, sig = curl(live, "-X", "POST", "-H", "Content-Type: application/octet-stream",
                        f"{live['base']}/api/v1/sign/cms?level=B-B&digest=sha256:{digest}")

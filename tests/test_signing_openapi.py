@@ -3,14 +3,16 @@ finds no server error in the sign/verify operations."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from conftest import make_home
+from signing_support import sample_pdf
 
 from ca.apikeys import create_api_key
-from conftest import make_home
 from signing import create_app
 from signing.timestamping import in_process_timestamper
 from signing.web import load_openapi
-from signing_support import sample_pdf
 
 pytestmark = pytest.mark.hsm
 
@@ -55,7 +57,7 @@ def _documented(path: str, method: str) -> dict:
     ("/api/v1/verify", "application/pdf", "pdf"),
 ])
 def test_documented_operation_answers_as_documented(app, key, path, ctype, body_kind):
-    body = {"pdf": sample_pdf(), "xml": open(SAMPLE_XML, "rb").read(),
+    body = {"pdf": sample_pdf(), "xml": Path(SAMPLE_XML).read_bytes(),
             "bytes": b"content"}[body_kind]
     client = app.test_client()
     documented = _documented(path, "post")
