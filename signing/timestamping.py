@@ -31,6 +31,19 @@ class HsmTimeStamper(DummyTimeStamper):
                  chain: list[asn1_x509.Certificate] = ()):
         super().__init__(tsa_cert, tsa_key=None, certs_to_embed=list(chain))
         self._key, self._clock = key, clock
+        # Encoded once: asn1crypto re-encodes a parsed Name on every use (milliseconds each).
+        self._ess_der = simple_cms_attribute(
+            "signing_certificate_v2", as_signing_certificate_v2(tsa_cert)).dump()
+        self._tsa_name_der = asn1_x509.GeneralName(
+            name="directory_name", value=tsa_cert.subject).dump()
+        self._sid_der = cms.SignerIdentifier({"issuer_and_serial_number": {
+            "issuer": tsa_cert.issuer, "serial_number": tsa_cert.serial_number}}).dump()
+        self._certs_der = [c.dump() for c in (tsa_cert, *chain)]
+
+    def _build_tst_info(self, message_imprint, dt, req):
+        info = super()._build_tst_info(message_imprint, dt, req)
+        info["tsa"] = asn1_x509.GeneralName.load(self._tsa_name_der)
+        return info
 
     @property
     def fixed_dt(self):
@@ -47,8 +60,7 @@ class HsmTimeStamper(DummyTimeStamper):
         signed_attrs = cms.CMSAttributes([
             simple_cms_attribute("content_type", "tst_info"),
             simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
-            simple_cms_attribute("signing_certificate_v2",
-                                 as_signing_certificate_v2(self.tsa_cert)),
+            cms.CMSAttribute.load(self._ess_der),
             simple_cms_attribute("message_digest", digest),
         ])
         if isinstance(self._key, ec.EllipticCurvePrivateKey):
@@ -58,12 +70,23 @@ class HsmTimeStamper(DummyTimeStamper):
         return signature, signed_attrs
 
     def _build_signed_data(self, tst_info_data, md_algorithm, signature, signed_attrs):
-        data = super()._build_signed_data(tst_info_data, md_algorithm, signature, signed_attrs)
-        if isinstance(self._key, ec.EllipticCurvePrivateKey):
-            info = data["signer_infos"][0]
-            info["signature_algorithm"] = algos.SignedDigestAlgorithm(
-                {"algorithm": f"{md_algorithm}_ecdsa"})
-        return data
+        digest_algorithm = algos.DigestAlgorithm({"algorithm": md_algorithm})
+        ecdsa = isinstance(self._key, ec.EllipticCurvePrivateKey)
+        signer_info = cms.SignerInfo({
+            "version": "v1", "sid": cms.SignerIdentifier.load(self._sid_der),
+            "digest_algorithm": digest_algorithm,
+            "signature_algorithm": algos.SignedDigestAlgorithm(
+                {"algorithm": f"{md_algorithm}_ecdsa" if ecdsa else "rsassa_pkcs1v15"}),
+            "signed_attrs": signed_attrs, "signature": signature})
+        return {
+            "version": "v3",  # RFC 3161 §2.4.2: eContentType id-ct-TSTInfo needs v3
+            "digest_algorithms": cms.DigestAlgorithms((digest_algorithm,)),
+            "encap_content_info": cms.EncapsulatedContentInfo({
+                "content_type": cms.ContentType("tst_info"),
+                "content": cms.ParsableOctetString(tst_info_data)}),
+            "certificates": [asn1_x509.Certificate.load(d) for d in self._certs_der],
+            "signer_infos": [signer_info],
+        }
 
 
 def _digest(data: bytes, hash_algo) -> bytes:
