@@ -22,10 +22,15 @@ class TrustStore:
 
     def validation_context(self, *, fetching: bool, revocation_mode: str = "soft-fail",
                            moment=None) -> ValidationContext:
-        """A fresh context per document: pyHanko's contexts cache fetched revocation data."""
+        """A fresh context per document: pyHanko's contexts cache fetched revocation data.
+
+        Validation happens at the injected clock's time unless ``moment`` says otherwise, so a
+        pinned clock in tests and the OCSP/TSA times it produces agree (STYLE.md, "clock").
+        """
         return ValidationContext(
             trust_roots=[to_asn1(c) for c in self.anchors],
             other_certs=[to_asn1(self.ctx.certificate_of("issuing-ca"))],
-            allow_fetching=fetching, revocation_mode=revocation_mode, moment=moment,
+            allow_fetching=fetching, revocation_mode=revocation_mode,
+            moment=moment or self.ctx.now(),
             # Synchronous fetchers: aiohttp sessions would outlive the request's event loop.
             fetcher_backend=RequestsFetcherBackend() if fetching else None)

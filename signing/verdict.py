@@ -15,7 +15,21 @@ from signing.report import ChainEntry, Indication, TimestampInfo, chain_entries
 __all__ = ["path_of", "signer_of", "timestamp_of", "verdict"]
 
 
-def verdict(status) -> tuple[Indication, str | None]:
+def verdict(status, signature_timestamp: TimestampInfo | None = None
+            ) -> tuple[Indication, str | None]:
+    indication, sub = _basic(status)
+    # EN 319 102-1 §5.6.2.4 (past signature validation): REVOKED_NO_POE becomes a pass when a
+    # valid signature timestamp proves the signature existed before the signer's revocation.
+    details = getattr(status, "revocation_details", None)
+    if (sub == "REVOKED_NO_POE" and details is not None and not details.ca_revoked
+            and signature_timestamp is not None and signature_timestamp.valid
+            and signature_timestamp.time is not None
+            and signature_timestamp.time < details.revocation_date):
+        return Indication.TOTAL_PASSED, None
+    return indication, sub
+
+
+def _basic(status) -> tuple[Indication, str | None]:
     if not status.intact:
         return Indication.TOTAL_FAILED, "HASH_FAILURE"
     if not status.valid:

@@ -43,8 +43,8 @@ class CadesVerifier:
         except SignatureValidationError as exc:
             return ValidationReport((SignatureResult("CAdES", Indication.TOTAL_FAILED,
                                                      "FORMAT_FAILURE", detail=str(exc)),))
-        indication, sub = verdict(status)
         stamp = timestamp_of(status.timestamp_validity, "signature")
+        indication, sub = verdict(status, stamp)
         return ValidationReport((SignatureResult(
             "CAdES", indication, sub, signer=signer_of(status),
             signing_time=status.signer_reported_dt,

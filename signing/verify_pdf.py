@@ -60,8 +60,8 @@ class PadesVerifier:
         except SignatureValidationError as exc:
             return SignatureResult("PAdES", Indication.TOTAL_FAILED, "FORMAT_FAILURE",
                                    detail=str(exc))
-        indication, sub = verdict(status)
         stamps = [timestamp_of(status.timestamp_validity, "signature")]
+        indication, sub = verdict(status, stamps[0])
         for dts in doc_ts:
             stamps.append(timestamp_of(_doc_ts_status(dts, self.trust), "document"))
         stamps = tuple(s for s in stamps if s is not None)

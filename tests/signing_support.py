@@ -18,9 +18,3 @@ def sample_pdf(pages: int = 1, padding: int = 0) -> bytes:
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
-
-
-def mounted_prefixes(ctx) -> set[str]:
-    """The route prefixes regca.wsgi mounts on this branch (OCSP, CRL, TSA come from others)."""
-    from regca.wsgi import create_app
-    return {prefix for prefix, _ in create_app(ctx.settings.home, ctx).routes}

@@ -147,18 +147,31 @@ def test_long_term_pdf_validates_with_the_network_cut(live, level, tmp_path):
     assert status.intact and status.valid and status.trusted
 
 
-def test_revoked_seal_is_reported_revoked(live):
-    """Runs last in this module: it revokes the home's seal."""
+def test_revoked_seal_is_reported_per_the_proof_of_signing_time(live):
+    """Runs last in this module: it revokes the home's seal. EN 319 102-1 §5.6.2.4: without proof
+    that the signature existed before the revocation the result is REVOKED_NO_POE; a signature
+    timestamp from before the revocation is that proof."""
     _needs_revocation_routes(live)
     from ca.revocation import RevocationRequest, Revoker
-    status, signed = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
-                          f"{live['base']}/api/v1/sign/pdf?level=B-B", data=sample_pdf())
-    assert status == 200
+    signed = {}
+    for level in ("B-B", "B-T"):
+        status, signed[level] = curl(live, "-H", "Content-Type: application/pdf",
+                                     "--data-binary", "@-",
+                                     f"{live['base']}/api/v1/sign/pdf?level={level}",
+                                     data=sample_pdf())
+        assert status == 200
     seal = live["ctx"].certificate_of("seal")
+    live["ctx"].clock.advance(minutes=5)  # the revocation comes after both signatures
     Revoker(live["ctx"]).revoke(RevocationRequest(format(seal.serial_number, "x"),
-                                                  "keyCompromise", "operator:test"))
-    status, report = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
-                          f"{live['base']}/api/v1/verify", data=signed)
-    sig = json.loads(report)["signatures"][0]
-    assert sig["indication"] != "TOTAL_PASSED"
-    assert sig["sub_indication"].startswith("REVOKED")
+                                                  "cessationOfOperation", "operator:test"))
+    reports = {}
+    for level, document in signed.items():
+        status, body = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
+                            f"{live['base']}/api/v1/verify", data=document)
+        assert status == 200
+        reports[level] = json.loads(body)["signatures"][0]
+    assert (reports["B-B"]["indication"], reports["B-B"]["sub_indication"]) == (
+        "INDETERMINATE", "REVOKED_NO_POE")
+    assert reports["B-T"]["timestamps"][0]["valid"] is True
+    assert (reports["B-T"]["indication"], reports["B-T"]["sub_indication"]) == (
+        "TOTAL_PASSED", None)
