@@ -348,3 +348,19 @@ def test_jst_bound_key_seals_with_the_region_seal_until_jst_seals_exist(client, 
 def test_verify_without_a_signature_is_indeterminate_not_passed(client, keys):
     report = verify(client, keys["verify"], sample_pdf(), "application/pdf")
     assert report["indication"] == "INDETERMINATE" and report["signatures"] == []
+
+
+def test_pdf_certified_against_changes_is_refused_with_400(client, keys):
+    # ISO 32000-1 §12.8.2.2: DocMDP P=1 forbids any change, a further signature included.
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+    from tests_foreign import foreign_signer
+    certified = signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(sample_pdf())),
+        signers.PdfSignatureMetadata(field_name="Autor", certify=True,
+                                     docmdp_permissions=fields.MDPPerm.NO_CHANGES),
+        signer=foreign_signer()).getvalue()
+    resp = client.post("/api/v1/sign/pdf", data=certified, query_string={"level": "B-B"},
+                       headers={**auth(keys["sign"]), "Content-Type": "application/pdf"})
+    assert resp.status_code == 400
+    assert "forbids" in resp.get_json()["error"]["message"]
