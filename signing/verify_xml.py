@@ -6,9 +6,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
 
+from asn1crypto import cms
 from cryptography import x509
 from lxml import etree
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+from pyhanko.sign.validation.status import TimestampSignatureStatus
 from pyhanko_certvalidator import CertificateValidator
 from pyhanko_certvalidator.errors import (
     InvalidCertificateError,
@@ -64,8 +69,8 @@ class XadesVerifier:
         except InvalidInput as exc:
             return SignatureResult("XAdES", Indication.TOTAL_FAILED, "FORMAT_FAILURE", signer,
                                    signing_time, detail=str(exc))
-        stamps = _timestamps(signature)
-        best = stamps[0].time if stamps else self.trust.ctx.now()
+        stamps = _timestamps(signature, self.trust)
+        best = next((t.time for t in stamps if t.valid), None) or self.trust.ctx.now()
         indication, sub, chain = self._path(signer, certs[1:], best)
         return SignatureResult("XAdES", indication, sub, signer, signing_time, best,
                                tuple(stamps), chain)
@@ -101,31 +106,28 @@ def _signing_time(signature) -> dt.datetime | None:
         return None
 
 
-def _timestamps(signature) -> list[TimestampInfo]:
-    """Signature timestamps as the TSA reported them (the token's genTime)."""
-    from asn1crypto import cms
+def _timestamps(signature, trust: TrustStore) -> list[TimestampInfo]:
+    """Each xades:SignatureTimeStamp validated by pyHanko: the token's signature, the TSA's chain
+    to our anchors, and its imprint over the canonicalised ds:SignatureValue (EN 319 132-1
+    §5.3)."""
+    value = signature.find(f"{{{DS}}}SignatureValue")
+    if value is None:
+        return []
+    c14n_value = etree.tostring(value, method="c14n")
     out = []
     for node in signature.iter(f"{{{XADES}}}EncapsulatedTimeStamp"):
         try:
-            token = cms.ContentInfo.load(base64.b64decode("".join(node.text.split())))
-            tst = token["content"]["encap_content_info"]["content"].parsed
-            certs = token["content"]["certificates"]
-            leaves = [c.chosen for c in certs if not c.chosen.ca]
-            tsa = (x509.load_der_x509_certificate(leaves[0].dump()).subject.rfc4514_string()
-                   if leaves else None)
-            # The imprint must be over this signature's canonicalised SignatureValue.
-            value = node.getparent().getparent().getparent().getparent().getparent().getparent()
-            out.append(TimestampInfo("signature", tst["gen_time"].native, tsa,
-                                     _imprint_matches(value, tst)))
-        except (ValueError, TypeError, KeyError, AttributeError):
+            token = cms.ContentInfo.load(base64.b64decode("".join((node.text or "").split())))
+            kwargs = asyncio.run(validate_tst_signed_data(
+                token["content"], trust.validation_context(fetching=False),
+                lambda algo: hashlib.new(algo, c14n_value).digest()))
+            status = TimestampSignatureStatus(**kwargs)
+        except (ValueError, TypeError, KeyError, SignatureValidationError):
+            out.append(TimestampInfo("signature", None, None, False))
             continue
+        tsa = status.signing_cert
+        out.append(TimestampInfo(
+            "signature", status.timestamp,
+            x509.load_der_x509_certificate(tsa.dump()).subject.rfc4514_string() if tsa else None,
+            bool(status.intact and status.valid and status.trusted)))
     return out
-
-
-def _imprint_matches(signature, tst) -> bool:
-    import hashlib
-    value = signature.find(f"{{{DS}}}SignatureValue")
-    if value is None:
-        return False
-    digest = hashlib.sha256(etree.tostring(value, method="c14n")).digest()
-    return tst["message_imprint"]["hashed_message"].native == digest

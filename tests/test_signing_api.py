@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import make_home
@@ -217,6 +218,17 @@ def test_verify_reports_changed_form_as_hash_failure(client, keys, signed_form):
     report = verify(client, keys["verify"], changed, "application/xml")
     assert (report["indication"], report["signatures"][0]["sub_indication"]) == (
         "TOTAL_FAILED", "HASH_FAILURE")
+
+
+def test_timestamp_moved_from_another_form_is_reported_invalid(client, keys, signed_form):
+    import re
+    other = sign(client, keys["sign"], "xml", Path(SAMPLE_XML).read_bytes(), "application/xml",
+                 level="B-T")
+    stamp = re.compile(rb"(<xades:EncapsulatedTimeStamp>)([^<]+)")
+    moved = stamp.sub(lambda m: m.group(1) + stamp.search(other).group(2), signed_form)
+    assert moved != signed_form
+    report = verify(client, keys["verify"], moved, "application/xml")
+    assert report["signatures"][0]["timestamps"][0]["valid"] is False
 
 
 def test_detached_form_signature_references_the_document(client, keys):
