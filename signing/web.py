@@ -81,24 +81,29 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
                               f"not {request.mimetype or 'missing'}")
         return request.get_data(cache=False)
 
-    def document(data: bytes, mimetype: str, name: str) -> Response:
+    def document(data: bytes, mimetype: str, name: str, seal) -> Response:
+        # Say which seal was used: a JST-bound key falls back to the region's (signing/seal.py).
+        used = (f"region (no seal provisioned for JST {seal.requested_teryt})" if seal.fallback
+                else "region")
         return Response(data, 200, mimetype=mimetype,
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "RegCA-Seal": used})
 
     @app.post("/api/v1/sign/pdf")
     def sign_pdf():
         principal = caller("sign")
         options = PdfOptions.from_query(request.args, "B-T")
         data = body(("application/pdf",))
-        signed = pades.seal(data, seals.for_principal(principal), options)
-        return document(signed, "application/pdf", "signed.pdf")
+        seal = seals.for_principal(principal)
+        return document(pades.seal(data, seal, options), "application/pdf", "signed.pdf", seal)
 
     @app.post("/api/v1/sign/xml")
     def sign_xml():
         principal = caller("sign")
         options = XmlOptions.from_query(request.args, "B-T")
-        signed = xades.seal(body(_XML_TYPES), seals.for_principal(principal), options)
-        return document(signed, "application/xml", "signed.xml")
+        seal = seals.for_principal(principal)
+        signed = xades.seal(body(_XML_TYPES), seal, options)
+        return document(signed, "application/xml", "signed.xml", seal)
 
     @app.post("/api/v1/sign/cms")
     def sign_cms():
@@ -107,8 +112,9 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
         data = body()
         if options.digest is not None and data:
             raise Malformed("digest: send an empty body with ?digest=, or the bytes without it")
-        signature = cades.seal(data, seals.for_principal(principal), options)
-        return document(signature, "application/pkcs7-signature", "signature.p7s")
+        seal = seals.for_principal(principal)
+        signature = cades.seal(data, seal, options)
+        return document(signature, "application/pkcs7-signature", "signature.p7s", seal)
 
     @app.post("/api/v1/verify")
     def verify():

@@ -352,7 +352,11 @@ def test_unknown_routes_and_methods_answer_json(client, method, path, status):
 
 
 def test_jst_bound_key_seals_with_the_region_seal_until_jst_seals_exist(client, keys, home):
-    signed = sign(client, keys["jst"], "pdf", sample_pdf(), "application/pdf", level="B-B")
+    resp = client.post("/api/v1/sign/pdf", data=sample_pdf(), query_string={"level": "B-B"},
+                       headers={**auth(keys["jst"]), "Content-Type": "application/pdf"})
+    assert resp.status_code == 200
+    assert resp.headers["RegCA-Seal"] == "region (no seal provisioned for JST 0862011)"
+    signed = resp.get_data()
     sig = PdfFileReader(io.BytesIO(signed)).embedded_signatures[0]
     assert sig.signer_cert.dump() == to_asn1(home.certificate_of("seal")).dump()
 
