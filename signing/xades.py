@@ -18,7 +18,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from signxml import SignatureConstructionMethod
 from signxml.exceptions import InvalidInput
-from signxml.xades import XAdESSigner
+from signxml.xades import XAdESSignaturePolicy, XAdESSigner
 
 from ca.clock import Clock
 from signing.errors import BadDocument, DependencyUnavailable
@@ -61,15 +61,17 @@ class _ClockedSigner(XAdESSigner):
 
 
 class XadesSealer:
-    def __init__(self, clock: Clock, timestamper: TimeStamper | None):
-        self.clock, self.timestamper = clock, timestamper
+    def __init__(self, clock: Clock, timestamper: TimeStamper | None,
+                 policy: XAdESSignaturePolicy | None = None):
+        self.clock, self.timestamper, self.policy = clock, timestamper, policy
 
     def seal(self, data: bytes, identity: SealIdentity, options: XmlOptions) -> bytes:
         root = parse_xml(data)
         method = (SignatureConstructionMethod.enveloped if options.packaging == "enveloped"
                   else SignatureConstructionMethod.detached)
         signer = _ClockedSigner(self.clock, method=method, signature_algorithm=_algorithm(identity),
-                                digest_algorithm="sha256", c14n_algorithm=_C14N)
+                                digest_algorithm="sha256", c14n_algorithm=_C14N,
+                                signature_policy=self.policy)
         certs = [c.public_bytes(Encoding.PEM).decode()
                  for c in (identity.certificate, *identity.chain[:-1])]
         try:

@@ -380,3 +380,27 @@ def test_pdf_certified_against_changes_is_refused_with_400(client, keys):
                        headers={**auth(keys["sign"]), "Content-Type": "application/pdf"})
     assert resp.status_code == 400
     assert "forbids" in resp.get_json()["error"]["message"]
+
+
+def test_configured_signature_policy_is_in_the_signed_properties(home):
+    import base64
+
+    from signing.config import SigningConfig, _xades_policy
+    policy = _xades_policy({"identifier": "urn:oid:1.3.6.1.4.1.99999.616.3.1",
+                            "description": "Polityka podpisu e-formularzy",
+                            "digest_sha256": base64.b64encode(hashlib.sha256(b"p").digest())
+                            .decode()})
+    app = create_app(home, SigningConfig(xades_policy=policy),
+                     timestamper=in_process_timestamper(home), fetch_revocation=False)
+    key = create_api_key(home, "policy", ["sign"], None)
+    signed = sign(app.test_client(), key, "xml", Path(SAMPLE_XML).read_bytes(),
+                  "application/xml", level="B-B")
+    assert b"SignaturePolicyIdentifier" in signed and b"616.3.1" in signed
+    XAdESVerifier().verify(signed, x509_cert=_signer_pem(signed), expect_signature_policy=policy)
+
+
+def test_bad_policy_configuration_names_the_field():
+    from ca.errors import ConfigurationError
+    from signing.config import _xades_policy
+    with pytest.raises(ConfigurationError, match="digest_sha256"):
+        _xades_policy({"identifier": "urn:oid:1.2", "description": "x", "digest_sha256": "abc"})
