@@ -71,6 +71,7 @@ def _kind_of(key) -> str:
 class Issuer:
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
+        self._organizations: dict[str, Organization] = {}  # JST are added, never removed
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -87,11 +88,14 @@ class Issuer:
             return None
         if scope_teryt and sub.organization_teryt != scope_teryt:
             raise Forbidden(f"this key may only issue for JST {scope_teryt}")
-        with self.ctx.db.reading() as s:
-            org = org_store.get(s, sub.organization_teryt)
+        org = self._organizations.get(sub.organization_teryt)
+        if org is None:
+            with self.ctx.db.reading() as s:
+                org = org_store.get(s, sub.organization_teryt)
         if org is None:
             raise InvalidSubject("organization_teryt", f"no JST with TERYT "
                                  f"{sub.organization_teryt} is served by this home")
+        self._organizations[org.teryt] = org
         return org
 
     def prepare(self, request: IssuanceRequest) -> tuple[CertificateSpec, Organization | None]:
