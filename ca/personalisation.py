@@ -111,6 +111,7 @@ class PersonalisationRequest:
     profiles: tuple[str, ...]
     subject: dict
     algorithm: str = DEFAULT_ALGORITHM
+    renewal: bool = False  # keys beside older ones of the same profile (labelled profile-2...)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def personalise(request: PersonalisationRequest, ca: CaClient) -> list[Personali
     with open_token(request.token, request.pin) as token:
         try:
             for profile in request.profiles:
-                key = token.generate_key(profile, request.algorithm)
+                label = token.free_label(profile) if request.renewal else profile
+                key = token.generate_key(label, request.algorithm)
                 keys.append((profile, key, token.csr(key, common_name)))
         except BaseException:
             for _, key, _ in keys:

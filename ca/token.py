@@ -34,7 +34,8 @@ from ca.errors import RegCAError
 from ca.hsm import CURVES, _Module, _modules
 from ca.keys import pkcs11_private_key
 
-__all__ = ["TokenError", "TokenRef", "TokenKey", "UserToken", "open_token", "signing_hash"]
+__all__ = ["TokenError", "TokenRef", "TokenKey", "UserToken", "open_token", "signing_hash",
+           "unblock_pin"]
 
 _SIGN_CAPS = MechanismFlag.SIGN | MechanismFlag.VERIFY
 # What a token answers when it cannot store another object: CKR_DEVICE_MEMORY on smart cards;
@@ -130,6 +131,14 @@ class UserToken:
         return {o[Attribute.LABEL] for o in self._session.get_objects(
             {Attribute.CLASS: ObjectClass.PRIVATE_KEY})}
 
+    def free_label(self, base: str) -> str:
+        """``base``, or ``base-2``, ``base-3``... when a renewal keeps the older key beside it."""
+        taken, n = self.labels(), 2
+        label = base
+        while label in taken:
+            label, n = f"{base}-{n}", n + 1
+        return label
+
     def generate_key(self, label: str, algorithm: str) -> TokenKey:
         """A new key pair generated inside the token; the private half is sensitive and can
         never be extracted (CKA_SENSITIVE true, CKA_EXTRACTABLE false)."""
@@ -216,6 +225,30 @@ class UserToken:
         return [(o[Attribute.ID], o[Attribute.LABEL], x509.load_der_x509_certificate(
             o[Attribute.VALUE])) for o in self._session.get_objects(
             {Attribute.CLASS: ObjectClass.CERTIFICATE})]
+
+
+def unblock_pin(ref: TokenRef, so_pin: str, new_pin: str) -> None:
+    """C_InitPIN as the security officer: a new user PIN, which also clears a locked one."""
+    m = _modules.setdefault(ref.module, _Module(ref.module))
+    with m.lock:
+        m = _load(ref)
+        try:
+            token = m.lib.get_token(token_label=ref.label)
+        except p11e.NoSuchToken:
+            raise TokenError(f"no token labelled {ref.label!r} is present") from None
+        try:
+            with token.open(rw=True, so_pin=so_pin) as session:
+                session.init_pin(new_pin)
+        except (p11e.PinIncorrect, p11e.PinInvalid):
+            raise TokenError(f"wrong SO PIN for token {ref.label!r}") from None
+        except p11e.PinLocked:
+            raise TokenError(f"the SO PIN of token {ref.label!r} is locked too; the token "
+                             "must be re-initialised") from None
+        except p11e.PinLenRange:
+            raise TokenError("the new PIN has a length the token does not accept") from None
+        except p11e.PKCS11Error as exc:
+            raise TokenError(f"cannot unblock token {ref.label!r}: "
+                             f"{type(exc).__name__}") from None
 
 
 @contextlib.contextmanager
