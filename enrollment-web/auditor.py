@@ -15,7 +15,6 @@ from ca.serials import parse_serial
 from ca.store import certificates as cert_store
 from ca.store import enrolments as store
 from ca.store.audit import verify_chain
-from ca.store.models import Certificate
 from enrollment_web.auth import current_actor, require
 from enrollment_web.forms import AuditFilterForm
 
@@ -38,8 +37,7 @@ def _filtered(form: AuditFilterForm):
     with ctx.db.reading() as s:
         serials = None
         if form.profile.data:
-            serials = list(s.query(Certificate.serial)
-                           .filter(Certificate.profile == form.profile.data).scalars())
+            serials = store.serials_of_profile(s, form.profile.data)
         officer = (form.officer.data or "").strip()
         return store.search_events(
             s, teryt=(form.teryt.data or "").strip() or None,

@@ -13,7 +13,8 @@ from ca.store.models import (
 
 __all__ = ["add", "get", "by_pickup_hash", "list_for", "link_certificate", "certificates_of",
            "enrolment_of_certificate", "add_token", "get_token", "tokens_of", "link_token",
-           "token_certificates", "list_tokens", "login_state", "search_events"]
+           "token_certificates", "list_tokens", "login_state", "serials_of_profile",
+           "search_events"]
 
 
 def add(session: Session, enrolment: Enrolment) -> Enrolment:
@@ -106,6 +107,11 @@ def login_state(session: Session, username: str) -> LoginState:
         session.add(state)
         session.flush()
     return state
+
+
+def serials_of_profile(session: Session, profile: str) -> list[str]:
+    q = select(Certificate.serial).where(Certificate.profile == profile)
+    return list(session.execute(q).scalars())
 
 
 def search_events(session: Session, *, teryt: str | None = None, actor: str | None = None,
