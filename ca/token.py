@@ -227,15 +227,28 @@ class UserToken:
             {Attribute.CLASS: ObjectClass.CERTIFICATE})]
 
 
+def _find(ref: TokenRef):
+    """The token by label; a token inserted since the library was loaded is only seen after a
+    re-initialisation (SoftHSM2 scans its store in C_Initialize), so look twice."""
+    for attempt in range(2):
+        m = _load(ref)
+        try:
+            return m.lib.get_token(token_label=ref.label)
+        except p11e.NoSuchToken:
+            if attempt == 0:
+                m.pid = -1
+                continue
+            raise TokenError(f"no token labelled {ref.label!r} is present "
+                             f"(module {ref.module})") from None
+        except p11e.MultipleTokensReturned:
+            raise TokenError(f"more than one token is labelled {ref.label!r}") from None
+
+
 def unblock_pin(ref: TokenRef, so_pin: str, new_pin: str) -> None:
     """C_InitPIN as the security officer: a new user PIN, which also clears a locked one."""
     m = _modules.setdefault(ref.module, _Module(ref.module))
     with m.lock:
-        m = _load(ref)
-        try:
-            token = m.lib.get_token(token_label=ref.label)
-        except p11e.NoSuchToken:
-            raise TokenError(f"no token labelled {ref.label!r} is present") from None
+        token = _find(ref)
         try:
             with token.open(rw=True, so_pin=so_pin) as session:
                 session.init_pin(new_pin)
@@ -257,14 +270,7 @@ def open_token(ref: TokenRef, pin: str) -> Iterator[UserToken]:
     the session is open, so the CA's HSM cannot re-initialise it underneath."""
     m = _modules.setdefault(ref.module, _Module(ref.module))
     with m.lock:
-        m = _load(ref)
-        try:
-            token = m.lib.get_token(token_label=ref.label)
-        except p11e.NoSuchToken:
-            raise TokenError(f"no token labelled {ref.label!r} is present "
-                             f"(module {ref.module})") from None
-        except p11e.MultipleTokensReturned:
-            raise TokenError(f"more than one token is labelled {ref.label!r}") from None
+        token = _find(ref)
         try:
             session = token.open(rw=True, user_pin=pin)
         except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):

@@ -15,7 +15,7 @@ SO_PIN = "87654321"
 
 
 @dataclass(frozen=True)
-class TestToken:
+class SoftToken:
     conf: Path
     label: str
     pin: str
@@ -47,7 +47,7 @@ class TestToken:
         return found
 
 
-def make_token(directory: Path, label: str = "Karta testowa", pin: str = "123456") -> TestToken:
+def make_token(directory: Path, label: str = "Karta testowa", pin: str = "123456") -> SoftToken:
     """A fresh SoftHSM2 store with one initialised token, apart from the CA's HSM."""
     conf = directory / "softhsm2.conf"
     write_softhsm_conf(conf, directory / "tokens")
@@ -55,4 +55,4 @@ def make_token(directory: Path, label: str = "Karta testowa", pin: str = "123456
                     "--so-pin", SO_PIN, "--pin", pin],
                    env=dict(os.environ, SOFTHSM2_CONF=str(conf)), check=True,
                    capture_output=True)
-    return TestToken(conf, label, pin)
+    return SoftToken(conf, label, pin)
