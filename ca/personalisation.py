@@ -156,7 +156,7 @@ def personalise(request: PersonalisationRequest, ca: CaClient) -> list[Personali
     # Step 4: certificates and chain onto the token.
     with open_token(request.token, request.pin) as token:
         try:
-            for (_, key, _), done in zip(keys, issued):
+            for (_, key, _), done in zip(keys, issued, strict=True):
                 token.write_certificates(key, done.certificate, done.chain)
         except BaseException:
             for _, key, _ in keys:
@@ -164,7 +164,7 @@ def personalise(request: PersonalisationRequest, ca: CaClient) -> list[Personali
             raise TokenError("the certificates were issued (serials "
                              f"{', '.join(d.serial for d in issued)}) but could not be "
                              "written to the token; revoke them and retry") from None
-    return [Personalised(p, k.id, k.label, d) for (p, k, _), d in zip(keys, issued)]
+    return [Personalised(p, k.id, k.label, d) for (p, k, _), d in zip(keys, issued, strict=True)]
 
 
 def _forget(request: PersonalisationRequest, keys: list[TokenKey]) -> None:

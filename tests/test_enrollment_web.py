@@ -279,7 +279,7 @@ def test_auditor_filters_the_log_exports_csv_and_sees_the_chain_check(web):
     other = auditor.get(f"/audit?teryt={JST_B}&action=certificate.issue").text
     assert f"certificate:{serial}" not in other
     rows = list(csv.DictReader(io.StringIO(auditor.get(
-        f"/audit.csv?officer=officer_a&profile=resident-authentication").text)))
+        "/audit.csv?officer=officer_a&profile=resident-authentication").text)))
     assert any(r["object"] == f"certificate:{serial}" and r["action"] == "certificate.issue"
                for r in rows)
     history = auditor.get(f"/audit/certificates/{serial}").text
