@@ -55,8 +55,8 @@ class _Module:
     lib: Any = None
     pid: int = -1
     conf: str | None = None
-    sessions: dict[str, Any] = field(default_factory=dict)
-    handles: dict[tuple[str, str], Any] = field(default_factory=dict)
+    sessions: dict[str, Any] = field(default_factory=dict)  # by token label
+    handles: dict[tuple, Any] = field(default_factory=dict)  # by (token, key label, id)
 
     def reset(self) -> None:
         self.sessions.clear()
@@ -116,16 +116,16 @@ class Hsm:
         return m
 
     def _session(self, m: _Module, token_name: str):
-        session = m.sessions.get(token_name)
+        token = self._token_config(token_name)
+        session = m.sessions.get(token.label)
         if session is None:
-            token = self._token_config(token_name)
             try:
                 session = m.lib.get_token(token_label=token.label).open(rw=True, user_pin=token.pin())
             except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
                 raise HsmUnavailable(f"wrong PIN for token {token.label!r}") from None
             except p11e.PinLocked:
                 raise HsmUnavailable(f"PIN of token {token.label!r} is locked") from None
-            m.sessions[token_name] = session
+            m.sessions[token.label] = session
         return session
 
     def _token_config(self, name: str) -> TokenConfig:
@@ -166,7 +166,8 @@ class Hsm:
 
     def _handle(self, session, key: KeyConfig):
         cache = self._module.handles
-        handle = cache.get((key.token, key.role))
+        slot = (self.config.tokens[key.token].label, key.label, key.id)
+        handle = cache.get(slot)
         if handle is None:
             try:
                 handle = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key.id,
@@ -174,7 +175,7 @@ class Hsm:
             except p11e.NoSuchKey:
                 raise HsmUnavailable(f"no private key {key.label!r} on token "
                                      f"{self.config.tokens[key.token].label!r}") from None
-            cache[(key.token, key.role)] = handle
+            cache[slot] = handle
         return handle
 
     def sign_raw(self, role: str, data: bytes, mechanism, mechanism_param=None) -> bytes:
