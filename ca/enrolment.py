@@ -23,12 +23,12 @@ from ca.revocation import RevocationRequest, Revoker
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
-from ca.token import TokenRef
+from ca.token import TokenRef, initialise_token
 from ca.users import password_hasher
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "resident_revoke", "new_pickup_code",
-           "in_scope"]
+           "in_scope", "initialise_blank_token"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -168,6 +168,19 @@ def personalise_token(ctx: CaContext, enrolment_id: int, profiles: tuple[str, ..
                                     "replaces": replaces,
                                     "certificates": [i.issued.serial for i in done]}))
     return token, done
+
+
+def initialise_blank_token(ctx: CaContext, enrolment_id: int, ref: TokenRef, pin: str,
+                           actor: str, orgs: tuple[str, ...] | None) -> str:
+    """Initialise a blank token for this enrolment; returns its SO PIN (shown once, never
+    stored: with it the holder's officer can later unblock the user PIN)."""
+    e = visible(ctx, enrolment_id, orgs)
+    so_pin = initialise_token(ref, pin)
+    with ctx.db.transaction() as s:
+        ctx.audit(s, Event(actor=actor, action="token.initialise", object=f"token:{ref.label}",
+                           organization_teryt=e.organization_teryt,
+                           details={"enrolment": e.id, "module": ref.module}))
+    return so_pin
 
 
 def new_pickup_code(ctx: CaContext, enrolment_id: int, actor: str,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -25,7 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pkcs11 import Attribute, CertificateType, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, CertificateType, KeyType, MechanismFlag, ObjectClass, TokenFlag
 from pkcs11 import exceptions as p11e
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
@@ -35,7 +36,7 @@ from ca.hsm import CURVES, _Module, _modules
 from ca.keys import pkcs11_private_key
 
 __all__ = ["TokenError", "TokenRef", "TokenKey", "UserToken", "open_token", "signing_hash",
-           "unblock_pin"]
+           "unblock_pin", "initialise_token"]
 
 _SIGN_CAPS = MechanismFlag.SIGN | MechanismFlag.VERIFY
 # What a token answers when it cannot store another object: CKR_DEVICE_MEMORY on smart cards;
@@ -242,6 +243,45 @@ def _find(ref: TokenRef):
                              f"(module {ref.module})") from None
         except p11e.MultipleTokensReturned:
             raise TokenError(f"more than one token is labelled {ref.label!r}") from None
+
+
+def initialise_token(ref: TokenRef, user_pin: str) -> str:
+    """Initialise a blank token (the first slot whose token is not initialised) with
+    ``ref.label`` and ``user_pin``; returns the new SO PIN, to be shown once to the holder.
+
+    python-pkcs11 has no C_InitToken, so OpenSC's pkcs11-tool does it, a process of its own
+    loading the same module with the same SoftHSM2 configuration."""
+    if not (4 <= len(user_pin) <= 16 and user_pin.isdigit()):
+        raise TokenError("the user PIN must be 4 to 16 digits")
+    m = _modules.setdefault(ref.module, _Module(ref.module))
+    with m.lock:
+        m = _load(ref)
+        m.pid = -1  # rescan afterwards: the token list is about to change
+        blank = None
+        for slot in m.lib.get_slots(token_present=True):
+            token = slot.get_token()
+            if token.label == ref.label and token.flags & TokenFlag.TOKEN_INITIALIZED:
+                raise TokenError(f"a token labelled {ref.label!r} is already initialised")
+            if blank is None and not token.flags & TokenFlag.TOKEN_INITIALIZED:
+                blank = slot.slot_id
+        if blank is None:
+            raise TokenError("no blank token is present to initialise")
+    so_pin = "".join(secrets.choice("0123456789") for _ in range(8))
+    env = dict(os.environ)
+    if ref.softhsm_conf:
+        env["SOFTHSM2_CONF"] = ref.softhsm_conf
+    base = ["pkcs11-tool", "--module", ref.module]
+    for args in (["--slot", str(blank), "--init-token", "--label", ref.label, "--so-pin", so_pin],
+                 ["--token-label", ref.label, "--init-pin", "--so-pin", so_pin,
+                  "--pin", user_pin]):
+        try:
+            done = subprocess.run(base + args, env=env, capture_output=True, text=True)
+        except FileNotFoundError:
+            raise TokenError("pkcs11-tool not found (install Debian's opensc)") from None
+        if done.returncode != 0:
+            raise TokenError(f"could not initialise the token: "
+                             f"{(done.stderr or done.stdout).strip().splitlines()[-1]}")
+    return so_pin
 
 
 def unblock_pin(ref: TokenRef, so_pin: str, new_pin: str) -> None:

@@ -11,6 +11,7 @@ from flask import (
 )
 
 from ca import logins
+from ca.audit import Event
 from ca.errors import RegCAError
 from enrollment_web.forms import LoginForm, TotpForm
 from enrollment_web.i18n import t
@@ -151,6 +152,11 @@ def totp_setup():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    actor = current_actor()
+    if actor is not None:
+        with _ctx().db.transaction() as s:
+            _ctx().audit(s, Event(actor=actor.audit_name, action="logout",
+                                  object=actor.audit_name))
     lang = session.get("lang")
     session.clear()
     if lang:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
-    DateField, PasswordField, SelectField, SelectMultipleField, StringField, SubmitField,
+    BooleanField, DateField, PasswordField, SelectField, SelectMultipleField, StringField,
+    SubmitField,
 )
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -59,6 +60,7 @@ class CsrForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     profiles = MultiCheckboxField("profiles", choices=[], validators=[DataRequired()])
+    initialise = BooleanField("initialise")
     token_label = StringField("token_label", validators=[DataRequired(), Length(max=32)])
     pin = PasswordField("pin", validators=[DataRequired(), Length(max=64)])
 

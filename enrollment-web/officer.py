@@ -138,15 +138,23 @@ def personalise(enrolment_id: int):
             "Pick at least one profile and give the token label and PIN."))
     web = current_app.config["WEB_SETTINGS"]
     ref = TokenRef(web.token_module, form.token_label.data, web.token_softhsm_conf)
+    so_pin = None
     try:
+        if form.initialise.data:
+            so_pin = enrol.initialise_blank_token(_ctx(), e.id, ref, form.pin.data,
+                                                  actor.audit_name, actor.orgs)
         token, done = enrol.personalise_token(_ctx(), e.id, tuple(form.profiles.data), ref,
                                               form.pin.data, actor.audit_name, actor.orgs)
     except RegCAError as exc:
         if exc.status == 403:
             raise
+        message = exc.message
+        if so_pin:  # initialised, then refused: the SO PIN must not be lost with the page
+            message += t(f" Token został zainicjowany; PIN SO: {so_pin}.",
+                         f" The token was initialised; SO PIN: {so_pin}.")
         return _detail(enrolment_id, 400 if exc.status < 500 else 503, token_form=form,
-                       token_error=exc.message)
-    return render_template("issued.html", e=e, token=token,
+                       token_error=message)
+    return render_template("issued.html", e=e, token=token, so_pin=so_pin,
                            items=[(d.issued.serial, d.profile) for d in done], pem=None)
 
 

@@ -184,3 +184,27 @@ def test_resident_collects_a_token_certificate_with_the_pickup_code(station):
     serial = re.search(r"<code>([0-9a-f]+)</code>", page)[1]
     assert "resident-signing" in page
     assert resident.get(f"/my/certificates/{serial}.p7b").status_code == 200
+
+
+def test_blank_token_is_initialised_and_its_so_pin_shown_once(station):
+    ctx, officer, token = station
+    enrolment_id = _enrol(officer)
+    r = officer.post(f"/enrolments/{enrolment_id}/token",
+                     {"profiles": ["resident-signing"], "token_label": "Nowa karta",
+                      "pin": "4321", "initialise": "y"},
+                     form_page=f"/enrolments/{enrolment_id}")
+    assert r.status_code == 200, r.text
+    so_pin = re.search(r'id="so-pin">(\d{8})<', r.text)[1]
+    fresh = SoftToken(token.conf, "Nowa karta", "4321", so_pin)
+    assert [o["label"] for o in fresh.objects() if o["kind"].startswith("Private Key")] == [
+        "resident-signing"]
+    token_id = _token_id(officer, enrolment_id)
+    assert so_pin not in officer.get(f"/tokens/{token_id}").text
+    r = officer.post(f"/tokens/{token_id}/unblock", {"so_pin": so_pin, "new_pin": "8642"},
+                     form_page=f"/tokens/{token_id}")
+    assert r.status_code == 302
+    again = officer.post(f"/enrolments/{enrolment_id}/token",
+                         {"profiles": ["resident-signing"], "token_label": "Nowa karta",
+                          "pin": "4321", "initialise": "y"},
+                         form_page=f"/enrolments/{enrolment_id}")
+    assert again.status_code == 400 and "already initialised" in again.text
