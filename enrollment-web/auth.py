@@ -99,6 +99,7 @@ def login():
             return render_template("login.html", form=form, error=error), 401
         lang = session.get("lang")
         session.clear()  # a fresh session at each log-in (no fixation)
+        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
         session.update(lang=lang, user=who.username, role=who.role, orgs=list(who.organizations),
                        stage="totp" if who.totp_enrolled else "totp_setup")
         if not who.totp_enrolled:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select
 
 from ca.store.models import Enrolment
-from conftest import RESIDENT, make_csr, make_home
+from conftest import RESIDENT, make_csr
 from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
 from webclient import PASSWORD, Visitor, add_staff, pickup_code
@@ -25,8 +25,9 @@ SECOND = {"given_name": "Adam", "surname": "Wiśniewski", "pesel": "44051401359"
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory):
-    ctx = make_home(tmp_path_factory.mktemp("web") / "home")
+def web(home_ctx):
+    """A demo home on SQLite and on PostgreSQL (conftest's home_ctx), with staff of two JST."""
+    ctx = home_ctx
     secrets_ = {
         "officer_a": add_staff(ctx, "officer_a", "officer", [JST_A]),
         "officer_b": add_staff(ctx, "officer_b", "officer", [JST_B]),
@@ -36,8 +37,7 @@ def web(tmp_path_factory):
     app = create_app(ctx.settings.home, ctx)
     # every visitor here comes from 127.0.0.1; the per-client limit has a test of its own
     app.fallback.config["LOGIN_LIMITER"] = RateLimiter(10_000, 60)
-    yield ctx, app, secrets_
-    ctx.db.engine.dispose()
+    return ctx, app, secrets_
 
 
 def visitor(web, who: str | None = None) -> Visitor:
