@@ -156,6 +156,7 @@ def personalise_token(ctx: CaContext, enrolment_id: int, profiles: tuple[str, ..
             token.updated_at = now
         else:
             token = store.add_token(s, Token(label=ref.label, enrolment_id=e.id,
+                                             serial_number=done[0].token_serial or None,
                                              organization_teryt=e.organization_teryt,
                                              state="active", created_at=now, updated_at=now))
         for item in done:

@@ -38,6 +38,7 @@ class Issued:
 class CaClient(Protocol):
     def check(self, profile: str, subject: dict) -> None: ...
     def issue(self, profile: str, csr: bytes, subject: dict) -> Issued: ...
+    def withdraw(self, serial: str) -> bool: ...
 
 
 class LocalCa:
@@ -57,6 +58,16 @@ class LocalCa:
         done = Issuer(self.ctx).issue(IssuanceRequest(profile, csr, subject, self.actor,
                                                       self.scope_teryt))
         return Issued(done.serial, done.certificate, done.chain)
+
+    def withdraw(self, serial: str) -> bool:
+        """Revoke a certificate that never reached the token (RFC 5280 cessationOfOperation)."""
+        from ca.revocation import RevocationRequest, Revoker
+        try:
+            Revoker(self.ctx).revoke(RevocationRequest(serial, "cessationOfOperation",
+                                                       self.actor))
+        except RegCAError:
+            return False
+        return True
 
 
 class RemoteCa:
@@ -87,6 +98,19 @@ class RemoteCa:
                           [x509.load_pem_x509_certificate(c.encode()) for c in answer["chain"]])
         except (KeyError, TypeError, ValueError) as exc:
             raise RegCAError(f"the CA's answer is not an RA response: {exc}") from None
+
+    def withdraw(self, serial: str) -> bool:
+        """Ask the RA to revoke; needs the key's ``revoke`` scope, else the caller is told."""
+        req = urllib.request.Request(
+            f"{self.url}/api/v1/certificates/{serial}/revoke", method="POST",
+            data=json.dumps({"reason": "cessationOfOperation"}).encode(),
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {self.api_key}"})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout):
+                return True
+        except (urllib.error.URLError, OSError):
+            return False
 
 
 def _probe_csr() -> bytes:
@@ -120,6 +144,7 @@ class Personalised:
     key_id: bytes
     label: str
     issued: Issued
+    token_serial: str = ""
 
 
 def personalise(request: PersonalisationRequest, ca: CaClient) -> list[Personalised]:
@@ -134,6 +159,7 @@ def personalise(request: PersonalisationRequest, ca: CaClient) -> list[Personali
     # Step 2: keys generated on the token, CSRs signed by it.
     keys: list[tuple[str, TokenKey, bytes]] = []
     with open_token(request.token, request.pin) as token:
+        token_serial = token.serial
         try:
             for profile in request.profiles:
                 label = token.free_label(profile) if request.renewal else profile
@@ -158,13 +184,22 @@ def personalise(request: PersonalisationRequest, ca: CaClient) -> list[Personali
         try:
             for (_, key, _), done in zip(keys, issued, strict=True):
                 token.write_certificates(key, done.certificate, done.chain)
-        except BaseException:
+        except Exception as exc:  # noqa: BLE001 - any failure here is undone the same way
             for _, key, _ in keys:
                 token.delete_key(key.id)
-            raise TokenError("the certificates were issued (serials "
-                             f"{', '.join(d.serial for d in issued)}) but could not be "
-                             "written to the token; revoke them and retry") from None
-    return [Personalised(p, k.id, k.label, d) for (p, k, _), d in zip(keys, issued, strict=True)]
+            failure = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        else:
+            failure = None
+    if failure:
+        # Step 4b: certificates whose key is gone must not stay valid.
+        left = [d.serial for d in issued if not ca.withdraw(d.serial)]
+        serials = ", ".join(d.serial for d in issued)
+        raise TokenError(f"writing the certificates to the token failed ({failure}); "
+                         + (f"revoke {', '.join(left)} and retry" if left else
+                            f"certificates {serials} were revoked (cessationOfOperation) and "
+                            "the new keys deleted; retry"))
+    return [Personalised(p, k.id, k.label, d, token_serial)
+            for (p, k, _), d in zip(keys, issued, strict=True)]
 
 
 def _forget(request: PersonalisationRequest, keys: list[TokenKey]) -> None:

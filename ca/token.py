@@ -117,6 +117,12 @@ class UserToken:
         self._session = session
         self.ref = ref
 
+    @property
+    def serial(self) -> str:
+        """CK_TOKEN_INFO serialNumber: what the registry records to recognise the token."""
+        return str(self._session.token.serial.decode() if isinstance(
+            self._session.token.serial, bytes) else self._session.token.serial).strip()
+
     # -- what ca.keys needs ---------------------------------------------------------------------
 
     def sign_raw(self, role: str, data: bytes, mechanism, mechanism_param=None) -> bytes:

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from ca.context import CaContext
 from ca.errors import RegCAError
+from ca.hsm import write_softhsm_conf
 from ca.identity import mask_pesel
 from enrollment_web.auth import bp as auth_bp
 from enrollment_web.auth import current_actor
@@ -50,15 +51,21 @@ def _secret_key(home: Path) -> bytes:
 
 
 class WebSettings:
-    """``[enrollment]`` in regca.toml: where the officer's workstation token is reachable."""
+    """``[enrollment]`` in regca.toml: where the officer's workstation token is reachable.
+
+    With SoftHSM2 and nothing configured, subscriber tokens live in ``<home>/station``, a
+    store apart from the CA's own tokens, so nothing typed on these pages reaches a CA key."""
 
     def __init__(self, ctx: CaContext):
         raw = tomllib.loads(ctx.settings.config_file.read_text()).get("enrollment", {})
         self.token_module: str = raw.get("token_module", ctx.settings.hsm.module)
         conf = raw.get("token_softhsm_conf")
-        self.token_softhsm_conf: str | None = (
-            str(ctx.settings.home / conf) if conf else
-            (str(ctx.settings.hsm.softhsm_conf) if ctx.settings.hsm.softhsm_conf else None))
+        self.token_softhsm_conf: str | None = str(ctx.settings.home / conf) if conf else None
+        if conf is None and "softhsm" in Path(self.token_module).name:
+            station = ctx.settings.home / "station"
+            if not (station / "softhsm2.conf").exists():
+                write_softhsm_conf(station / "softhsm2.conf", station / "tokens")
+            self.token_softhsm_conf = str(station / "softhsm2.conf")
         self.secure_cookies: bool = bool(raw.get("secure_cookies", False))
 
 

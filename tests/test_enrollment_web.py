@@ -292,3 +292,32 @@ def test_english_switch_sets_the_language_and_lang_attribute(web):
     page = v.get("/?lang=en").text
     assert '<html lang="en">' in page and "Collect your certificate" in page
     assert '<html lang="en">' in v.get("/pickup").text
+
+
+def test_staff_enrolment_issues_a_certificate_naming_the_jst(web):
+    officer = visitor(web, "officer_a")
+    r = officer.post("/enrolments/new", {"kind": "staff", "organization_teryt": JST_A,
+                                         "given_name": "Jan", "surname": "Nowak",
+                                         "title": "Inspektor", "email": "jan@example.pl"})
+    assert r.status_code == 200, r.text
+    enrolment_id = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
+    refused = officer.post(f"/enrolments/{enrolment_id}/csr",
+                           {"profile": "resident-signing",
+                            "csr": (io.BytesIO(make_csr()), "r.pem")},
+                           form_page=f"/enrolments/{enrolment_id}")
+    assert refused.status_code == 400  # a resident profile is not offered to staff
+    r = officer.post(f"/enrolments/{enrolment_id}/csr",
+                     {"profile": "staff-signing", "csr": (io.BytesIO(make_csr()), "r.pem")},
+                     form_page=f"/enrolments/{enrolment_id}")
+    pem = re.search(r"<pre class=\"wrap\">(.*?)</pre>", r.text, re.S)[1]
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    org = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
+    assert "Zielona Góra" in org
+
+
+def test_pickup_attempts_are_rate_limited(web):
+    ctx, _, _ = web
+    from enrollment_web.web import create_enrollment_app
+    v = Visitor(create_enrollment_app(ctx, PICKUP_LIMITER=RateLimiter(2, 60)), ctx)
+    codes = [v.pickup("ZZZZ-ZZZZ-ZZZZ-ZZZZ").status_code for _ in range(3)]
+    assert codes == [401, 401, 429]

@@ -4,6 +4,7 @@ the token, certificate and chain written back; pkcs11-tool and openssl are the j
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -175,3 +176,39 @@ def test_enroll_through_ra_api_with_api_key(sqlite_ctx, token, subject_file):
         assert token.objects() == before  # the key generated for it was deleted again
     finally:
         server.shutdown()
+
+
+def test_certificates_that_cannot_be_written_are_revoked_and_keys_deleted(sqlite_ctx, token):
+    """Step 4b: a CA answer the token cannot take (here a chain certificate without a subject
+    key identifier, so it has no CKA_ID) leaves no key behind and no valid certificate."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    from ca.personalisation import Issued, LocalCa, PersonalisationRequest, personalise
+    from ca.store import certificates as cert_store
+    from ca.token import TokenError, TokenRef
+    from conftest import new_key
+
+    key = new_key()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "no SKI")])
+    bare = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(sqlite_ctx.now()).not_valid_after(sqlite_ctx.now())
+            .sign(key, hashes.SHA256()))
+
+    class OddChain(LocalCa):
+        def issue(self, profile, csr, subject):
+            done = super().issue(profile, csr, subject)
+            return Issued(done.serial, done.certificate, [bare])
+
+    before = token.objects()
+    ca = OddChain(sqlite_ctx, "test")
+    with pytest.raises(TokenError, match="revoked .cessationOfOperation.") as err:
+        personalise(PersonalisationRequest(TokenRef(MODULE, token.label, str(token.conf)),
+                                           token.pin, ("resident-signing",), RESIDENT), ca)
+    assert token.objects() == before
+    serials = re.search(r"certificates ([0-9a-f, ]+) were revoked", str(err.value))[1]
+    with sqlite_ctx.db.reading() as s:
+        rows = [cert_store.get(s, serial) for serial in serials.split(", ")]
+    assert [(r.status, r.revocation_reason) for r in rows] == [
+        ("revoked", "cessationOfOperation")]

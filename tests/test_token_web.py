@@ -12,7 +12,7 @@ from ca.store import certificates as cert_store
 from conftest import RESIDENT, make_home
 from enrollment_web.ratelimit import RateLimiter
 from enrollment_web.web import WebSettings, create_enrollment_app
-from tokens import SO_PIN, SoftToken, make_token
+from tokens import MODULE, SO_PIN, SoftToken, make_token
 from webclient import Visitor, add_staff, pickup_code
 
 pytestmark = pytest.mark.hsm
@@ -79,7 +79,13 @@ def test_officer_puts_signing_and_authentication_keys_on_one_token(station):
     assert {k["label"] for k in keys.values()} == set(BOTH)
     for key_id, key in keys.items():
         assert "never extractable" in key["access"] and certs[key_id]["label"] == key["label"]
-    assert "active" in officer.get(f"/tokens/{_token_id(officer, enrolment_id)}").text
+    page = officer.get(f"/tokens/{_token_id(officer, enrolment_id)}").text
+    assert 'id="token-state">active' in page
+    # the registry knows the token by its CK_TOKEN_INFO serial number, as pkcs11-tool shows it
+    listed = subprocess.run(["pkcs11-tool", "--module", MODULE, "--list-token-slots"],
+                            env=token.env, capture_output=True, text=True).stdout
+    serial = re.search(r"Numer seryjny tokenu</dt><dd>([0-9a-f]+)<", page)[1]
+    assert re.search(rf"serial num\s*: {serial}\n", listed)
 
 
 @pytest.mark.parametrize("case", ["wrong_pin", "absent_token"])
