@@ -212,3 +212,49 @@ def test_certificates_that_cannot_be_written_are_revoked_and_keys_deleted(sqlite
         rows = [cert_store.get(s, serial) for serial in serials.split(", ")]
     assert [(r.status, r.revocation_reason) for r in rows] == [
         ("revoked", "cessationOfOperation")]
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_workstation_enrols_against_regca_serve_in_separate_processes(sqlite_ctx, token,
+                                                                      subject_file):
+    """The contract's workstation flow with nothing shared: `regca serve` (gunicorn) in one
+    process with the CA's SoftHSM2 store, `regca token enroll --ca-url` in another with the
+    token's store in its own SOFTHSM2_CONF."""
+    import os
+    import sys
+    import time
+    import urllib.request
+    home = str(sqlite_ctx.settings.home)
+    regca = [sys.executable, "-m", "regca.cli", "--home", home]
+    port = _free_port()
+    server = subprocess.Popen([*regca, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        key = create_api_key(sqlite_ctx, "stanowisko 2", ["issue"], "0862011")
+        env = dict(os.environ, SOFTHSM2_CONF=str(token.conf))
+        done = subprocess.run([*regca, "token", "enroll", "--module", MODULE, "--token-label",
+                               token.label, "--pin", token.pin, "--profile", "staff-signing",
+                               "--profile", "staff-authentication", "--subject",
+                               subject_file(STAFF), "--ca-url", f"http://127.0.0.1:{port}",
+                               "--api-key", key], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert [line.split("\t")[1] for line in done.stdout.splitlines()] == [
+            "staff-signing", "staff-authentication"]
+        certs = [o for o in token.objects() if o["kind"].startswith("Certificate")]
+        assert {c["label"] for c in certs} >= {"staff-signing", "staff-authentication"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
