@@ -17,7 +17,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 __all__ = ["LoginForm", "TotpForm", "ApplicantForm", "CsrForm", "TokenForm", "PickupForm",
            "RevokeForm", "ResidentRevokeForm", "AuditFilterForm", "OrganizationForm",
-           "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm"]
+           "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm", "UserForm"]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -109,3 +109,11 @@ class OrganizationForm(FlaskForm):
     name = StringField("name", validators=[DataRequired(), Length(max=200)])
     nip = StringField("nip", validators=[Optional(), Length(max=13)])
     regon = StringField("regon", validators=[Optional(), Length(max=14)])
+
+
+class UserForm(FlaskForm):
+    username = StringField("username", validators=[DataRequired(), Length(max=64)])
+    role = SelectField("role", choices=[("officer", "officer"), ("auditor", "auditor"),
+                                        ("administrator", "administrator")])
+    organizations = MultiCheckboxField("organizations", choices=[])
+    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])

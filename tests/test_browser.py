@@ -191,4 +191,10 @@ def test_auditor_finds_the_issuance_in_the_log(site, browser):
     page.get_by_role("link", name=f"certificate:{serials[0]}").click()
     assert "token.personalise" in page.content() or "certificate.issue" in page.content()
     _check_accessibility(page, "11-certificate-history")
+    page.get_by_role("link", name="Tokeny").click()
+    assert page.get_by_role("cell", name=site["token"].label).is_visible()
+    _check_accessibility(page, "12-token-registry")
+    page.get_by_role("link", name=re.compile(r"^\d+$")).first.click()
+    assert page.locator("#token-state").inner_text() == "active"
+    _check_accessibility(page, "13-token")
     page.context.close()

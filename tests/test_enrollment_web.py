@@ -321,3 +321,23 @@ def test_pickup_attempts_are_rate_limited(web):
     v = Visitor(create_enrollment_app(ctx, PICKUP_LIMITER=RateLimiter(2, 60)), ctx)
     codes = [v.pickup("ZZZZ-ZZZZ-ZZZZ-ZZZZ").status_code for _ in range(3)]
     assert codes == [401, 401, 429]
+
+
+def test_administrator_adds_a_jst_and_an_officer_who_can_then_log_in(web):
+    ctx, app, _ = web
+    admin = visitor(web, "admin2")
+    r = admin.post("/admin/organizations", {"teryt": "0809052", "name": "Gmina Świdnica"},
+                   form_page="/admin")
+    assert r.status_code in (302, 400)  # the demo may already serve it
+    r = admin.post("/admin/organizations", {"teryt": "0809056", "name": "Zła"},
+                   form_page="/admin")
+    assert r.status_code == 400 and "teryt" in r.text
+    r = admin.post("/admin/users", {"username": "officer_new2", "role": "officer",
+                                    "organizations": ["0809052"], "password": PASSWORD},
+                   form_page="/admin")
+    assert r.status_code == 302
+    assert "officer_new2" in admin.get("/admin").text
+    newcomer = Visitor(app, ctx)
+    r = newcomer.post("/login", {"username": "officer_new2", "password": PASSWORD})
+    assert r.headers["Location"] == "/login/totp-setup"
+    assert visitor(web, "officer_a").get("/admin").status_code == 403
