@@ -214,3 +214,33 @@ def test_blank_token_is_initialised_and_its_so_pin_shown_once(station):
                           "pin": "4321", "initialise": "y"},
                          form_page=f"/enrolments/{enrolment_id}")
     assert again.status_code == 400 and "already initialised" in again.text
+
+
+def test_full_token_is_named_on_the_page_and_changes_nothing(home, tmp_path):
+    ctx, secret = home
+    store = tmp_path / "full"
+    store.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(store)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("a full token is simulated with a tiny tmpfs, which needs root to mount")
+    try:
+        token = make_token(store, label="Pelna karta")
+        settings = WebSettings(ctx)
+        settings.token_softhsm_conf = str(token.conf)
+        app = create_enrollment_app(ctx, WEB_SETTINGS=settings,
+                                    LOGIN_LIMITER=RateLimiter(10_000, 60))
+        officer = Visitor(app, ctx).login("officer_t", secret)
+        enrolment_id = _enrol(officer)
+        before = token.objects()
+        with open(store / "tokens" / "filler", "wb") as f:
+            try:
+                f.write(b"\0" * 1024 * 1024)
+            except OSError:
+                pass
+        r = _personalise(officer, enrolment_id, token.label, token.pin)
+        (store / "tokens" / "filler").unlink()
+        assert r.status_code == 400 and "is full" in r.text and 'role="alert"' in r.text
+        assert token.objects() == before
+        assert "Jeszcze nie wydano" in officer.get(f"/enrolments/{enrolment_id}").text
+    finally:
+        subprocess.run(["umount", str(store)], check=False)
