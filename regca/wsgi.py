@@ -11,6 +11,7 @@ from enrollment_web.web import create_enrollment_app
 from regca.health import HealthApp
 from regca.repository import RepositoryApp
 from regca.wsgiutil import json_response
+from tsa.app import TsaApp
 
 __all__ = ["Dispatcher", "create_app"]
 
@@ -39,5 +40,6 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
         "/api/v1/certificates": create_ra_api(ctx),
+        "/tsa": TsaApp(ctx),
     }
     return Dispatcher(routes, fallback=create_enrollment_app(ctx))

@@ -41,12 +41,12 @@ def backends() -> list:
 
 
 @contextlib.contextmanager
-def fresh_database(kind: str, tmp: Path):
+def fresh_database(kind: str, tmp: Path, server_url: str | None = None):
     """A brand-new empty database of ``kind``; PostgreSQL ones are dropped afterwards."""
     if kind == "sqlite":
         yield f"sqlite:///{tmp / 'regca.db'}"
         return
-    admin_url = make_url(PG_URL)
+    admin_url = make_url(server_url or PG_URL)
     name = f"regca_test_{secrets.token_hex(6)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

@@ -146,6 +146,39 @@ class UserOrganization(Base):
     teryt: Mapped[str] = mapped_column(ForeignKey("organizations.teryt"), primary_key=True)
 
 
+# -- Time-stamping (issue 4) ----------------------------------------------------------------------
+
+from sqlalchemy import BigInteger  # noqa: E402  (kept with the TSA models so branches merge)
+
+
+class TimestampToken(Base):
+    """One row per RFC 3161 token issued: what an auditor needs to show which time-stamps the
+    TSA produced (the token itself is the requester's to keep)."""
+
+    __tablename__ = "tsa_tokens"
+    serial: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    gen_time: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    policy: Mapped[str] = mapped_column(String(64))
+    hash_algorithm: Mapped[str] = mapped_column(String(16))
+    message_imprint: Mapped[str] = mapped_column(String(128))  # lowercase hex
+    nonce: Mapped[str | None] = mapped_column(String(64))  # lowercase hex
+    requester: Mapped[str] = mapped_column(String(200))  # "apikey:<id>" or "ip:<address>"
+
+    __table_args__ = (Index("ix_tsa_tokens_gen_time", "gen_time"),
+                      Index("ix_tsa_tokens_imprint", "message_imprint"))
+
+
+class TsaSerialCounter(Base):
+    """The next unreserved token serial; workers reserve blocks from it (ca/tsaserials.py)."""
+
+    __tablename__ = "tsa_serial_counter"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    next_serial: Mapped[int] = mapped_column(BigInteger)
+
+
+__all__ += ["TimestampToken", "TsaSerialCounter"]
+
+
 # -- enrollment web and tokens (issue 6, migration 0004) ----------------------------------------
 
 class Enrolment(Base):

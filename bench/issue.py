@@ -1,0 +1,115 @@
+"""Certificates issued per second, end to end (validated, recorded, HSM-signed, stored, audited),
+on SQLite and PostgreSQL, next to the ceiling: cryptography signing the same certificates with a
+file key in the same process.
+
+    .venv/bin/python bench/issue.py [--count 2000] [--processes 2] [--postgres URL]
+
+Writes a table to bench/results/issue.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+
+from ca.bootstrap import InitOptions, initialise  # noqa: E402
+from ca.certbuilder import build, signature_hash  # noqa: E402
+from ca.context import CaContext  # noqa: E402
+from ca.issuance import IssuanceRequest, Issuer  # noqa: E402
+from ca.serials import new_serial  # noqa: E402
+from conftest import RESIDENT, fresh_database, make_csr  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "issue.md"
+
+
+def _worker(home: str, csrs: list[bytes], queue) -> None:
+    issuer = Issuer(CaContext.open(Path(home)))
+    issuer.issue(IssuanceRequest("resident-signing", csrs[0], dict(RESIDENT), "bench"))  # warm
+    queue.put("ready")
+    queue.get()  # wait for the start signal shared by all workers
+    for csr in csrs[1:]:
+        issuer.issue(IssuanceRequest("resident-signing", csr, dict(RESIDENT), "bench"))
+    queue.put("done")
+
+
+def end_to_end(home: Path, count: int, processes: int) -> float:
+    per = count // processes
+    csrs = [make_csr() for _ in range(per + 1)]
+    ctl = [mp.Queue() for _ in range(processes)]
+    procs = [mp.get_context("fork").Process(target=_worker, args=(str(home), csrs, q))
+             for q in ctl]
+    for p in procs:
+        p.start()
+    for q in ctl:
+        assert q.get(timeout=120) == "ready"
+    start = time.perf_counter()
+    for q in ctl:
+        q.put("go")
+    time.sleep(0.01)
+    for q in ctl:
+        assert q.get(timeout=600) == "done"
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join()
+    return per * processes / elapsed
+
+
+def ceiling(ctx: CaContext, count: int) -> float:
+    """cryptography alone: the same builder, signed with a P-256 key held in memory."""
+    issuing = ctx.authority("issuing")
+    file_key = ec.generate_private_key(ec.SECP256R1())
+    issuer = Issuer(ctx)
+    spec, _ = issuer.prepare(IssuanceRequest("resident-signing", make_csr(), dict(RESIDENT), "b"))
+    now = dt.datetime.now(dt.timezone.utc)
+    start = time.perf_counter()
+    for _ in range(count):
+        build(spec, issuing, new_serial(), now, now + dt.timedelta(days=365),
+              ctx.urls).sign(file_key, signature_hash(file_key))
+    return count / (time.perf_counter() - start)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=2000)
+    ap.add_argument("--processes", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--postgres", default=os.environ.get(
+        "REGCA_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1/test"))
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in ("sqlite", "postgres"):
+            database = (fresh_database("postgres", Path(tmp), args.postgres) if backend == "postgres"
+                        else contextlib.nullcontext(None))  # None: the home's own SQLite file
+            with database as url:
+                home = Path(tmp) / f"home-{backend}"
+                initialise(InitOptions(home, demo=True, database_url=url))
+                ctx = CaContext.open(home)
+                top = ceiling(ctx, args.count)
+                rate = end_to_end(home, args.count, args.processes)
+                rows.append((backend, rate, top))
+                ctx.db.engine.dispose()
+    lines = ["# Issuance throughput", "",
+             f"{args.count} resident-signing certificates, EC P-256 issuing key in SoftHSM2, "
+             f"{args.processes} processes, {os.cpu_count()} cores, "
+             f"{dt.date.today().isoformat()}.", "",
+             "| database | end to end (certs/s) | cryptography + file key, 1 process (certs/s) "
+             "| ratio |", "|---|---|---|---|"]
+    lines += [f"| {b} | {r:,.0f} | {t:,.0f} | {r / t:.2f} |" for b, r, t in rows]
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

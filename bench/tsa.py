@@ -1,0 +1,217 @@
+"""Time-stamps per second and p99 latency of ``POST /tsa`` under ``regca serve``, next to the
+raw PKCS#11 signing ceiling of the same TSA key from as many processes as the server has workers.
+
+    .venv/bin/python bench/tsa.py [--seconds 10] [--workers 2] [--algorithms ec-p256,rsa-3072]
+
+For each key algorithm it initialises a throw-away home whose regca.toml (written before
+``regca init``) chooses the TSA key, measures the ceiling with the server stopped, then drives the
+server with ``wrk`` (one connection per gunicorn thread, keep-alive) and writes the table to
+bench/results/tsa.md. The load generator shares the machine's cores with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from asn1crypto import algos  # noqa: E402
+from pkcs11 import Mechanism  # noqa: E402
+
+from ca.config import HSM_CONFIG_DIR, write_settings  # noqa: E402
+from ca.context import CaContext  # noqa: E402
+
+REGCA = str(Path(sys.executable).with_name("regca"))
+WRK_SCRIPT = """
+local f = io.open(os.getenv("TSA_QUERY"), "rb")
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/timestamp-query"
+"""
+
+
+def prepare_home(home: Path, tsa_algorithm: str) -> None:
+    """regca.toml written before ``regca init`` (which keeps it) with the TSA key chosen."""
+    home.mkdir(parents=True)
+    hsm = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())
+    hsm["softhsm_conf"] = "hsm/softhsm2.conf"
+    for name, token in hsm["tokens"].items():
+        token["pin_file"] = f"hsm/{name}.pin"
+    hsm["keys"]["tsa"]["algorithm"] = tsa_algorithm
+    write_settings(home / "regca.toml", {"public_url": "http://127.0.0.1:8080"},
+                   {"name": "RegCA bench"}, hsm)
+    subprocess.run([REGCA, "--home", str(home), "init"], check=True, stdout=subprocess.DEVNULL)
+
+
+def _sign_loop(home: str, seconds: float, barrier, results) -> None:
+    ctx = CaContext.open(Path(home))
+    key = ctx.hsm.private_key("tsa")
+    digest = hashlib.sha256(b"bench").digest()
+    if key.__class__.__name__ == "Pkcs11EcKey":
+        data, mechanism = digest, Mechanism.ECDSA
+    else:  # RFC 8017 §9.2: CKM_RSA_PKCS signs the DigestInfo
+        data = algos.DigestInfo({"digest_algorithm": {"algorithm": "sha256"},
+                                 "digest": digest}).dump()
+        mechanism = Mechanism.RSA_PKCS
+    ctx.hsm.sign_raw("tsa", data, mechanism)  # log in before the clock starts
+    barrier.wait()
+    count, end = 0, time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        ctx.hsm.sign_raw("tsa", data, mechanism)
+        count += 1
+    results.put(count)
+
+
+def pkcs11_ceiling(home: Path, processes: int, seconds: float) -> float:
+    """Raw C_Sign calls per second with the TSA key, summed over ``processes`` processes."""
+    mp = multiprocessing.get_context("spawn")
+    barrier, results = mp.Barrier(processes), mp.Queue()
+    procs = [mp.Process(target=_sign_loop, args=(str(home), seconds, barrier, results))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    total = sum(results.get(timeout=seconds + 120) for _ in procs)
+    for p in procs:
+        p.join()
+    return total / seconds
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("regca serve exited")
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("regca serve did not start")
+
+
+def _latency_ms(text: str, label: str) -> float:
+    m = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def serve_and_load(home: Path, workers: int, seconds: float, work: Path) -> dict:
+    query = work / "q.tsq"
+    (work / "data.txt").write_bytes(os.urandom(1024))
+    subprocess.run(["openssl", "ts", "-query", "-data", str(work / "data.txt"), "-sha256",
+                    "-cert", "-out", str(query)], check=True, capture_output=True)
+    script = work / "tsa.lua"
+    script.write_text(WRK_SCRIPT)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([REGCA, "--home", str(home), "serve", "--bind", f"127.0.0.1:{port}",
+                             "--workers", str(workers)], stdout=subprocess.DEVNULL)
+    try:
+        _wait_up(base, proc)
+        check = urllib.request.Request(base + "/tsa", data=query.read_bytes(), headers={
+            "Content-Type": "application/timestamp-query"})
+        reply = urllib.request.urlopen(check).read()
+        (work / "r.tsr").write_bytes(reply)
+        verified = subprocess.run(
+            ["openssl", "ts", "-verify", "-in", str(work / "r.tsr"), "-queryfile", str(query),
+             "-CAfile", str(work / "chain.pem"), "-untrusted", str(work / "tsa.pem")],
+            capture_output=True, text=True)
+        if "Verification: OK" not in verified.stdout:
+            raise SystemExit(f"token does not verify: {verified.stdout}{verified.stderr}")
+        env = dict(os.environ, TSA_QUERY=str(query))
+        connections = workers * 4  # regca serve runs 4 threads per worker
+        subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script),
+                        base + "/tsa"], env=env, capture_output=True)  # warm-up
+        out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s",
+                              "--latency", "-s", str(script), base + "/tsa"],
+                             env=env, capture_output=True, text=True, check=True).stdout
+        # The same server answering its cheapest route: what the web stack alone allows here.
+        stack = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s",
+                                base + "/healthz"], capture_output=True, text=True,
+                               check=True).stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    stack_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", stack).group(1))
+    return {"rps": rps, "stack_rps": stack_rps, "p50": _latency_ms(out, "50%"),
+            "p99": _latency_ms(out, "99%"),
+            "errors": int(errors.group(1)) if errors else 0, "connections": connections}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--algorithms", default="ec-p256,rsa-3072")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tsa.md")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found (apt-get install wrk)")
+    rows = []
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="regca-bench-tsa-") as tmp:
+        for algorithm in args.algorithms.split(","):
+            work = Path(tmp) / algorithm
+            home = work / "home"
+            prepare_home(home, algorithm)
+            subprocess.run([REGCA, "--home", str(home), "export-ca", "--out", str(work)],
+                           check=True, stdout=subprocess.DEVNULL)
+            ceiling = pkcs11_ceiling(home, args.workers, args.seconds)
+            served = serve_and_load(home, args.workers, args.seconds, work)
+            rows.append((algorithm, ceiling, served))
+            print(f"{algorithm}: ceiling {ceiling:,.0f} sig/s, TSA {served['rps']:,.0f} tokens/s, "
+                  f"p99 {served['p99']:.1f} ms, errors {served['errors']}", flush=True)
+    lines = [
+        "# TSA throughput",
+        "",
+        f"`.venv/bin/python bench/tsa.py --seconds {args.seconds:g} --workers {args.workers}` "
+        f"on {platform.node()} ({os.cpu_count()} cores, shared with the load generator), "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load average "
+        f"{load_before:.1f} before the run (other jobs share the machine).",
+        "",
+        "SHA-256 queries with certReq; `regca serve` (gunicorn gthread, "
+        f"{args.workers} workers x 4 threads), SQLite home; load from `wrk` with one "
+        "keep-alive connection per server thread. Ceiling: raw C_Sign with the same TSA key "
+        f"from {args.workers} processes, server stopped.",
+        "",
+        "| TSA key | PKCS#11 ceiling (sig/s) | time-stamps/s | p50 (ms) | p99 (ms) | "
+        "share of ceiling | non-2xx | web stack alone (GET /healthz, req/s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for algorithm, ceiling, s in rows:
+        lines.append(f"| {algorithm} | {ceiling:,.0f} | {s['rps']:,.0f} | {s['p50']:.1f} | "
+                     f"{s['p99']:.1f} | {s['rps'] / ceiling:.0%} | {s['errors']} | "
+                     f"{s['stack_rps']:,.0f} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

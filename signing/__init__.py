@@ -1,0 +1,1 @@
+"""RegCA signing service."""

@@ -1,0 +1,128 @@
+"""The TSA under ``regca serve`` (gunicorn, two workers): serials under concurrent load,
+refusals inside the protocol without losing a worker, and the journal on a clean stop."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from asn1crypto import tsp
+from tsa_support import gunicorn, make_query, post, stop
+
+from ca.store import timestamps as store
+from tsa.reply import TimeStampResp
+
+pytestmark = pytest.mark.hsm
+
+TOKENS = 5000
+CLIENTS = 8
+
+
+def _workers(proc) -> set[int]:
+    """The gunicorn master's child processes (its workers)."""
+    children = set()
+    for task in Path(f"/proc/{proc.pid}/task").iterdir():
+        children |= {int(p) for p in (task / "children").read_text().split()}
+    return children
+
+
+@pytest.fixture(scope="module")
+def server(home_ctx):
+    with gunicorn(home_ctx.settings.home, workers=2) as (base, proc):
+        deadline = time.monotonic() + 20
+        while len(_workers(proc)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # gunicorn forks its workers one after the other
+        yield base, proc, home_ctx
+
+
+def _status(body: bytes) -> tuple[str, set]:
+    status = TimeStampResp.load(body)["status"]
+    fail = status["fail_info"].native if status["fail_info"].native else set()
+    return status["status"].native, fail
+
+
+def test_md5_query_is_rejected_with_bad_alg(server, tmp_path):
+    base, _, _ = server
+    query = make_query(tmp_path, "md5", "-md5")
+    status, ctype, body = post(base + "/tsa", query.read_bytes())
+    assert (status, ctype) == (200, "application/timestamp-reply")
+    assert _status(body) == ("rejection", {"bad_alg"})
+
+
+def test_garbage_is_rejected_with_bad_data_format(server):
+    base, _, _ = server
+    status, ctype, body = post(base + "/tsa", os.urandom(300))
+    assert (status, ctype) == (200, "application/timestamp-reply")
+    assert _status(body) == ("rejection", {"bad_data_format"})
+
+
+def test_oversized_query_is_rejected_with_bad_request(server):
+    base, _, _ = server
+    status, ctype, body = post(base + "/tsa", b"\x30" * 100_000)
+    assert (status, ctype) == (413, "application/timestamp-reply")
+    assert _status(body) == ("rejection", {"bad_request"})
+
+
+def test_bad_queries_leave_workers_up(server, tmp_path):
+    base, proc, _ = server
+    before = _workers(proc)
+    for body in (os.urandom(50), b"\x30\x80" * 40, b"\x30" * 9000,
+                 make_query(tmp_path, "md5b", "-md5").read_bytes()):
+        post(base + "/tsa", body)
+    status, _, body = post(base + "/tsa", make_query(tmp_path, "ok").read_bytes())
+    assert status == 200 and _status(body) == ("granted", set())
+    assert _workers(proc) == before and len(before) == 2
+
+
+def _hammer(base: str, query: bytes, count: int, serials: list, errors: list):
+    url = urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        for _ in range(count):
+            conn.request("POST", "/tsa", body=query,
+                         headers={"Content-Type": "application/timestamp-query"})
+            resp = conn.getresponse()
+            body = resp.read()
+            reply = tsp.TimeStampResp.load(body)
+            if resp.status != 200 or reply["status"]["status"].native != "granted":
+                errors.append((resp.status, body[:200]))
+                continue
+            tst = reply["time_stamp_token"]["content"]["encap_content_info"]["content"].parsed
+            serials.append(tst["serial_number"].native)
+    except Exception as exc:
+        errors.append(repr(exc))
+    finally:
+        conn.close()
+
+
+@pytest.mark.slow
+def test_two_workers_never_issue_the_same_serial_and_the_journal_keeps_every_token(
+        server, tmp_path):
+    base, proc, ctx = server
+    query = make_query(tmp_path, "load", "-sha256", "-cert").read_bytes()
+    serials: list[int] = []
+    errors: list = []
+    threads = [threading.Thread(target=_hammer,
+                                args=(base, query, TOKENS // CLIENTS, serials, errors))
+               for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert len(serials) == TOKENS
+    assert len(set(serials)) == TOKENS
+
+    # A clean stop (SIGTERM) flushes each worker's journal: every token is on record.
+    assert stop(proc) == 0
+    with ctx.db.reading() as s:
+        rows = store.tokens_between(s, min(serials), max(serials))
+    recorded = {r.serial for r in rows}
+    assert set(serials) <= recorded
+    assert {r.hash_algorithm for r in rows} == {"sha256"}
+    assert all(r.requester == "ip:127.0.0.1" for r in rows)

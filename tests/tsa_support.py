@@ -1,0 +1,138 @@
+"""Helpers for the TSA tests: serving a home over real HTTP and the openssl ts client."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+QUERY_TYPE = "application/timestamp-query"
+REGCA = str(Path(sys.executable).with_name("regca"))
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def wsgi_thread(app):
+    """``app`` served by wsgiref on a free local port; yields the base URL."""
+    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer,
+                         handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(home: Path, workers: int = 2, env: dict | None = None):
+    """``regca serve`` as a subprocess; yields (base URL, process). Stops it with SIGTERM, the
+    clean stop an operator's service manager sends."""
+    port = free_port()
+    proc = subprocess.Popen([REGCA, "--home", str(home), "serve", "--bind", f"127.0.0.1:{port}",
+                             "--workers", str(workers)], env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=2).read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("regca serve did not start: "
+                                       + proc.stderr.read().decode(errors="replace"))
+                time.sleep(0.2)
+        yield base, proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode
+
+
+def post(url: str, body: bytes, content_type: str = QUERY_TYPE,
+         headers: dict | None = None) -> tuple[int, str, bytes]:
+    """POST and return (status, Content-Type, body) whatever the status."""
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": content_type, **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read()
+
+
+def openssl(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def make_query(workdir: Path, name: str, *options: str, data: bytes = b"RegCA test\n") -> Path:
+    """``openssl ts -query`` over a data file; returns the query file."""
+    (workdir / f"{name}.txt").write_bytes(data)
+    done = openssl("ts", "-query", "-data", f"{name}.txt", *options, "-out", f"{name}.tsq",
+                   cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    return workdir / f"{name}.tsq"
+
+
+def reply_text(workdir: Path, reply: Path) -> str:
+    done = openssl("ts", "-reply", "-in", reply.name, "-text", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def home_with_tsa_key(home: Path, algorithm: str, clock=None):
+    """A home initialised from a regca.toml written first, choosing the TSA key's algorithm
+    (``regca init`` keeps an operator's regca.toml)."""
+    import tomllib
+
+    from ca.bootstrap import InitOptions, initialise
+    from ca.config import HSM_CONFIG_DIR, write_settings
+    from ca.context import CaContext
+
+    home.mkdir(parents=True)
+    hsm = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())
+    hsm["softhsm_conf"] = "hsm/softhsm2.conf"
+    for name, token in hsm["tokens"].items():
+        token["pin_file"] = f"hsm/{name}.pin"
+    hsm["keys"]["tsa"]["algorithm"] = algorithm
+    write_settings(home / "regca.toml", {"public_url": "http://127.0.0.1:8080"},
+                   {"name": "RegCA test"}, hsm)
+    initialise(InitOptions(home), clock=clock)
+    return CaContext.open(home, clock)

@@ -1,0 +1,139 @@
+"""``POST /tsa``: the RFC 3161 §3.4 HTTP transport, a bare WSGI app (no framework: speed).
+
+Every answer is a TimeStampResp (``application/timestamp-reply``); refusals are PKIStatus
+rejection with a failInfo, never an HTML page. The HTTP status says who is at fault: 200 for a
+protocol-level refusal, 4xx for transport mistakes, 503 when the HSM or database is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ca.apikeys import authenticate
+from ca.context import CaContext
+from ca.errors import HsmUnavailable, RegCAError, Unauthorized
+from ca.policy import TsaPolicy, load_tsa_policy
+from ca.tsaserials import SerialAllocator
+from regca.wsgiutil import BodyTooLarge, read_body, respond
+from tsa.errors import Rejected
+from tsa.journal import TokenJournal
+from tsa.reply import granted, rejection
+from tsa.request import TimestampRequest, parse_request
+from tsa.token import IssuedToken, TokenSigner
+
+__all__ = ["QUERY_TYPE", "REPLY_TYPE", "TsaApp"]
+
+log = logging.getLogger(__name__)
+
+QUERY_TYPE = "application/timestamp-query"
+REPLY_TYPE = "application/timestamp-reply"
+_KEY_CACHE_SECONDS = 60.0
+
+
+class TsaApp:
+    def __init__(self, ctx: CaContext):
+        self.ctx = ctx
+        self.policy: TsaPolicy = load_tsa_policy(ctx.settings)  # fails loudly at start-up
+        self.serials = SerialAllocator(ctx.db, self.policy.serial_block)
+        self.journal = TokenJournal(ctx.db)
+        self._signer: TokenSigner | None = None
+        self._signer_pid = -1
+        self._lock = threading.Lock()
+        self._keys: dict[str, tuple[str, float]] = {}
+
+    # -- WSGI -------------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        try:
+            der, requester = self._accept(environ)
+            token = self.issue(parse_request(der, self.policy), requester)
+            return respond(start_response, 200, granted(token), REPLY_TYPE)
+        except Rejected as exc:
+            return respond(start_response, exc.http_status, rejection(exc), REPLY_TYPE)
+        except Exception:  # the edge: a bug must still answer inside the protocol
+            log.exception("time-stamp request failed")
+            failure = Rejected("system_failure", "internal error", 503)
+            return respond(start_response, 503, rejection(failure), REPLY_TYPE)
+
+    def _accept(self, environ) -> tuple[bytes, str]:
+        """The request body and who asked, or a Rejected naming the transport mistake."""
+        if environ.get("REQUEST_METHOD") != "POST":
+            raise Rejected("bad_request", "use POST with application/timestamp-query", 405)
+        media_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if media_type != QUERY_TYPE:
+            raise Rejected("bad_request", f"Content-Type must be {QUERY_TYPE}", 415)
+        try:
+            der = read_body(environ, self.policy.max_request_bytes)
+        except BodyTooLarge:
+            raise Rejected("bad_request", f"a time-stamp query is at most "
+                                          f"{self.policy.max_request_bytes} bytes", 413) from None
+        return der, self._requester(environ)
+
+    def _requester(self, environ) -> str:
+        """``apikey:<id>`` when a valid Bearer key is presented, else the remote address.
+
+        The TSA is public, so a key only names the requester in the journal; a checked key is
+        remembered for a minute so that a busy client does not cost a database read per token.
+        """
+        auth = environ.get("HTTP_AUTHORIZATION", "")
+        if not auth.lower().startswith("bearer "):
+            return f"ip:{environ.get('REMOTE_ADDR', 'unknown')}"
+        bearer = auth[7:].strip()
+        cache_key = hashlib.sha256(bearer.encode()).hexdigest()
+        cached = self._keys.get(cache_key)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        try:
+            principal = authenticate(self.ctx, bearer)
+        except Unauthorized as exc:
+            raise Rejected("bad_request", exc.message, 401) from None
+        except SQLAlchemyError:
+            raise Rejected("system_failure", "database unavailable", 503) from None
+        if len(self._keys) > 1000:
+            self._keys.clear()
+        self._keys[cache_key] = (principal.actor, time.monotonic() + _KEY_CACHE_SECONDS)
+        return principal.actor
+
+    # -- issuing ----------------------------------------------------------------------------
+
+    def signer(self) -> TokenSigner:
+        """This process's signer, built after the fork (PKCS#11 sessions never cross one)."""
+        with self._lock:
+            if self._signer is None or self._signer_pid != os.getpid():
+                self._signer = TokenSigner(self.ctx.certificate_of("tsa"),
+                                           self.ctx.hsm.private_key("tsa"), self.policy)
+                self._signer_pid = os.getpid()
+            return self._signer
+
+    def issue(self, request: TimestampRequest, requester: str) -> IssuedToken:
+        try:
+            signer = self.signer()
+            gen_time = self.ctx.now()
+            if not signer.not_before <= gen_time < signer.not_after:
+                # RFC 3161 §4 (and ETSI EN 319 421 §7.7.2): no tokens outside the TSU
+                # certificate's validity.
+                log.error("time-stamp not issued: the TSA certificate is not valid at %s",
+                          gen_time)
+                raise Rejected("system_failure", "the TSA certificate is not valid now", 503)
+            serial = self.serials.next()
+            token = signer.sign(request, serial, gen_time)
+        except HsmUnavailable as exc:
+            log.error("time-stamp not issued: %s", exc.message)
+            raise Rejected("system_failure", "the TSA key is unavailable", 503) from None
+        except (SQLAlchemyError, RegCAError) as exc:
+            log.error("time-stamp not issued: %s", exc)
+            raise Rejected("system_failure", "the TSA is unavailable", 503) from None
+        self.journal.record({
+            "serial": token.serial, "gen_time": token.gen_time, "policy": self.policy.policy_oid,
+            "hash_algorithm": request.hash_algorithm,
+            "message_imprint": request.hashed_message.hex(),
+            "nonce": None if request.nonce is None else format(request.nonce, "x"),
+            "requester": requester[:200],
+        })
+        return token
