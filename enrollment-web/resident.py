@@ -44,6 +44,7 @@ def pickup():
         lang = session.get("lang")
         session.clear()
         session.update(lang=lang, resident_enrolment=enrolment_id)
+        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
         return redirect(url_for("resident.mine"))
     return render_template("pickup.html", form=form, error=None), (
         400 if form.is_submitted() else 200)

@@ -147,10 +147,13 @@ def create_enrollment_app(ctx: CaContext, **config) -> Flask:
     @app.context_processor
     def _globals():
         def lang_url(lang: str) -> str:
+            """This page in the other language; after a POST (a result shown once) the
+            switch leads to the start page instead of re-sending the form."""
+            if request.method != "GET" or not request.endpoint:
+                return url_for("public.index", lang=lang)
             args = dict(request.args)
             args["lang"] = lang
-            return url_for(request.endpoint or "public.index", **(request.view_args or {}),
-                           **args) if request.endpoint else f"/?lang={lang}"
+            return url_for(request.endpoint, **(request.view_args or {}), **args)
         return {"t": t, "lang": current_language(), "actor": current_actor(),
                 "mask_pesel": mask_pesel, "lang_url": lang_url, "logout_form": EmptyForm()}
 

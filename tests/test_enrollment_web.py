@@ -341,3 +341,11 @@ def test_administrator_adds_a_jst_and_an_officer_who_can_then_log_in(web):
     r = newcomer.post("/login", {"username": "officer_new2", "password": PASSWORD})
     assert r.headers["Location"] == "/login/totp-setup"
     assert visitor(web, "officer_a").get("/admin").status_code == 403
+
+
+def test_language_switch_after_a_post_does_not_resend_the_form(web):
+    officer = visitor(web, "officer_a")
+    r = officer.post("/enrolments/new", {"kind": "resident", "organization_teryt": JST_A,
+                                         "revocation_password": "x" * 9, **SECOND})
+    switch = re.search(r'href="([^"]+)" lang="en"', r.text)[1]
+    assert switch == "/?lang=en" and officer.get(switch).status_code == 200
