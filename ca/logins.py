@@ -19,8 +19,8 @@ from ca.store import accounts
 from ca.store import enrolments as store
 from ca.users import password_hasher
 
-__all__ = ["StaffLogin", "check_password", "check_totp", "start_totp", "confirm_totp",
-           "MAX_FAILURES", "LOCKOUT"]
+__all__ = ["StaffLogin", "LockedOut", "check_password", "check_totp", "start_totp",
+           "confirm_totp", "totp_uri", "MAX_FAILURES", "LOCKOUT"]
 
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)

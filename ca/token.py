@@ -120,8 +120,8 @@ class UserToken:
     @property
     def serial(self) -> str:
         """CK_TOKEN_INFO serialNumber: what the registry records to recognise the token."""
-        return str(self._session.token.serial.decode() if isinstance(
-            self._session.token.serial, bytes) else self._session.token.serial).strip()
+        serial = self._session.token.serial
+        return (serial.decode() if isinstance(serial, bytes) else str(serial)).strip()
 
     # -- what ca.keys needs ---------------------------------------------------------------------
 
