@@ -39,19 +39,23 @@ class LockedOut(Unauthorized):
     code = "locked_out"
 
 
-def _fail(ctx: CaContext, s, username: str, reason: str) -> None:
-    state = store.login_state(s, username)
-    state.failures += 1
-    if state.failures >= MAX_FAILURES:
-        state.locked_until = ctx.now() + LOCKOUT
+def _fail(ctx: CaContext, s, username: str, reason: str, known: bool) -> None:
+    """Count a failure against a real account (unknown names get no row, so guessing names
+    cannot grow the table); audit it either way."""
+    failures = None
+    if known:
+        state = store.login_state(s, username)
+        state.failures += 1
+        if state.failures >= MAX_FAILURES:
+            state.locked_until = ctx.now() + LOCKOUT
+        failures = state.failures
     ctx.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
-                       outcome="failure", details={"reason": reason,
-                                                   "failures": state.failures}))
+                       outcome="failure", details={"reason": reason, "failures": failures}))
 
 
 def _refuse_if_locked(ctx: CaContext, s, username: str) -> None:
-    state = store.login_state(s, username)
-    if state.locked_until and state.locked_until > ctx.now():
+    state = store.login_state(s, username, create=False)
+    if state and state.locked_until and state.locked_until > ctx.now():
         ctx.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
                            outcome="failure", details={"reason": "locked out"}))
         raise LockedOut("too many failed log-ins; the account is locked for "
@@ -69,7 +73,7 @@ def check_password(ctx: CaContext, username: str, password: str) -> StaffLogin:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok:
-            _fail(ctx, s, username, "password")
+            _fail(ctx, s, username, "password", user is not None)
     if not ok:
         raise Unauthorized("wrong user name or password")
     with ctx.db.reading() as s:
@@ -89,7 +93,7 @@ def check_totp(ctx: CaContext, username: str, code: str) -> None:
         _refuse_if_locked(ctx, s, username)
         user = accounts.get_user(s, username)
         if user is None or not user.totp_secret or not _totp_ok(ctx, user.totp_secret, code):
-            _fail(ctx, s, username, "totp")
+            _fail(ctx, s, username, "totp", user is not None)
             ok = False
         else:
             state = store.login_state(s, username)

@@ -349,3 +349,15 @@ def test_language_switch_after_a_post_does_not_resend_the_form(web):
                                          "revocation_password": "x" * 9, **SECOND})
     switch = re.search(r'href="([^"]+)" lang="en"', r.text)[1]
     assert switch == "/?lang=en" and officer.get(switch).status_code == 200
+
+
+def test_failed_login_of_an_unknown_name_is_audited_but_stores_no_state(web):
+    ctx, _, _ = web
+    from ca.store.models import AuditEvent, LoginState
+    r = visitor(web).post("/login", {"username": "nobody_here", "password": "guess"})
+    assert r.status_code == 401 and "Nieprawidłowa nazwa użytkownika lub hasło" in r.text
+    with ctx.db.reading() as s:
+        assert s.get(LoginState, "nobody_here") is None
+        event = s.execute(select(AuditEvent).where(AuditEvent.object == "user:nobody_here")
+                          ).scalars().one()
+    assert (event.action, event.outcome) == ("login", "failure")

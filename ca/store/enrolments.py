@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca.store.models import (
@@ -99,13 +100,18 @@ def token_certificates(session: Session, token_id: int) -> list[Certificate]:
     return list(session.execute(q).scalars())
 
 
-def login_state(session: Session, username: str) -> LoginState:
-    state = session.execute(select(LoginState).where(LoginState.username == username)
-                            .with_for_update()).scalar_one_or_none()
-    if state is None:
-        state = LoginState(username=username, failures=0, locked_until=None)
-        session.add(state)
-        session.flush()
+def login_state(session: Session, username: str, create: bool = True) -> LoginState | None:
+    """The user's row, locked; made on first need. Two first failures at once (PostgreSQL)
+    race on the insert: the loser's savepoint rolls back and it takes the winner's row."""
+    q = select(LoginState).where(LoginState.username == username).with_for_update()
+    state = session.execute(q).scalar_one_or_none()
+    if state is None and create:
+        try:
+            with session.begin_nested():
+                state = LoginState(username=username, failures=0, locked_until=None)
+                session.add(state)
+        except IntegrityError:
+            state = session.execute(q).scalar_one()
     return state
 
 
