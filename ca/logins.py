@@ -7,6 +7,7 @@ lock-out and the TOTP window are testable at a pinned time.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from dataclasses import dataclass
 
 import pyotp
@@ -81,10 +82,26 @@ def check_password(ctx: CaContext, username: str, password: str) -> StaffLogin:
     return StaffLogin(username, user.role, orgs, bool(user.totp_secret))
 
 
-def _totp_ok(ctx: CaContext, secret: str, code: str) -> bool:
+def _totp_step(ctx: CaContext, secret: str, code: str) -> int | None:
+    """The time step ``code`` belongs to, or None. RFC 6238 §5.2: one step either side is
+    accepted for clock drift."""
     code = (code or "").strip().replace(" ", "")
-    # RFC 6238 §5.2: accept one step either side for clock drift.
-    return code.isdigit() and pyotp.TOTP(secret).verify(code, for_time=ctx.now(), valid_window=1)
+    if not code.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(ctx.now())
+    for step in (current, current - 1, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+def _accept_step(state, step: int | None) -> bool:
+    """RFC 6238 §5.2: a code accepted once must not be accepted again, nor an older one."""
+    if step is None or (state.totp_counter is not None and step <= state.totp_counter):
+        return False
+    state.totp_counter = step
+    return True
 
 
 def check_totp(ctx: CaContext, username: str, code: str) -> None:
@@ -92,11 +109,12 @@ def check_totp(ctx: CaContext, username: str, code: str) -> None:
     with ctx.db.transaction() as s:
         _refuse_if_locked(ctx, s, username)
         user = accounts.get_user(s, username)
-        if user is None or not user.totp_secret or not _totp_ok(ctx, user.totp_secret, code):
+        step = _totp_step(ctx, user.totp_secret, code) if user and user.totp_secret else None
+        state = store.login_state(s, username) if user else None
+        if state is None or not _accept_step(state, step):
             _fail(ctx, s, username, "totp", user is not None)
             ok = False
         else:
-            state = store.login_state(s, username)
             state.failures, state.locked_until = 0, None
             ctx.audit(s, Event(actor=f"user:{username}", action="login",
                                object=f"user:{username}", details={"second_factor": "totp"}))
@@ -112,7 +130,8 @@ def start_totp() -> str:
 
 def confirm_totp(ctx: CaContext, username: str, secret: str, code: str) -> None:
     """Store the secret once the user proves their authenticator app holds it."""
-    if not _totp_ok(ctx, secret, code):
+    step = _totp_step(ctx, secret, code)
+    if step is None:
         raise Malformed("code: the one-time code does not match; check the app's clock")
     with ctx.db.transaction() as s:
         user = accounts.get_user(s, username)
@@ -120,7 +139,7 @@ def confirm_totp(ctx: CaContext, username: str, secret: str, code: str) -> None:
             raise Unauthorized("the second factor is already set up")
         user.totp_secret = secret
         state = store.login_state(s, username)
-        state.failures, state.locked_until = 0, None
+        state.failures, state.locked_until, state.totp_counter = 0, None, step
         ctx.audit(s, Event(actor=f"user:{username}", action="user.totp_enrol",
                            object=f"user:{username}"))
         ctx.audit(s, Event(actor=f"user:{username}", action="login",

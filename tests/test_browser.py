@@ -12,14 +12,13 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
 
-import pyotp
 import pytest
 
 from conftest import RESIDENT, make_home
 from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
 from tokens import make_token
-from webclient import PASSWORD, add_staff
+from webclient import PASSWORD, add_staff, next_totp
 
 pytestmark = [pytest.mark.browser, pytest.mark.hsm]
 
@@ -101,7 +100,7 @@ def _login(page, site, username: str, who: str) -> None:
     page.get_by_label("Nazwa użytkownika").fill(username)
     page.get_by_label("Hasło").fill(PASSWORD)
     page.get_by_role("button", name="Dalej").click()
-    code = pyotp.TOTP(site["secrets"][who]).at(site["ctx"].now())
+    code = next_totp(site["ctx"], site["secrets"][who])
     page.get_by_label(re.compile("Kod z aplikacji")).fill(code)
     page.get_by_role("button", name="Zaloguj").click()
 

@@ -361,3 +361,16 @@ def test_failed_login_of_an_unknown_name_is_audited_but_stores_no_state(web):
         event = s.execute(select(AuditEvent).where(AuditEvent.object == "user:nobody_here")
                           ).scalars().one()
     assert (event.action, event.outcome) == ("login", "failure")
+
+
+def test_a_totp_code_logs_in_only_once(web):
+    ctx, app, secrets_ = web
+    from webclient import next_totp
+    code = next_totp(ctx, secrets_["officer_b"])
+    first, second = Visitor(app, ctx), Visitor(app, ctx)
+    for v in (first, second):
+        assert v.post("/login", {"username": "officer_b", "password": PASSWORD}
+                      ).status_code == 302
+    assert first.post("/login/totp", {"code": code}).status_code == 302
+    replay = second.post("/login/totp", {"code": code})
+    assert replay.status_code == 401 and second.get("/enrolments").status_code == 302

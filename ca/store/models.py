@@ -247,3 +247,4 @@ class LoginState(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    totp_counter: Mapped[int | None] = mapped_column(Integer)  # last accepted TOTP time step

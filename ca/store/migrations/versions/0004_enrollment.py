@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('failures', sa.Integer(), nullable=False),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('totp_counter', sa.Integer(), nullable=True),
     sa.PrimaryKeyConstraint('username')
     )
 
