@@ -33,33 +33,29 @@ from conftest import RESIDENT, fresh_database, make_csr  # noqa: E402
 RESULTS = Path(__file__).parent / "results" / "issue.md"
 
 
-def _worker(home: str, csrs: list[bytes], queue) -> None:
+def _worker(home: str, csrs: list[bytes], start, done) -> None:
     issuer = Issuer(CaContext.open(Path(home)))
     issuer.issue(IssuanceRequest("resident-signing", csrs[0], dict(RESIDENT), "bench"))  # warm
-    queue.put("ready")
-    queue.get()  # wait for the start signal shared by all workers
+    start.wait()
     for csr in csrs[1:]:
         issuer.issue(IssuanceRequest("resident-signing", csr, dict(RESIDENT), "bench"))
-    queue.put("done")
+    done.wait()
 
 
 def end_to_end(home: Path, count: int, processes: int) -> float:
+    """All workers warm up, start together, and the clock stops when the last one ends."""
     per = count // processes
     csrs = [make_csr() for _ in range(per + 1)]
-    ctl = [mp.Queue() for _ in range(processes)]
-    procs = [mp.get_context("fork").Process(target=_worker, args=(str(home), csrs, q))
-             for q in ctl]
+    fork = mp.get_context("fork")
+    start, done = fork.Barrier(processes + 1), fork.Barrier(processes + 1)
+    procs = [fork.Process(target=_worker, args=(str(home), csrs, start, done))
+             for _ in range(processes)]
     for p in procs:
         p.start()
-    for q in ctl:
-        assert q.get(timeout=120) == "ready"
-    start = time.perf_counter()
-    for q in ctl:
-        q.put("go")
-    time.sleep(0.01)
-    for q in ctl:
-        assert q.get(timeout=600) == "done"
-    elapsed = time.perf_counter() - start
+    start.wait(timeout=120)
+    began = time.perf_counter()
+    done.wait(timeout=600)
+    elapsed = time.perf_counter() - began
     for p in procs:
         p.join()
     return per * processes / elapsed

@@ -154,10 +154,12 @@ class Hsm:
         raise HsmUnavailable(f"HSM not answering: {type(last).__name__} {last}".strip())
 
     def ping(self) -> bool:
-        """True when every configured token can be reached and logged in."""
+        """True when every configured key can be found in its token now (a real round trip
+        to the module: a cached handle or label would hide a vanished token store)."""
         try:
-            for name in self.config.tokens:
-                self.with_session(name, lambda s: s.token.label)
+            for key in self.config.keys.values():
+                self.with_session(key.token, lambda s, k=key: s.get_key(
+                    object_class=ObjectClass.PRIVATE_KEY, id=k.id, label=k.label))
             return True
         except (HsmUnavailable, ConfigurationError):
             return False

@@ -9,6 +9,7 @@ from ca.context import CaContext
 from enrollment_web.ra_api import create_ra_api
 from enrollment_web.web import create_enrollment_app
 from regca.health import HealthApp
+from signing import create_app as signing_app
 from regca.repository import RepositoryApp
 from regca.wsgiutil import json_response
 from tsa.app import TsaApp
@@ -36,7 +37,11 @@ class Dispatcher:
 
 def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     ctx = ctx or CaContext.open(Path(home))
+    signing = signing_app(ctx)
     routes: dict[str, Callable] = {
+        "/api/v1/sign": signing,
+        "/api/v1/verify": signing,
+        "/api/v1/openapi.json": signing,
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
         "/api/v1/certificates": create_ra_api(ctx),

@@ -6,13 +6,20 @@ import datetime as dt
 import json
 from typing import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ca.audit import GENESIS, ChainProblem, Event, canonical, chain_hash
 from ca.store.models import AuditEvent, AuditHead
 
 __all__ = ["append", "verify_chain", "events"]
+
+_EVENTS, _HEAD = AuditEvent.__table__, AuditHead.__table__
+# Built once: every write path appends.
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_EVENT = _EVENTS.insert()
+_MOVE_HEAD = (_HEAD.update().where(_HEAD.c.id == 1)
+              .values(seq=bindparam("p_seq"), hash=bindparam("p_hash")))
 
 
 def append(session: Session, event: Event, at: dt.datetime) -> int:
@@ -21,16 +28,17 @@ def append(session: Session, event: Event, at: dt.datetime) -> int:
     The head row is locked (FOR UPDATE on PostgreSQL; SQLite transactions here are already
     BEGIN IMMEDIATE), so concurrent appenders line up and the chain stays linear.
     """
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()
-                           ).scalar_one()
-    seq = head.seq + 1
-    row_hash = chain_hash(head.hash, canonical(seq, at, event))
-    session.add(AuditEvent(
-        seq=seq, at=at, actor=event.actor, action=event.action, object=event.object,
-        outcome=event.outcome, organization_teryt=event.organization_teryt,
-        details=json.dumps(event.details, sort_keys=True, ensure_ascii=False, default=str),
-        prev_hash=head.hash, hash=row_hash))
-    head.seq, head.hash = seq, row_hash
+    conn = session.connection()  # SQL Core: appends are on every write path
+    head_seq, head_hash = conn.execute(_LOCK_HEAD).one()
+    seq = head_seq + 1
+    row_hash = chain_hash(head_hash, canonical(seq, at, event))
+    conn.execute(_INSERT_EVENT, {
+        "seq": seq, "at": at, "actor": event.actor, "action": event.action,
+        "object": event.object, "outcome": event.outcome,
+        "organization_teryt": event.organization_teryt,
+        "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False, default=str),
+        "prev_hash": head_hash, "hash": row_hash})
+    conn.execute(_MOVE_HEAD, {"p_seq": seq, "p_hash": row_hash})
     return seq
 
 

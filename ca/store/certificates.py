@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ca.store.models import Certificate
@@ -13,15 +13,24 @@ __all__ = ["insert_pending", "mark_issued", "get", "current_for_profile", "stale
            "set_revocation"]
 
 
+_TABLE = Certificate.__table__
+# Built once: issuance runs these for every certificate.
+_INSERT = _TABLE.insert()
+_MARK_ISSUED = (_TABLE.update()
+                .where(_TABLE.c.serial == bindparam("p_serial"), _TABLE.c.status == "pending")
+                .values(status="issued", der=bindparam("p_der"), issued_at=bindparam("p_at")))
+
+
 def insert_pending(session: Session, row: Certificate) -> None:
-    session.add(row)
-    session.flush()  # the primary key makes a duplicate serial fail here, before signing
+    """Insert through SQL Core (the hot path of issuance: no unit-of-work bookkeeping); the
+    primary key makes a duplicate serial fail here, before anything is signed."""
+    values = {c.key: getattr(row, c.key) for c in _TABLE.columns}
+    session.connection().execute(_INSERT, values)
 
 
 def mark_issued(session: Session, serial: str, der: bytes, at: dt.datetime) -> None:
-    done = session.execute(update(Certificate)
-                           .where(Certificate.serial == serial, Certificate.status == "pending")
-                           .values(status="issued", der=der, issued_at=at))
+    done = session.connection().execute(_MARK_ISSUED,
+                                        {"p_serial": serial, "p_der": der, "p_at": at})
     if done.rowcount != 1:
         raise RuntimeError(f"certificate {serial} was not pending when its signature arrived")
 

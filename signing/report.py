@@ -1,0 +1,166 @@
+"""The validation report: result objects first (STYLE.md), JSON only at the edge.
+
+Vocabulary from ETSI EN 319 102-1 §5.1.3: a main indication (TOTAL_PASSED, TOTAL_FAILED,
+INDETERMINATE) and, unless passed, a sub-indication saying why.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+__all__ = [
+    "ChainEntry",
+    "Indication",
+    "SignatureResult",
+    "TimestampInfo",
+    "ValidationReport",
+    "chain_entries",
+]
+
+
+class Indication(str, Enum):
+    TOTAL_PASSED = "TOTAL_PASSED"
+    INDETERMINATE = "INDETERMINATE"
+    TOTAL_FAILED = "TOTAL_FAILED"
+
+    @property
+    def severity(self) -> int:
+        return {"TOTAL_PASSED": 0, "INDETERMINATE": 1, "TOTAL_FAILED": 2}[self.value]
+
+
+# Sub-indication -> (Polish, English) explanation for the clerk.
+_WHY = {
+    "HASH_FAILURE": ("dokument zmieniono po podpisaniu", "the document was changed after signing"),
+    "SIG_CRYPTO_FAILURE": ("wartość podpisu jest nieprawidłowa", "the signature value is invalid"),
+    "FORMAT_FAILURE": ("podpis ma nieprawidłowy format", "the signature is malformed"),
+    "NO_CERTIFICATE_CHAIN_FOUND": ("certyfikat nie prowadzi do zaufanego urzędu",
+                                   "the certificate does not chain to a trusted authority"),
+    "REVOKED": ("certyfikat unieważniono przed złożeniem podpisu",
+                "the certificate was revoked before the signature was made"),
+    "REVOKED_NO_POE": ("certyfikat unieważniono, a nie ma dowodu, że podpis złożono wcześniej",
+                       "the certificate was revoked and nothing proves the signature came first"),
+    "REVOKED_CA_NO_POE": ("certyfikat urzędu unieważniono, a nie ma dowodu czasu podpisu",
+                          "a CA certificate was revoked and nothing proves the signing time"),
+    "OUT_OF_BOUNDS_NO_POE": ("certyfikat był nieważny w chwili sprawdzenia",
+                             "the certificate was outside its validity period"),
+    "OUT_OF_BOUNDS_NOT_REVOKED": ("certyfikat wygasł", "the certificate has expired"),
+    "TRY_LATER": ("brak aktualnej informacji o unieważnieniu",
+                  "no current revocation information is available"),
+    "CHAIN_CONSTRAINTS_FAILURE": ("łańcuch certyfikatów narusza ograniczenia",
+                                  "the certificate chain violates its constraints"),
+    "CERTIFICATE_CHAIN_GENERAL_FAILURE": ("łańcuch certyfikatów jest nieprawidłowy",
+                                          "the certificate chain is invalid"),
+    "SIGNED_DATA_NOT_FOUND": ("brak podpisanej treści", "the signed content is missing"),
+    "NO_SIGNING_CERTIFICATE_FOUND": ("brak certyfikatu podpisującego",
+                                     "the signing certificate is missing"),
+}
+
+
+def _name(cert: x509.Certificate) -> str:
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else cert.subject.rfc4514_string()
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    subject: str
+    issuer: str
+    serial: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+    def to_json(self) -> dict:
+        return {"subject": self.subject, "issuer": self.issuer, "serial": self.serial,
+                "not_before": _iso(self.not_before), "not_after": _iso(self.not_after)}
+
+
+def chain_entries(certs) -> tuple[ChainEntry, ...]:
+    return tuple(ChainEntry(c.subject.rfc4514_string(), c.issuer.rfc4514_string(),
+                            format(c.serial_number, "x"), c.not_valid_before_utc,
+                            c.not_valid_after_utc) for c in certs)
+
+
+@dataclass(frozen=True)
+class TimestampInfo:
+    kind: str  # "signature" (EN 319 122-1 signature-time-stamp) or "document" (PAdES DTS)
+    time: dt.datetime | None
+    tsa: str | None
+    valid: bool
+
+    def to_json(self) -> dict:
+        return {"type": self.kind, "time": _iso(self.time), "tsa": self.tsa, "valid": self.valid}
+
+
+@dataclass(frozen=True)
+class SignatureResult:
+    format: str  # PAdES, XAdES, CAdES
+    indication: Indication
+    sub_indication: str | None = None
+    signer: x509.Certificate | None = None
+    signing_time: dt.datetime | None = None  # claimed by the signer
+    best_signature_time: dt.datetime | None = None  # proven (timestamp) or validation time
+    timestamps: tuple[TimestampInfo, ...] = ()
+    chain: tuple[ChainEntry, ...] = ()
+    detail: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def summary(self) -> dict[str, str]:
+        who = _name(self.signer) if self.signer is not None else "?"
+        if self.indication is Indication.TOTAL_PASSED:
+            return {"pl": f"Podpis prawidłowy: złożył go {who}.",
+                    "en": f"Valid signature by {who}."}
+        pl, en = _WHY.get(self.sub_indication or "", ("nie można potwierdzić podpisu",
+                                                     "the signature cannot be confirmed"))
+        if self.indication is Indication.TOTAL_FAILED:
+            return {"pl": f"Podpis nieprawidłowy ({who}): {pl}.",
+                    "en": f"Invalid signature ({who}): {en}."}
+        return {"pl": f"Nie można rozstrzygnąć ważności podpisu ({who}): {pl}.",
+                "en": f"Signature validity undetermined ({who}): {en}."}
+
+    def to_json(self) -> dict:
+        out = {
+            "format": self.format,
+            "indication": self.indication.value,
+            "sub_indication": self.sub_indication,
+            "signed_by": self.signer.subject.rfc4514_string() if self.signer else None,
+            "signing_time": _iso(self.signing_time),
+            "best_signature_time": _iso(self.best_signature_time),
+            "timestamps": [t.to_json() for t in self.timestamps],
+            "certificate_chain": [c.to_json() for c in self.chain],
+            "summary": self.summary(),
+        }
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    signatures: tuple[SignatureResult, ...]
+
+    @property
+    def indication(self) -> Indication:
+        if not self.signatures:
+            return Indication.INDETERMINATE  # nothing to validate is not a pass
+        return max((s.indication for s in self.signatures), key=lambda i: i.severity)
+
+    def to_json(self) -> dict:
+        out = {"indication": self.indication.value,
+               "signatures": [s.to_json() for s in self.signatures]}
+        if not self.signatures:
+            out["summary"] = {"pl": "Dokument nie zawiera podpisu.",
+                              "en": "The document contains no signature."}
+        return out

@@ -1,0 +1,68 @@
+"""pyHanko's status objects turned into ETSI EN 319 102-1 indications.
+
+pyHanko keeps intact / valid / trust facts apart (its ``status.py``); the order of the checks
+below follows EN 319 102-1 §5.2: integrity (HASH_FAILURE) before the signature value
+(SIG_CRYPTO_FAILURE) before the certificate path (X.509 validation sub-indications).
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from pyhanko.sign.ades.report import AdESStatus
+
+from signing.report import ChainEntry, Indication, TimestampInfo, chain_entries
+
+__all__ = ["path_of", "signer_of", "timestamp_of", "verdict"]
+
+
+def verdict(status, signature_timestamp: TimestampInfo | None = None
+            ) -> tuple[Indication, str | None]:
+    indication, sub = _basic(status)
+    # EN 319 102-1 §5.6.2.4 (past signature validation): REVOKED_NO_POE becomes a pass when a
+    # valid signature timestamp proves the signature existed before the signer's revocation.
+    details = getattr(status, "revocation_details", None)
+    if (sub == "REVOKED_NO_POE" and details is not None and not details.ca_revoked
+            and signature_timestamp is not None and signature_timestamp.valid
+            and signature_timestamp.time is not None
+            and signature_timestamp.time < details.revocation_date):
+        return Indication.TOTAL_PASSED, None
+    return indication, sub
+
+
+def _basic(status) -> tuple[Indication, str | None]:
+    if not status.intact:
+        return Indication.TOTAL_FAILED, "HASH_FAILURE"
+    if not status.valid:
+        return Indication.TOTAL_FAILED, "SIG_CRYPTO_FAILURE"
+    problem = status.trust_problem_indic
+    if problem is not None:
+        failed = problem.status is AdESStatus.FAILED
+        return (Indication.TOTAL_FAILED if failed else Indication.INDETERMINATE), problem.name
+    return Indication.TOTAL_PASSED, None
+
+
+def _crypto(asn1_cert) -> x509.Certificate:
+    return x509.load_der_x509_certificate(asn1_cert.dump())
+
+
+def signer_of(status) -> x509.Certificate | None:
+    cert = getattr(status, "signing_cert", None)
+    return _crypto(cert) if cert is not None else None
+
+
+def path_of(status) -> tuple[ChainEntry, ...]:
+    """The validated path, signer first; just the signer when no path was found."""
+    path = getattr(status, "validation_path", None)
+    if path is not None:
+        certs = [_crypto(c) for c in reversed(list(path.iter_certs(include_root=True)))]
+        return chain_entries(certs)
+    signer = signer_of(status)
+    return chain_entries([signer]) if signer is not None else ()
+
+
+def timestamp_of(ts_status, kind: str) -> TimestampInfo | None:
+    if ts_status is None:
+        return None
+    tsa = signer_of(ts_status)
+    return TimestampInfo(kind, ts_status.timestamp, tsa.subject.rfc4514_string() if tsa else None,
+                         bool(ts_status.intact and ts_status.valid and ts_status.trusted))

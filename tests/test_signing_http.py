@@ -1,0 +1,177 @@
+"""The signing API over real HTTP, mounted by regca.wsgi, driven by curl as the README shows."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from conftest import make_home
+from cryptography.hazmat.primitives.serialization import Encoding
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+from signing_support import sample_pdf
+
+from ca.apikeys import create_api_key
+from regca.wsgi import create_app
+
+pytestmark = pytest.mark.hsm
+
+SAMPLE_XML = "/work/shared/samples/wniosek-zaswiadczenie.xml"
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # B-T and B-LT call the same server back (TSA, OCSP)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    ctx = make_home(tmp_path_factory.mktemp("live") / "home", public_url=base)
+    prefixes = {p for p, _ in create_app(ctx.settings.home, ctx).routes}
+    if "/tsa" not in prefixes:
+        # The TSA service comes from another branch; until then the TSA key stamps in-process.
+        with open(ctx.settings.config_file, "a") as f:
+            f.write('\n[signing]\ntimestamper = "in-process"\n')
+    app = create_app(ctx.settings.home, ctx)
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingServer,
+                         handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    key = create_api_key(ctx, "eod", ["sign", "verify"], None)
+    yield {"ctx": ctx, "base": base, "key": key, "prefixes": prefixes}
+    server.shutdown()
+    ctx.db.engine.dispose()
+
+
+def curl(live, *args: str, data: bytes | None = None) -> tuple[int, bytes]:
+    done = subprocess.run(["curl", "-sS", "-o", "-", "-w", "\n%{http_code}",
+                           "-H", f"Authorization: Bearer {live['key']}", *args],
+                          input=data, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    body, _, status = done.stdout.rpartition(b"\n")
+    return int(status), body
+
+
+def test_curl_seals_a_pdf_and_verify_reports_total_passed(live, tmp_path):
+    (tmp_path / "in.pdf").write_bytes(sample_pdf())
+    status, signed = curl(live, "-H", "Content-Type: application/pdf",
+                          "--data-binary", f"@{tmp_path / 'in.pdf'}",
+                          f"{live['base']}/api/v1/sign/pdf?reason=Zatwierdzono")
+    assert status == 200 and signed.startswith(b"%PDF-")
+    (tmp_path / "out.pdf").write_bytes(signed)
+    out = subprocess.run(["pdfsig", str(tmp_path / "out.pdf")], capture_output=True, text=True)
+    assert "Signature is Valid." in out.stdout
+    status, report = curl(live, "-H", "Content-Type: application/pdf",
+                          "--data-binary", f"@{tmp_path / 'out.pdf'}",
+                          f"{live['base']}/api/v1/verify")
+    report = json.loads(report)
+    assert status == 200 and report["indication"] == "TOTAL_PASSED"
+    assert report["signatures"][0]["timestamps"], "the default level is B-T"
+
+
+def test_curl_xml_and_cms_digest(live, tmp_path):
+    status, signed = curl(live, "-H", "Content-Type: application/xml",
+                          "--data-binary", f"@{SAMPLE_XML}", f"{live['base']}/api/v1/sign/xml")
+    assert status == 200 and b"SignatureTimeStamp" in signed
+    content = Path(SAMPLE_XML).read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    status, sig = curl(live, "-X", "POST", "-H", "Content-Type: application/octet-stream",
+                       f"{live['base']}/api/v1/sign/cms?level=B-B&digest=sha256:{digest}")
+    assert status == 200
+    (tmp_path / "sig.p7s").write_bytes(sig)
+    status, report = curl(live, "-F", f"signature=@{tmp_path / 'sig.p7s'}",
+                          "-F", f"content=@{SAMPLE_XML}", f"{live['base']}/api/v1/verify")
+    assert status == 200 and json.loads(report)["indication"] == "TOTAL_PASSED"
+
+
+def test_openapi_is_served_by_the_composed_app(live):
+    done = subprocess.run(["curl", "-sS", f"{live['base']}/api/v1/openapi.json"],
+                          capture_output=True, timeout=30)
+    assert json.loads(done.stdout)["paths"]["/api/v1/verify"]["post"]
+
+
+def _needs_revocation_routes(live):
+    missing = {"/ocsp", "/crl"} - live["prefixes"]
+    if missing:
+        pytest.skip(f"needs the OCSP/CRL routes ({', '.join(sorted(missing))} not mounted on "
+                    "this branch)")
+
+
+def test_b_lt_without_revocation_routes_is_a_clear_503(live):
+    if {"/ocsp", "/crl"} <= live["prefixes"]:
+        pytest.skip("revocation routes are mounted: B-LT works (see the test below)")
+    status, body = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
+                        f"{live['base']}/api/v1/sign/pdf?level=B-LT", data=sample_pdf())
+    assert status == 503
+    assert json.loads(body)["error"]["code"] == "dependency_unavailable"
+
+
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
+def test_long_term_pdf_validates_with_the_network_cut(live, level, tmp_path):
+    _needs_revocation_routes(live)
+    status, signed = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
+                          f"{live['base']}/api/v1/sign/pdf?level={level}", data=sample_pdf())
+    assert status == 200
+    (tmp_path / "lt.pdf").write_bytes(signed)
+    assert "Signature is Valid." in subprocess.run(
+        ["pdfsig", str(tmp_path / "lt.pdf")], capture_output=True, text=True).stdout
+    root_der = pem.unarmor(live["ctx"].certificate_of("root-ca").public_bytes(Encoding.PEM))[2]
+    reader = PdfFileReader(io.BytesIO(signed))
+    vc = DocumentSecurityStore.read_dss(reader).as_validation_context({
+        "trust_roots": [asn1_x509.Certificate.load(root_der)], "allow_fetching": False,
+        "revocation_mode": "hard-fail"})
+    status = validate_pdf_signature(reader.embedded_regular_signatures[0], vc, vc)
+    assert status.intact and status.valid and status.trusted
+
+
+def test_revoked_seal_is_reported_per_the_proof_of_signing_time(live):
+    """Runs last in this module: it revokes the home's seal. EN 319 102-1 §5.6.2.4: without proof
+    that the signature existed before the revocation the result is REVOKED_NO_POE; a signature
+    timestamp from before the revocation is that proof."""
+    _needs_revocation_routes(live)
+    from ca.revocation import RevocationRequest, Revoker
+    signed = {}
+    for level in ("B-B", "B-T"):
+        status, signed[level] = curl(live, "-H", "Content-Type: application/pdf",
+                                     "--data-binary", "@-",
+                                     f"{live['base']}/api/v1/sign/pdf?level={level}",
+                                     data=sample_pdf())
+        assert status == 200
+    seal = live["ctx"].certificate_of("seal")
+    live["ctx"].clock.advance(minutes=5)  # the revocation comes after both signatures
+    Revoker(live["ctx"]).revoke(RevocationRequest(format(seal.serial_number, "x"),
+                                                  "cessationOfOperation", "operator:test"))
+    reports = {}
+    for level, document in signed.items():
+        status, body = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
+                            f"{live['base']}/api/v1/verify", data=document)
+        assert status == 200
+        reports[level] = json.loads(body)["signatures"][0]
+    assert (reports["B-B"]["indication"], reports["B-B"]["sub_indication"]) == (
+        "INDETERMINATE", "REVOKED_NO_POE")
+    assert reports["B-T"]["timestamps"][0]["valid"] is True
+    assert (reports["B-T"]["indication"], reports["B-T"]["sub_indication"]) == (
+        "TOTAL_PASSED", None)
