@@ -44,9 +44,18 @@ def _secret_key(home: Path) -> bytes:
     """The session-signing key, made once per home and readable only by its owner."""
     path = home / "web-secret.key"
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written aside, then linked into place: gunicorn workers booting together on a fresh
+        # home all end up with the one key that won, never with a half-written file.
+        tmp = home / f".web-secret.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return bytes.fromhex(path.read_text().strip())
 
 

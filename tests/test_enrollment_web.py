@@ -374,3 +374,13 @@ def test_a_totp_code_logs_in_only_once(web):
     assert first.post("/login/totp", {"code": code}).status_code == 302
     replay = second.post("/login/totp", {"code": code})
     assert replay.status_code == 401 and second.get("/enrolments").status_code == 302
+
+
+def test_session_key_is_made_once_per_home_by_concurrent_workers(tmp_path):
+    import multiprocessing as mp
+    from enrollment_web.web import _secret_key
+    with mp.get_context("fork").Pool(4) as pool:
+        keys = pool.map(_secret_key, [tmp_path] * 8)
+    assert len(set(keys)) == 1 and len(keys[0]) == 32
+    assert oct((tmp_path / "web-secret.key").stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in tmp_path.iterdir()] == ["web-secret.key"]
