@@ -273,13 +273,16 @@ def initialise_token(ref: TokenRef, user_pin: str) -> str:
         if blank is None:
             raise TokenError("no blank token is present to initialise")
     so_pin = "".join(secrets.choice("0123456789") for _ in range(8))
-    env = dict(os.environ)
+    # The PINs travel in the child's environment (OpenSC's "env:NAME"), never in its argv,
+    # which other local users could read from /proc.
+    env = dict(os.environ, REGCA_SO_PIN=so_pin, REGCA_USER_PIN=user_pin)
     if ref.softhsm_conf:
         env["SOFTHSM2_CONF"] = ref.softhsm_conf
     base = ["pkcs11-tool", "--module", ref.module]
-    for args in (["--slot", str(blank), "--init-token", "--label", ref.label, "--so-pin", so_pin],
-                 ["--token-label", ref.label, "--init-pin", "--so-pin", so_pin,
-                  "--pin", user_pin]):
+    for args in (["--slot", str(blank), "--init-token", "--label", ref.label,
+                  "--so-pin", "env:REGCA_SO_PIN"],
+                 ["--token-label", ref.label, "--init-pin", "--so-pin", "env:REGCA_SO_PIN",
+                  "--pin", "env:REGCA_USER_PIN"]):
         try:
             done = subprocess.run(base + args, env=env, capture_output=True, text=True)
         except FileNotFoundError:
