@@ -41,7 +41,7 @@ from ca.context import CaContext
 from signing import create_app
 from signing.timestamping import http_timestamper, in_process_timestamper
 
-SAMPLE_XML = Path("/work/shared/samples/wniosek-zaswiadczenie.xml")
+SAMPLE_XML = Path(__file__).resolve().parents[2] / "shared" / "samples" / "wniosek-zaswiadczenie.xml"
 
 
 def pdf_of_size(size: int) -> bytes:

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import urllib.request
 from pathlib import Path
 
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from asn1crypto import algos  # noqa: E402
 from pkcs11 import Mechanism  # noqa: E402
 
-from ca.config import HSM_CONFIG_DIR, write_settings  # noqa: E402
+from ca.bootstrap import InitOptions, initialise  # noqa: E402
 from ca.context import CaContext  # noqa: E402
 
 REGCA = str(Path(sys.executable).with_name("regca"))
@@ -47,16 +46,9 @@ wrk.headers["Content-Type"] = "application/timestamp-query"
 
 
 def prepare_home(home: Path, tsa_algorithm: str) -> None:
-    """regca.toml written before ``regca init`` (which keeps it) with the TSA key chosen."""
-    home.mkdir(parents=True)
-    hsm = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())
-    hsm["softhsm_conf"] = "hsm/softhsm2.conf"
-    for name, token in hsm["tokens"].items():
-        token["pin_file"] = f"hsm/{name}.pin"
-    hsm["keys"]["tsa"]["algorithm"] = tsa_algorithm
-    write_settings(home / "regca.toml", {"public_url": "http://127.0.0.1:8080"},
-                   {"name": "RegCA bench"}, hsm)
-    subprocess.run([REGCA, "--home", str(home), "init"], check=True, stdout=subprocess.DEVNULL)
+    """A home whose TSA key has the algorithm under test."""
+    initialise(InitOptions(home, operator_name="RegCA bench",
+                           key_algorithms={"tsa": tsa_algorithm}))
 
 
 def _sign_loop(home: str, seconds: float, barrier, results) -> None:

@@ -18,7 +18,7 @@ from ca.certbuilder import CertificateSpec
 from ca.clock import Clock
 from ca.config import HSM_CONFIG_DIR, write_settings
 from ca.context import CaContext
-from ca.errors import AlreadyInitialised
+from ca.errors import AlreadyInitialised, ConfigurationError
 from ca.hsm import write_softhsm_conf
 from ca.issuance import Issuer
 from ca.names import seal_name, service_name
@@ -55,6 +55,7 @@ class InitOptions:
     operator_name: str = "RegCA"
     operator_nip: str | None = None
     database_url: str | None = None  # written to regca.toml; default SQLite in the home
+    key_algorithms: dict[str, str] = field(default_factory=dict)  # role -> e.g. "rsa-3072"
 
 
 @dataclass
@@ -84,6 +85,10 @@ def _prepare_home(opts: InitOptions) -> None:
     hsm["softhsm_conf"] = "hsm/softhsm2.conf"
     for name, token in hsm["tokens"].items():
         token["pin_file"] = f"hsm/{name}.pin"
+    for role, algorithm in opts.key_algorithms.items():
+        if role not in hsm["keys"]:
+            raise ConfigurationError(f"key_algorithms: no key role {role!r}")
+        hsm["keys"][role]["algorithm"] = algorithm
     operator = ({"name": DEMO_REGION["name"], "nip": DEMO_REGION["nip"],
                  "teryt": DEMO_REGION["teryt"]} if opts.demo
                 else {"name": opts.operator_name, "nip": opts.operator_nip})

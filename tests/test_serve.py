@@ -42,12 +42,13 @@ def served(tmp_path_factory):
                              "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    deadline = time.monotonic() + 60  # gunicorn and the services' imports, on a busy machine
+    while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(base + "/healthz", timeout=1)
+            urllib.request.urlopen(base + "/healthz", timeout=5)
             break
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
+        except OSError:
+            time.sleep(0.2)
     yield ctx, base
     proc.terminate()
     out, _ = proc.communicate(timeout=10)

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import make_home
+from conftest import SAMPLE_XML, make_home
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
@@ -26,7 +26,6 @@ from signing.timestamping import in_process_timestamper
 
 pytestmark = pytest.mark.hsm
 
-SAMPLE_XML = "/work/shared/samples/wniosek-zaswiadczenie.xml"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
-from conftest import make_home
+from conftest import SAMPLE_XML, make_home
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
@@ -27,7 +27,6 @@ from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
 
-SAMPLE_XML = "/work/shared/samples/wniosek-zaswiadczenie.xml"
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_home
+from conftest import SAMPLE_XML, make_home
 from signing_support import sample_pdf
 
 from ca.apikeys import create_api_key
@@ -17,7 +17,6 @@ from signing.web import load_openapi
 pytestmark = pytest.mark.hsm
 
 SPEC = load_openapi()
-SAMPLE_XML = "/work/shared/samples/wniosek-zaswiadczenie.xml"
 
 
 @pytest.fixture(scope="module")

@@ -118,21 +118,10 @@ def reply_text(workdir: Path, reply: Path) -> str:
 
 
 def home_with_tsa_key(home: Path, algorithm: str, clock=None):
-    """A home initialised from a regca.toml written first, choosing the TSA key's algorithm
-    (``regca init`` keeps an operator's regca.toml)."""
-    import tomllib
-
+    """A home whose TSA key has ``algorithm``."""
     from ca.bootstrap import InitOptions, initialise
-    from ca.config import HSM_CONFIG_DIR, write_settings
     from ca.context import CaContext
 
-    home.mkdir(parents=True)
-    hsm = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())
-    hsm["softhsm_conf"] = "hsm/softhsm2.conf"
-    for name, token in hsm["tokens"].items():
-        token["pin_file"] = f"hsm/{name}.pin"
-    hsm["keys"]["tsa"]["algorithm"] = algorithm
-    write_settings(home / "regca.toml", {"public_url": "http://127.0.0.1:8080"},
-                   {"name": "RegCA test"}, hsm)
-    initialise(InitOptions(home), clock=clock)
+    initialise(InitOptions(home, operator_name="RegCA test", key_algorithms={"tsa": algorithm}),
+               clock=clock)
     return CaContext.open(home, clock)
