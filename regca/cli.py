@@ -116,6 +116,33 @@ def cmd_audit_verify(args) -> None:
     print(f"audit log intact: {count} events")
 
 
+def cmd_token_enroll(args) -> None:
+    import os
+    from ca.personalisation import LocalCa, PersonalisationRequest, RemoteCa, personalise
+    from ca.token import TokenRef
+    try:
+        subject = json.loads(_read(args.subject))
+    except ValueError as exc:
+        raise UserError(f"{args.subject}: not JSON ({exc})") from None
+    conf = os.environ.get("SOFTHSM2_CONF")  # the caller's token store, read before the CA's HSM
+    if args.ca_url:
+        if not args.api_key:
+            raise UserError("--ca-url needs --api-key (an API key of scope 'issue')")
+        ca = RemoteCa(args.ca_url, args.api_key)
+    else:
+        ctx = _ctx(args)
+        hsm = ctx.settings.hsm
+        if conf is None and hsm.softhsm_conf and args.module == hsm.module:
+            conf = str(hsm.softhsm_conf)  # no store of its own: the token is in the home's
+        ca = LocalCa(ctx, "operator:cli")
+    done = personalise(PersonalisationRequest(
+        TokenRef(args.module, args.token_label, conf), args.pin, tuple(args.profile), subject),
+        ca)
+    for item in done:
+        print(f"{item.issued.serial}\t{item.profile}\tid={item.key_id.hex()}\t"
+              f"label={item.label}")
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,6 +202,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scopes", required=True)
     sp.add_argument("--org", default=None, help="TERYT of the JST the key is bound to")
     sp.set_defaults(fn=cmd_apikey_create)
+
+    token = sub.add_parser("token", help="subscriber tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION")
+    sp = token.add_parser("enroll", help="key pair on a token, certificate issued, written back")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--module", required=True, help="the token's PKCS#11 library")
+    sp.add_argument("--token-label", required=True)
+    sp.add_argument("--pin", required=True, help="the token's user PIN")
+    sp.add_argument("--profile", required=True, action="append",
+                    help="certificate profile; repeat for a signing and an authentication key")
+    sp.add_argument("--subject", required=True, help="SUBJ.json")
+    sp.add_argument("--ca-url", default=None, help="the CA's base URL (RA API); default: "
+                    "this home's CA in-process")
+    sp.add_argument("--api-key", default=None, help="API key of scope 'issue' for --ca-url")
+    sp.set_defaults(fn=cmd_token_enroll)
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION")

@@ -7,6 +7,7 @@ from typing import Callable
 
 from ca.context import CaContext
 from enrollment_web.ra_api import create_ra_api
+from enrollment_web.web import create_enrollment_app
 from regca.health import HealthApp
 from signing import create_app as signing_app
 from regca.repository import RepositoryApp
@@ -46,4 +47,4 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/api/v1/certificates": create_ra_api(ctx),
         "/tsa": TsaApp(ctx),
     }
-    return Dispatcher(routes)
+    return Dispatcher(routes, fallback=create_enrollment_app(ctx))

@@ -11,9 +11,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "UtcDateTime", "Organization", "Certificate", "AuditEvent", "AuditHead",
-           "ApiKey", "User", "UserOrganization", "CERT_STATUSES"]
+           "ApiKey", "User", "UserOrganization", "CERT_STATUSES", "Enrolment",
+           "EnrolmentCertificate", "Token", "TokenCertificate", "LoginState", "TOKEN_STATES"]
 
 CERT_STATUSES = ("pending", "issued", "revoked", "abandoned")
+TOKEN_STATES = ("active", "blocked", "lost", "destroyed", "replaced")
 
 
 class UtcDateTime(TypeDecorator):
@@ -175,3 +177,74 @@ class TsaSerialCounter(Base):
 
 
 __all__ += ["TimestampToken", "TsaSerialCounter"]
+
+
+# -- enrollment web and tokens (issue 6, migration 0004) ----------------------------------------
+
+class Enrolment(Base):
+    """An applicant recorded at an officer's desk, with the residents' self-service secrets
+    (only their hashes: a pickup code by SHA-256, the revocation password by argon2id)."""
+
+    __tablename__ = "enrolments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organization_teryt: Mapped[str] = mapped_column(ForeignKey("organizations.teryt"))
+    officer: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # resident | staff
+    given_name: Mapped[str] = mapped_column(String(64))
+    surname: Mapped[str] = mapped_column(String(64))
+    pesel: Mapped[str | None] = mapped_column(String(11))
+    email: Mapped[str | None] = mapped_column(String(254))
+    title: Mapped[str | None] = mapped_column(String(64))
+    document_type: Mapped[str | None] = mapped_column(String(8))
+    document_number: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    pickup_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    pickup_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    revocation_password_hash: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (Index("ix_enrolments_organization", "organization_teryt"),)
+
+
+class EnrolmentCertificate(Base):
+    """Which certificates were issued for an enrolment."""
+
+    __tablename__ = "enrolment_certificates"
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"), primary_key=True)
+    serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"), primary_key=True)
+
+
+class Token(Base):
+    """A personalised token in the registry and where it is in its life."""
+
+    __tablename__ = "tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    label: Mapped[str] = mapped_column(String(64))
+    serial_number: Mapped[str | None] = mapped_column(String(64))  # CK_TOKEN_INFO serialNumber
+    enrolment_id: Mapped[int] = mapped_column(ForeignKey("enrolments.id"))
+    organization_teryt: Mapped[str] = mapped_column(ForeignKey("organizations.teryt"))
+    state: Mapped[str] = mapped_column(String(16))
+    replaced_by: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        CheckConstraint("state in ('active', 'blocked', 'lost', 'destroyed', 'replaced')",
+                        name="ck_tokens_state"),
+        Index("ix_tokens_enrolment", "enrolment_id"),
+    )
+
+
+class TokenCertificate(Base):
+    __tablename__ = "token_certificates"
+    token_id: Mapped[int] = mapped_column(ForeignKey("tokens.id"), primary_key=True)
+    serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"), primary_key=True)
+
+
+class LoginState(Base):
+    """Failed log-ins in a row and the lock-out they caused, shared by every web worker."""
+
+    __tablename__ = "login_states"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    totp_counter: Mapped[int | None] = mapped_column(Integer)  # last accepted TOTP time step

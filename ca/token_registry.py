@@ -1,0 +1,129 @@
+"""The token registry's lifecycle: active -> blocked / lost / destroyed / replaced.
+
+A lost token's certificates are revoked with keyCompromise (someone else may hold the key),
+a destroyed one's with cessationOfOperation, a replaced or renewed one's with superseded
+(RFC 5280 §5.3.1). Each change is one audited step; the revocations are the core's.
+"""
+
+from __future__ import annotations
+
+from ca.audit import Event
+from ca.context import CaContext
+from ca.enrolment import in_scope, personalise_token
+from ca.errors import Conflict, NotFound
+from ca.revocation import RevocationRequest, Revoker
+from ca.store import enrolments as store
+from ca.store.models import Token
+from ca.token import TokenRef, unblock_pin
+
+__all__ = ["visible_token", "report_lost", "report_destroyed", "report_blocked", "unblock",
+           "replace", "renew", "TRANSITIONS"]
+
+# Which states each event may start from.
+TRANSITIONS = {
+    "lost": ("active", "blocked"),
+    "destroyed": ("active", "blocked", "lost"),
+    "blocked": ("active",),
+    "active": ("blocked",),  # unblock
+    "replaced": ("active", "blocked", "lost", "destroyed"),
+}
+_REASON = {"lost": "keyCompromise", "destroyed": "cessationOfOperation",
+           "replaced": "superseded"}
+
+
+def visible_token(ctx: CaContext, token_id: int, orgs: tuple[str, ...] | None) -> Token:
+    with ctx.db.reading() as s:
+        token = store.get_token(s, token_id)
+    if token is None:
+        raise NotFound(f"no token {token_id} in the registry")
+    in_scope(orgs, token.organization_teryt)
+    return token
+
+
+def _move(ctx: CaContext, token_id: int, state: str, actor: str,
+          orgs: tuple[str, ...] | None, details: dict | None = None) -> Token:
+    with ctx.db.transaction() as s:
+        token = store.get_token(s, token_id, for_update=True)
+        if token is None:
+            raise NotFound(f"no token {token_id} in the registry")
+        in_scope(orgs, token.organization_teryt)
+        if token.state not in TRANSITIONS[state]:
+            raise Conflict(f"token {token_id} is {token.state}; it cannot become {state}")
+        before, token.state, token.updated_at = token.state, state, ctx.now()
+        ctx.audit(s, Event(actor=actor, action=f"token.{state}", object=f"token:{token_id}",
+                           organization_teryt=token.organization_teryt,
+                           details={"from": before, **(details or {})}))
+        serials = [c.serial for c in store.token_certificates(s, token_id)
+                   if c.status == "issued"]
+    reason = _REASON.get(state)
+    if reason:
+        revoker = Revoker(ctx)
+        for serial in serials:
+            revoker.revoke(RevocationRequest(serial, reason, actor))
+    return token
+
+
+def report_lost(ctx, token_id, actor, orgs) -> Token:
+    return _move(ctx, token_id, "lost", actor, orgs)
+
+
+def report_destroyed(ctx, token_id, actor, orgs) -> Token:
+    return _move(ctx, token_id, "destroyed", actor, orgs)
+
+
+def report_blocked(ctx, token_id, actor, orgs) -> Token:
+    return _move(ctx, token_id, "blocked", actor, orgs)
+
+
+def unblock(ctx: CaContext, token_id: int, ref: TokenRef, so_pin: str, new_pin: str,
+            actor: str, orgs: tuple[str, ...] | None) -> Token:
+    """A new user PIN set with the SO PIN; the registry row goes back to active."""
+    token = visible_token(ctx, token_id, orgs)
+    if token.state not in ("active", "blocked"):
+        raise Conflict(f"token {token_id} is {token.state}; only a blocked one is unblocked")
+    unblock_pin(ref, so_pin, new_pin)
+    if token.state == "blocked":
+        return _move(ctx, token_id, "active", actor, orgs, {"pin": "reset with SO PIN"})
+    with ctx.db.transaction() as s:
+        ctx.audit(s, Event(actor=actor, action="token.unblock", object=f"token:{token_id}",
+                           organization_teryt=token.organization_teryt))
+    return token
+
+
+def _profiles_on(ctx: CaContext, token_id: int) -> tuple[str, ...]:
+    with ctx.db.reading() as s:
+        return tuple(dict.fromkeys(c.profile for c in store.token_certificates(s, token_id)))
+
+
+def replace(ctx: CaContext, token_id: int, ref: TokenRef, pin: str, actor: str,
+            orgs: tuple[str, ...] | None) -> Token:
+    """The same profiles onto a new token; the old one is marked replaced and its certificates
+    superseded (a lost token was already revoked for keyCompromise)."""
+    old = visible_token(ctx, token_id, orgs)
+    if old.state not in TRANSITIONS["replaced"]:
+        raise Conflict(f"token {token_id} is {old.state}; it cannot be replaced")
+    new, _ = personalise_token(ctx, old.enrolment_id, _profiles_on(ctx, token_id), ref, pin,
+                               actor, orgs, replaces=token_id)
+    _move(ctx, token_id, "replaced", actor, orgs, {"replaced_by": new.id})
+    with ctx.db.transaction() as s:
+        store.get_token(s, token_id, for_update=True).replaced_by = new.id
+    return new
+
+
+def renew(ctx: CaContext, token_id: int, ref: TokenRef, pin: str, actor: str,
+          orgs: tuple[str, ...] | None) -> Token:
+    """New keys and certificates before expiry, on the same token or a new one."""
+    old = visible_token(ctx, token_id, orgs)
+    if old.state != "active":
+        raise Conflict(f"token {token_id} is {old.state}; only an active token is renewed")
+    if ref.label != old.label:
+        return replace(ctx, token_id, ref, pin, actor, orgs)
+    with ctx.db.reading() as s:
+        previous = [c.serial for c in store.token_certificates(s, token_id)
+                    if c.status == "issued"]
+    _, done = personalise_token(ctx, old.enrolment_id, _profiles_on(ctx, token_id), ref, pin,
+                                actor, orgs, renew_token=token_id)
+    revoker = Revoker(ctx)
+    for serial in previous:
+        revoker.revoke(RevocationRequest(serial, "superseded", actor))
+    return visible_token(ctx, token_id, orgs)

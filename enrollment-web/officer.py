@@ -1,0 +1,191 @@
+"""Registration officers' pages: record an applicant, issue from a CSR or onto a token, revoke.
+
+Views parse, call ``ca.enrolment`` with the officer's JST scope, render; the scope check itself
+is the core's. Auditors may open the same lists and details, never the forms.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from flask import Blueprint, abort, current_app, redirect, render_template, url_for
+
+from ca import enrolment as enrol
+from ca.errors import RegCAError
+from ca.revocation import REASONS, RevocationRequest, Revoker
+from ca.serials import parse_serial
+from ca.store import certificates as cert_store
+from ca.store import enrolments as store
+from ca.store import organizations as org_store
+from ca.token import TokenRef
+from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
+from enrollment_web.i18n import t
+
+__all__ = ["bp"]
+
+bp = Blueprint("officer", __name__)
+_READERS = ("officer", "auditor")
+
+
+def _ctx():
+    return current_app.config["REGCA_CTX"]
+
+
+def _profiles(kind: str) -> list[tuple[str, str]]:
+    return [(p.name, f"{p.name}: {p.title}") for p in _ctx().profiles if p.subject == kind]
+
+
+def _org_names() -> dict[str, str]:
+    with _ctx().db.reading() as s:
+        return {o.teryt: o.name for o in org_store.all_(s)}
+
+
+@bp.route("/enrolments")
+@require(*_READERS)
+def enrolments():
+    actor = current_actor()
+    with _ctx().db.reading() as s:
+        rows = store.list_for(s, list(actor.orgs) if actor.orgs is not None else None)
+    return render_template("enrolments.html", rows=rows, orgs=_org_names())
+
+
+def _applicant_form() -> ApplicantForm:
+    form = ApplicantForm()
+    names = _org_names()
+    form.organization_teryt.choices = [(t_, f"{t_} {names.get(t_, '')}")
+                                       for t_ in current_actor().orgs or ()]
+    return form
+
+
+@bp.route("/enrolments/new", methods=["GET", "POST"])
+@require("officer")
+def new_enrolment():
+    form = _applicant_form()
+    error = None
+    if form.validate_on_submit():
+        actor = current_actor()
+        applicant = enrol.Applicant(**{name: (getattr(form, name).data or None) for name in (
+            "kind", "organization_teryt", "given_name", "surname", "pesel", "email", "title",
+            "document_type", "document_number", "revocation_password")})
+        try:
+            e, code = enrol.record(_ctx(), applicant, actor.audit_name, actor.orgs)
+        except RegCAError as exc:
+            if exc.status == 403:
+                raise
+            error = exc.message
+        else:
+            return render_template("enrolment_recorded.html", e=e, code=code)
+    elif form.is_submitted():
+        error = t("Popraw zaznaczone pola.", "Correct the marked fields.")
+    return render_template("enrolment_new.html", form=form, error=error), (400 if error else 200)
+
+
+def _detail(enrolment_id: int, status: int = 200, **extra):
+    actor = current_actor()
+    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
+    with _ctx().db.reading() as s:
+        certs = store.certificates_of(s, e.id)
+        tokens = store.tokens_of(s, e.id)
+    csr_form = extra.pop("csr_form", None) or CsrForm(formdata=None)
+    csr_form.profile.choices = _profiles(e.kind)
+    token_form = extra.pop("token_form", None) or TokenForm(formdata=None)
+    token_form.profiles.choices = _profiles(e.kind)
+    revoke_form = RevokeForm(formdata=None)
+    revoke_form.reason.choices = [(r, r) for r in REASONS if r != "removeFromCRL"]
+    return render_template("enrolment.html", e=e, certs=certs, tokens=tokens,
+                           org=_org_names().get(e.organization_teryt, ""), csr_form=csr_form,
+                           token_form=token_form, revoke_form=revoke_form,
+                           code_form=EmptyForm(formdata=None), **extra), status
+
+
+@bp.route("/enrolments/<int:enrolment_id>")
+@require(*_READERS)
+def enrolment(enrolment_id: int):
+    return _detail(enrolment_id)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/csr", methods=["POST"])
+@require("officer")
+def issue_csr(enrolment_id: int):
+    actor = current_actor()
+    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
+    form = CsrForm()
+    form.profile.choices = _profiles(e.kind)
+    if not form.validate_on_submit():
+        return _detail(enrolment_id, 400, csr_form=form, csr_error=t(
+            "Wybierz profil i plik z żądaniem CSR.", "Pick a profile and a CSR file."))
+    try:
+        issued = enrol.issue_from_csr(_ctx(), e.id, form.profile.data, form.csr.data.read(),
+                                      actor.audit_name, actor.orgs)
+    except RegCAError as exc:
+        if exc.status == 403:
+            raise
+        return _detail(enrolment_id, 400, csr_form=form, csr_error=exc.message)
+    return render_template("issued.html", e=e, items=[(issued.serial, form.profile.data)],
+                           pem=issued.certificate.public_bytes(Encoding.PEM).decode())
+
+
+@bp.route("/enrolments/<int:enrolment_id>/token", methods=["POST"])
+@require("officer")
+def personalise(enrolment_id: int):
+    actor = current_actor()
+    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
+    form = TokenForm()
+    form.profiles.choices = _profiles(e.kind)
+    if not form.validate_on_submit():
+        return _detail(enrolment_id, 400, token_form=form, token_error=t(
+            "Wybierz co najmniej jeden profil i podaj etykietę tokenu oraz PIN.",
+            "Pick at least one profile and give the token label and PIN."))
+    web = current_app.config["WEB_SETTINGS"]
+    ref = TokenRef(web.token_module, form.token_label.data, web.token_softhsm_conf)
+    so_pin = None
+    try:
+        if form.initialise.data:
+            so_pin = enrol.initialise_blank_token(_ctx(), e.id, ref, form.pin.data,
+                                                  actor.audit_name, actor.orgs)
+        token, done = enrol.personalise_token(_ctx(), e.id, tuple(form.profiles.data), ref,
+                                              form.pin.data, actor.audit_name, actor.orgs)
+    except RegCAError as exc:
+        if exc.status == 403:
+            raise
+        message = exc.message
+        if so_pin:  # initialised, then refused: the SO PIN must not be lost with the page
+            message += t(f" Token został zainicjowany; PIN SO: {so_pin}.",
+                         f" The token was initialised; SO PIN: {so_pin}.")
+        return _detail(enrolment_id, 400 if exc.status < 500 else 503, token_form=form,
+                       token_error=message)
+    return render_template("issued.html", e=e, token=token, so_pin=so_pin,
+                           items=[(d.issued.serial, d.profile) for d in done], pem=None)
+
+
+@bp.route("/enrolments/<int:enrolment_id>/pickup-code", methods=["POST"])
+@require("officer")
+def pickup_code(enrolment_id: int):
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    actor = current_actor()
+    code = enrol.new_pickup_code(_ctx(), enrolment_id, actor.audit_name, actor.orgs)
+    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
+    return render_template("enrolment_recorded.html", e=e, code=code)
+
+
+@bp.route("/certificates/<serial>/revoke", methods=["POST"])
+@require("officer")
+def revoke(serial: str):
+    actor = current_actor()
+    form = RevokeForm()
+    form.reason.choices = [(r, r) for r in REASONS if r != "removeFromCRL"]
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        serial = parse_serial(serial)
+    except ValueError:
+        abort(404)
+    with _ctx().db.reading() as s:
+        row = cert_store.get(s, serial)
+        e = store.enrolment_of_certificate(s, serial)
+    if row is None or e is None:
+        abort(404)
+    enrol.in_scope(actor.orgs, e.organization_teryt)
+    Revoker(_ctx()).revoke(RevocationRequest(serial, form.reason.data, actor.audit_name))
+    return redirect(url_for("officer.enrolment", enrolment_id=e.id))

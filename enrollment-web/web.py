@@ -1,0 +1,169 @@
+"""The enrollment web: officers enrol, residents collect, auditors review (issue 6).
+
+Server-rendered pages that work without JavaScript. Sessions are Flask's signed cookies (the key
+lives in the home, 0600), CSRF is Flask-WTF's, and every page is Polish unless the visitor
+picked English.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import tomllib
+from pathlib import Path
+
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from ca.context import CaContext
+from ca.errors import RegCAError
+from ca.hsm import write_softhsm_conf
+from ca.identity import mask_pesel
+from enrollment_web.auth import bp as auth_bp
+from enrollment_web.auth import current_actor
+from enrollment_web.forms import EmptyForm
+from enrollment_web.i18n import current_language, remember_language, t
+from enrollment_web.ratelimit import RateLimiter
+
+__all__ = ["create_enrollment_app", "WebSettings"]
+
+public = Blueprint("public", __name__)
+
+
+@public.route("/")
+def index():
+    actor = current_actor()
+    if actor is not None and actor.role == "resident":
+        return redirect(url_for("resident.mine"))
+    return render_template("index.html")
+
+
+def _secret_key(home: Path) -> bytes:
+    """The session-signing key, made once per home and readable only by its owner."""
+    path = home / "web-secret.key"
+    if not path.exists():
+        # Written aside, then linked into place: gunicorn workers booting together on a fresh
+        # home all end up with the one key that won, never with a half-written file.
+        tmp = home / f".web-secret.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return bytes.fromhex(path.read_text().strip())
+
+
+class WebSettings:
+    """``[enrollment]`` in regca.toml: where the officer's workstation token is reachable.
+
+    With SoftHSM2 and nothing configured, subscriber tokens live in ``<home>/station``, a
+    store apart from the CA's own tokens, so nothing typed on these pages reaches a CA key."""
+
+    def __init__(self, ctx: CaContext):
+        raw = tomllib.loads(ctx.settings.config_file.read_text()).get("enrollment", {})
+        self.token_module: str = raw.get("token_module", ctx.settings.hsm.module)
+        conf = raw.get("token_softhsm_conf")
+        self.token_softhsm_conf: str | None = str(ctx.settings.home / conf) if conf else None
+        if conf is None and "softhsm" in Path(self.token_module).name:
+            station = ctx.settings.home / "station"
+            if not (station / "softhsm2.conf").exists():
+                write_softhsm_conf(station / "softhsm2.conf", station / "tokens")
+            self.token_softhsm_conf = str(station / "softhsm2.conf")
+        self.secure_cookies: bool = bool(raw.get("secure_cookies", False))
+
+
+def _error_page(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status
+
+
+def _install_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(exc):
+        return _error_page(400, t("Formularz wygasł lub nie pochodzi z tej strony "
+                                  "(brak ważnego tokenu CSRF). Wróć i spróbuj ponownie.",
+                                  "The form expired or did not come from this site (no valid "
+                                  "CSRF token). Go back and try again."))
+
+    @app.errorhandler(RegCAError)
+    def _regca(exc: RegCAError):
+        return _error_page(exc.status if exc.status < 500 else 503, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        messages = {403: t("Brak uprawnień do tej strony lub tej JST.",
+                           "You are not allowed to see this page or this JST."),
+                    404: t("Nie ma takiej strony.", "No such page."),
+                    429: t("Zbyt wiele prób. Spróbuj ponownie za minutę.",
+                           "Too many attempts. Try again in a minute.")}
+        return _error_page(exc.code or 500, messages.get(exc.code, exc.description or ""))
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception):
+        app.logger.exception("unexpected error")
+        return _error_page(500, t("Błąd wewnętrzny; operator znajdzie szczegóły w dzienniku.",
+                                  "Internal error; the operator will find details in the log."))
+
+
+def create_enrollment_app(ctx: CaContext, **config) -> Flask:
+    from enrollment_web.admin import bp as admin_bp
+    from enrollment_web.auditor import bp as auditor_bp
+    from enrollment_web.officer import bp as officer_bp
+    from enrollment_web.resident import bp as resident_bp
+    from enrollment_web.tokens import bp as tokens_bp
+
+    app = Flask("enrollment_web", template_folder=str(Path(__file__).parent / "templates"),
+                static_folder=str(Path(__file__).parent / "static"))
+    settings = WebSettings(ctx)
+    app.config.update(
+        SECRET_KEY=_secret_key(ctx.settings.home),
+        REGCA_CTX=ctx,
+        WEB_SETTINGS=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=30),
+        MAX_CONTENT_LENGTH=256 * 1024,
+        LOGIN_LIMITER=RateLimiter(20, 60),
+        PICKUP_LIMITER=RateLimiter(10, 60),
+    )
+    app.config.update(config)
+    CSRFProtect(app)
+    for bp in (public, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
+        app.register_blueprint(bp)
+    _install_errors(app)
+
+    @app.before_request
+    def _language():
+        remember_language()
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; frame-ancestors 'none'")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.context_processor
+    def _globals():
+        def lang_url(lang: str) -> str:
+            """This page in the other language; after a POST (a result shown once) the
+            switch leads to the start page instead of re-sending the form."""
+            if request.method != "GET" or not request.endpoint:
+                return url_for("public.index", lang=lang)
+            args = dict(request.args)
+            args["lang"] = lang
+            return url_for(request.endpoint, **(request.view_args or {}), **args)
+        return {"t": t, "lang": current_language(), "actor": current_actor(),
+                "mask_pesel": mask_pesel, "lang_url": lang_url, "logout_form": EmptyForm()}
+
+    return app
