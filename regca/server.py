@@ -31,6 +31,7 @@ class _Gunicorn(BaseApplication):
 
 def serve(home: Path, bind: str, workers: int) -> None:
     ctx = CaContext.open(home)
+    ctx.db.migrate()  # a home made by an older RegCA gets the newer capabilities' tables
     settled = Issuer(ctx).reconcile()
     if settled:
         print(f"settled {len(settled)} interrupted issuance(s) as revoked")
