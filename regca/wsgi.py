@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Callable
 
 from ca.context import CaContext
+from ocsp import OcspApp
+from regca.crls import CrlApp
 from regca.health import HealthApp
 from regca.repository import RepositoryApp
 from regca.wsgiutil import json_response
@@ -36,5 +38,7 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     routes: dict[str, Callable] = {
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
+        "/ocsp": OcspApp(ctx),
+        "/crl": CrlApp(ctx),
     }
     return Dispatcher(routes)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+    Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "UtcDateTime", "Organization", "Certificate", "AuditEvent", "AuditHead",
-           "ApiKey", "User", "UserOrganization", "CERT_STATUSES"]
+           "ApiKey", "User", "UserOrganization", "CERT_STATUSES",
+           "OcspResponse", "RevocationChange", "CrlState"]
 
 CERT_STATUSES = ("pending", "issued", "revoked", "abandoned")
 
@@ -142,3 +143,47 @@ class UserOrganization(Base):
     __tablename__ = "user_organizations"
     username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
     teryt: Mapped[str] = mapped_column(ForeignKey("organizations.teryt"), primary_key=True)
+
+
+# -- revocation status: pre-signed OCSP responses and CRL bookkeeping (migration 0002) ---------
+
+class OcspResponse(Base):
+    """A pre-signed OCSP response for one certificate and one CertID hash (RFC 5019 §2.1.1:
+    SHA-1 for the lightweight profile; SHA-256 as RFC 6960 clients increasingly send)."""
+
+    __tablename__ = "ocsp_responses"
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hash_algorithm: Mapped[str] = mapped_column(String(16), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(16))
+    der: Mapped[bytes] = mapped_column(LargeBinary)  # the whole OCSPResponse
+    this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_ocsp_responses_next_update", "next_update"),)
+
+
+class RevocationChange(Base):
+    """Every change of a certificate's revocation state, in order: what a delta CRL lists
+    (RFC 5280 §5.2.4), including releases from hold (removeFromCRL, §5.3.1)."""
+
+    __tablename__ = "revocation_changes"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(40))
+    issuer: Mapped[str] = mapped_column(String(16))
+    released: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_revocation_changes_issuer_seq", "issuer", "seq"),)
+
+
+class CrlState(Base):
+    """Per CA: the last CRL number used (complete and delta CRLs share one sequence,
+    RFC 5280 §5.2.3) and what the last complete CRL covered, the base of the next delta."""
+
+    __tablename__ = "crl_state"
+    ca: Mapped[str] = mapped_column(String(16), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)
+    base_number: Mapped[int | None] = mapped_column(Integer)
+    base_change_seq: Mapped[int | None] = mapped_column(Integer)
+    full_this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    delta_this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
