@@ -64,7 +64,9 @@ class ResponseCache:
             with self.ctx.db.reading() as s:
                 rows = ocsp_store.status_rows(s, [serial])
             self.save_current([(row, r) for row in rows for r in self.responses_for(row)])
-        except (HsmUnavailable, NotFound) as exc:
+        except NotFound as exc:  # during `regca init`, before both CA certificates exist
+            log.info("OCSP response for %s left to the refresh job: %s", serial, exc)
+        except HsmUnavailable as exc:
             log.warning("OCSP response for %s not pre-signed: %s", serial, exc)
 
     def replace_in(self, session: Session, row: Certificate) -> None:

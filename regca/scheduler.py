@@ -1,47 +1,47 @@
 """The revocation-status jobs ``regca serve`` runs in the background: OCSP responses
 refreshed before their nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at
-scale")."""
+scale").
+
+They run in a process of their own, started with ``spawn``: the gunicorn master must not load
+the PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
+(DESIGN.md, "Keys": sessions are opened per process after fork).
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
+import multiprocessing
+import time
 from pathlib import Path
 
 from ca.context import CaContext
 from ca.crl import CrlPublisher
 from ca.ocsp_cache import ResponseCache
 
-__all__ = ["RevocationJobs"]
+__all__ = ["run_once", "start_jobs"]
 
 log = logging.getLogger(__name__)
 
 
-class RevocationJobs:
-    """One daemon thread; each round does what is due, so a missed round only delays it."""
+def run_once(ctx: CaContext) -> None:
+    """Do what is due; a failed job is logged and tried again on the next round."""
+    for job in (CrlPublisher(ctx).publish_due, ResponseCache(ctx).refresh):
+        try:
+            job()
+        except Exception:
+            log.exception("revocation-status job %s failed", job.__qualname__)
 
-    def __init__(self, home: Path, interval: float = 60.0):
-        self.home, self.interval = home, interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def run_once(self, ctx: CaContext) -> None:
-        for job in (CrlPublisher(ctx).publish_due, ResponseCache(ctx).refresh):
-            try:
-                job()
-            except Exception:  # a failed round is logged and retried on the next one
-                log.exception("revocation-status job %s failed", job.__qualname__)
+def _loop(home: Path, interval: float) -> None:
+    logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
+    ctx = CaContext.open(home)
+    while True:
+        run_once(ctx)
+        time.sleep(interval)
 
-    def _loop(self) -> None:
-        ctx = CaContext.open(self.home)  # its own HSM session and database pool
-        while True:
-            self.run_once(ctx)
-            if self._stop.wait(self.interval):
-                return
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="revocation-jobs", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+def start_jobs(home: Path, interval: float = 60.0) -> multiprocessing.Process:
+    process = multiprocessing.get_context("spawn").Process(
+        target=_loop, args=(home, interval), name="regca-revocation-jobs", daemon=True)
+    process.start()
+    return process
