@@ -60,6 +60,13 @@ class OcspApp:
         self.ctx = ctx
         self.signer = signer or OcspSigner(ctx)
         self.cache = ResponseCache(ctx, self.signer)
+        self._reader: ocsp_store.FastReader | None = None
+
+    @property
+    def reader(self) -> ocsp_store.FastReader:
+        if self._reader is None:  # built on first use: the app is created before the fork
+            self._reader = ocsp_store.FastReader(self.ctx.db)
+        return self._reader
 
     # -- HTTP -----------------------------------------------------------------------------------
 
@@ -125,8 +132,7 @@ class OcspApp:
         # §2.2.3).
         if nonce is None or ih.ca == "root":
             if serial is not None:
-                with self.ctx.db.reading() as s:
-                    hit = ocsp_store.cached(s, serial, ih.algorithm)
+                hit = self.reader.response(serial, ih.algorithm)
                 if hit is not None and hit[2] > self.ctx.now():
                     return _Answer(*hit)
             if ih.ca == "root":
@@ -154,9 +160,7 @@ class OcspApp:
                 ) -> tuple[CertStatus, tuple | None]:
         if serial_text is None:
             return CertStatus(serial, "unknown"), None
-        with self.ctx.db.reading() as s:
-            rows = ocsp_store.status_rows(s, [serial_text])
-        row = rows[0] if rows else None
+        row = self.reader.status(serial_text)
         return status_of(serial, row, ca), row
 
     def _store(self, row: tuple, response: OcspResponse) -> None:
