@@ -5,8 +5,8 @@
 
 For each responder key type it initialises a throwaway home, bulk-loads ``--certs`` issued
 certificates (10% revoked) into the store, pre-signs SHA-1 responses for ``--presign`` of them,
-writes the same entries to an openssl index.txt, and drives both servers with ``wrk`` (Debian
-package ``wrk``) in three modes:
+writes the same entries to an openssl index.txt, and drives both servers with the same
+client (bench/loadgen.py: one process per connection) in three modes:
 
 - cached: GET /ocsp/<base64> for pre-signed certificates (RFC 5019 style, no nonce);
 - nonce:  POST with a 16-octet nonce, which RegCA must sign on demand;
@@ -14,7 +14,7 @@ package ``wrk``) in three modes:
 
 openssl signs every answer, so its three modes differ only by the request. Each mode is run
 flat out (``--connections`` connections) and at a fixed offered rate (``--rate`` requests/s,
-paced by wrk's per-request delay). The peer responder uses a file key: it is the comparison,
+latency counted from each request's scheduled time). The peer responder uses a file key: it is the comparison,
 never part of RegCA. Results go to bench/results/ocsp.md.
 """
 
@@ -26,7 +26,6 @@ import datetime as dt
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -52,7 +51,9 @@ from ca.ocsp_cache import ResponseCache  # noqa: E402
 from ca.ocsp_signer import issuer_hashes  # noqa: E402
 from ca.store.bulk import insert_certificates  # noqa: E402
 
-LUA = ROOT / "bench" / "ocsp.wrk.lua"
+sys.path.append(str(ROOT / "bench"))
+import loadgen  # noqa: E402  (bench/loadgen.py)
+
 BIN = Path(sys.executable).parent
 
 
@@ -110,13 +111,22 @@ def request_der(ih, serial: str, nonce: bool) -> bytes:
     return b.build().public_bytes(serialization.Encoding.DER)
 
 
-def write_requests(path: Path, ih, serials: list[str], nonce: bool) -> Path:
-    with path.open("w") as f:
-        for serial in serials:
-            der = request_der(ih, serial, nonce)
-            f.write((der.hex() if nonce else urllib.parse.quote(base64.b64encode(der), safe=""))
-                    + "\n")
-    return path
+def http_requests(ih, serials: list[str], nonce: bool, server: str) -> list[bytes]:
+    """Raw HTTP/1.1 requests: GET with the URL-encoded base64 request (RFC 6960 A.1), or a
+    POST with a nonce. openssl's responder takes GET at ``/`` and RegCA at ``/ocsp/``."""
+    out = []
+    for serial in serials:
+        der = request_der(ih, serial, nonce)
+        if nonce:
+            path = "/ocsp" if server == "regca" else "/"
+            out.append((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Content-Type: application/ocsp-request\r\n"
+                        f"Content-Length: {len(der)}\r\n\r\n").encode() + der)
+        else:
+            prefix = "/ocsp/" if server == "regca" else "/"
+            path = prefix + urllib.parse.quote(base64.b64encode(der), safe="")
+            out.append(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return out
 
 
 def peer_files(tmp: Path, ctx: CaContext, entries, key: str) -> tuple[Path, Path, Path]:
@@ -148,7 +158,7 @@ def peer_files(tmp: Path, ctx: CaContext, entries, key: str) -> tuple[Path, Path
 def wait_port(port: int, proc: subprocess.Popen) -> None:
     for _ in range(300):
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
+            raise RuntimeError(f"server exited with {proc.returncode} ({proc.args[:2]})")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -169,7 +179,9 @@ def start_openssl(tmp: Path, index: Path, issuing: Path, port: int, workers: int
         ["openssl", "ocsp", "-index", str(index), "-CA", str(issuing), "-rsigner",
          str(tmp / "peer.pem"), "-rkey", str(tmp / "peer.key"), "-port", str(port),
          "-multi", str(workers), "-nmin", "60", "-ignore_err"],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Not a new session: with -multi openssl makes its own process group (setpgid), which
+        # a session leader may not; stop() then kills that group.
+        stdout=subprocess.DEVNULL, stderr=(tmp / "openssl-ocsp.log").open("wb"))
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -179,19 +191,6 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-
-
-def wrk(port: int, requests: Path, mode: str, prefix: str, duration: int, connections: int,
-        delay_ms: int) -> dict:
-    done = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--timeout", "10s", "-s", str(LUA),
-         f"http://127.0.0.1:{port}/", "--", str(requests), mode, prefix, str(delay_ms)],
-        capture_output=True, text=True)
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT")), None)
-    if line is None:
-        raise RuntimeError(f"wrk failed: {done.stdout}{done.stderr}")
-    n, micros, p50, p99, errors = map(float, line.split()[1:])
-    return {"rps": n / (micros / 1e6), "p50": p50 / 1000, "p99": p99 / 1000, "errors": int(errors)}
 
 
 def check_answer(port: int, prefix: str, der: bytes) -> str:
@@ -214,15 +213,13 @@ def run_key(args, key: str, tmp: Path) -> list[dict]:
           f"({len(cached) / secs:.0f}/s)", flush=True)
     ih = next(h for h in issuer_hashes("issuing", ctx.certificate_of("issuing-ca"))
               if h.algorithm == "sha1")
-    files = {
-        "cached": (write_requests(tmp / "cached.txt", ih, cached[:20000], False), "get"),
-        "nonce": (write_requests(tmp / "nonce.txt", ih, cached[:5000], True), "post"),
-        "miss": (write_requests(tmp / "miss.txt", ih, misses, False), "get"),
-    }
     index, issuing, _ = peer_files(tmp, ctx, entries, key)
     ctx.db.engine.dispose()
     results = []
     for server in ("regca", "openssl"):
+        modes = {"cached": http_requests(ih, cached[:20000], False, server),
+                 "nonce": http_requests(ih, cached[:5000], True, server),
+                 "miss": http_requests(ih, misses, False, server)}
         port = free_port()
         proc = (start_regca(ctx.settings.home, port, args.workers) if server == "regca"
                 else start_openssl(tmp, index, issuing, port, args.workers))
@@ -230,18 +227,19 @@ def run_key(args, key: str, tmp: Path) -> list[dict]:
         try:
             wait_port(port, proc)
             statuses = [check_answer(port, prefix, request_der(ih, s, False))
-                        for s in (cached[0], cached[1], misses[0])]
+                        for s in (cached[0], cached[1], misses[-1])]
             print(f"   {server}: sample answers {statuses}", flush=True)
-            for mode, (path, method) in files.items():
-                post_prefix = "/ocsp" if server == "regca" else "/"
-                pfx = post_prefix if method == "post" else prefix
-                if mode == "miss" and server == "regca":
-                    path = _fresh_slice(path, tmp, args)  # never ask twice for the same miss
-                flat = wrk(port, path, method, pfx, args.duration, args.connections, 0)
-                if mode == "miss" and server == "regca":
-                    path = _fresh_slice(path, tmp, args)
-                delay = max(1, round(args.connections * 1000 / args.rate))
-                paced = wrk(port, path, method, pfx, args.duration, args.connections, delay)
+            for mode, reqs in modes.items():
+                if mode == "miss":  # each miss is signed once and is a hit afterwards
+                    half = len(reqs) // 2
+                    flat = loadgen.run(port, reqs[:half], args.duration, args.connections,
+                                       disjoint=True)
+                    paced = loadgen.run(port, reqs[half:], args.duration, args.connections,
+                                        rate=args.rate, disjoint=True)
+                else:
+                    flat = loadgen.run(port, reqs, args.duration, args.connections)
+                    paced = loadgen.run(port, reqs, args.duration, args.connections,
+                                        rate=args.rate)
                 results.append({"key": key, "server": server, "mode": mode, "flat": flat,
                                 "paced": paced})
                 print(f"   {server:7} {mode:6} flat {flat['rps']:8.0f}/s p99 "
@@ -253,29 +251,14 @@ def run_key(args, key: str, tmp: Path) -> list[dict]:
     return results
 
 
-_used = {"miss": 0}
-
-
-def _fresh_slice(path: Path, tmp: Path, args) -> Path:
-    """The miss requests not yet sent: each miss is signed once, then it is a cached hit."""
-    lines = path.read_text().splitlines() if path.name == "miss.txt" else \
-        (tmp / "miss.txt").read_text().splitlines()
-    start = _used["miss"]
-    need = int(args.duration * 5000)
-    chunk = lines[start:start + need] or lines[-need:]
-    _used["miss"] = start + len(chunk)
-    out = tmp / f"miss-{start}.txt"
-    out.write_text("\n".join(chunk) + "\n")
-    return out
-
-
 def table(results: list[dict], args) -> str:
     lines = [
         "# OCSP responder benchmark",
         "",
         f"`.venv/bin/python bench/ocsp.py --certs {args.certs} --keys {args.keys} "
         f"--duration {args.duration} --rate {args.rate} --connections {args.connections}`, "
-        f"{os.cpu_count()} cores shared by server and load generator (`wrk -t1`), "
+        f"{os.cpu_count()} cores shared by server and load generator (bench/loadgen.py, "
+        "one process per connection), "
         f"{args.workers} server processes each side (RegCA: gunicorn gthread, 4 threads; "
         "openssl: `-multi`), SoftHSM2 keys for RegCA, a file key for openssl, SQLite store, "
         f"{args.certs} certificates in the store and in index.txt (10% revoked).",
@@ -283,7 +266,7 @@ def table(results: list[dict], args) -> str:
         "RegCA answers `cached` from pre-signed responses, signs `nonce` requests on demand "
         "and signs-then-stores `miss` requests; openssl signs every answer. \"flat\" is "
         f"{args.connections} connections as fast as possible; \"paced\" offers about "
-        f"{args.rate} requests/s (wrk per-request delay, closed loop).",
+        f"{args.rate} requests/s, latency counted from each request's scheduled send time.",
         "",
         "| key | mode | server | flat resp/s | flat p99 ms | paced resp/s | paced p99 ms | errors |",
         "|---|---|---|---:|---:|---:|---:|---:|",
@@ -304,15 +287,12 @@ def main() -> None:
     p.add_argument("--keys", default="ec-p256,rsa-3072")
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--rate", type=int, default=1000)
-    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--connections", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ocsp.md")
     args = p.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk not found: apt-get install wrk")
     results = []
     for key in args.keys.split(","):
-        _used["miss"] = 0
         with tempfile.TemporaryDirectory(prefix=f"regca-bench-{key}-") as tmp:
             results += run_key(args, key, Path(tmp))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
+import queue
+import threading
 from email.utils import format_datetime
 
 from cryptography.x509 import ocsp
@@ -61,6 +64,8 @@ class OcspApp:
         self.signer = signer or OcspSigner(ctx)
         self.cache = ResponseCache(ctx, self.signer)
         self._reader: ocsp_store.FastReader | None = None
+        self._writer: tuple[int, queue.Queue] | None = None
+        self._writer_lock = threading.Lock()
 
     @property
     def reader(self) -> ocsp_store.FastReader:
@@ -164,9 +169,29 @@ class OcspApp:
         return status_of(serial, row, ca), row
 
     def _store(self, row: tuple, response: OcspResponse) -> None:
-        """Keep a response signed on a miss, so the next request is a hit. A failure to
-        store costs only a later re-signing."""
+        """Keep a response signed on a miss, so the next request is a hit. A background thread
+        per process writes them in batches: the answer does not wait for the write lock."""
+        with self._writer_lock:
+            if self._writer is None or self._writer[0] != os.getpid():
+                q: queue.Queue = queue.Queue(maxsize=10000)
+                threading.Thread(target=self._write_loop, args=(q,), daemon=True,
+                                 name="ocsp-miss-writer").start()
+                self._writer = (os.getpid(), q)
         try:
-            self.cache.save_current([(row, response)])
-        except Exception as exc:  # noqa: BLE001 - logged; the answer is already signed
-            log.warning("OCSP response for %s signed but not stored: %s", response.serial, exc)
+            self._writer[1].put_nowait((row, response))
+        except queue.Full:
+            pass  # under a flood of misses some are simply signed again later
+
+    def _write_loop(self, q: queue.Queue) -> None:
+        while True:
+            batch = [q.get()]
+            while len(batch) < 500:
+                try:
+                    batch.append(q.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.cache.save_current(batch)
+            except Exception as exc:  # noqa: BLE001 - logged; the answers were already sent
+                log.warning("%d OCSP responses signed on demand not stored: %s",
+                            len(batch), exc)

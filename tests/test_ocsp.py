@@ -215,3 +215,21 @@ def test_hold_then_release_reports_revoked_then_good(served, tmp_path):
     assert f"{ee}: revoked" in out and "Reason: certificateHold" in out
     run_cli(served.home, "revoke", serial, "--reason", "removeFromCRL")
     assert f"{ee}: good" in ask(served, ee, "-no_nonce")
+
+
+def test_response_signed_on_a_miss_is_kept_for_the_next_request(served, tmp_path):
+    from ca.store import ocsp as ocsp_store
+    serial, cert, _ = issue(served.ctx, tmp_path)
+    with served.ctx.db.transaction() as s:
+        ocsp_store.invalidate(s, serial)
+    der = request_der(cert, served.ctx.certificate_of("issuing-ca"))
+    _, _, body = post_ocsp(served.base, der)
+    assert ocsp.load_der_ocsp_response(body).certificate_status == ocsp.OCSPCertStatus.GOOD
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with served.ctx.db.reading() as s:
+            if ocsp_store.cached(s, serial, "sha1") is not None:
+                break
+        time.sleep(0.1)
+    with served.ctx.db.reading() as s:
+        assert ocsp_store.cached(s, serial, "sha1")[0] == body
