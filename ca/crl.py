@@ -82,12 +82,13 @@ class CrlPublisher:
             with self.ctx.db.reading() as s:
                 has_base = crl_store.state(s, ca).base_number is not None
             if has_base:
-                return self._publish(ca, delta=True)
-        full = self._publish(ca, delta=False)
-        latest_delta = self._publish(ca, delta=True)
+                return self.publish_one(ca, delta=True)
+        full = self.publish_one(ca, delta=False)
+        latest_delta = self.publish_one(ca, delta=True)
         return latest_delta if delta else full
 
-    def _publish(self, ca: str, delta: bool) -> PublishedCrl:
+    def publish_one(self, ca: str, delta: bool) -> PublishedCrl:
+        """Exactly one CRL (no delta after a complete one); `publish` is what callers want."""
         ctx = self.ctx
         issuer = ctx.certificate_of(CA_PROFILES[ca])
         key = ctx.hsm.private_key(ca)
