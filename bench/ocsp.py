@@ -14,8 +14,8 @@ client (bench/loadgen.py: one process per connection) in three modes:
 
 openssl signs every answer, so its three modes differ only by the request. Each mode is run
 flat out (``--connections`` connections) and at a fixed offered rate (``--rate`` requests/s,
-latency counted from each request's scheduled time). The peer responder uses a file key: it is the comparison,
-never part of RegCA. Results go to bench/results/ocsp.md.
+latency counted from each request's scheduled time). The peer responder uses a file key:
+it is the comparison, never part of RegCA. Results go to bench/results/ocsp.md.
 """
 
 from __future__ import annotations
@@ -268,7 +268,8 @@ def table(results: list[dict], args) -> str:
         f"{args.connections} connections as fast as possible; \"paced\" offers about "
         f"{args.rate} requests/s, latency counted from each request's scheduled send time.",
         "",
-        "| key | mode | server | flat resp/s | flat p99 ms | paced resp/s | paced p99 ms | errors |",
+        "| key | mode | server | flat resp/s | flat p99 ms | paced resp/s | paced p99 ms "
+        "| errors |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:

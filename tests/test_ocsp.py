@@ -85,8 +85,10 @@ def test_get_request_url_encoded_or_not_reports_revoked(served, tmp_path):
 def test_unknown_serial_reports_unknown(served, tmp_path):
     c = served.certs
     out = openssl("ocsp", "-issuer", str(c / "issuing.pem"), "-serial", "0x1234567890abcdef",
-                  "-url", served.base + "/ocsp", "-CAfile", str(c / "chain.pem"))
+                  "-url", served.base + "/ocsp", "-CAfile", str(c / "chain.pem"),
+                  "-respout", str(tmp_path / "unknown.der"))
     assert "0x1234567890abcdef: unknown" in out.stdout
+    assert pkilint_findings("ocsp", (tmp_path / "unknown.der").read_bytes(), tmp_path) == []
 
 
 @pytest.mark.parametrize("digest", ["-sha1", "-sha256"])
@@ -98,10 +100,12 @@ def test_sha1_and_sha256_cert_ids_are_answered(served, tmp_path, digest):
 
 
 def test_issuing_ca_status_is_presigned_by_root(served, tmp_path):
-    out = ask(served, served.certs / "issuing.pem", issuer="root.pem", cafile="root.pem")
+    out = ask(served, served.certs / "issuing.pem", "-respout", str(tmp_path / "root.der"),
+              issuer="root.pem", cafile="root.pem")
     assert "issuing.pem: good" in out and "Response verify OK" in out
     # The offline root key signs nothing on demand: the nonce is left unanswered.
     assert "WARNING: no nonce in response" in out
+    assert pkilint_findings("ocsp", (tmp_path / "root.der").read_bytes(), tmp_path) == []
 
 
 def test_several_cert_ids_in_one_request(served, tmp_path):
