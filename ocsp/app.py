@@ -15,6 +15,7 @@ import queue
 import threading
 from email.utils import format_datetime
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
 from ca.context import CaContext
@@ -37,7 +38,6 @@ MAX_REQUEST = 16 * 1024
 
 
 def _error(status: ocsp.OCSPResponseStatus) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(Encoding.DER)
 
 
