@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -40,7 +41,11 @@ def _loop(home: Path, interval: float) -> None:
         time.sleep(interval)
 
 
-def start_jobs(home: Path, interval: float = 60.0) -> multiprocessing.Process:
+def start_jobs(home: Path, interval: float | None = None) -> multiprocessing.Process:
+    """Start the jobs; a round every ``interval`` seconds (default 60, or
+    $REGCA_REVOCATION_JOBS_INTERVAL), the first one at once."""
+    if interval is None:
+        interval = float(os.environ.get("REGCA_REVOCATION_JOBS_INTERVAL") or 60)
     process = multiprocessing.get_context("spawn").Process(
         target=_loop, args=(home, interval), name="regca-revocation-jobs", daemon=True)
     process.start()

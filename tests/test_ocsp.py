@@ -237,3 +237,28 @@ def test_response_signed_on_a_miss_is_kept_for_the_next_request(served, tmp_path
         time.sleep(0.1)
     with served.ctx.db.reading() as s:
         assert ocsp_store.cached(s, serial, "sha1")[0] == body
+
+
+def test_root_answers_only_from_presigned_responses(served, tmp_path):
+    """RFC 5019 §2.2.3: with no pre-produced response the answer is `unauthorized`; the
+    offline root signs again only in `regca ocsp refresh`."""
+    from ca.store import ocsp as ocsp_store
+    issuing = served.ctx.certificate_of("issuing-ca")
+    serial = format(issuing.serial_number, "x")
+    der = request_der(issuing, served.ctx.certificate_of("root-ca"))
+    with served.ctx.db.transaction() as s:
+        ocsp_store.invalidate(s, serial)
+    _, _, body = post_ocsp(served.base, der)
+    assert ocsp.load_der_ocsp_response(body).response_status == \
+        ocsp.OCSPResponseStatus.UNAUTHORIZED
+    assert run_cli(served.home, "ocsp", "refresh", "--ca", "root").code == 0
+    _, _, body = post_ocsp(served.base, der)
+    assert ocsp.load_der_ocsp_response(body).certificate_status == ocsp.OCSPCertStatus.GOOD
+
+
+def test_cert_id_with_a_hash_not_served_is_unauthorized(served):
+    der = request_der(served.ctx.certificate_of("ocsp-responder"),
+                      served.ctx.certificate_of("issuing-ca"), hashes.SHA384())
+    _, _, body = post_ocsp(served.base, der)
+    assert ocsp.load_der_ocsp_response(body).response_status == \
+        ocsp.OCSPResponseStatus.UNAUTHORIZED
