@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca.audit import Event
 from ca.certbuilder import signature_hash
 from ca.context import CA_PROFILES, CaContext
-from ca.errors import HsmUnavailable, RegCAError
+from ca.errors import ConfigurationError, HsmUnavailable, RegCAError
 from ca.store import crl as crl_store
 from ca.urls import CA_NAMES
 
@@ -152,7 +152,7 @@ class CrlPublisher:
                     done.append(self.publish(ca))
                 elif delta_at is None or now - delta_at >= DELTA_INTERVAL:
                     done.append(self.publish(ca, delta=True))
-            except HsmUnavailable as exc:
+            except (HsmUnavailable, ConfigurationError) as exc:  # e.g. no PIN: root offline
                 log.warning("CRL of the %s CA not published: %s", ca, exc)
         return done
 
@@ -178,5 +178,5 @@ def publish_after_revocation(ctx: CaContext, ca: str) -> None:
     committed; if the HSM cannot sign now, the scheduler publishes on its next round."""
     try:
         CrlPublisher(ctx).publish(ca, delta=True)
-    except (HsmUnavailable, OSError) as exc:
+    except (HsmUnavailable, ConfigurationError, OSError) as exc:
         log.warning("delta CRL of the %s CA not published after revocation: %s", ca, exc)

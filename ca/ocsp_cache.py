@@ -10,7 +10,7 @@ import logging
 from sqlalchemy.orm import Session
 
 from ca.context import CaContext
-from ca.errors import HsmUnavailable, NotFound
+from ca.errors import ConfigurationError, HsmUnavailable, NotFound
 from ca.ocsp_signer import HASHES, VALIDITY, OcspSigner, status_of
 from ca.store import ocsp as ocsp_store
 from ca.store.models import Certificate, OcspResponse
@@ -66,7 +66,7 @@ class ResponseCache:
             self.save_current([(row, r) for row in rows for r in self.responses_for(row)])
         except NotFound as exc:  # during `regca init`, before both CA certificates exist
             log.info("OCSP response for %s left to the refresh job: %s", serial, exc)
-        except HsmUnavailable as exc:
+        except (HsmUnavailable, ConfigurationError) as exc:
             log.warning("OCSP response for %s not pre-signed: %s", serial, exc)
 
     def replace_in(self, session: Session, row: Certificate) -> None:
@@ -77,7 +77,7 @@ class ResponseCache:
         try:
             responses = self.responses_for((row.serial, row.issuer, row.status, row.revoked_at,
                                             row.revocation_reason))
-        except (HsmUnavailable, NotFound) as exc:
+        except (HsmUnavailable, ConfigurationError, NotFound) as exc:
             log.warning("OCSP responses for %s dropped, not re-signed: %s", row.serial, exc)
             return
         ocsp_store.save(session, responses)
@@ -98,7 +98,7 @@ class ResponseCache:
             try:
                 for alg in algorithms:
                     count += self._refresh(ca, alg, before, batch)
-            except HsmUnavailable as exc:
+            except (HsmUnavailable, ConfigurationError) as exc:  # e.g. no PIN: root offline
                 log.warning("OCSP responses of the %s CA not refreshed: %s", ca, exc)
             done[ca] = count
         return done
