@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+    CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "UtcDateTime", "Organization", "Certificate", "AuditEvent", "AuditHead",
-           "ApiKey", "User", "UserOrganization", "CERT_STATUSES",
-           "OcspResponse", "RevocationChange", "CrlState"]
+           "ApiKey", "User", "UserOrganization", "CERT_STATUSES"]
 
 CERT_STATUSES = ("pending", "issued", "revoked", "abandoned")
 
@@ -146,6 +145,12 @@ class UserOrganization(Base):
 
 
 # -- revocation status: pre-signed OCSP responses and CRL bookkeeping (migration 0002) ---------
+# (imports and __all__ extended here, so this section merges as a pure append)
+
+from sqlalchemy import Boolean  # noqa: E402
+
+__all__ += ["OcspResponse", "RevocationChange", "CrlState"]
+
 
 class OcspResponse(Base):
     """A pre-signed OCSP response for one certificate and one CertID hash (RFC 5019 §2.1.1:
