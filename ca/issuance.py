@@ -22,9 +22,11 @@ from ca.csr import checked_public_key, load_csr
 from ca.errors import Forbidden, InvalidSubject, RegCAError, UnknownProfile
 from ca.identity import Subscriber, parse_subscriber
 from ca.names import person_name
+from ca.ocsp_cache import ResponseCache
 from ca.profiles import Profile
 from ca.serials import new_serial, serial_hex
 from ca.store import certificates as cert_store
+from ca.store import crl as crl_store
 from ca.store import organizations as org_store
 from ca.store.models import Certificate, Organization
 
@@ -163,6 +165,9 @@ class Issuer:
 
         # Step 3: store it as issued and audit, in one transaction.
         self._store_issued(row.serial, certificate, spec, actor, organization_teryt)
+
+        # Step 4: pre-sign its OCSP responses (best effort; the responder signs on a miss).
+        ResponseCache(ctx).after_issue(row.serial)
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
 
@@ -191,6 +196,7 @@ class Issuer:
         with ctx.db.transaction() as s:
             for row in cert_store.stale_pending(s, cutoff):
                 cert_store.set_revocation(row, "abandoned", ctx.now(), None, None)
+                crl_store.record_change(s, row, ctx.now())  # listed by the next delta CRL
                 ctx.audit(s, Event(actor="system", action="certificate.abandon",
                                    object=f"certificate:{row.serial}",
                                    organization_teryt=row.organization_teryt,

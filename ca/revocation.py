@@ -9,9 +9,12 @@ from cryptography import x509
 
 from ca.audit import Event
 from ca.context import CaContext
+from ca.crl import publish_after_revocation
 from ca.errors import AlreadyRevoked, Conflict, Forbidden, Malformed, NotFound
+from ca.ocsp_cache import ResponseCache
 from ca.serials import parse_serial
 from ca.store import certificates as cert_store
+from ca.store import crl as crl_store
 from ca.store.models import Certificate
 
 __all__ = ["REASONS", "RevocationRequest", "Revoker", "parse_reason"]
@@ -68,6 +71,11 @@ class Revoker:
             ctx.audit(s, Event(actor=request.actor, action=action, object=f"certificate:{serial}",
                                organization_teryt=row.organization_teryt,
                                details={"reason": reason}))
+            # The cached OCSP responses are replaced and the change noted for the next delta
+            # CRL in this same transaction (DESIGN.md, "Issuance never loses a certificate").
+            crl_store.record_change(s, row, now)
+            ResponseCache(ctx).replace_in(s, row)
+        publish_after_revocation(ctx, row.issuer)
         return row
 
     @staticmethod

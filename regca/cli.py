@@ -143,6 +143,24 @@ def cmd_token_enroll(args) -> None:
               f"label={item.label}")
 
 
+def cmd_crl(args) -> None:
+    from ca.crl import CrlPublisher
+    from ca.urls import CA_NAMES
+    publisher = CrlPublisher(_ctx(args))
+    for ca in [args.ca] if args.ca else CA_NAMES:
+        crl = publisher.publish(ca, delta=args.delta)
+        kind = "delta CRL" if crl.delta else "CRL"
+        print(f"{ca} {kind} #{crl.number}: {crl.entries} entries, {crl.size} bytes, {crl.path}")
+
+
+def cmd_ocsp_refresh(args) -> None:
+    from ca.ocsp_cache import ResponseCache
+    from ca.urls import CA_NAMES
+    done = ResponseCache(_ctx(args)).refresh(issuers=[args.ca] if args.ca else CA_NAMES)
+    for ca, count in done.items():
+        print(f"{ca}: {count} OCSP responses signed")
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("revoke", cmd_revoke, "revoke a certificate")
     sp.add_argument("serial")
     sp.add_argument("--reason", required=True)
+
+    sp = add("crl", cmd_crl, "generate and publish fresh CRLs now (complete, or --delta)")
+    sp.add_argument("--delta", action="store_true", help="a delta CRL on the last complete one")
+    sp.add_argument("--ca", choices=["root", "issuing"], help="only this CA (default: both)")
+
+    ocsp = sub.add_parser("ocsp", help="OCSP responses").add_subparsers(
+        dest="ocsp_command", required=True, metavar="ACTION")
+    sp = ocsp.add_parser("refresh", help="pre-sign missing responses and those past half "
+                                         "their validity (the root's need its token)")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--ca", choices=["root", "issuing"], help="only this CA (default: both)")
+    sp.set_defaults(fn=cmd_ocsp_refresh)
 
     org = sub.add_parser("org", help="JST organisations").add_subparsers(
         dest="org_command", required=True, metavar="ACTION")

@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from ca.context import CaContext
 from ca.issuance import Issuer
+from regca.scheduler import start_jobs
 
 __all__ = ["serve"]
 
@@ -44,6 +45,7 @@ def serve(home: Path, bind: str, workers: int) -> None:
         print("demo log-ins (user, role, password):")
         for line in logins.read_text().splitlines():
             print("  " + line.replace("\t", "  "))
+    start_jobs(ctx.settings.home)  # CRLs and OCSP refresh, in a process of their own
     _Gunicorn(ctx.settings.home, {
         "bind": bind, "workers": workers, "worker_class": "gthread", "threads": 4,
         "accesslog": str(ctx.settings.log_dir / "access.log"), "errorlog": "-",

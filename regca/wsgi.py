@@ -8,6 +8,8 @@ from typing import Callable
 from ca.context import CaContext
 from enrollment_web.ra_api import create_ra_api
 from enrollment_web.web import create_enrollment_app
+from ocsp import OcspApp
+from regca.crls import CrlApp
 from regca.health import HealthApp
 from signing import create_app as signing_app
 from regca.repository import RepositoryApp
@@ -46,5 +48,7 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/ca": RepositoryApp(ctx),
         "/api/v1/certificates": create_ra_api(ctx),
         "/tsa": TsaApp(ctx),
+        "/ocsp": OcspApp(ctx),
+        "/crl": CrlApp(ctx),
     }
     return Dispatcher(routes, fallback=create_enrollment_app(ctx))

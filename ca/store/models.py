@@ -248,3 +248,53 @@ class LoginState(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     totp_counter: Mapped[int | None] = mapped_column(Integer)  # last accepted TOTP time step
+
+
+# -- revocation status: pre-signed OCSP responses and CRL bookkeeping (migration 0002) ---------
+# (imports and __all__ extended here, so this section merges as a pure append)
+
+from sqlalchemy import Boolean  # noqa: E402
+
+__all__ += ["OcspResponse", "RevocationChange", "CrlState"]
+
+
+class OcspResponse(Base):
+    """A pre-signed OCSP response for one certificate and one CertID hash (RFC 5019 §2.1.1:
+    SHA-1 for the lightweight profile; SHA-256 as RFC 6960 clients increasingly send)."""
+
+    __tablename__ = "ocsp_responses"
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hash_algorithm: Mapped[str] = mapped_column(String(16), primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(16))
+    der: Mapped[bytes] = mapped_column(LargeBinary)  # the whole OCSPResponse
+    this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    next_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_ocsp_responses_next_update", "next_update"),)
+
+
+class RevocationChange(Base):
+    """Every change of a certificate's revocation state, in order: what a delta CRL lists
+    (RFC 5280 §5.2.4), including releases from hold (removeFromCRL, §5.3.1)."""
+
+    __tablename__ = "revocation_changes"
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    serial: Mapped[str] = mapped_column(String(40))
+    issuer: Mapped[str] = mapped_column(String(16))
+    released: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_revocation_changes_issuer_seq", "issuer", "seq"),)
+
+
+class CrlState(Base):
+    """Per CA: the last CRL number used (complete and delta CRLs share one sequence,
+    RFC 5280 §5.2.3) and what the last complete CRL covered, the base of the next delta."""
+
+    __tablename__ = "crl_state"
+    ca: Mapped[str] = mapped_column(String(16), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)
+    base_number: Mapped[int | None] = mapped_column(Integer)
+    base_change_seq: Mapped[int | None] = mapped_column(Integer)
+    full_this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    delta_this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,312 @@
+"""OCSP responder benchmark: RegCA (pre-signed responses, bare WSGI under gunicorn) next to
+`openssl ocsp -index ... -port` on the same CA data.
+
+    .venv/bin/python bench/ocsp.py [--certs 100000] [--keys ec-p256,rsa-3072] [--duration 10]
+
+For each responder key type it initialises a throwaway home, bulk-loads ``--certs`` issued
+certificates (10% revoked) into the store, pre-signs SHA-1 responses for ``--presign`` of them,
+writes the same entries to an openssl index.txt, and drives both servers with the same
+client (bench/loadgen.py: one process per connection) in three modes:
+
+- cached: GET /ocsp/<base64> for pre-signed certificates (RFC 5019 style, no nonce);
+- nonce:  POST with a 16-octet nonce, which RegCA must sign on demand;
+- miss:   GET for certificates with no pre-signed response yet (signed, then stored).
+
+openssl signs every answer, so its three modes differ only by the request. Each mode is run
+flat out (``--connections`` connections) and at a fixed offered rate (``--rate`` requests/s,
+latency counted from each request's scheduled time). The peer responder uses a file key:
+it is the comparison, never part of RegCA. Results go to bench/results/ocsp.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import NameOID
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ca.bootstrap import InitOptions, _prepare_home, initialise  # noqa: E402
+from ca.context import CaContext  # noqa: E402
+from ca.ocsp_cache import ResponseCache  # noqa: E402
+from ca.ocsp_signer import issuer_hashes  # noqa: E402
+from ca.store.bulk import insert_certificates  # noqa: E402
+
+sys.path.append(str(ROOT / "bench"))
+import loadgen  # noqa: E402  (bench/loadgen.py)
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_home(path: Path, key: str) -> CaContext:
+    opts = InitOptions(path, public_url="http://127.0.0.1:8080")
+    _prepare_home(opts)  # writes regca.toml; the responder key type is set before keygen
+    toml = path / "regca.toml"
+    text = toml.read_text()
+    text = re.sub(r'(\[hsm\.keys\.ocsp\][^\[]*algorithm = )"[^"]+"', rf'\1"{key}"', text)
+    toml.write_text(text)
+    initialise(opts)
+    return CaContext.open(path)
+
+
+def load_store(ctx: CaContext, count: int) -> list[tuple[str, bool]]:
+    """``count`` issued certificates of the issuing CA, every tenth revoked."""
+    now = ctx.now().replace(microsecond=0)
+    entries = [(format(secrets.randbits(126) | 1 << 125, "x"), i % 10 == 0)
+               for i in range(count)]
+    rows = ({"serial": serial, "issuer": "issuing", "profile": "resident-signing",
+             "status": "revoked" if revoked else "issued", "subject": f"CN=bench {i}",
+             "requested_by": "bench", "not_before": now, "not_after": now + dt.timedelta(days=365),
+             "tbs": b"", "created_at": now, "issued_at": now,
+             "revoked_at": now if revoked else None,
+             "revocation_reason": "keyCompromise" if revoked else None}
+            for i, (serial, revoked) in enumerate(entries))
+    with ctx.db.transaction() as s:
+        insert_certificates(s, rows)
+    return entries
+
+
+def presign(ctx: CaContext, serials: list[str]) -> float:
+    """Pre-sign SHA-1 responses for ``serials`` (the refresh job's code path); seconds taken."""
+    from ca.store import ocsp as ocsp_store
+    cache = ResponseCache(ctx)
+    start = time.perf_counter()
+    for i in range(0, len(serials), 500):
+        with ctx.db.reading() as s:
+            rows = ocsp_store.status_rows(s, serials[i:i + 500])
+        cache.save_current([(row, r) for row in rows for r in cache.responses_for(row, ("sha1",))])
+    return time.perf_counter() - start
+
+
+def request_der(ih, serial: str, nonce: bool) -> bytes:
+    b = ocsp.OCSPRequestBuilder().add_certificate_by_hash(
+        ih.name_hash, ih.key_hash, int(serial, 16), hashes.SHA1())
+    if nonce:
+        b = b.add_extension(x509.OCSPNonce(os.urandom(16)), critical=False)
+    return b.build().public_bytes(serialization.Encoding.DER)
+
+
+def http_requests(ih, serials: list[str], nonce: bool, server: str) -> list[bytes]:
+    """Raw HTTP/1.1 requests: GET with the URL-encoded base64 request (RFC 6960 A.1), or a
+    POST with a nonce. openssl's responder takes GET at ``/`` and RegCA at ``/ocsp/``."""
+    out = []
+    for serial in serials:
+        der = request_der(ih, serial, nonce)
+        if nonce:
+            path = "/ocsp" if server == "regca" else "/"
+            out.append((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Content-Type: application/ocsp-request\r\n"
+                        f"Content-Length: {len(der)}\r\n\r\n").encode() + der)
+        else:
+            prefix = "/ocsp/" if server == "regca" else "/"
+            path = prefix + urllib.parse.quote(base64.b64encode(der), safe="")
+            out.append(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return out
+
+
+def peer_files(tmp: Path, ctx: CaContext, entries, key: str) -> tuple[Path, Path, Path]:
+    """index.txt, issuing CA certificate, and a file-key responder for `openssl ocsp`."""
+    when = (ctx.now() + dt.timedelta(days=365)).strftime("%y%m%d%H%M%SZ")
+    revoked_at = ctx.now().strftime("%y%m%d%H%M%SZ")
+    with (tmp / "index.txt").open("w") as f:
+        for i, (serial, revoked) in enumerate(entries):
+            hexs = serial.upper()
+            hexs = ("0" + hexs) if len(hexs) % 2 else hexs
+            status = f"R\t{when}\t{revoked_at},keyCompromise" if revoked else f"V\t{when}\t"
+            f.write(f"{status}\t{hexs}\tunknown\t/CN=bench {i}\n")
+    issuing = tmp / "issuing.pem"
+    issuing.write_bytes(ctx.certificate_of("issuing-ca").public_bytes(serialization.Encoding.PEM))
+    pkey = ec.generate_private_key(ec.SECP256R1()) if key.startswith("ec") \
+        else rsa.generate_private_key(65537, 3072)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "openssl peer responder")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(pkey.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=2)).sign(pkey, hashes.SHA256()))
+    (tmp / "peer.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp / "peer.key").write_bytes(pkey.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return tmp / "index.txt", issuing, tmp / "peer.pem"
+
+
+def wait_port(port: int, proc: subprocess.Popen) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} ({proc.args[:2]})")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+def start_regca(home: Path, port: int, workers: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "4",
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         f"regca.wsgi:create_app({str(home)!r})"],
+        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL)
+
+
+def start_openssl(tmp: Path, index: Path, issuing: Path, port: int, workers: int):
+    return subprocess.Popen(
+        ["openssl", "ocsp", "-index", str(index), "-CA", str(issuing), "-rsigner",
+         str(tmp / "peer.pem"), "-rkey", str(tmp / "peer.key"), "-port", str(port),
+         "-multi", str(workers), "-nmin", "60", "-ignore_err"],
+        # Not a new session: with -multi openssl makes its own process group (setpgid), which
+        # a session leader may not; stop() then kills that group.
+        stdout=subprocess.DEVNULL, stderr=(tmp / "openssl-ocsp.log").open("wb"))
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def check_answer(port: int, prefix: str, der: bytes) -> str:
+    url = f"http://127.0.0.1:{port}{prefix}{urllib.parse.quote(base64.b64encode(der), safe='')}"
+    body = urllib.request.urlopen(url, timeout=10).read()
+    return ocsp.load_der_ocsp_response(body).certificate_status.name
+
+
+def run_key(args, key: str, tmp: Path) -> list[dict]:
+    print(f"== responder key {key}: home, {args.certs} certificates", flush=True)
+    ctx = make_home(tmp / "home", key)
+    t = time.perf_counter()
+    entries = load_store(ctx, args.certs)
+    print(f"   bulk insert {time.perf_counter() - t:.1f} s", flush=True)
+    serials = [s for s, _ in entries]
+    n_cached = min(args.presign, len(serials) // 2) if args.presign else len(serials) // 2
+    cached, misses = serials[:n_cached], serials[n_cached:]
+    secs = presign(ctx, cached)
+    print(f"   pre-signed {len(cached)} responses in {secs:.1f} s "
+          f"({len(cached) / secs:.0f}/s)", flush=True)
+    PRESIGNED.append(f"{key}: {len(cached)} in {secs:.1f} s ({len(cached) / secs:.0f}/s)")
+    ih = next(h for h in issuer_hashes("issuing", ctx.certificate_of("issuing-ca"))
+              if h.algorithm == "sha1")
+    index, issuing, _ = peer_files(tmp, ctx, entries, key)
+    ctx.db.engine.dispose()
+    results = []
+    for server in ("regca", "openssl"):
+        modes = {"cached": http_requests(ih, cached[:20000], False, server),
+                 "nonce": http_requests(ih, cached[:5000], True, server),
+                 "miss": http_requests(ih, misses, False, server)}
+        port = free_port()
+        proc = (start_regca(ctx.settings.home, port, args.workers) if server == "regca"
+                else start_openssl(tmp, index, issuing, port, args.workers))
+        prefix = "/ocsp/" if server == "regca" else "/"
+        try:
+            wait_port(port, proc)
+            statuses = [check_answer(port, prefix, request_der(ih, s, False))
+                        for s in (cached[0], cached[1], misses[-1])]
+            print(f"   {server}: sample answers {statuses}", flush=True)
+            for mode, reqs in modes.items():
+                if mode == "miss":  # each miss is signed once and is a hit afterwards
+                    half = len(reqs) // 2
+                    flat = loadgen.run(port, reqs[:half], args.duration, args.connections,
+                                       disjoint=True)
+                    paced = loadgen.run(port, reqs[half:], args.duration, args.connections,
+                                        rate=args.rate, disjoint=True)
+                else:
+                    flat = loadgen.run(port, reqs, args.duration, args.connections)
+                    paced = loadgen.run(port, reqs, args.duration, args.connections,
+                                        rate=args.rate)
+                results.append({"key": key, "server": server, "mode": mode, "flat": flat,
+                                "paced": paced})
+                print(f"   {server:7} {mode:6} flat {flat['rps']:8.0f}/s p99 "
+                      f"{flat['p99']:6.1f} ms | at {args.rate}/s: {paced['rps']:6.0f}/s p99 "
+                      f"{paced['p99']:6.1f} ms (errors {flat['errors']}/{paced['errors']})",
+                      flush=True)
+        finally:
+            stop(proc)
+    return results
+
+
+PRESIGNED: list[str] = []
+
+
+def table(results: list[dict], args) -> str:
+    lines = [
+        "# OCSP responder benchmark",
+        "",
+        f"`.venv/bin/python bench/ocsp.py --certs {args.certs} --presign {args.presign} "
+        f"--keys {args.keys} "
+        f"--duration {args.duration} --rate {args.rate} --connections {args.connections}`, "
+        f"{os.cpu_count()} cores shared by server and load generator (bench/loadgen.py, "
+        "one process per connection), "
+        f"{args.workers} server processes each side (RegCA: gunicorn gthread, 4 threads; "
+        "openssl: `-multi`), SoftHSM2 keys for RegCA, a file key for openssl, SQLite store, "
+        f"{args.certs} certificates in the store and in index.txt (10% revoked).",
+        "",
+        "RegCA answers `cached` from pre-signed responses, signs `nonce` requests on demand "
+        "and signs-then-stores `miss` requests; openssl signs every answer. \"flat\" is "
+        f"{args.connections} connections as fast as possible; \"paced\" offers about "
+        f"{args.rate} requests/s, latency counted from each request's scheduled send time.",
+        "",
+        "| key | mode | server | flat resp/s | flat p99 ms | paced resp/s | paced p99 ms "
+        "| errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    lines[-3:-3] = ["Pre-signing through the refresh job's code path, one process: "
+                    + "; ".join(PRESIGNED) + ".", ""]
+    for r in results:
+        f, p = r["flat"], r["paced"]
+        lines.append(f"| {r['key']} | {r['mode']} | {r['server']} | {f['rps']:.0f} | "
+                     f"{f['p99']:.1f} | {p['rps']:.0f} | {p['p99']:.1f} | "
+                     f"{f['errors'] + p['errors']} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--certs", type=int, default=100_000)
+    p.add_argument("--presign", type=int, default=0,
+                   help="responses to pre-sign (default: half the certificates)")
+    p.add_argument("--keys", default="ec-p256,rsa-3072")
+    p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--rate", type=int, default=1000)
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ocsp.md")
+    args = p.parse_args()
+    results = []
+    for key in args.keys.split(","):
+        with tempfile.TemporaryDirectory(prefix=f"regca-bench-{key}-") as tmp:
+            results += run_key(args, key, Path(tmp))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table(results, args))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

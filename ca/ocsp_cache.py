@@ -1,0 +1,113 @@
+"""Pre-signed OCSP responses (DESIGN.md, "OCSP and CRL at scale"; the RFC 5019 model):
+produced at issuance, refreshed before nextUpdate, replaced in the revoking transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.orm import Session
+
+from ca.context import CaContext
+from ca.errors import ConfigurationError, HsmUnavailable, NotFound
+from ca.ocsp_signer import HASHES, VALIDITY, OcspSigner, status_of
+from ca.store import ocsp as ocsp_store
+from ca.store.models import Certificate, OcspResponse
+
+__all__ = ["ResponseCache"]
+
+log = logging.getLogger(__name__)
+
+
+class ResponseCache:
+    def __init__(self, ctx: CaContext, signer: OcspSigner | None = None):
+        self.ctx = ctx
+        self.signer = signer or OcspSigner(ctx)
+
+    def save_current(self, pairs: list[tuple[tuple, OcspResponse]]) -> int:
+        """Store responses whose certificate still has the status they were signed for.
+
+        Signing happens outside the write transaction; a revocation committed meanwhile has
+        already stored its own response, which a stale ``good`` must not overwrite.
+        """
+        if not pairs:
+            return 0
+        with self.ctx.db.transaction() as s:
+            now = {r[0]: r for r in ocsp_store.status_rows(s, {row[0] for row, _ in pairs},
+                                                           for_update=True)}
+            keep = [resp for row, resp in pairs if now.get(row[0]) == row]
+            ocsp_store.save(s, keep)
+        return len(keep)
+
+    def responses_for(self, row: tuple, algorithms=tuple(HASHES)) -> list[OcspResponse]:
+        """Signed responses for a status row ``(serial, issuer, status, revoked_at, reason)``;
+        none for a pending row (its status is not settled)."""
+        serial, ca = row[0], row[1]
+        status = status_of(int(serial, 16), row, ca)
+        if not status.cacheable:
+            return []
+        out = []
+        for alg in algorithms:
+            der, this_update, next_update = self.signer.sign(self.signer.hashes_of(ca, alg),
+                                                             status)
+            out.append(OcspResponse(serial=serial, hash_algorithm=alg, issuer=ca, der=der,
+                                    this_update=this_update, next_update=next_update))
+        return out
+
+    # -- hooks of the core ----------------------------------------------------------------------
+
+    def after_issue(self, serial: str) -> None:
+        """Pre-sign a new certificate's responses. Best effort: issuance already succeeded, and
+        a missing response is signed on the first request or by the next refresh."""
+        try:
+            with self.ctx.db.reading() as s:
+                rows = ocsp_store.status_rows(s, [serial])
+            self.save_current([(row, r) for row in rows for r in self.responses_for(row)])
+        except NotFound as exc:  # during `regca init`, before both CA certificates exist
+            log.info("OCSP response for %s left to the refresh job: %s", serial, exc)
+        except (HsmUnavailable, ConfigurationError) as exc:
+            log.warning("OCSP response for %s not pre-signed: %s", serial, exc)
+
+    def replace_in(self, session: Session, row: Certificate) -> None:
+        """Inside the revoking transaction: replace the certificate's responses with freshly
+        signed ones, or drop them if the HSM cannot sign now, so a stale ``good`` is never
+        served (DESIGN.md, "Issuance never loses a certificate")."""
+        ocsp_store.invalidate(session, row.serial)
+        try:
+            responses = self.responses_for((row.serial, row.issuer, row.status, row.revoked_at,
+                                            row.revocation_reason))
+        except (HsmUnavailable, ConfigurationError, NotFound) as exc:
+            log.warning("OCSP responses for %s dropped, not re-signed: %s", row.serial, exc)
+            return
+        ocsp_store.save(session, responses)
+
+    # -- the refresh job ------------------------------------------------------------------------
+
+    def refresh(self, issuers=tuple(VALIDITY), algorithms=tuple(HASHES),
+                batch: int = 500) -> dict[str, int]:
+        """Sign every response that is missing or has less than half its validity left.
+
+        Returns how many were signed per CA. A CA whose key is unreachable (an offline root) is
+        skipped with a warning; the others still refresh.
+        """
+        done = {}
+        for ca in issuers:
+            before = self.ctx.now() + VALIDITY[ca] / 2
+            count = 0
+            try:
+                for alg in algorithms:
+                    count += self._refresh(ca, alg, before, batch)
+            except (HsmUnavailable, ConfigurationError) as exc:  # e.g. no PIN: root offline
+                log.warning("OCSP responses of the %s CA not refreshed: %s", ca, exc)
+            done[ca] = count
+        return done
+
+    def _refresh(self, ca: str, alg: str, before: dt.datetime, batch: int) -> int:
+        count = 0
+        with self.ctx.db.reading() as read:
+            for rows in ocsp_store.serials_to_refresh(read, alg, before, ca, batch):
+                count += self.save_current([(row, r) for row in rows
+                                            for r in self.responses_for(row, (alg,))])
+        return count
+

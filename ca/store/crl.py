@@ -1,0 +1,70 @@
+"""CRL bookkeeping: revoked entries, the ordered revocation changes deltas are made from, and
+the per-CA CRL number (RFC 5280 §5.2.3: monotonically increasing, shared with deltas)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ca.store.models import Certificate, CrlState, RevocationChange
+
+__all__ = ["record_change", "revoked_entries", "changes_since", "last_change_seq", "state",
+           "next_number"]
+
+
+def record_change(session: Session, row: Certificate, at: dt.datetime) -> None:
+    """Note that ``row``'s revocation state changed (called in the revoking transaction)."""
+    session.add(RevocationChange(serial=row.serial, issuer=row.issuer,
+                                 released=row.status == "issued", changed_at=at))
+
+
+def revoked_entries(session: Session, issuer: str) -> list[tuple]:
+    """``(serial, revoked_at, reason, invalidity_date)`` of every certificate a complete CRL
+    lists: revoked or on hold, and abandoned issuances (no reason code)."""
+    q = (select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason,
+                Certificate.invalidity_date)
+         .where(Certificate.issuer == issuer,
+                Certificate.status.in_(("revoked", "abandoned"))))
+    return list(session.execute(q))
+
+
+def last_change_seq(session: Session, issuer: str) -> int:
+    return session.execute(select(func.coalesce(func.max(RevocationChange.seq), 0))
+                           .where(RevocationChange.issuer == issuer)).scalar_one()
+
+
+def changes_since(session: Session, issuer: str, seq: int) -> tuple[int, list[tuple]]:
+    """The newest change seq and, per certificate changed after ``seq``, its state now:
+    ``(serial, status, revoked_at, reason, invalidity_date, changed_at)``."""
+    newest = last_change_seq(session, issuer)
+    changed = (select(RevocationChange.serial,
+                      func.max(RevocationChange.changed_at).label("changed_at"))
+               .where(RevocationChange.issuer == issuer, RevocationChange.seq > seq,
+                      RevocationChange.seq <= newest)
+               .group_by(RevocationChange.serial).subquery())
+    q = (select(Certificate.serial, Certificate.status, Certificate.revoked_at,
+                Certificate.revocation_reason, Certificate.invalidity_date, changed.c.changed_at)
+         .join(changed, changed.c.serial == Certificate.serial))
+    return newest, list(session.execute(q))
+
+
+def state(session: Session, ca: str, for_update: bool = False) -> CrlState:
+    q = select(CrlState).where(CrlState.ca == ca)
+    if for_update:
+        q = q.with_for_update()
+    row = session.execute(q).scalar_one_or_none()
+    if row is None:
+        row = CrlState(ca=ca, number=0)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def next_number(session: Session, ca: str) -> int:
+    """Allocate the next CRL number (committed before signing, so a crash leaves a gap, never a
+    reused number)."""
+    row = state(session, ca, for_update=True)
+    row.number += 1
+    return row.number

@@ -1,0 +1,155 @@
+"""Pre-signed OCSP responses: the responder's cache, kept in the store (DESIGN.md, "OCSP and
+CRL at scale")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from typing import Iterable, Iterator
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from ca.store.models import Certificate, OcspResponse
+
+__all__ = ["cached", "save", "invalidate", "serials_to_refresh", "status_rows", "FastReader"]
+
+# The columns a response is made from; tuples keep bulk refresh light.
+_STATUS_COLUMNS = (Certificate.serial, Certificate.issuer, Certificate.status,
+                   Certificate.revoked_at, Certificate.revocation_reason)
+
+
+def cached(session: Session, serial: str, hash_algorithm: str):
+    """``(der, this_update, next_update)`` of the stored response, or None."""
+    return session.execute(
+        select(OcspResponse.der, OcspResponse.this_update, OcspResponse.next_update)
+        .where(OcspResponse.serial == serial, OcspResponse.hash_algorithm == hash_algorithm)
+    ).first()
+
+
+def save(session: Session, rows: Iterable[OcspResponse]) -> None:
+    """Insert or replace responses (one per serial and hash algorithm), in one statement."""
+    values = [{"serial": r.serial, "hash_algorithm": r.hash_algorithm, "issuer": r.issuer,
+               "der": r.der, "this_update": r.this_update, "next_update": r.next_update}
+              for r in rows]
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}.get(dialect)
+    if insert is None:  # another backend: the portable, slower way
+        for v in values:
+            session.merge(OcspResponse(**v))
+        return
+    stmt = insert(OcspResponse)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["serial", "hash_algorithm"],
+        set_={c: stmt.excluded[c] for c in ("issuer", "der", "this_update", "next_update")})
+    session.execute(stmt, values)
+
+
+def invalidate(session: Session, serial: str) -> None:
+    session.execute(delete(OcspResponse).where(OcspResponse.serial == serial))
+
+
+def status_rows(session: Session, serials: Iterable[str], for_update: bool = False,
+                ) -> list[tuple]:
+    """The status columns ``(serial, issuer, status, revoked_at, reason)`` of the given
+    certificates; ``for_update`` locks them against a concurrent revocation."""
+    q = select(*_STATUS_COLUMNS).where(Certificate.serial.in_(list(serials)))
+    if for_update:
+        q = q.with_for_update()
+    return [tuple(r) for r in session.execute(q)]
+
+
+def serials_to_refresh(session: Session, hash_algorithm: str, before: dt.datetime,
+                       issuer: str | None = None, batch: int = 1000) -> Iterator[list[tuple]]:
+    """Status rows of settled certificates whose response for ``hash_algorithm`` is missing or
+    expires before ``before``, in batches (keyset pagination by serial)."""
+    last = ""
+    while True:
+        q = (select(*_STATUS_COLUMNS)
+             .outerjoin(OcspResponse, (OcspResponse.serial == Certificate.serial)
+                        & (OcspResponse.hash_algorithm == hash_algorithm))
+             .where(Certificate.status != "pending", Certificate.serial > last,
+                    or_(OcspResponse.serial.is_(None), OcspResponse.next_update < before))
+             .order_by(Certificate.serial).limit(batch))
+        if issuer is not None:
+            q = q.where(Certificate.issuer == issuer)
+        rows = [tuple(r) for r in session.execute(q)]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+class FastReader:
+    """The responder's hot path: two indexed reads on a raw DB-API connection kept per thread.
+
+    Through the ORM session a cached answer spent 80% of its time in SQLAlchemy (about 0.2 ms of
+    0.26 ms, measured in-process); a prepared statement on a raw connection costs tens of
+    microseconds. Read-only and autocommit, so every read sees the newest committed response
+    (a revocation replaces it at once).
+    """
+
+    def __init__(self, db):
+        self._engine = db._read_engine  # the store's own read pool (SQLite: no BEGIN IMMEDIATE)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        mark = "?" if self._sqlite else "%s"
+        self._response_sql = ("SELECT der, this_update, next_update FROM ocsp_responses "
+                              f"WHERE serial = {mark} AND hash_algorithm = {mark}")
+        self._status_sql = ("SELECT serial, issuer, status, revoked_at, revocation_reason "
+                            f"FROM certificates WHERE serial = {mark}")
+        self._local = threading.local()
+
+    def _connection(self):
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            raw = self._engine.raw_connection()
+            dbapi = raw.driver_connection
+            if not self._sqlite:
+                dbapi.autocommit = True  # no transaction left open between requests
+            local.raw, local.conn, local.pid = raw, dbapi, os.getpid()
+        return local.conn
+
+    def _one(self, sql: str, params: tuple):
+        for attempt in (0, 1):
+            try:
+                cur = self._connection().cursor()
+                try:
+                    cur.execute(sql, params)
+                    return cur.fetchone()
+                finally:
+                    cur.close()
+            except Exception:
+                self._local.pid = None  # a broken connection: take a fresh one once
+                if attempt:
+                    raise
+        return None
+
+    def response(self, serial: str, hash_algorithm: str):
+        """``(der, this_update, next_update)`` or None."""
+        row = self._one(self._response_sql, (serial, hash_algorithm))
+        if row is None:
+            return None
+        return bytes(row[0]), _utc(row[1]), _utc(row[2])
+
+    def status(self, serial: str) -> tuple | None:
+        """``(serial, issuer, status, revoked_at, reason)`` as ``status_rows`` gives it."""
+        row = self._one(self._status_sql, (serial,))
+        if row is None:
+            return None
+        return (row[0], row[1], row[2], _utc(row[3]), row[4])
+
+
+def _utc(value) -> dt.datetime | None:
+    """SQLite hands back the text UtcDateTime stored (naive UTC); PostgreSQL aware values."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
