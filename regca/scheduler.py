@@ -2,16 +2,18 @@
 refreshed before their nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at
 scale").
 
-They run in a process of their own, started with ``spawn``: the gunicorn master must not load
-the PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
-(DESIGN.md, "Keys": sessions are opened per process after fork).
+They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
+PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
+(DESIGN.md, "Keys": sessions are opened per process after fork). It is a plain subprocess, not
+a multiprocessing child, so the forked workers inherit no child to join when they exit.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,12 +43,16 @@ def _loop(home: Path, interval: float) -> None:
         time.sleep(interval)
 
 
-def start_jobs(home: Path, interval: float | None = None) -> multiprocessing.Process:
+def start_jobs(home: Path, interval: float | None = None) -> subprocess.Popen:
     """Start the jobs; a round every ``interval`` seconds (default 60, or
-    $REGCA_REVOCATION_JOBS_INTERVAL), the first one at once."""
+    $REGCA_REVOCATION_JOBS_INTERVAL), the first one at once. The caller stops the process."""
     if interval is None:
         interval = float(os.environ.get("REGCA_REVOCATION_JOBS_INTERVAL") or 60)
-    process = multiprocessing.get_context("spawn").Process(
-        target=_loop, args=(home, interval), name="regca-revocation-jobs", daemon=True)
-    process.start()
-    return process
+    return subprocess.Popen([sys.executable, "-m", "regca.scheduler", str(home), str(interval)])
+
+
+if __name__ == "__main__":
+    try:
+        _loop(Path(sys.argv[1]), float(sys.argv[2]))
+    except KeyboardInterrupt:
+        pass

@@ -45,9 +45,13 @@ def serve(home: Path, bind: str, workers: int) -> None:
         print("demo log-ins (user, role, password):")
         for line in logins.read_text().splitlines():
             print("  " + line.replace("\t", "  "))
-    start_jobs(ctx.settings.home)  # CRLs and OCSP refresh, in a process of their own
-    _Gunicorn(ctx.settings.home, {
-        "bind": bind, "workers": workers, "worker_class": "gthread", "threads": 4,
-        "accesslog": str(ctx.settings.log_dir / "access.log"), "errorlog": "-",
-        "loglevel": "warning", "timeout": 60,
-    }).run()
+    jobs = start_jobs(ctx.settings.home)  # CRLs and OCSP refresh, in a process of their own
+    try:
+        _Gunicorn(ctx.settings.home, {
+            "bind": bind, "workers": workers, "worker_class": "gthread", "threads": 4,
+            "accesslog": str(ctx.settings.log_dir / "access.log"), "errorlog": "-",
+            "loglevel": "warning", "timeout": 60,
+        }).run()
+    finally:
+        jobs.terminate()
+        jobs.wait(timeout=10)
