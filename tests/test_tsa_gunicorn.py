@@ -24,11 +24,12 @@ CLIENTS = 8
 
 
 def _workers(proc) -> set[int]:
-    """The gunicorn master's child processes (its workers)."""
+    """The gunicorn master's worker processes (its children but the revocation-jobs process)."""
     children = set()
     for task in Path(f"/proc/{proc.pid}/task").iterdir():
         children |= {int(p) for p in (task / "children").read_text().split()}
-    return children
+    return {pid for pid in children
+            if b"regca.scheduler" not in Path(f"/proc/{pid}/cmdline").read_bytes()}
 
 
 @pytest.fixture(scope="module")
