@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from conftest import RESIDENT, fresh_database, make_csr  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from ca.bootstrap import InitOptions, initialise  # noqa: E402
@@ -28,7 +29,6 @@ from ca.certbuilder import build, signature_hash  # noqa: E402
 from ca.context import CaContext  # noqa: E402
 from ca.issuance import IssuanceRequest, Issuer  # noqa: E402
 from ca.serials import new_serial  # noqa: E402
-from conftest import RESIDENT, fresh_database, make_csr  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "issue.md"
 
@@ -85,7 +85,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for backend in ("sqlite", "postgres"):
-            database = (fresh_database("postgres", Path(tmp), args.postgres) if backend == "postgres"
+            database = (fresh_database("postgres", Path(tmp), args.postgres)
+                        if backend == "postgres"
                         else contextlib.nullcontext(None))  # None: the home's own SQLite file
             with database as url:
                 home = Path(tmp) / f"home-{backend}"

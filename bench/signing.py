@@ -41,7 +41,8 @@ from ca.context import CaContext
 from signing import create_app
 from signing.timestamping import http_timestamper, in_process_timestamper
 
-SAMPLE_XML = Path(__file__).resolve().parents[2] / "shared" / "samples" / "wniosek-zaswiadczenie.xml"
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"
 
 
 def pdf_of_size(size: int) -> bytes:

@@ -16,16 +16,17 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import pkcs11
+from cryptography.hazmat.primitives import serialization
 from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11e
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
-from cryptography.hazmat.primitives import serialization
 
 from ca.config import HSM_CONFIG_DIR, HsmConfig, KeyConfig, TokenConfig
 from ca.errors import ConfigurationError, HsmUnavailable
@@ -110,7 +111,8 @@ class Hsm:
                 m.lib.reinitialize()
         except p11e.PKCS11Error as exc:
             m.lib = None
-            raise HsmUnavailable(f"cannot load PKCS#11 module {m.path}: {exc or type(exc).__name__}")
+            reason = exc or type(exc).__name__
+            raise HsmUnavailable(f"cannot load PKCS#11 module {m.path}: {reason}") from None
         m.pid, m.conf = os.getpid(), conf
         m.reset()
         return m
@@ -120,7 +122,8 @@ class Hsm:
         session = m.sessions.get(token.label)
         if session is None:
             try:
-                session = m.lib.get_token(token_label=token.label).open(rw=True, user_pin=token.pin())
+                found = m.lib.get_token(token_label=token.label)
+                session = found.open(rw=True, user_pin=token.pin())
             except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
                 raise HsmUnavailable(f"wrong PIN for token {token.label!r}") from None
             except p11e.PinLocked:
@@ -258,7 +261,8 @@ class Hsm:
             try:
                 done = subprocess.run(cmd, env=env, capture_output=True, text=True)
             except FileNotFoundError:
-                raise HsmUnavailable("softhsm2-util not found (install Debian's softhsm2)") from None
+                raise HsmUnavailable(
+                    "softhsm2-util not found (install Debian's softhsm2)") from None
             if done.returncode != 0:
                 raise HsmUnavailable(f"softhsm2-util could not create token {token.label!r}: "
                                      f"{done.stderr.strip() or done.stdout.strip()}")

@@ -23,7 +23,8 @@ __all__ = [
     "validate_teryt", "validate_email", "parse_subscriber", "mask_pesel",
 ]
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+                    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 # Polish identity card (3 letters, 6 digits) and passport (2 letters, 7 digits) numbers.
 _DOCUMENTS = {"IDC": re.compile(r"^[A-Z]{3}[0-9]{6}$"), "PAS": re.compile(r"^[A-Z]{2}[0-9]{7}$")}

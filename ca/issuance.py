@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -53,7 +53,7 @@ class IssuedCertificate:
     chain: list[x509.Certificate]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _lint_key(kind: str):
     """A throwaway key of the issuer's type: signing the TBS with it yields the exact bytes the
     HSM will sign, to record and check before the real signature (cf. Boulder's linting

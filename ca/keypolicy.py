@@ -8,7 +8,7 @@ P-256/P-384/P-521. Every refusal is a ``WeakKey`` naming the rule.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -26,7 +26,7 @@ _SMALL_PRIMES_PRODUCT = math.prod(p for p in range(3, 752, 2)
                                   if all(p % d for d in range(3, int(p ** 0.5) + 1, 2)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _powers_of_65537(p: int) -> frozenset[int]:
     seen, x = set(), 1
     while x not in seen:

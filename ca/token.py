@@ -16,9 +16,9 @@ import contextlib
 import os
 import secrets
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pkcs11
 from asn1crypto.core import Integer

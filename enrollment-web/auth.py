@@ -6,15 +6,23 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from enrollment_web.forms import LoginForm, TotpForm
+from enrollment_web.i18n import t
 from flask import (
-    Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for,
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 
 from ca import logins
 from ca.audit import Event
 from ca.errors import RegCAError
-from enrollment_web.forms import LoginForm, TotpForm
-from enrollment_web.i18n import t
 
 __all__ = ["bp", "Actor", "current_actor", "require", "STAFF_ROLES"]
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
-    BooleanField, DateField, PasswordField, SelectField, SelectMultipleField, StringField,
+    BooleanField,
+    DateField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
     SubmitField,
 )
 from wtforms.validators import DataRequired, Length, Optional

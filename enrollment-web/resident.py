@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import PickupForm, ResidentRevokeForm
+from enrollment_web.i18n import t
 from flask import (
-    Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for,
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
 )
 
 from ca import enrolment as enrol
 from ca.audit import Event
 from ca.errors import RegCAError
 from ca.store import enrolments as store
-from enrollment_web.auth import current_actor, require
-from enrollment_web.forms import PickupForm, ResidentRevokeForm
-from enrollment_web.i18n import t
 
 __all__ = ["bp"]
 

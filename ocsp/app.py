@@ -25,8 +25,8 @@ from ca.ocsp_signer import CertStatus, IssuerHashes, OcspSigner, status_of
 from ca.serials import serial_hex
 from ca.store import ocsp as ocsp_store
 from ca.store.models import OcspResponse
+from ca.wsgiutil import BodyTooLarge, read_body, respond
 from ocsp.request import CertId, ParsedRequest, decode_get_path, parse_request
-from regca.wsgiutil import BodyTooLarge, read_body, respond
 
 __all__ = ["OcspApp", "MAX_REQUEST"]
 

@@ -118,6 +118,7 @@ def cmd_audit_verify(args) -> None:
 
 def cmd_token_enroll(args) -> None:
     import os
+
     from ca.personalisation import LocalCa, PersonalisationRequest, RemoteCa, personalise
     from ca.token import TokenRef
     try:

@@ -11,7 +11,7 @@ import threading
 from ca.context import CaContext
 from ca.crl import crl_path
 from ca.urls import CA_NAMES
-from regca.wsgiutil import respond
+from ca.wsgiutil import respond
 
 __all__ = ["CrlApp"]
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from ca.context import CaContext
 from enrollment_web.ra_api import create_ra_api
 from enrollment_web.web import create_enrollment_app
+
+from ca.context import CaContext
+from ca.wsgiutil import json_response
 from ocsp import OcspApp
 from regca.crls import CrlApp
 from regca.health import HealthApp
-from signing import create_app as signing_app
 from regca.repository import RepositoryApp
-from regca.wsgiutil import json_response
+from signing import create_app as signing_app
 from tsa.app import TsaApp
 
 __all__ = ["Dispatcher", "create_app"]

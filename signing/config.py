@@ -2,11 +2,11 @@
 
     [signing]
     max_body_bytes = 16777216             # larger bodies get 413
-    trust_anchors = ["extra/other-ca.pem"] # PEM files (relative to the home) trusted beside our root
+    trust_anchors = ["extra/other-ca.pem"] # PEM files (relative to the home) trusted too
     tsa_url = "https://tsa.example/tsa"   # default: the home's own /tsa
     timestamper = "http"                  # or "in-process" (TSA key in the HSM, no HTTP)
 
-    [signing.xades_policy]                # optional: SignaturePolicyIdentifier (EN 319 132-1 §5.2.9)
+    [signing.xades_policy]                # optional SignaturePolicyIdentifier (EN 319 132-1)
     identifier = "urn:oid:1.3.6.1.4.1.99999.616.3.1"
     description = "Polityka podpisu e-formularzy"
     digest_sha256 = "<base64 SHA-256 of the policy document>"
@@ -45,7 +45,8 @@ class SigningConfig:
             raise ConfigurationError("signing.max_body_bytes: must be a positive integer")
         if self.timestamper not in _TIMESTAMPERS:
             raise ConfigurationError(
-                f"signing.timestamper: {self.timestamper!r} is not one of {', '.join(_TIMESTAMPERS)}")
+                f"signing.timestamper: {self.timestamper!r} is not one of "
+                f"{', '.join(_TIMESTAMPERS)}")
 
     @classmethod
     def load(cls, ctx: CaContext) -> SigningConfig:

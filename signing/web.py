@@ -55,7 +55,8 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
     timestamper = timestamper or _default_timestamper(ctx, config)
     trust = TrustStore(ctx, config.trust_anchors)
     seals = SealRegistry(ctx)
-    pades, xades, cades = (PadesSealer(trust, timestamper), XadesSealer(ctx.clock, timestamper, config.xades_policy),
+    pades, xades, cades = (PadesSealer(trust, timestamper),
+                           XadesSealer(ctx.clock, timestamper, config.xades_policy),
                            CadesSealer(ctx.clock, timestamper))
     verifiers = {"pdf": PadesVerifier(trust, fetch_revocation),
                  "xml": XadesVerifier(trust, fetch_revocation),

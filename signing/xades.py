@@ -1,7 +1,7 @@
 """XAdES baseline signatures (ETSI EN 319 132-1) for e-forms with signxml and the HSM key.
 
-Enveloped is the default, as ePUAP-style forms are signed. Detached returns a lone ds:Signature whose
-first reference (URI ``document.xml``) is the digest of the canonicalised form sent.
+Enveloped is the default, as ePUAP-style forms are signed. Detached returns a lone ds:Signature
+whose first reference (URI ``document.xml``) is the digest of the canonicalised form sent.
 B-T adds an unsigned xades:SignatureTimeStamp over the canonicalised ds:SignatureValue
 (EN 319 132-1 §5.3).
 """

@@ -15,12 +15,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from conftest import RESIDENT, make_csr, make_home
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.context import CaContext
 from ca.issuance import IssuanceRequest, Issuer
-from conftest import RESIDENT, make_csr, make_home
 
 REGCA = str(Path(sys.executable).with_name("regca"))
 LINT_OCSP = str(Path(sys.executable).with_name("lint_ocsp_response"))

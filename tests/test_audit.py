@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import make_home, run_cli
 from sqlalchemy import select, text, update
 
 from ca.store.models import AuditEvent
-from conftest import make_home, run_cli
 
 pytestmark = pytest.mark.hsm
 

@@ -9,16 +9,16 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-
 from conftest import RESIDENT, make_home
 from enrollment_web.ratelimit import RateLimiter
-from regca.wsgi import create_app
 from tokens import make_token
 from webclient import PASSWORD, add_staff, next_totp
+
+from regca.wsgi import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.hsm]
 

@@ -6,14 +6,14 @@ import json
 import subprocess
 
 import pytest
+from conftest import RESIDENT, STAFF, make_csr, new_key, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from sqlalchemy import func, select
+from test_keypolicy import roca_key
 
 from ca.store.models import ApiKey, Certificate
-from conftest import RESIDENT, STAFF, make_csr, new_key, run_cli
-from test_keypolicy import roca_key
 
 pytestmark = pytest.mark.hsm
 
@@ -45,7 +45,8 @@ def _forged_csr() -> bytes:
 def test_issue_prints_serial_and_writes_certificate(ctx, files, tmp_path):
     out = tmp_path / "cert.pem"
     r = run_cli(ctx.settings.home, "issue", "--profile", "staff-signing",
-                "--csr", files("r.csr", make_csr()), "--subject", files("s.json", json.dumps(STAFF)),
+                "--csr", files("r.csr", make_csr()),
+                "--subject", files("s.json", json.dumps(STAFF)),
                 "--out", str(out))
     assert r.code == 0, r.err
     cert = x509.load_pem_x509_certificate(out.read_bytes())

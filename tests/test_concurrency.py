@@ -9,11 +9,11 @@ import sys
 import textwrap
 
 import pytest
+from conftest import RESIDENT, make_csr
 from sqlalchemy import func, select
 
 from ca.store.audit import verify_chain
 from ca.store.models import AuditEvent, Certificate
-from conftest import RESIDENT, make_csr
 
 pytestmark = [pytest.mark.hsm, pytest.mark.slow]
 

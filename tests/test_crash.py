@@ -10,13 +10,13 @@ import sys
 import textwrap
 
 import pytest
+from conftest import RESIDENT, make_csr, run_cli
 from sqlalchemy import select
 
 from ca.clock import FixedClock
 from ca.context import CaContext
 from ca.issuance import Issuer
 from ca.store.models import AuditEvent, Certificate
-from conftest import RESIDENT, make_csr, run_cli
 
 pytestmark = pytest.mark.hsm
 

@@ -6,16 +6,16 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import backends, fresh_database, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from revocation_support import http, issue, openssl, pkilint_findings, serve_home, stop
 
 from ca.crl import CrlPublisher
 from ca.issuance import Issuer
 from ca.revocation import RevocationRequest, Revoker
 from ca.store import certificates as cert_store
 from ca.store.models import Certificate
-from conftest import backends, fresh_database, run_cli
-from revocation_support import http, issue, openssl, pkilint_findings, serve_home, stop
 
 pytestmark = pytest.mark.hsm
 

@@ -8,15 +8,15 @@ import io
 import re
 
 import pytest
+from conftest import RESIDENT, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
+from enrollment_web.ratelimit import RateLimiter
 from sqlalchemy import func, select
+from webclient import PASSWORD, Visitor, add_staff, pickup_code
 
 from ca.store.models import Enrolment
-from conftest import RESIDENT, make_csr
-from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
-from webclient import PASSWORD, Visitor, add_staff, pickup_code
 
 pytestmark = pytest.mark.hsm
 
@@ -107,8 +107,9 @@ def test_login_rate_limit_answers_429(web):
 
 def test_first_login_enrols_totp(web):
     ctx, app, _ = web
-    from ca.users import create_user
     import pyotp
+
+    from ca.users import create_user
     create_user(ctx, "officer_new", PASSWORD, "officer", [JST_A], actor="test")
     v = Visitor(app, ctx)
     r = v.post("/login", {"username": "officer_new", "password": PASSWORD})
@@ -378,6 +379,7 @@ def test_a_totp_code_logs_in_only_once(web):
 
 def test_session_key_is_made_once_per_home_by_concurrent_workers(tmp_path):
     import multiprocessing as mp
+
     from enrollment_web.web import _secret_key
     with mp.get_context("fork").Pool(4) as pool:
         keys = pool.map(_secret_key, [tmp_path] * 8)

@@ -7,16 +7,15 @@ import os
 import subprocess
 
 import pytest
+from conftest import RESIDENT, make_csr, make_home, run_cli
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
+from sqlalchemy import func, select
 
 from ca.config import HsmConfig
 from ca.errors import HsmUnavailable
 from ca.hsm import Hsm
-from sqlalchemy import func, select
-
 from ca.store.models import Certificate
-from conftest import RESIDENT, make_csr, make_home, run_cli
 
 pytestmark = pytest.mark.hsm
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from ca.errors import InvalidSubject
-from ca.identity import (mask_pesel, parse_subscriber, validate_email, validate_nip,
-                         validate_pesel, validate_regon, validate_teryt)
+from ca.identity import (
+    mask_pesel,
+    parse_subscriber,
+    validate_email,
+    validate_nip,
+    validate_pesel,
+    validate_regon,
+    validate_teryt,
+)
 
 
 def test_valid_pesel_is_accepted():

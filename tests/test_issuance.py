@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from conftest import make_csr, new_key
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
@@ -13,7 +14,6 @@ from ca.errors import Forbidden, InvalidSubject, UnknownProfile
 from ca.issuance import IssuanceRequest, Issuer
 from ca.store import certificates as cert_store
 from ca.store.audit import verify_chain
-from conftest import make_csr, new_key
 
 pytestmark = pytest.mark.hsm
 

@@ -10,14 +10,12 @@ import urllib.parse
 
 import pytest
 from asn1crypto import ocsp as a_ocsp
+from conftest import backends, fresh_database, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-
-from conftest import backends, fresh_database, run_cli
-from revocation_support import (http, issue, openssl, pkilint_findings, post_ocsp, serve_home,
-                                stop)
+from revocation_support import http, issue, openssl, pkilint_findings, post_ocsp, serve_home, stop
 
 pytestmark = pytest.mark.hsm
 
@@ -40,7 +38,8 @@ def ask(served, cert_path, *extra, issuer="issuing.pem", cafile="chain.pem", dig
     return done.stdout + done.stderr
 
 
-def request_der(cert, issuer, algorithm=hashes.SHA1(), nonce: bytes | None = None) -> bytes:
+def request_der(cert, issuer, algorithm=None, nonce: bytes | None = None) -> bytes:
+    algorithm = algorithm or hashes.SHA1()
     b = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, algorithm)
     if nonce is not None:
         b = b.add_extension(x509.OCSPNonce(nonce), critical=False)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from revocation_support import http, issue, openssl, serve_home, stop
 
 pytestmark = pytest.mark.hsm

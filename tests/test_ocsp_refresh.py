@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from conftest import PINNED, run_cli
 from cryptography.x509 import ocsp
+from revocation_support import issue
 
 from ca.clock import FixedClock
 from ca.context import CaContext
@@ -14,9 +16,7 @@ from ca.crl import crl_path
 from ca.ocsp_cache import ResponseCache
 from ca.revocation import RevocationRequest, Revoker
 from ca.store import ocsp as ocsp_store
-from conftest import PINNED, run_cli
 from regca.scheduler import run_once
-from revocation_support import issue
 
 pytestmark = pytest.mark.hsm
 

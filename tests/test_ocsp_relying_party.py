@@ -7,14 +7,16 @@ import asyncio
 
 import pytest
 from asn1crypto import x509 as a_x509
+from conftest import run_cli
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import RevokedError
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
-from pyhanko_certvalidator.policy_decl import (CertRevTrustPolicy, RevocationCheckingPolicy,
-                                               RevocationCheckingRule)
-
-from conftest import run_cli
+from pyhanko_certvalidator.policy_decl import (
+    CertRevTrustPolicy,
+    RevocationCheckingPolicy,
+    RevocationCheckingRule,
+)
 from revocation_support import issue, serve_home, stop
 
 pytestmark = pytest.mark.hsm

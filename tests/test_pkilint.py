@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import RESIDENT, STAFF, make_csr, new_key
 from cryptography.hazmat.primitives.serialization import Encoding
 from pkilint import loader
-from pkilint.validation import ValidationFindingSeverity
 from pkilint.pkix import certificate, extension, name
+from pkilint.validation import ValidationFindingSeverity
 
 from ca.issuance import IssuanceRequest, Issuer
-from conftest import RESIDENT, STAFF, make_csr, new_key
 
 pytestmark = pytest.mark.hsm
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import make_csr
 from cryptography import x509
 from werkzeug.test import Client
 
 from ca.apikeys import create_api_key
-from conftest import make_csr
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm

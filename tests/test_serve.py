@@ -11,9 +11,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-from cryptography import x509
-
 from conftest import make_home
+from cryptography import x509
 
 pytestmark = [pytest.mark.hsm, pytest.mark.slow]
 

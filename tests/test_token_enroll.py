@@ -10,14 +10,14 @@ import threading
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
+from conftest import RESIDENT, STAFF, run_cli
 from cryptography import x509
 from sqlalchemy import func, select
+from tokens import MODULE, make_token
 
 from ca.apikeys import create_api_key
 from ca.store.models import Certificate
-from conftest import RESIDENT, STAFF, run_cli
 from regca.wsgi import create_app
-from tokens import MODULE, make_token
 
 pytestmark = pytest.mark.hsm
 
@@ -181,13 +181,13 @@ def test_enroll_through_ra_api_with_api_key(sqlite_ctx, token, subject_file):
 def test_certificates_that_cannot_be_written_are_revoked_and_keys_deleted(sqlite_ctx, token):
     """Step 4b: a CA answer the token cannot take (here a chain certificate without a subject
     key identifier, so it has no CKA_ID) leaves no key behind and no valid certificate."""
+    from conftest import new_key
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
     from ca.personalisation import Issued, LocalCa, PersonalisationRequest, personalise
     from ca.store import certificates as cert_store
     from ca.token import TokenError, TokenRef
-    from conftest import new_key
 
     key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "no SKI")])

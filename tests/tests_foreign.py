@@ -17,7 +17,9 @@ from signing.seal import to_asn1
 
 def _cert(subject_cn, subject_key, issuer_cn, issuer_key, ca: bool) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
-    name = lambda cn: x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
     return (x509.CertificateBuilder().subject_name(name(subject_cn)).issuer_name(name(issuer_cn))
             .public_key(subject_key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(days=1))

@@ -65,10 +65,10 @@ def gunicorn(home: Path, workers: int = 2, env: dict | None = None):
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=2).read()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset or timed out while gunicorn starts
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("regca serve did not start: "
-                                       + proc.stderr.read().decode(errors="replace"))
+                                       + proc.stderr.read().decode(errors="replace")) from None
                 time.sleep(0.2)
         yield base, proc
     finally:

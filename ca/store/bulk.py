@@ -3,7 +3,7 @@ statement, without signing anything (the rows carry no DER)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session

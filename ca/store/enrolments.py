@@ -9,7 +9,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ca.store.models import (
-    AuditEvent, Certificate, Enrolment, EnrolmentCertificate, LoginState, Token, TokenCertificate,
+    AuditEvent,
+    Certificate,
+    Enrolment,
+    EnrolmentCertificate,
+    LoginState,
+    Token,
+    TokenCertificate,
 )
 
 __all__ = ["add", "get", "by_pickup_hash", "list_for", "link_certificate", "certificates_of",

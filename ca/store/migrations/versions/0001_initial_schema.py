@@ -1,11 +1,10 @@
 """Initial schema: organisations, certificates, audit chain, API keys, users.
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
@@ -84,7 +83,8 @@ def upgrade() -> None:
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('revocation_reason', sa.String(length=32), nullable=True),
     sa.Column('invalidity_date', sa.DateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("status in ('pending', 'issued', 'revoked', 'abandoned')", name='ck_certificates_status'),
+    sa.CheckConstraint("status in ('pending', 'issued', 'revoked', 'abandoned')",
+                       name='ck_certificates_status'),
     sa.ForeignKeyConstraint(['organization_teryt'], ['organizations.teryt'], ),
     sa.PrimaryKeyConstraint('serial')
     )

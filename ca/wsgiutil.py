@@ -1,9 +1,10 @@
-"""Small helpers for the bare WSGI apps (the protocol endpoints skip Flask for speed)."""
+"""Plain-WSGI helpers shared by the protocol services (OCSP, TSA, repository): no framework,
+so the services can use them without importing the command-line layer above them."""
 
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 __all__ = ["respond", "json_response", "read_body", "BodyTooLarge"]
 
