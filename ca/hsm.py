@@ -31,7 +31,7 @@ from pkcs11.util.rsa import encode_rsa_public_key
 from ca.config import HSM_CONFIG_DIR, HsmConfig, KeyConfig, TokenConfig
 from ca.errors import ConfigurationError, HsmUnavailable
 
-__all__ = ["Hsm", "write_softhsm_conf", "CURVES"]
+__all__ = ["Hsm", "load_module", "write_softhsm_conf", "CURVES"]
 
 T = TypeVar("T")
 
@@ -77,6 +77,35 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def load_module(path: str, conf: str | None) -> _Module:
+    """The library at ``path`` loaded in this process with SoftHSM2 configuration ``conf``
+    (None for any other module), re-initialised when another configuration is loaded now or
+    after a fork. Every cached session dies with a re-initialisation. Call with the lock held."""
+    m = _modules.setdefault(path, _Module(path))
+    if m.lib is not None and m.pid == os.getpid() and m.conf == conf:
+        return m
+    if conf:
+        if not Path(conf).exists():
+            raise HsmUnavailable(f"SoftHSM2 configuration {conf} is missing")
+        os.environ["SOFTHSM2_CONF"] = conf
+    else:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    if not Path(path).exists():
+        raise HsmUnavailable(f"PKCS#11 module {path} not found")
+    try:
+        if m.lib is None:
+            m.lib = pkcs11.lib(path)
+        else:
+            m.lib.reinitialize()
+    except p11e.PKCS11Error as exc:
+        m.lib = None
+        reason = exc or type(exc).__name__
+        raise HsmUnavailable(f"cannot load PKCS#11 module {path}: {reason}") from None
+    m.pid, m.conf = os.getpid(), conf
+    m.reset()
+    return m
+
+
 def write_softhsm_conf(conf: Path, tokendir: Path) -> None:
     template = (HSM_CONFIG_DIR / "softhsm2.conf.in").read_text()
     tokendir.mkdir(parents=True, exist_ok=True)
@@ -94,28 +123,8 @@ class Hsm:
 
     def _ensure_loaded(self) -> _Module:
         """Load or re-initialise the module for this process and this home's SoftHSM2 conf."""
-        m = self._module
         conf = str(self.config.softhsm_conf) if self.config.softhsm_conf else None
-        if m.lib is not None and m.pid == os.getpid() and m.conf == conf:
-            return m
-        if conf:
-            if not Path(conf).exists():
-                raise HsmUnavailable(f"SoftHSM2 configuration {conf} is missing")
-            os.environ["SOFTHSM2_CONF"] = conf
-        if not Path(m.path).exists():
-            raise HsmUnavailable(f"PKCS#11 module {m.path} not found")
-        try:
-            if m.lib is None:
-                m.lib = pkcs11.lib(m.path)
-            else:
-                m.lib.reinitialize()
-        except p11e.PKCS11Error as exc:
-            m.lib = None
-            reason = exc or type(exc).__name__
-            raise HsmUnavailable(f"cannot load PKCS#11 module {m.path}: {reason}") from None
-        m.pid, m.conf = os.getpid(), conf
-        m.reset()
-        return m
+        return load_module(self.config.module, conf)
 
     def _session(self, m: _Module, token_name: str):
         token = self._token_config(token_name)

@@ -18,9 +18,7 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
-import pkcs11
 from asn1crypto.core import Integer
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,8 +29,8 @@ from pkcs11 import exceptions as p11e
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
 
-from ca.errors import RegCAError
-from ca.hsm import CURVES, _Module, _modules
+from ca.errors import HsmUnavailable, RegCAError
+from ca.hsm import CURVES, _Module, _modules, load_module
 from ca.keys import pkcs11_private_key
 
 __all__ = ["TokenError", "TokenRef", "TokenKey", "UserToken", "open_token", "signing_hash",
@@ -70,29 +68,12 @@ class TokenKey:
 
 
 def _load(ref: TokenRef) -> _Module:
-    """Load the library for ``ref`` in this process, re-initialising it if another
-    configuration (the CA's HSM, say) is loaded now. Call with the module lock held."""
-    m = _modules.setdefault(ref.module, _Module(ref.module))
-    if m.lib is not None and m.pid == os.getpid() and m.conf == ref.softhsm_conf:
-        return m
-    if not Path(ref.module).exists():
-        raise TokenError(f"PKCS#11 module {ref.module} not found")
-    if ref.softhsm_conf:
-        os.environ["SOFTHSM2_CONF"] = ref.softhsm_conf
-    else:
-        os.environ.pop("SOFTHSM2_CONF", None)
+    """The token's library, loaded in this process (the CA's HSM is re-initialised away if it
+    uses the same library with another configuration). Call with the module lock held."""
     try:
-        if m.lib is None:
-            m.lib = pkcs11.lib(ref.module)
-        else:
-            m.lib.reinitialize()
-    except p11e.PKCS11Error as exc:
-        m.lib = None
-        raise TokenError(f"cannot load PKCS#11 module {ref.module}: "
-                         f"{exc or type(exc).__name__}") from None
-    m.pid, m.conf = os.getpid(), ref.softhsm_conf
-    m.reset()  # the CA's cached sessions died with the re-initialisation
-    return m
+        return load_module(ref.module, ref.softhsm_conf)
+    except HsmUnavailable as exc:
+        raise TokenError(exc.message) from None
 
 
 def _public_key_of(pub) -> object:
