@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -74,6 +74,11 @@ class Issuer:
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
         self._organizations: dict[str, Organization] = {}  # JST are added, never removed
+
+    @cached_property
+    def _responses(self) -> ResponseCache:
+        """One per issuer: it keeps the OCSP responder's key and issuer hashes once loaded."""
+        return ResponseCache(self.ctx)
 
     # -- deciding -----------------------------------------------------------------------------
 
@@ -167,7 +172,7 @@ class Issuer:
         self._store_issued(row.serial, certificate, spec, actor, organization_teryt)
 
         # Step 4: pre-sign its OCSP responses (best effort; the responder signs on a miss).
-        ResponseCache(ctx).after_issue(row.serial)
+        self._responses.after_issue(row.serial)
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
 
