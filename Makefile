@@ -10,7 +10,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: system-packages $(BIN)/regca
 
-# Debian packages: SoftHSM2 (the embedded HSM), OpenSC (pkcs11-tool), poppler (pdfsig), xmlsec1.
+# Debian packages: SoftHSM2 (the embedded HSM), OpenSC (pkcs11-tool), poppler (pdfsig), xmlsec1,
+# Chromium (browser tests).
 system-packages:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -21,7 +22,9 @@ system-packages:
 	fi
 
 $(BIN)/regca: pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null \
+	  && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 
