@@ -158,6 +158,7 @@ class Hsm:
                     last = exc
                     self._module.pid = -1  # re-initialise on the next attempt
                 except p11e.PKCS11Error as exc:
+                    self._module.pid = -1  # start afresh next time: the store may come back
                     raise HsmUnavailable(f"PKCS#11 error: {type(exc).__name__} {exc}") from None
             time.sleep(0.01 * (attempt + 1))
         if isinstance(last, p11e.NoSuchToken):
