@@ -29,15 +29,30 @@ def json_response(start_response: Callable, status: int, payload: dict) -> list[
     return respond(start_response, status, json.dumps(payload).encode(), "application/json")
 
 
+_DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+def _drain(stream, length: int) -> None:
+    """Read and drop a refused body of moderate size, so the client finishes sending and
+    reads our protocol error instead of a reset connection; larger ones are cut off."""
+    left = min(length, _DRAIN_LIMIT)
+    while left > 0:
+        chunk = stream.read(min(left, 65536))
+        if not chunk:
+            return
+        left -= len(chunk)
+
+
 def read_body(environ: dict, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without reading them all."""
+    """The request body, refusing more than ``limit`` bytes without keeping them."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > limit:
-        raise BodyTooLarge(f"request body over {limit} bytes")
     stream = environ["wsgi.input"]
+    if length > limit:
+        _drain(stream, length)
+        raise BodyTooLarge(f"request body over {limit} bytes")
     data = stream.read(length) if length else stream.read(limit + 1)
     if len(data) > limit:
         raise BodyTooLarge(f"request body over {limit} bytes")
