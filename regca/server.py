@@ -38,8 +38,13 @@ def serve(home: Path, bind: str, workers: int) -> None:
         print(f"settled {len(settled)} interrupted issuance(s) as revoked")
     base = f"http://{bind}"
     print(f"RegCA serving {ctx.settings.home} on {base}")
-    for path in ("/healthz", "/ca/root.crt", "/ca/issuing.crt"):
-        print(f"  {base}{path}")
+    for path, what in (("/", "enrollment web (officers, residents, auditors)"),
+                       ("/ocsp", "OCSP responder"), ("/tsa", "time-stamp authority"),
+                       ("/crl/issuing.crl", "CRL (also /crl/root.crl, *-delta.crl)"),
+                       ("/ca/issuing.crt", "CA certificates (also /ca/root.crt)"),
+                       ("/api/v1/openapi.json", "signing, verification and RA API"),
+                       ("/healthz", "health")):
+        print(f"  {base}{path:24} {what}")
     logins = ctx.settings.home / "demo-logins.txt"
     if logins.exists():
         print("demo log-ins (user, role, password):")
