@@ -3,8 +3,6 @@ Adding a JST goes through ``ca.organizations`` (codes validated, audited)."""
 
 from __future__ import annotations
 
-from enrollment_web.auth import current_actor, require
-from enrollment_web.forms import OrganizationForm, UserForm
 from flask import Blueprint, current_app, redirect, render_template, url_for
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +11,8 @@ from ca.errors import RegCAError
 from ca.organizations import add_organization, list_organizations
 from ca.store.models import User, UserOrganization
 from ca.users import create_user
+from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import OrganizationForm, UserForm
 
 __all__ = ["bp"]
 

@@ -8,8 +8,6 @@ import datetime as dt
 import io
 import json
 
-from enrollment_web.auth import current_actor, require
-from enrollment_web.forms import AuditFilterForm
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from ca.audit import Event
@@ -17,6 +15,8 @@ from ca.serials import parse_serial
 from ca.store import certificates as cert_store
 from ca.store import enrolments as store
 from ca.store.audit import verify_chain
+from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import AuditFilterForm
 
 __all__ = ["bp"]
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from enrollment_web.forms import LoginForm, TotpForm
-from enrollment_web.i18n import t
 from flask import (
     Blueprint,
     abort,
@@ -23,6 +21,8 @@ from flask import (
 from ca import logins
 from ca.audit import Event
 from ca.errors import RegCAError
+from enrollment_web.forms import LoginForm, TotpForm
+from enrollment_web.i18n import t
 
 __all__ = ["bp", "Actor", "current_actor", "require", "STAFF_ROLES"]
 

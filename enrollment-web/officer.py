@@ -7,9 +7,6 @@ is the core's. Auditors may open the same lists and details, never the forms.
 from __future__ import annotations
 
 from cryptography.hazmat.primitives.serialization import Encoding
-from enrollment_web.auth import current_actor, require
-from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
-from enrollment_web.i18n import t
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
 from ca import enrolment as enrol
@@ -20,6 +17,9 @@ from ca.store import certificates as cert_store
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.token import TokenRef
+from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
+from enrollment_web.i18n import t
 
 __all__ = ["bp"]
 

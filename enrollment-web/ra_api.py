@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from enrollment_web.apierrors import install_json_errors
 from flask import Flask, Response, jsonify, request
 
 from ca.apikeys import Principal, authenticate, require_scope
@@ -18,6 +17,7 @@ from ca.revocation import RevocationRequest, Revoker
 from ca.serials import parse_serial
 from ca.store import certificates as cert_store
 from ca.store.models import Certificate
+from enrollment_web.apierrors import install_json_errors
 
 __all__ = ["create_ra_api", "certificate_status"]
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
-from enrollment_web.auth import current_actor, require
-from enrollment_web.forms import PickupForm, ResidentRevokeForm
-from enrollment_web.i18n import t
 from flask import (
     Blueprint,
     Response,
@@ -24,6 +21,9 @@ from ca import enrolment as enrol
 from ca.audit import Event
 from ca.errors import RegCAError
 from ca.store import enrolments as store
+from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import PickupForm, ResidentRevokeForm
+from enrollment_web.i18n import t
 
 __all__ = ["bp"]
 

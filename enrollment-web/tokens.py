@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from enrollment_web.auth import current_actor, require
-from enrollment_web.forms import ReplaceForm, TokenActionForm, UnblockForm
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
 from ca import token_registry as registry
@@ -12,6 +10,8 @@ from ca.errors import RegCAError
 from ca.store import enrolments as store
 from ca.store.models import Enrolment
 from ca.token import TokenRef
+from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import ReplaceForm, TokenActionForm, UnblockForm
 
 __all__ = ["bp"]
 

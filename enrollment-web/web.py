@@ -13,11 +13,6 @@ import secrets
 import tomllib
 from pathlib import Path
 
-from enrollment_web.auth import bp as auth_bp
-from enrollment_web.auth import current_actor
-from enrollment_web.forms import EmptyForm
-from enrollment_web.i18n import current_language, remember_language, t
-from enrollment_web.ratelimit import RateLimiter
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -26,6 +21,11 @@ from ca.context import CaContext
 from ca.errors import RegCAError
 from ca.hsm import write_softhsm_conf
 from ca.identity import mask_pesel
+from enrollment_web.auth import bp as auth_bp
+from enrollment_web.auth import current_actor
+from enrollment_web.forms import EmptyForm
+from enrollment_web.i18n import current_language, remember_language, t
+from enrollment_web.ratelimit import RateLimiter
 
 __all__ = ["create_enrollment_app", "WebSettings"]
 

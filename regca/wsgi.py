@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from enrollment_web.ra_api import create_ra_api
-from enrollment_web.web import create_enrollment_app
-
 from ca.context import CaContext
 from ca.wsgiutil import json_response
+from enrollment_web.ra_api import create_ra_api
+from enrollment_web.web import create_enrollment_app
 from ocsp import OcspApp
 from regca.crls import CrlApp
 from regca.health import HealthApp

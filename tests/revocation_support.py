@@ -3,6 +3,7 @@ its certificates name, the external judges (openssl, pkilint) and small HTTP cli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import RESIDENT, make_csr, make_home
+from conftest import RESIDENT, fresh_database, make_csr, make_home
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -157,3 +158,15 @@ def pkilint_findings(kind: str, der: bytes, tmp: Path) -> list:
     report = json.loads(done.stdout)
     return [r for r in report["results"]
             if {"ERROR", "FATAL"} & set(_severities(r))]
+
+
+@contextlib.contextmanager
+def served_on(backend: str, tmp: Path):
+    """A served home on a fresh database of ``backend``, stopped and dropped afterwards."""
+    with fresh_database(backend, tmp) as url:
+        s = serve_home(tmp, url)
+        try:
+            yield s
+        finally:
+            stop(s.process)
+            s.ctx.db.engine.dispose()

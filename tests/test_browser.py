@@ -14,10 +14,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from conftest import RESIDENT, make_home
-from enrollment_web.ratelimit import RateLimiter
 from tokens import make_token
 from webclient import PASSWORD, add_staff, next_totp
 
+from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.hsm]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import backends, fresh_database, run_cli
+from conftest import backends, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from revocation_support import http, issue, openssl, pkilint_findings, serve_home, stop
+from revocation_support import http, issue, openssl, pkilint_findings, served_on
 
 from ca.crl import CrlPublisher
 from ca.issuance import Issuer
@@ -22,12 +22,8 @@ pytestmark = pytest.mark.hsm
 
 @pytest.fixture(scope="module", params=backends())
 def served(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"crl-{request.param}")
-    with fresh_database(request.param, tmp) as url:
-        s = serve_home(tmp, url)
+    with served_on(request.param, tmp_path_factory.mktemp(f"crl-{request.param}")) as s:
         yield s
-        stop(s.process)
-        s.ctx.db.engine.dispose()
 
 
 def fetch(served, name: str, tmp_path) -> tuple[x509.CertificateRevocationList, object]:

@@ -11,11 +11,11 @@ import pytest
 from conftest import RESIDENT, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
-from enrollment_web.ratelimit import RateLimiter
 from sqlalchemy import func, select
 from webclient import PASSWORD, Visitor, add_staff, pickup_code
 
 from ca.store.models import Enrolment
+from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm

@@ -10,24 +10,20 @@ import urllib.parse
 
 import pytest
 from asn1crypto import ocsp as a_ocsp
-from conftest import backends, fresh_database, run_cli
+from conftest import backends, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from revocation_support import http, issue, openssl, pkilint_findings, post_ocsp, serve_home, stop
+from revocation_support import http, issue, openssl, pkilint_findings, post_ocsp, served_on
 
 pytestmark = pytest.mark.hsm
 
 
 @pytest.fixture(scope="module", params=backends())
 def served(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp(f"ocsp-{request.param}")
-    with fresh_database(request.param, tmp) as url:
-        s = serve_home(tmp, url)
+    with served_on(request.param, tmp_path_factory.mktemp(f"ocsp-{request.param}")) as s:
         yield s
-        stop(s.process)
-        s.ctx.db.engine.dispose()
 
 
 def ask(served, cert_path, *extra, issuer="issuing.pem", cafile="chain.pem", digest=()):

@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 from conftest import RESIDENT, make_home
-from enrollment_web.ratelimit import RateLimiter
-from enrollment_web.web import WebSettings, create_enrollment_app
 from tokens import MODULE, SO_PIN, SoftToken, make_token
 from webclient import Visitor, add_staff, pickup_code
 
 from ca.store import certificates as cert_store
+from enrollment_web.ratelimit import RateLimiter
+from enrollment_web.web import WebSettings, create_enrollment_app
 
 pytestmark = pytest.mark.hsm
 
