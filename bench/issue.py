@@ -84,10 +84,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=4, help="issuing threads per process")
     ap.add_argument("--postgres", default=os.environ.get(
         "REGCA_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1/test"))
+    ap.add_argument("--databases", default="sqlite,postgres")
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in ("sqlite", "postgres"):
+        for backend in args.databases.split(","):
             database = (fresh_database("postgres", Path(tmp), args.postgres)
                         if backend == "postgres"
                         else contextlib.nullcontext(None))  # None: the home's own SQLite file

@@ -27,8 +27,11 @@ from ca.profiles import Profile
 from ca.serials import new_serial, serial_hex
 from ca.store import certificates as cert_store
 from ca.store import crl as crl_store
+from ca.store import ocsp as ocsp_store
 from ca.store import organizations as org_store
-from ca.store.models import Certificate, Organization
+from ca.store.direct import DirectConnection
+from ca.store.groupcommit import GroupWriter
+from ca.store.models import Certificate, OcspResponse, Organization
 
 __all__ = ["IssuanceRequest", "IssuedCertificate", "Issuer"]
 
@@ -44,6 +47,18 @@ class IssuanceRequest:
     subject: dict
     actor: str
     scope_teryt: str | None = None  # an API key bound to one JST may only issue for it
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """A signed certificate on its way to the store, with its first OCSP responses."""
+
+    serial: str
+    certificate: x509.Certificate
+    spec: CertificateSpec
+    actor: str
+    organization_teryt: str | None
+    responses: list[OcspResponse]
 
 
 @dataclass(frozen=True)
@@ -134,6 +149,7 @@ class Issuer:
         """Sign ``spec`` with ``issuer`` (or ``self_key`` for a self-signed root).
 
         Must run its steps in this order; each commit is a point a crash may stop at.
+        Concurrent callers share their commits (``GroupWriter``).
         """
         ctx = self.ctx
         key = issuer.key if issuer else self_key
@@ -155,8 +171,7 @@ class Issuer:
                 organization_teryt=organization_teryt, requested_by=actor,
                 not_before=now, not_after=not_after, tbs=tbs, created_at=ctx.now())
             try:
-                with ctx.db.transaction() as s:
-                    cert_store.insert_pending(s, row)
+                self._pending.submit(row)
                 break
             except IntegrityError:
                 continue  # a serial collision: astronomically rare, never silently reused
@@ -168,24 +183,34 @@ class Issuer:
         if certificate.tbs_certificate_bytes != tbs:
             raise RegCAError(f"signed certificate {row.serial} differs from its recorded TBS")
 
-        # Step 3: store it as issued and audit, in one transaction.
-        self._store_issued(row.serial, certificate, spec, actor, organization_teryt)
-
-        # Step 4: pre-sign its OCSP responses (best effort; the responder signs on a miss).
-        self._responses.after_issue(row.serial)
+        # Step 3: store it as issued, audit, and keep its pre-signed OCSP responses, in one
+        # transaction.
+        self._store_issued(_Signed(row.serial, certificate, spec, actor, organization_teryt,
+                                   self._responses.for_new(row.serial, issuer_name)))
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
 
-    def _store_issued(self, serial: str, certificate: x509.Certificate, spec: CertificateSpec,
-                      actor: str, organization_teryt: str | None) -> None:
-        der = certificate.public_bytes(Encoding.DER)
-        with self.ctx.db.transaction() as s:
-            cert_store.mark_issued(s, serial, der, self.ctx.now())
-            self.ctx.audit(s, Event(actor=actor, action="certificate.issue",
-                                    object=f"certificate:{serial}",
-                                    organization_teryt=organization_teryt,
-                                    details={"profile": spec.profile.name,
-                                             "subject": spec.subject.rfc4514_string()}))
+    def _store_issued(self, signed: _Signed) -> None:
+        self._issued.submit(signed)
+
+    @cached_property
+    def _pending(self) -> GroupWriter[Certificate]:
+        return GroupWriter(self.ctx.db, cert_store.insert_pending_many)
+
+    @cached_property
+    def _issued(self) -> GroupWriter[_Signed]:
+        return GroupWriter(self.ctx.db, self._write_issued)
+
+    def _write_issued(self, conn: DirectConnection, group: list[_Signed]) -> None:
+        at = self.ctx.now()
+        cert_store.mark_issued_many(conn, [
+            (s.serial, s.certificate.public_bytes(Encoding.DER), at) for s in group])
+        self.ctx.audit_many(conn, [Event(
+            actor=s.actor, action="certificate.issue", object=f"certificate:{s.serial}",
+            organization_teryt=s.organization_teryt,
+            details={"profile": s.spec.profile.name, "subject": s.spec.subject.rfc4514_string()})
+            for s in group])
+        ocsp_store.save(conn, [r for s in group for r in s.responses])
 
     def _chain_for(self, issuer: Authority) -> list[x509.Certificate]:
         if issuer.name == "root":

@@ -13,7 +13,6 @@ from asn1crypto.algos import DigestInfo
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 from pkcs11 import MGF, Mechanism
-from pkcs11.util.ec import encode_ecdsa_signature
 
 if TYPE_CHECKING:
     from ca.hsm import Hsm
@@ -78,7 +77,9 @@ class Pkcs11EcKey(_Pkcs11Key, ec.EllipticCurvePrivateKey):
             raise TypeError("only ECDSA is supported")
         digest, _ = digest_of(data, signature_algorithm.algorithm)
         raw = self._hsm.sign_raw(self.role, digest, Mechanism.ECDSA)
-        return encode_ecdsa_signature(raw)
+        half = len(raw) // 2  # PKCS#11 gives r || s; X.509 wants the DER Ecdsa-Sig-Value
+        return utils.encode_dss_signature(int.from_bytes(raw[:half], "big"),
+                                          int.from_bytes(raw[half:], "big"))
 
     def exchange(self, algorithm, peer_public_key) -> bytes:
         raise TypeError("signing keys are not used for key agreement")

@@ -57,17 +57,17 @@ class ResponseCache:
 
     # -- hooks of the core ----------------------------------------------------------------------
 
-    def after_issue(self, serial: str) -> None:
-        """Pre-sign a new certificate's responses. Best effort: issuance already succeeded, and
-        a missing response is signed on the first request or by the next refresh."""
+    def for_new(self, serial: str, ca: str) -> list[OcspResponse]:
+        """The ``good`` responses of a certificate being stored as issued, to be saved in the
+        same transaction. Best effort: issuance does not depend on them, and a missing
+        response is signed on the first request or by the next refresh."""
         try:
-            with self.ctx.db.reading() as s:
-                rows = ocsp_store.status_rows(s, [serial])
-            self.save_current([(row, r) for row in rows for r in self.responses_for(row)])
+            return self.responses_for((serial, ca, "issued", None, None))
         except NotFound as exc:  # during `regca init`, before both CA certificates exist
             log.info("OCSP response for %s left to the refresh job: %s", serial, exc)
         except (HsmUnavailable, ConfigurationError) as exc:
             log.warning("OCSP response for %s not pre-signed: %s", serial, exc)
+        return []
 
     def replace_in(self, session: Session, row: Certificate) -> None:
         """Inside the revoking transaction: replace the certificate's responses with freshly

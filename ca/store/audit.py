@@ -10,9 +10,10 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ca.audit import GENESIS, ChainProblem, Event, canonical, chain_hash
+from ca.store.db import connection_of
 from ca.store.models import AuditEvent, AuditHead
 
-__all__ = ["append", "verify_chain", "events"]
+__all__ = ["append", "append_many", "verify_chain", "events"]
 
 _EVENTS, _HEAD = AuditEvent.__table__, AuditHead.__table__
 # Built once: every write path appends.
@@ -23,22 +24,35 @@ _MOVE_HEAD = (_HEAD.update().where(_HEAD.c.id == 1)
 
 
 def append(session: Session, event: Event, at: dt.datetime) -> int:
-    """Append ``event`` inside the caller's transaction; returns its sequence number.
+    """Append ``event`` inside the caller's transaction; returns its sequence number."""
+    return append_many(session, [(at, event)])
+
+
+def append_many(session, events: list[tuple[dt.datetime, Event]]) -> int:
+    """Append ``(when, event)`` pairs in order inside the caller's transaction (a session or
+    a connection); returns the last one's sequence number.
 
     The head row is locked (FOR UPDATE on PostgreSQL; SQLite transactions here are already
-    BEGIN IMMEDIATE), so concurrent appenders line up and the chain stays linear.
+    BEGIN IMMEDIATE), so concurrent appenders line up and the chain stays linear; a group of
+    events takes that lock once.
     """
-    conn = session.connection()  # SQL Core: appends are on every write path
-    head_seq, head_hash = conn.execute(_LOCK_HEAD).one()
-    seq = head_seq + 1
-    row_hash = chain_hash(head_hash, canonical(seq, at, event))
-    conn.execute(_INSERT_EVENT, {
-        "seq": seq, "at": at, "actor": event.actor, "action": event.action,
-        "object": event.object, "outcome": event.outcome,
-        "organization_teryt": event.organization_teryt,
-        "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False, default=str),
-        "prev_hash": head_hash, "hash": row_hash})
-    conn.execute(_MOVE_HEAD, {"p_seq": seq, "p_hash": row_hash})
+    conn = connection_of(session)  # SQL Core: appends are on every write path
+    seq, head_hash = conn.execute(_LOCK_HEAD).one()
+    rows = []
+    for at, event in events:
+        seq += 1
+        row_hash = chain_hash(head_hash, canonical(seq, at, event))
+        rows.append({
+            "seq": seq, "at": at, "actor": event.actor, "action": event.action,
+            "object": event.object, "outcome": event.outcome,
+            "organization_teryt": event.organization_teryt,
+            "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False,
+                                  default=str),
+            "prev_hash": head_hash, "hash": row_hash})
+        head_hash = row_hash
+    if rows:
+        conn.execute(_INSERT_EVENT, rows)
+        conn.execute(_MOVE_HEAD, {"p_seq": seq, "p_hash": head_hash})
     return seq
 
 

@@ -7,10 +7,11 @@ import datetime as dt
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ca.store.db import connection_of
 from ca.store.models import Certificate
 
-__all__ = ["insert_pending", "mark_issued", "get", "current_for_profile", "stale_pending",
-           "set_revocation"]
+__all__ = ["insert_pending", "insert_pending_many", "mark_issued", "mark_issued_many", "get",
+           "current_for_profile", "stale_pending", "set_revocation"]
 
 
 _TABLE = Certificate.__table__
@@ -22,17 +23,36 @@ _MARK_ISSUED = (_TABLE.update()
 
 
 def insert_pending(session: Session, row: Certificate) -> None:
-    """Insert through SQL Core (the hot path of issuance: no unit-of-work bookkeeping); the
-    primary key makes a duplicate serial fail here, before anything is signed."""
-    values = {c.key: getattr(row, c.key) for c in _TABLE.columns}
-    session.connection().execute(_INSERT, values)
+    insert_pending_many(session, [row])
+
+
+def insert_pending_many(session, rows: list[Certificate]) -> None:
+    """Insert through SQL Core in one statement (the hot path of issuance: no unit-of-work
+    bookkeeping); the primary key makes a duplicate serial fail here, before anything is
+    signed."""
+    values = [{c.key: getattr(row, c.key) for c in _TABLE.columns} for row in rows]
+    connection_of(session).execute(_INSERT, values)
 
 
 def mark_issued(session: Session, serial: str, der: bytes, at: dt.datetime) -> None:
-    done = session.connection().execute(_MARK_ISSUED,
-                                        {"p_serial": serial, "p_der": der, "p_at": at})
-    if done.rowcount != 1:
-        raise RuntimeError(f"certificate {serial} was not pending when its signature arrived")
+    mark_issued_many(session, [(serial, der, at)])
+
+
+def mark_issued_many(session, issued: list[tuple[str, bytes, dt.datetime]]) -> None:
+    """Store signed certificates ``(serial, der, issued_at)``; each must still be pending."""
+    conn = connection_of(session)
+    params = [{"p_serial": serial, "p_der": der, "p_at": at} for serial, der, at in issued]
+    if len(params) > 1 and not conn.dialect.supports_sane_multi_rowcount:
+        for p in params:  # this driver cannot count an executemany: one statement each
+            _check_marked(conn.execute(_MARK_ISSUED, p).rowcount, [p])
+        return
+    _check_marked(conn.execute(_MARK_ISSUED, params).rowcount, params)
+
+
+def _check_marked(rowcount: int, params: list[dict]) -> None:
+    if rowcount != len(params):
+        which = params[0]["p_serial"] if len(params) == 1 else f"one of {len(params)}"
+        raise RuntimeError(f"certificate {which} was not pending when its signature arrived")
 
 
 def get(session: Session, serial: str, for_update: bool = False) -> Certificate | None:

@@ -10,15 +10,21 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.errors import ConfigurationError
+from ca.store.direct import DirectConnection, translated_errors
 
-__all__ = ["Database"]
+__all__ = ["Database", "connection_of"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def connection_of(target: Session | Connection | DirectConnection):
+    """What Core statements run on, given a session or a connection (direct or not)."""
+    return target.connection() if isinstance(target, Session) else target
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -58,6 +64,7 @@ class Database:
             raise ConfigurationError(f"database_url: {exc}") from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
+        self._compiled: dict = {}  # Core statement -> its compiled form, for direct_transaction
         self._pid = os.getpid()
 
     @property
@@ -76,6 +83,33 @@ class Database:
         self._after_fork()
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def direct_transaction(self) -> Iterator[DirectConnection]:
+        """A write transaction on a pooled DB-API connection, for hot paths that run Core
+        statements only (``ca/store/direct.py``); committed at the end or rolled back."""
+        self._after_fork()
+        pooled = self.engine.raw_connection()
+        dbapi = pooled.driver_connection
+        sqlite = self.engine.dialect.name == "sqlite"
+        dialect = self.engine.dialect
+        try:
+            with translated_errors(dialect, "BEGIN"):
+                if sqlite:
+                    dbapi.execute("BEGIN IMMEDIATE")  # as every write transaction here
+            yield DirectConnection(dbapi, dialect, self._compiled)
+            with translated_errors(dialect, "COMMIT"):
+                dbapi.execute("COMMIT") if sqlite else dbapi.commit()
+        except BaseException as exc:
+            orig = getattr(exc, "orig", None)
+            if orig is not None and dialect.is_disconnect(orig, dbapi, None):
+                pooled.invalidate()  # the server went away: never hand this one out again
+            else:
+                with contextlib.suppress(Exception):
+                    dbapi.rollback()
+            raise
+        finally:
+            pooled.close()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:

@@ -4,15 +4,17 @@ CRL at scale")."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from ca.store.db import connection_of
 from ca.store.models import Certificate, OcspResponse
 
 __all__ = ["cached", "save", "invalidate", "serials_to_refresh", "status_rows", "FastReader"]
@@ -30,24 +32,37 @@ def cached(session: Session, serial: str, hash_algorithm: str):
     ).first()
 
 
-def save(session: Session, rows: Iterable[OcspResponse]) -> None:
+_TABLE = OcspResponse.__table__
+_DELETE_ONE = _TABLE.delete().where(_TABLE.c.serial == bindparam("p_serial"),
+                                    _TABLE.c.hash_algorithm == bindparam("p_alg"))
+_UPSERTS = {"sqlite": sqlite_insert, "postgresql": pg_insert}
+
+
+@functools.cache
+def _upsert(dialect: str):
+    """INSERT ... ON CONFLICT DO UPDATE on the (serial, hash) key, built once per dialect:
+    building it costs more than running it."""
+    stmt = _UPSERTS[dialect](_TABLE)
+    return stmt.on_conflict_do_update(
+        index_elements=["serial", "hash_algorithm"],
+        set_={c: stmt.excluded[c] for c in ("issuer", "der", "this_update", "next_update")})
+
+
+def save(session, rows: Iterable[OcspResponse]) -> None:
     """Insert or replace responses (one per serial and hash algorithm), in one statement."""
     values = [{"serial": r.serial, "hash_algorithm": r.hash_algorithm, "issuer": r.issuer,
                "der": r.der, "this_update": r.this_update, "next_update": r.next_update}
               for r in rows]
     if not values:
         return
-    dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite_insert, "postgresql": pg_insert}.get(dialect)
-    if insert is None:  # another backend: the portable, slower way
+    conn = connection_of(session)
+    dialect = conn.dialect.name
+    if dialect not in _UPSERTS:  # another backend: the portable, slower way
         for v in values:
-            session.merge(OcspResponse(**v))
+            conn.execute(_DELETE_ONE, {"p_serial": v["serial"], "p_alg": v["hash_algorithm"]})
+        conn.execute(_TABLE.insert(), values)
         return
-    stmt = insert(OcspResponse)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["serial", "hash_algorithm"],
-        set_={c: stmt.excluded[c] for c in ("issuer", "der", "this_update", "next_update")})
-    session.execute(stmt, values)
+    conn.execute(_upsert(dialect), values)
 
 
 def invalidate(session: Session, serial: str) -> None:

@@ -1,0 +1,89 @@
+"""Group commit: rows from concurrent threads written in one transaction.
+
+A write transaction costs a BEGIN, the audit head's lock and a COMMIT (an fsync on PostgreSQL)
+whatever it holds. When several threads of a worker write at once, the first becomes the leader
+and writes every row waiting, in one transaction; the others wait for it and return when their
+row is committed. A thread alone writes alone, with no added wait.
+
+If a group's transaction fails, each of its rows is written again in a transaction of its own,
+so one caller's mistake (a duplicate serial, say) is reported to that caller only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ca.store.db import Database
+from ca.store.direct import DirectConnection
+
+__all__ = ["GroupWriter"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Waiting(Generic[T]):
+    item: T
+    done: bool = False
+    error: BaseException | None = None
+
+
+class GroupWriter(Generic[T]):
+    """``write(conn, items)`` run for the items of every thread waiting at the moment, on a
+    ``DirectConnection`` (Core statements only)."""
+
+    def __init__(self, db: Database, write: Callable[[DirectConnection, list[T]], None]):
+        self.db, self._write = db, write
+        self._cond = threading.Condition()
+        self._queue: list[_Waiting[T]] = []
+        self._busy = False
+        self._pid = os.getpid()
+
+    def submit(self, item: T) -> None:
+        """Returns once ``item`` is committed; raises what writing it alone raised."""
+        me = _Waiting(item)
+        if self._pid != os.getpid():  # a forked child: the parent's threads and lock stay behind
+            self._cond, self._queue, self._busy = threading.Condition(), [], False
+            self._pid = os.getpid()
+        with self._cond:
+            self._queue.append(me)
+            while self._busy and not me.done:
+                self._cond.wait()
+            if not me.done:
+                self._busy = True
+                group, self._queue = self._queue, []
+        if not me.done:
+            try:
+                self._commit(group)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        if me.error is not None:
+            raise me.error
+
+    def _commit(self, group: list[_Waiting[T]]) -> None:
+        try:
+            with self.db.direct_transaction() as conn:
+                self._write(conn, [w.item for w in group])
+        except Exception as exc:
+            if len(group) == 1:
+                group[0].error = exc
+            else:
+                for w in group:  # find whose row it was: each alone
+                    try:
+                        with self.db.direct_transaction() as conn:
+                            self._write(conn, [w.item])
+                    except Exception as own:
+                        w.error = own
+        except BaseException as exc:  # interrupted: nobody's row is known to be written
+            for w in group:
+                w.error = exc
+            raise
+        finally:
+            for w in group:
+                w.done = True
