@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asn1crypto import cms, tsp
+from asn1crypto import cms, parser, tsp
 
 from tsa.errors import Rejected
 from tsa.token import IssuedToken
@@ -20,11 +20,12 @@ class TimeStampResp(tsp.TimeStampResp):
     ]
 
 
-_GRANTED = tsp.PKIStatusInfo.load(tsp.PKIStatusInfo({"status": "granted"}).dump())
+_GRANTED = tsp.PKIStatusInfo({"status": "granted"}).dump()
 
 
 def granted(token: IssuedToken) -> bytes:
-    return TimeStampResp({"status": _GRANTED, "time_stamp_token": token.content_info}).dump()
+    """TimeStampResp ::= SEQUENCE { status, timeStampToken } around the encoded token."""
+    return parser.emit(0, 1, 16, _GRANTED + token.der)
 
 
 def rejection(error: Rejected) -> bytes:

@@ -1,11 +1,13 @@
 """Building and signing the time-stamp token (RFC 3161 §2.4.2, RFC 5816, RFC 5652).
 
-Everything constant about a token is built once per process and kept as encoded asn1crypto
-values (the certificate, the ESSCertIDv2 attribute, the algorithm identifiers, the TSA name).
-asn1crypto re-encodes a value it built itself every time its parent is encoded (and deep-copies
-it when a field re-tags it), but re-uses the bytes of a value it parsed; so each constant is
-built once, encoded, and parsed back with the tagging of the field it goes into (``_frozen``).
-A request then only encodes what changes: serial, genTime, nonce and the signature.
+Building a token as a tree of asn1crypto values costs about a millisecond here, seven times the
+HSM signature: asn1crypto re-encodes and copies values it built itself whenever a parent is
+encoded. So everything constant about a token (the certificate, the ESSCertIDv2 attribute, the
+algorithm identifiers, the TSA name, the policy) is encoded once per process by asn1crypto,
+and a request only encodes what changes (serial, genTime, nonce, the digest and the
+signature) with asn1crypto's own types. The structures around them are framed with
+asn1crypto's TLV emitter (``parser.emit``), field by field in the order RFC 3161 and RFC 5652
+give; the test suite checks that asn1crypto re-encodes every token to the same bytes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from asn1crypto import algos, cms, core, tsp
+from asn1crypto import algos, cms, core, parser, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -35,7 +37,25 @@ _CRYPTO_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": ha
 class IssuedToken:
     serial: int
     gen_time: dt.datetime
-    content_info: cms.ContentInfo  # the TimeStampToken
+    der: bytes  # the TimeStampToken: a ContentInfo holding SignedData
+
+
+# X.690 identifiers: universal class (0) or context-specific (2); primitive (0) or constructed.
+def _sequence(*parts: bytes) -> bytes:
+    return parser.emit(0, 1, 16, b"".join(parts))
+
+
+def _set(*parts: bytes) -> bytes:
+    return parser.emit(0, 1, 17, b"".join(parts))
+
+
+def _context(tag: int, *parts: bytes) -> bytes:
+    """``[tag]`` constructed: EXPLICIT around a value, or IMPLICIT over a SET's contents."""
+    return parser.emit(2, 1, tag, b"".join(parts))
+
+
+def _der(value) -> bytes:
+    return value.dump()
 
 
 class TokenSigner:
@@ -49,27 +69,33 @@ class TokenSigner:
         cert = asn1_x509.Certificate.load(cert_der)
         self._hash_name, self._sign_args = self._signature_scheme(key)
 
-        # Step 1: the TSTInfo fields every token shares.
-        self._version = _frozen(tsp.Version("v1"))
-        self._policy = _frozen(core.ObjectIdentifier(policy.policy_oid))
-        self._accuracy = _frozen(tsp.Accuracy(_accuracy_fields(policy.accuracy_millis)))
-        self._tsa_name = _frozen(asn1_x509.GeneralName(
-            name="directory_name", value=cert.subject), explicit=0)
+        # Step 1: the TSTInfo fields every token shares (RFC 3161 §2.4.2).
+        self._version = _der(tsp.Version("v1"))
+        self._policy = _der(core.ObjectIdentifier(policy.policy_oid))
+        self._accuracy = _der(tsp.Accuracy(_accuracy_fields(policy.accuracy_millis)))
+        self._tsa_name = _context(0, _der(asn1_x509.GeneralName(  # tsa [0] EXPLICIT
+            name="directory_name", value=cert.subject)))
 
-        # Step 2: the SignedData and SignerInfo fields every token shares.
-        self._digest_alg = _frozen(algos.DigestAlgorithm({"algorithm": self._hash_name}))
-        self._digest_algs = _frozen(cms.DigestAlgorithms([self._digest_alg]))
-        self._signature_alg = _frozen(algos.SignedDigestAlgorithm(
-            self._signature_algorithm(key)))
-        self._sid = _frozen(cms.SignerIdentifier(name="issuer_and_serial_number", value={
+        # Step 2: the SignedData and SignerInfo fields every token shares (RFC 5652 §5).
+        digest_alg = algos.DigestAlgorithm({"algorithm": self._hash_name})
+        self._digest_alg = _der(digest_alg)
+        self._digest_algs = _der(cms.DigestAlgorithms([digest_alg]))
+        self._signature_alg = _der(algos.SignedDigestAlgorithm(self._signature_algorithm(key)))
+        self._sid = _der(cms.SignerIdentifier(name="issuer_and_serial_number", value={
             "issuer": cert.issuer, "serial_number": cert.serial_number}))
-        self._certificates = _frozen(cms.CertificateSet([cms.CertificateChoices(
-            name="certificate", value=cert)]), implicit=0)
-        self._content_type_attr = _frozen(cms.CMSAttribute({"type": "content_type",
-                                                            "values": ["tst_info"]}))
+        certificates = _der(cms.CertificateSet([cms.CertificateChoices(
+            name="certificate", value=cert)]))
+        self._certificates = _context(0, parser.parse(certificates)[4])  # [0] IMPLICIT
+        self._signer_version = _der(cms.CMSVersion("v1"))
+        self._signed_data_version = _der(cms.CMSVersion("v3"))  # §5.1: eContentType not data
+        self._tst_info_type = _der(cms.ContentType("tst_info"))
+        self._signed_data_type = _der(cms.ContentType("signed_data"))
+        self._content_type_attr = _der(cms.CMSAttribute({"type": "content_type",
+                                                         "values": ["tst_info"]}))
+        self._message_digest_type = _der(cms.CMSAttributeType("message_digest"))
         # RFC 5816 §2.2.1: ESSCertIDv2 over the whole certificate, SHA-256 (the default, so
         # its AlgorithmIdentifier is omitted in DER).
-        self._signing_cert_attr = _frozen(cms.CMSAttribute({
+        self._signing_cert_attr = _der(cms.CMSAttribute({
             "type": "signing_certificate_v2",
             "values": [tsp.SigningCertificateV2({"certs": [tsp.ESSCertIDv2({
                 "cert_hash": hashlib.sha256(cert_der).digest(),
@@ -95,52 +121,43 @@ class TokenSigner:
 
     def sign(self, request: TimestampRequest, serial: int, gen_time: dt.datetime) -> IssuedToken:
         """The TimeStampToken for ``request``: a SignedData over a TSTInfo (RFC 3161 §2.4.2)."""
-        tst_info = tsp.TSTInfo({
-            "version": self._version,
-            "policy": self._policy,
-            "message_imprint": request.message_imprint,
-            "serial_number": serial,
-            "gen_time": gen_time,  # GeneralizedTime with the fraction, trailing zeros dropped
-            "accuracy": self._accuracy,
-            "nonce": request.nonce,
-            "tsa": self._tsa_name,
-        })
-        tst_der = tst_info.dump()
+        tst_der = _sequence(  # TSTInfo; ordering (DEFAULT FALSE) and extensions are absent
+            self._version,
+            self._policy,
+            request.message_imprint.dump(),  # as parsed: echoed byte for byte
+            _der(core.Integer(serial)),
+            _der(core.GeneralizedTime(gen_time)),  # with the fraction, trailing zeros dropped
+            self._accuracy,
+            b"" if request.nonce is None else _der(core.Integer(request.nonce)),
+            self._tsa_name,
+        )
         # RFC 5652 §5.3/§5.4: sign the DER SET OF signed attributes; messageDigest is the
-        # hash of the eContent (the TSTInfo), contentType must equal eContentType.
-        signed_attrs = cms.CMSAttributes([
+        # hash of the eContent (the TSTInfo), contentType must equal eContentType. The three
+        # are in DER order (X.690 §11.6: by encoding; here that is by length).
+        attributes = b"".join((
             self._content_type_attr,
-            cms.CMSAttribute({"type": "message_digest",
-                              "values": [hashlib.new(self._hash_name, tst_der).digest()]}),
+            _sequence(self._message_digest_type, _set(_der(core.OctetString(
+                hashlib.new(self._hash_name, tst_der).digest())))),
             self._signing_cert_attr,
-        ]).dump()
-        signature = self._key.sign(signed_attrs, *self._sign_args)
-        signer_info = cms.SignerInfo({
-            "version": "v1",
-            "sid": self._sid,
-            "digest_algorithm": self._digest_alg,
-            # the same attributes, carried under their IMPLICIT [0] tag (RFC 5652 §5.3)
-            "signed_attrs": cms.CMSAttributes.load(signed_attrs),
-            "signature_algorithm": self._signature_alg,
-            "signature": signature,
-        })
-        signed_data = cms.SignedData({
-            "version": "v3",  # RFC 5652 §5.1: eContentType other than id-data
-            "digest_algorithms": self._digest_algs,
-            "encap_content_info": {"content_type": "tst_info",
-                                   "content": core.ParsableOctetString(tst_der)},
-            "certificates": self._certificates if request.cert_req else None,
-            "signer_infos": [signer_info],
-        })
-        token = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
+        ))
+        signature = self._key.sign(_set(attributes), *self._sign_args)
+        signer_info = _sequence(
+            self._signer_version,
+            self._sid,
+            self._digest_alg,
+            _context(0, attributes),  # signedAttrs [0] IMPLICIT: the same SET, retagged
+            self._signature_alg,
+            _der(core.OctetString(signature)),
+        )
+        signed_data = _sequence(
+            self._signed_data_version,
+            self._digest_algs,
+            _sequence(self._tst_info_type, _context(0, _der(core.OctetString(tst_der)))),
+            self._certificates if request.cert_req else b"",
+            _set(signer_info),
+        )
+        token = _sequence(self._signed_data_type, _context(0, signed_data))
         return IssuedToken(serial, gen_time, token)
-
-
-def _frozen(value, **tagging):
-    """``value`` parsed back from its encoding (see the module docstring), tagged as the field
-    it goes into expects, so asn1crypto neither re-encodes nor copies it per token."""
-    encoded = value.retag(tagging).dump() if tagging else value.dump()
-    return type(value).load(encoded, **tagging)
 
 
 def _accuracy_fields(millis: int) -> dict:
