@@ -92,7 +92,7 @@ class CrlPublisher:
             raise RegCAError(f"unknown CA {ca!r}")
         if delta:
             with self.ctx.db.reading() as s:
-                has_base = crl_store.state(s, ca).base_number is not None
+                has_base = crl_store.peek(s, ca).base_number is not None
             if has_base:
                 return self.publish_one(ca, delta=True)
         full = self.publish_one(ca, delta=False)
@@ -156,7 +156,7 @@ class CrlPublisher:
         now = self.ctx.now()
         for ca in CA_NAMES:
             with self.ctx.db.reading() as s:
-                st = crl_store.state(s, ca)
+                st = crl_store.peek(s, ca)
                 full_at, delta_at = st.full_this_update, st.delta_this_update
             missing = not crl_path(self.ctx.settings.crl_dir, ca, False).exists()
             try:

@@ -111,6 +111,7 @@ class OcspSigner:
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
         self._responders: dict[str, _Responder] = {}
+        self._hashes: dict[tuple[str, str], IssuerHashes] = {}
 
     @cached_property
     def issuers(self) -> dict[tuple[str, bytes, bytes], IssuerHashes]:
@@ -122,8 +123,14 @@ class OcspSigner:
         return found
 
     def hashes_of(self, ca: str, algorithm: str) -> IssuerHashes:
-        return next(ih for ih in self.issuers.values()
-                    if ih.ca == ca and ih.algorithm == algorithm)
+        """One CA's CertID issuer part; needs that CA's certificate only (during ``regca
+        init`` the root signs the issuing CA's responses before the issuing CA is stored)."""
+        found = self._hashes.get((ca, algorithm))
+        if found is None:
+            for ih in issuer_hashes(ca, self.ctx.certificate_of(CA_PROFILES[ca])):
+                self._hashes[(ca, ih.algorithm)] = ih
+            found = self._hashes[(ca, algorithm)]
+        return found
 
     def responder(self, ca: str) -> _Responder:
         r = self._responders.get(ca)

@@ -158,3 +158,20 @@ def test_cli_crl_delta_and_bad_arguments(ctx):
 def test_unknown_crl_path_is_404(served):
     status, _, _ = http(f"{served.base}/crl/other.crl")
     assert status == 404
+
+
+def test_reading_the_crl_state_writes_nothing_while_another_writer_holds_the_lock(ctx):
+    """The scheduler reads a CA's CRL state before it knows whether a CRL is due; that read
+    must neither create the row nor wait for (or fail on) a writer holding the lock."""
+    from sqlalchemy import select
+
+    from ca.store import crl as crl_store
+    from ca.store.models import CrlState
+
+    with ctx.db.direct_transaction():  # another writer: holds SQLite's write lock meanwhile
+        with ctx.db.reading() as s:
+            state = crl_store.peek(s, "not-yet-published")
+    assert state.number == 0 and state.base_number is None
+    with ctx.db.reading() as s:
+        assert s.execute(select(CrlState).where(CrlState.ca == "not-yet-published")
+                         ).first() is None

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ca.store.models import Certificate, CrlState, RevocationChange
 
-__all__ = ["record_change", "revoked_entries", "changes_since", "last_change_seq", "state",
+__all__ = ["record_change", "revoked_entries", "changes_since", "last_change_seq", "peek", "state",
            "next_number"]
 
 
@@ -50,7 +50,15 @@ def changes_since(session: Session, issuer: str, seq: int) -> tuple[int, list[tu
     return newest, list(session.execute(q))
 
 
+def peek(session: Session, ca: str) -> CrlState:
+    """The CA's CRL state for a reader: the stored row, or a fresh one that is not added (a
+    read transaction must not write: on SQLite it could not take the write lock)."""
+    row = session.execute(select(CrlState).where(CrlState.ca == ca)).scalar_one_or_none()
+    return row if row is not None else CrlState(ca=ca, number=0)
+
+
 def state(session: Session, ca: str, for_update: bool = False) -> CrlState:
+    """The CA's CRL state inside a write transaction, created on first use."""
     q = select(CrlState).where(CrlState.ca == ca)
     if for_update:
         q = q.with_for_update()
