@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,37 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def connection_of(target: Session | Connection | DirectConnection):
     """What Core statements run on, given a session or a connection (direct or not)."""
     return target.connection() if isinstance(target, Session) else target
+
+
+class _WriterQueue:
+    """The direct writers of one SQLite file, queued in the kernel.
+
+    SQLite's busy handler sleeps between tries (1, 2, 5, 10... ms), so a writer waiting for
+    another process's commit loses milliseconds each time; an flock wakes it the moment the lock
+    is free. Measured with bench/issue.py (two processes on SQLite): about 17% more certificates
+    per second. flock belongs to an open file, so each process opens its own, and threads of a
+    process queue on a lock of their own first.
+    """
+
+    def __init__(self, database: str):
+        self.path = Path(database + ".writers")
+        self._file = None
+        self._pid = -1
+        self._threads = threading.Lock()
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        if self._pid != os.getpid():
+            if self._file is not None:
+                self._file.close()  # the parent's: its lock stays the parent's
+            self._file, self._pid = open(self.path, "a"), os.getpid()  # noqa: SIM115
+            self._threads = threading.Lock()
+        with self._threads:
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._file, fcntl.LOCK_UN)
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -65,6 +98,9 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         self._compiled: dict = {}  # Core statement -> its compiled form, for direct_transaction
+        database = self.engine.url.database
+        self._writers = (_WriterQueue(database) if self.dialect == "sqlite" and database
+                         and database != ":memory:" else None)
         self._pid = os.getpid()
 
     @property
@@ -89,27 +125,28 @@ class Database:
         """A write transaction on a pooled DB-API connection, for hot paths that run Core
         statements only (``ca/store/direct.py``); committed at the end or rolled back."""
         self._after_fork()
-        pooled = self.engine.raw_connection()
-        dbapi = pooled.driver_connection
-        sqlite = self.engine.dialect.name == "sqlite"
         dialect = self.engine.dialect
-        try:
-            with translated_errors(dialect, "BEGIN"):
-                if sqlite:
-                    dbapi.execute("BEGIN IMMEDIATE")  # as every write transaction here
-            yield DirectConnection(dbapi, dialect, self._compiled)
-            with translated_errors(dialect, "COMMIT"):
-                dbapi.execute("COMMIT") if sqlite else dbapi.commit()
-        except BaseException as exc:
-            orig = getattr(exc, "orig", None)
-            if orig is not None and dialect.is_disconnect(orig, dbapi, None):
-                pooled.invalidate()  # the server went away: never hand this one out again
-            else:
-                with contextlib.suppress(Exception):
-                    dbapi.rollback()
-            raise
-        finally:
-            pooled.close()
+        sqlite = dialect.name == "sqlite"
+        with self._writers.turn() if self._writers else contextlib.nullcontext():
+            pooled = self.engine.raw_connection()
+            dbapi = pooled.driver_connection
+            try:
+                with translated_errors(dialect, "BEGIN"):
+                    if sqlite:
+                        dbapi.execute("BEGIN IMMEDIATE")  # as every write transaction here
+                yield DirectConnection(dbapi, dialect, self._compiled)
+                with translated_errors(dialect, "COMMIT"):
+                    dbapi.execute("COMMIT") if sqlite else dbapi.commit()
+            except BaseException as exc:
+                orig = getattr(exc, "orig", None)
+                if orig is not None and dialect.is_disconnect(orig, dbapi, None):
+                    pooled.invalidate()  # the server went away: never hand this one out again
+                else:
+                    with contextlib.suppress(Exception):
+                        dbapi.rollback()
+                raise
+            finally:
+                pooled.close()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
