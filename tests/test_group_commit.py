@@ -122,3 +122,106 @@ def test_issuance_stores_its_ocsp_responses_with_the_certificate(ctx):
                                .where(OcspResponse.serial == issued.serial)).scalars().all()
     assert row.status == "issued" and row.issued_at is not None and row.der
     assert sorted(algorithms) == ["sha1", "sha256"]
+
+
+def test_direct_and_orm_rows_store_the_same_text_for_whole_seconds(ctx):
+    """SQLite keeps datetimes as text: both paths must write one format, or comparisons of the
+    column (refresh due, stale pending) go wrong at second boundaries."""
+    from sqlalchemy import text
+
+    whole = _AT.replace(microsecond=0)
+    via_orm, via_direct = _pending_row(), _pending_row()
+    via_orm.not_before = via_direct.not_before = whole
+    with ctx.db.transaction() as s:
+        s.add(via_orm)
+    with ctx.db.direct_transaction() as conn:
+        cert_store.insert_pending_many(conn, [via_direct])
+    with ctx.db.reading() as s:
+        stored = dict(s.execute(text("SELECT serial, not_before FROM certificates WHERE serial "
+                                     "IN (:a, :b)"), {"a": via_orm.serial,
+                                                      "b": via_direct.serial}).all())
+        same_second = s.execute(select(func.count()).select_from(Certificate).where(
+            Certificate.serial.in_([via_orm.serial, via_direct.serial]),
+            Certificate.not_before == whole)).scalar()
+    assert stored[via_orm.serial] == stored[via_direct.serial]
+    assert same_second == 2
+
+
+class _Stop(BaseException):
+    """What a worker's shutdown (SystemExit, a timeout) raises mid-write."""
+
+
+def test_an_interrupted_group_reports_no_row_as_committed(ctx):
+    """The group fails, the rows are retried one by one, and the first retry is interrupted:
+    no submitter may be told its row is committed."""
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def write(conn, rows):
+        calls.append(len(rows))
+        if len(calls) == 1:
+            gate.wait(5)  # hold the writer while the other two queue behind it
+            cert_store.insert_pending_many(conn, rows)
+        elif len(rows) > 1:
+            raise ValueError("the group fails")
+        else:
+            raise _Stop()
+
+    writer = GroupWriter(ctx.db, write)
+    rows = [_pending_row() for _ in range(3)]
+    outcome: dict[int, object] = {}
+
+    def submit(n):
+        try:
+            writer.submit(rows[n])
+            outcome[n] = "committed"
+        except BaseException as exc:  # noqa: BLE001 - recorded for the assertions
+            outcome[n] = exc
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    while not calls:
+        threading.Event().wait(0.01)
+    others = [threading.Thread(target=submit, args=(n,)) for n in (1, 2)]
+    for th in others:
+        th.start()
+    while len(writer._queue) < 2:
+        threading.Event().wait(0.01)
+    gate.set()
+    for th in [first, *others]:
+        th.join(10)
+    assert outcome[0] == "committed"
+    assert all(isinstance(outcome[n], BaseException) for n in (1, 2))
+    with ctx.db.reading() as s:
+        assert s.get(Certificate, rows[1].serial) is None
+        assert s.get(Certificate, rows[2].serial) is None
+
+
+def test_a_forked_child_writes_through_the_parents_writer(ctx):
+    import multiprocessing
+
+    writer = GroupWriter(ctx.db, cert_store.insert_pending_many)
+    parent_row, child_row = _pending_row(), _pending_row()
+    writer.submit(parent_row)
+    child = multiprocessing.get_context("fork").Process(target=writer.submit, args=(child_row,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    with ctx.db.reading() as s:
+        assert s.get(Certificate, parent_row.serial) and s.get(Certificate, child_row.serial)
+
+
+def test_a_pooled_connection_left_in_autocommit_still_gets_one_transaction(ctx):
+    if ctx.db.dialect != "postgresql":
+        pytest.skip("SQLite transactions here always start with BEGIN IMMEDIATE")
+    leased = [ctx.db.engine.raw_connection() for _ in range(3)]
+    for pooled in leased:
+        pooled.driver_connection.autocommit = True
+    for pooled in leased:
+        pooled.close()  # back in the pool, still in autocommit
+    row = _pending_row()
+    with pytest.raises(RuntimeError), ctx.db.direct_transaction() as conn:
+        cert_store.insert_pending_many(conn, [row])
+        raise RuntimeError("stop before commit")
+    with ctx.db.reading() as s:
+        assert s.get(Certificate, row.serial) is None

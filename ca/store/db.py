@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,29 +36,35 @@ class _WriterQueue:
     SQLite's busy handler sleeps between tries (1, 2, 5, 10... ms), so a writer waiting for
     another process's commit loses milliseconds each time; an flock wakes it the moment the lock
     is free. Measured with bench/issue.py (two processes on SQLite): about 17% more certificates
-    per second. flock belongs to an open file, so each process opens its own, and threads of a
-    process queue on a lock of their own first.
+    per second. flock belongs to an open file, so each process opens its own (a forked child
+    drops its parent's), and threads of a process queue on a lock of their own first.
     """
 
     def __init__(self, database: str):
         self.path = Path(database + ".writers")
         self._file = None
-        self._pid = -1
         self._threads = threading.Lock()
+        _queues.add(self)
+
+    def _after_fork(self) -> None:
+        if self._file is not None:
+            self._file.close()  # the parent's lock stays the parent's
+        self._file, self._threads = None, threading.Lock()
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
-        if self._pid != os.getpid():
-            if self._file is not None:
-                self._file.close()  # the parent's: its lock stays the parent's
-            self._file, self._pid = open(self.path, "a"), os.getpid()  # noqa: SIM115
-            self._threads = threading.Lock()
         with self._threads:
+            if self._file is None:
+                self._file = open(self.path, "a")  # noqa: SIM115 - kept for the process
             fcntl.flock(self._file, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(self._file, fcntl.LOCK_UN)
+
+
+_queues: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
+os.register_at_fork(after_in_child=lambda: [q._after_fork() for q in list(_queues)])
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -134,6 +141,8 @@ class Database:
                 with translated_errors(dialect, "BEGIN"):
                     if sqlite:
                         dbapi.execute("BEGIN IMMEDIATE")  # as every write transaction here
+                    elif dbapi.autocommit:
+                        dbapi.autocommit = False  # one transaction, whatever the pool hands out
                 yield DirectConnection(dbapi, dialect, self._compiled)
                 with translated_errors(dialect, "COMMIT"):
                     dbapi.execute("COMMIT") if sqlite else dbapi.commit()

@@ -35,7 +35,9 @@ class _Compiled:
             bind = compiled.binds[name]
             # a value fixed in the statement itself (``.values(status="issued")``)
             self.defaults[name] = bind.effective_value if bind.value is not None else _NO_VALUE
-            processor = bind.type.bind_processor(dialect)
+            # the dialect's own implementation (SQLite's DATETIME text format, say), as the
+            # ORM would use it
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self.processors[name] = processor
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -38,17 +39,18 @@ class GroupWriter(Generic[T]):
 
     def __init__(self, db: Database, write: Callable[[DirectConnection, list[T]], None]):
         self.db, self._write = db, write
+        self._reset()
+        _writers.add(self)
+
+    def _reset(self) -> None:
+        """Fresh state; also in a forked child, where the parent's threads and lock stay behind."""
         self._cond = threading.Condition()
         self._queue: list[_Waiting[T]] = []
         self._busy = False
-        self._pid = os.getpid()
 
     def submit(self, item: T) -> None:
         """Returns once ``item`` is committed; raises what writing it alone raised."""
         me = _Waiting(item)
-        if self._pid != os.getpid():  # a forked child: the parent's threads and lock stay behind
-            self._cond, self._queue, self._busy = threading.Condition(), [], False
-            self._pid = os.getpid()
         with self._cond:
             self._queue.append(me)
             while self._busy and not me.done:
@@ -67,23 +69,39 @@ class GroupWriter(Generic[T]):
             raise me.error
 
     def _commit(self, group: list[_Waiting[T]]) -> None:
+        """Every item ends done, with an error unless a transaction holding it committed."""
+        interrupted = RuntimeError("interrupted before this row was committed")
+        for w in group:
+            w.error = interrupted  # until a commit says otherwise
         try:
-            with self.db.direct_transaction() as conn:
-                self._write(conn, [w.item for w in group])
-        except Exception as exc:
-            if len(group) == 1:
-                group[0].error = exc
-            else:
-                for w in group:  # find whose row it was: each alone
-                    try:
-                        with self.db.direct_transaction() as conn:
-                            self._write(conn, [w.item])
-                    except Exception as own:
-                        w.error = own
-        except BaseException as exc:  # interrupted: nobody's row is known to be written
-            for w in group:
-                w.error = exc
-            raise
+            try:
+                with self.db.direct_transaction() as conn:
+                    self._write(conn, [w.item for w in group])
+                for w in group:
+                    w.error = None
+                return
+            except Exception as exc:
+                if len(group) == 1:
+                    group[0].error = exc
+                    return
+            for w in group:  # find whose row it was: each alone
+                try:
+                    with self.db.direct_transaction() as conn:
+                        self._write(conn, [w.item])
+                    w.error = None
+                except Exception as own:
+                    w.error = own
         finally:
             for w in group:
                 w.done = True
+
+
+_writers: weakref.WeakSet[GroupWriter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for writer in list(_writers):
+        writer._reset()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,6 +3,7 @@ CRL at scale")."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
@@ -139,10 +140,19 @@ class FastReader:
                 finally:
                     cur.close()
             except Exception:
-                self._local.pid = None  # a broken connection: take a fresh one once
+                self._discard()  # a broken connection: take a fresh one once
                 if attempt:
                     raise
         return None
+
+    def _discard(self) -> None:
+        """Drop this thread's connection for good: back in the pool it would still be in
+        autocommit, and a writer taking it would commit statement by statement."""
+        local = self._local
+        if getattr(local, "pid", None) == os.getpid():
+            with contextlib.suppress(Exception):
+                local.raw.invalidate()
+        local.pid = None
 
     def response(self, serial: str, hash_algorithm: str):
         """``(der, this_update, next_update)`` or None."""
