@@ -43,13 +43,22 @@ def test_direct_rows_read_back_through_the_orm(ctx):
     assert stored.created_at == _AT and stored.der is None
 
 
-def test_direct_transaction_rolls_back_on_error(ctx):
+def _write_then_fail(ctx) -> Certificate:
+    """A direct transaction that writes a row and fails before its commit."""
     row = _pending_row()
     with pytest.raises(RuntimeError), ctx.db.direct_transaction() as conn:
         cert_store.insert_pending_many(conn, [row])
-        raise RuntimeError("stop")
+        raise RuntimeError("stop before commit")
+    return row
+
+
+def _stored(ctx, serial: str) -> Certificate | None:
     with ctx.db.reading() as s:
-        assert s.get(Certificate, row.serial) is None
+        return s.get(Certificate, serial)
+
+
+def test_direct_transaction_rolls_back_on_error(ctx):
+    assert _stored(ctx, _write_then_fail(ctx).serial) is None
 
 
 def test_marking_a_row_that_is_not_pending_fails_the_whole_write(ctx):
@@ -219,9 +228,4 @@ def test_a_pooled_connection_left_in_autocommit_still_gets_one_transaction(ctx):
         pooled.driver_connection.autocommit = True
     for pooled in leased:
         pooled.close()  # back in the pool, still in autocommit
-    row = _pending_row()
-    with pytest.raises(RuntimeError), ctx.db.direct_transaction() as conn:
-        cert_store.insert_pending_many(conn, [row])
-        raise RuntimeError("stop before commit")
-    with ctx.db.reading() as s:
-        assert s.get(Certificate, row.serial) is None
+    assert _stored(ctx, _write_then_fail(ctx).serial) is None
