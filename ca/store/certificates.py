@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from ca.store.db import connection_of
 from ca.store.models import Certificate
 
-__all__ = ["insert_pending", "insert_pending_many", "mark_issued", "mark_issued_many", "get",
+__all__ = ["insert_pending", "insert_pending_many", "mark_issued_many", "get",
            "current_for_profile", "stale_pending", "set_revocation"]
 
 
@@ -32,10 +32,6 @@ def insert_pending_many(session, rows: list[Certificate]) -> None:
     signed."""
     values = [{c.key: getattr(row, c.key) for c in _TABLE.columns} for row in rows]
     connection_of(session).execute(_INSERT, values)
-
-
-def mark_issued(session: Session, serial: str, der: bytes, at: dt.datetime) -> None:
-    mark_issued_many(session, [(serial, der, at)])
 
 
 def mark_issued_many(session, issued: list[tuple[str, bytes, dt.datetime]]) -> None:
