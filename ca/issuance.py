@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.exc import IntegrityError
 
 from ca.audit import Event
-from ca.certbuilder import Authority, CertificateSpec, build, signature_hash
+from ca.certbuilder import (
+    Authority,
+    CertificateSpec,
+    encode_tbs,
+    sign_as_builders_do,
+    signature_algorithm,
+)
 from ca.context import CaContext
 from ca.csr import checked_public_key, load_csr
+from ca.der import signed
 from ca.errors import Forbidden, InvalidSubject, RegCAError, UnknownProfile
 from ca.identity import Subscriber, parse_subscriber
 from ca.names import person_name
@@ -29,9 +35,11 @@ from ca.store import certificates as cert_store
 from ca.store import crl as crl_store
 from ca.store import ocsp as ocsp_store
 from ca.store import organizations as org_store
+from ca.store.certificates import PendingCertificate
 from ca.store.direct import DirectConnection
 from ca.store.groupcommit import GroupWriter
-from ca.store.models import Certificate, OcspResponse, Organization
+from ca.store.models import Organization
+from ca.store.ocsp import ResponseRow
 
 __all__ = ["IssuanceRequest", "IssuedCertificate", "Issuer"]
 
@@ -53,12 +61,9 @@ class IssuanceRequest:
 class _Signed:
     """A signed certificate on its way to the store, with its first OCSP responses."""
 
-    serial: str
+    row: PendingCertificate  # what was recorded before signing
     certificate: x509.Certificate
-    spec: CertificateSpec
-    actor: str
-    organization_teryt: str | None
-    responses: list[OcspResponse]
+    responses: list[ResponseRow]
 
 
 @dataclass(frozen=True)
@@ -66,23 +71,6 @@ class IssuedCertificate:
     serial: str
     certificate: x509.Certificate
     chain: list[x509.Certificate]
-
-
-@cache
-def _lint_key(kind: str):
-    """A throwaway key of the issuer's type: signing the TBS with it yields the exact bytes the
-    HSM will sign, to record and check before the real signature (cf. Boulder's linting
-    certificate)."""
-    if kind.startswith("ec-"):
-        return ec.generate_private_key({"ec-256": ec.SECP256R1(), "ec-384": ec.SECP384R1(),
-                                        "ec-521": ec.SECP521R1()}[kind])
-    return rsa.generate_private_key(65537, int(kind.split("-")[1]))
-
-
-def _kind_of(key) -> str:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return f"ec-{key.curve.key_size}"
-    return f"rsa-{key.key_size}"
 
 
 class Issuer:
@@ -159,17 +147,14 @@ class Issuer:
         if issuer is not None:
             not_after = min(not_after, issuer.certificate.not_valid_after_utc)
 
-        # Step 1: a fresh serial, recorded as pending with the linted TBS before any signing.
+        # Step 1: a fresh serial, recorded as pending with its TBS before any signing.
+        subject_text = spec.subject.rfc4514_string()
         for _attempt in range(5):
             serial = new_serial()
-            builder = build(spec, issuer, serial, now, not_after, ctx.urls)
-            hash_alg = signature_hash(key)
-            tbs = builder.sign(_lint_key(_kind_of(key)), hash_alg).tbs_certificate_bytes
-            row = Certificate(
-                serial=serial_hex(serial), issuer=issuer_name, profile=spec.profile.name,
-                status="pending", subject=spec.subject.rfc4514_string(),
-                organization_teryt=organization_teryt, requested_by=actor,
-                not_before=now, not_after=not_after, tbs=tbs, created_at=ctx.now())
+            tbs = encode_tbs(spec, issuer, serial, now, not_after, ctx.urls, key)
+            row = PendingCertificate(
+                serial_hex(serial), issuer_name, spec.profile.name, subject_text,
+                organization_teryt, actor, now, not_after, tbs, ctx.now())
             try:
                 self._pending.submit(row)
                 break
@@ -178,23 +163,22 @@ class Issuer:
         else:
             raise RegCAError("could not allocate a unique serial number")
 
-        # Step 2: the HSM signs; the result must be exactly the recorded TBS.
-        certificate = builder.sign(key, hash_alg)
-        if certificate.tbs_certificate_bytes != tbs:
-            raise RegCAError(f"signed certificate {row.serial} differs from its recorded TBS")
+        # Step 2: the HSM signs exactly the recorded TBS.
+        der = signed(tbs, signature_algorithm(key), sign_as_builders_do(key, tbs))
+        certificate = x509.load_der_x509_certificate(der)
 
         # Step 3: store it as issued, audit, and keep its pre-signed OCSP responses, in one
         # transaction.
-        self._store_issued(_Signed(row.serial, certificate, spec, actor, organization_teryt,
+        self._store_issued(_Signed(row, certificate,
                                    self._responses.for_new(row.serial, issuer_name)))
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
 
-    def _store_issued(self, signed: _Signed) -> None:
-        self._issued.submit(signed)
+    def _store_issued(self, item: _Signed) -> None:
+        self._issued.submit(item)
 
     @cached_property
-    def _pending(self) -> GroupWriter[Certificate]:
+    def _pending(self) -> GroupWriter[PendingCertificate]:
         return GroupWriter(self.ctx.db, cert_store.insert_pending_many)
 
     @cached_property
@@ -204,12 +188,11 @@ class Issuer:
     def _write_issued(self, conn: DirectConnection, group: list[_Signed]) -> None:
         at = self.ctx.now()
         cert_store.mark_issued_many(conn, [
-            (s.serial, s.certificate.public_bytes(Encoding.DER), at) for s in group])
+            (s.row.serial, s.certificate.public_bytes(Encoding.DER), at) for s in group])
         self.ctx.audit_many(conn, [Event(
-            actor=s.actor, action="certificate.issue", object=f"certificate:{s.serial}",
-            organization_teryt=s.organization_teryt,
-            details={"profile": s.spec.profile.name, "subject": s.spec.subject.rfc4514_string()})
-            for s in group])
+            actor=s.row.requested_by, action="certificate.issue",
+            object=f"certificate:{s.row.serial}", organization_teryt=s.row.organization_teryt,
+            details={"profile": s.row.profile, "subject": s.row.subject}) for s in group])
         ocsp_store.save(conn, [r for s in group for r in s.responses])
 
     def _chain_for(self, issuer: Authority) -> list[x509.Certificate]:

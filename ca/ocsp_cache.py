@@ -13,7 +13,8 @@ from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
 from ca.ocsp_signer import HASHES, VALIDITY, OcspSigner, status_of
 from ca.store import ocsp as ocsp_store
-from ca.store.models import Certificate, OcspResponse
+from ca.store.models import Certificate
+from ca.store.ocsp import ResponseRow
 
 __all__ = ["ResponseCache"]
 
@@ -25,7 +26,7 @@ class ResponseCache:
         self.ctx = ctx
         self.signer = signer or OcspSigner(ctx)
 
-    def save_current(self, pairs: list[tuple[tuple, OcspResponse]]) -> int:
+    def save_current(self, pairs: list[tuple[tuple, ResponseRow]]) -> int:
         """Store responses whose certificate still has the status they were signed for.
 
         Signing happens outside the write transaction; a revocation committed meanwhile has
@@ -40,7 +41,7 @@ class ResponseCache:
             ocsp_store.save(s, keep)
         return len(keep)
 
-    def responses_for(self, row: tuple, algorithms=tuple(HASHES)) -> list[OcspResponse]:
+    def responses_for(self, row: tuple, algorithms=tuple(HASHES)) -> list[ResponseRow]:
         """Signed responses for a status row ``(serial, issuer, status, revoked_at, reason)``;
         none for a pending row (its status is not settled)."""
         serial, ca = row[0], row[1]
@@ -51,13 +52,12 @@ class ResponseCache:
         for alg in algorithms:
             der, this_update, next_update = self.signer.sign(self.signer.hashes_of(ca, alg),
                                                              status)
-            out.append(OcspResponse(serial=serial, hash_algorithm=alg, issuer=ca, der=der,
-                                    this_update=this_update, next_update=next_update))
+            out.append(ResponseRow(serial, alg, ca, der, this_update, next_update))
         return out
 
     # -- hooks of the core ----------------------------------------------------------------------
 
-    def for_new(self, serial: str, ca: str) -> list[OcspResponse]:
+    def for_new(self, serial: str, ca: str) -> list[ResponseRow]:
         """The ``good`` responses of a certificate being stored as issued, to be saved in the
         same transaction. Best effort: issuance does not depend on them, and a missing
         response is signed on the first request or by the next refresh."""

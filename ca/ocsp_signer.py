@@ -12,17 +12,14 @@ import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
 
-from asn1crypto import core as a_core
 from asn1crypto import ocsp as a_ocsp
-from asn1crypto import x509 as a_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509 import ocsp
 
-from ca.certbuilder import signature_hash
 from ca.context import CA_PROFILES, CaContext
+from ca.ocsp_encoding import CertStatus, ResponseEncoder
 
 __all__ = ["HASHES", "VALIDITY", "CertStatus", "IssuerHashes", "OcspSigner", "status_of",
            "issuer_hashes"]
@@ -35,20 +32,6 @@ HASHES: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hash
 # than half of it is left (RFC 5019 §4: refresh well before nextUpdate). Root responses live
 # longer because they are only re-signed when the offline root key is brought online.
 VALIDITY = {"issuing": dt.timedelta(days=4), "root": dt.timedelta(days=30)}
-
-
-@dataclass(frozen=True)
-class CertStatus:
-    """What the store says of one serial: ``good``, ``revoked`` or ``unknown``."""
-
-    serial: int
-    state: str
-    revoked_at: dt.datetime | None = None
-    reason: x509.ReasonFlags | None = None
-
-    @property
-    def cacheable(self) -> bool:
-        return self.state != "unknown"
 
 
 def status_of(serial: int, row: tuple | None, ca: str) -> CertStatus:
@@ -97,20 +80,13 @@ def issuer_hashes(ca: str, certificate: x509.Certificate) -> list[IssuerHashes]:
     return [IssuerHashes(ca, alg, _digest(alg, name), _digest(alg, key_bits)) for alg in HASHES]
 
 
-@dataclass(frozen=True)
-class _Responder:
-    key: object
-    certificate: x509.Certificate  # names the ResponderID (byKey)
-    include: list[x509.Certificate] | None  # certs sent with the response
-
-
 class OcspSigner:
     """Signs responses for one home; keys are fetched from the HSM on first use only, so a
     responder answering from its cache never needs the HSM."""
 
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
-        self._responders: dict[str, _Responder] = {}
+        self._encoders: dict[str, ResponseEncoder] = {}
         self._hashes: dict[tuple[str, str], IssuerHashes] = {}
 
     @cached_property
@@ -132,18 +108,19 @@ class OcspSigner:
             found = self._hashes[(ca, algorithm)]
         return found
 
-    def responder(self, ca: str) -> _Responder:
-        r = self._responders.get(ca)
-        if r is None:
+    def encoder(self, ca: str) -> ResponseEncoder:
+        enc = self._encoders.get(ca)
+        if enc is None:
             ctx = self.ctx
             if ca == "root":
-                r = _Responder(ctx.hsm.private_key("root"), ctx.certificate_of("root-ca"), None)
+                enc = ResponseEncoder(ctx.hsm.private_key("root"),
+                                      ctx.certificate_of("root-ca"), None)
             else:
                 # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along.
                 cert = ctx.certificate_of("ocsp-responder")
-                r = _Responder(ctx.hsm.private_key("ocsp"), cert, [cert])
-            self._responders[ca] = r
-        return r
+                enc = ResponseEncoder(ctx.hsm.private_key("ocsp"), cert, [cert])
+            self._encoders[ca] = enc
+        return enc
 
     def window(self, ca: str) -> tuple[dt.datetime, dt.datetime]:
         this_update = self.ctx.now().replace(microsecond=0)
@@ -152,71 +129,18 @@ class OcspSigner:
     def sign(self, ih: IssuerHashes, status: CertStatus, nonce: bytes | None = None,
              ) -> tuple[bytes, dt.datetime, dt.datetime]:
         """One SingleResponse, signed: ``(der, thisUpdate, nextUpdate)``."""
-        r = self.responder(ih.ca)
+        enc = self.encoder(ih.ca)
         this_update, next_update = self.window(ih.ca)
-        b = (ocsp.OCSPResponseBuilder()
-             .add_response_by_hash(ih.name_hash, ih.key_hash, status.serial,
-                                   HASHES[ih.algorithm], _CERT_STATUS[status.state],
-                                   this_update, next_update, status.revoked_at, status.reason)
-             .responder_id(ocsp.OCSPResponderEncoding.HASH, r.certificate))
-        if r.include:
-            b = b.certificates(r.include)
-        if nonce is not None:
-            b = b.add_extension(x509.OCSPNonce(nonce), critical=False)  # RFC 8954 §2.1
-        response = b.sign(r.key, signature_hash(r.key))
-        return response.public_bytes(Encoding.DER), this_update, next_update
+        cert_id = enc.cert_id(ih.algorithm, ih.name_hash, ih.key_hash, status.serial)
+        der = enc.response([enc.single(cert_id, status, this_update, next_update)],
+                           this_update, nonce)
+        return der, this_update, next_update
 
     def sign_many(self, ca: str, items: list[tuple[a_ocsp.CertId, CertStatus]],
                   nonce: bytes | None = None) -> bytes:
-        """Several SingleResponses in one response (RFC 6960 §4.2.1). cryptography's builder
-        takes one, so this one response is assembled with asn1crypto and signed by the same
-        HSM key."""
-        r = self.responder(ca)
+        """Several SingleResponses in one response (RFC 6960 §4.2.1), each CertID echoed as
+        the request encoded it."""
+        enc = self.encoder(ca)
         this_update, next_update = self.window(ca)
-        singles = [a_ocsp.SingleResponse({
-            "cert_id": cert_id, "cert_status": _asn1_status(status),
-            "this_update": this_update, "next_update": next_update}) for cert_id, status in items]
-        extensions = []
-        if nonce is not None:
-            extensions.append({"extn_id": "nonce", "critical": False, "extn_value": nonce})
-        data = a_ocsp.ResponseData({
-            "responder_id": a_ocsp.ResponderId(
-                name="by_key",
-                value=x509.SubjectKeyIdentifier.from_public_key(
-                    r.certificate.public_key()).digest),
-            "produced_at": self.ctx.now().replace(microsecond=0),
-            "responses": singles,
-            **({"response_extensions": extensions} if extensions else {}),
-        })
-        algorithm, signature = _sign_tbs(r.key, data.dump())
-        basic = {"tbs_response_data": data, "signature_algorithm": {"algorithm": algorithm},
-                 "signature": signature}
-        if r.include:
-            basic["certs"] = [a_x509.Certificate.load(c.public_bytes(Encoding.DER))
-                              for c in r.include]
-        return a_ocsp.OCSPResponse({
-            "response_status": "successful",
-            "response_bytes": {"response_type": "basic_ocsp_response",
-                               "response": a_ocsp.BasicOCSPResponse(basic)},
-        }).dump()
-
-
-_CERT_STATUS = {"good": ocsp.OCSPCertStatus.GOOD, "revoked": ocsp.OCSPCertStatus.REVOKED,
-                "unknown": ocsp.OCSPCertStatus.UNKNOWN}
-
-
-def _asn1_status(status: CertStatus) -> a_ocsp.CertStatus:
-    if status.state == "revoked":
-        info = {"revocation_time": status.revoked_at}
-        if status.reason is not None:
-            info["revocation_reason"] = status.reason.name  # asn1crypto uses the same names
-        return a_ocsp.CertStatus(name="revoked", value=info)
-    return a_ocsp.CertStatus(name=status.state, value=a_core.Null())
-
-
-def _sign_tbs(key, tbs: bytes) -> tuple[str, bytes]:
-    """Sign with the algorithm cryptography's own builders would use for this key."""
-    h = signature_hash(key)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return f"{h.name}_ecdsa", key.sign(tbs, ec.ECDSA(h))
-    return f"{h.name}_rsa", key.sign(tbs, padding.PKCS1v15(), h)
+        return enc.response([enc.single(cert_id.dump(), status, this_update, next_update)
+                             for cert_id, status in items], this_update, nonce)

@@ -24,7 +24,6 @@ from ca.ocsp_cache import ResponseCache
 from ca.ocsp_signer import CertStatus, IssuerHashes, OcspSigner, status_of
 from ca.serials import serial_hex
 from ca.store import ocsp as ocsp_store
-from ca.store.models import OcspResponse
 from ca.wsgiutil import BodyTooLarge, read_body, respond
 from ocsp.request import CertId, ParsedRequest, decode_get_path, parse_request
 
@@ -147,9 +146,8 @@ class OcspApp:
         if nonce is not None:
             return _Answer(der)
         if status.cacheable:
-            self._store(row, OcspResponse(serial=serial, hash_algorithm=ih.algorithm,
-                                          issuer=ih.ca, der=der, this_update=this_update,
-                                          next_update=next_update))
+            self._store(row, ocsp_store.ResponseRow(serial, ih.algorithm, ih.ca, der,
+                                                    this_update, next_update))
         return _Answer(der, this_update, next_update)
 
     def _answer_many(self, request: ParsedRequest, issuers: list[IssuerHashes]) -> _Answer:
@@ -168,7 +166,7 @@ class OcspApp:
         row = self.reader.status(serial_text)
         return status_of(serial, row, ca), row
 
-    def _store(self, row: tuple, response: OcspResponse) -> None:
+    def _store(self, row: tuple, response: ocsp_store.ResponseRow) -> None:
         """Keep a response signed on a miss, so the next request is a hit. A background thread
         per process writes them in batches: the answer does not wait for the write lock."""
         with self._writer_lock:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from asn1crypto import cms, parser, tsp
+from asn1crypto import cms, tsp
 
+from ca.der import sequence
 from tsa.errors import Rejected
 from tsa.token import IssuedToken
 
@@ -25,7 +26,7 @@ _GRANTED = tsp.PKIStatusInfo({"status": "granted"}).dump()
 
 def granted(token: IssuedToken) -> bytes:
     """TimeStampResp ::= SEQUENCE { status, timeStampToken } around the encoded token."""
-    return parser.emit(0, 1, 16, _GRANTED + token.der)
+    return sequence(_GRANTED, token.der)
 
 
 def rejection(error: Rejected) -> bytes:

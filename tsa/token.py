@@ -6,7 +6,7 @@ encoded. So everything constant about a token (the certificate, the ESSCertIDv2 
 algorithm identifiers, the TSA name, the policy) is encoded once per process by asn1crypto,
 and a request only encodes what changes (serial, genTime, nonce, the digest and the
 signature) with asn1crypto's own types. The structures around them are framed with
-asn1crypto's TLV emitter (``parser.emit``), field by field in the order RFC 3161 and RFC 5652
+asn1crypto's TLV emitter (``ca.der``), field by field in the order RFC 3161 and RFC 5652
 give; the test suite checks that asn1crypto re-encodes every token to the same bytes.
 """
 
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ca.der import context, sequence, set_of
 from ca.policy import TsaPolicy
 from tsa.request import TimestampRequest
 
@@ -38,20 +39,6 @@ class IssuedToken:
     serial: int
     gen_time: dt.datetime
     der: bytes  # the TimeStampToken: a ContentInfo holding SignedData
-
-
-# X.690 identifiers: universal class (0) or context-specific (2); primitive (0) or constructed.
-def _sequence(*parts: bytes) -> bytes:
-    return parser.emit(0, 1, 16, b"".join(parts))
-
-
-def _set(*parts: bytes) -> bytes:
-    return parser.emit(0, 1, 17, b"".join(parts))
-
-
-def _context(tag: int, *parts: bytes) -> bytes:
-    """``[tag]`` constructed: EXPLICIT around a value, or IMPLICIT over a SET's contents."""
-    return parser.emit(2, 1, tag, b"".join(parts))
 
 
 def _der(value) -> bytes:
@@ -73,7 +60,7 @@ class TokenSigner:
         self._version = _der(tsp.Version("v1"))
         self._policy = _der(core.ObjectIdentifier(policy.policy_oid))
         self._accuracy = _der(tsp.Accuracy(_accuracy_fields(policy.accuracy_millis)))
-        self._tsa_name = _context(0, _der(asn1_x509.GeneralName(  # tsa [0] EXPLICIT
+        self._tsa_name = context(0, _der(asn1_x509.GeneralName(  # tsa [0] EXPLICIT
             name="directory_name", value=cert.subject)))
 
         # Step 2: the SignedData and SignerInfo fields every token shares (RFC 5652 §5).
@@ -85,7 +72,7 @@ class TokenSigner:
             "issuer": cert.issuer, "serial_number": cert.serial_number}))
         certificates = _der(cms.CertificateSet([cms.CertificateChoices(
             name="certificate", value=cert)]))
-        self._certificates = _context(0, parser.parse(certificates)[4])  # [0] IMPLICIT
+        self._certificates = context(0, parser.parse(certificates)[4])  # [0] IMPLICIT
         self._signer_version = _der(cms.CMSVersion("v1"))
         self._signed_data_version = _der(cms.CMSVersion("v3"))  # §5.1: eContentType not data
         self._tst_info_type = _der(cms.ContentType("tst_info"))
@@ -121,7 +108,7 @@ class TokenSigner:
 
     def sign(self, request: TimestampRequest, serial: int, gen_time: dt.datetime) -> IssuedToken:
         """The TimeStampToken for ``request``: a SignedData over a TSTInfo (RFC 3161 §2.4.2)."""
-        tst_der = _sequence(  # TSTInfo; ordering (DEFAULT FALSE) and extensions are absent
+        tst_der = sequence(  # TSTInfo; ordering (DEFAULT FALSE) and extensions are absent
             self._version,
             self._policy,
             request.message_imprint.dump(),  # as parsed: echoed byte for byte
@@ -136,27 +123,27 @@ class TokenSigner:
         # are in DER order (X.690 §11.6: by encoding; here that is by length).
         attributes = b"".join((
             self._content_type_attr,
-            _sequence(self._message_digest_type, _set(_der(core.OctetString(
+            sequence(self._message_digest_type, set_of(_der(core.OctetString(
                 hashlib.new(self._hash_name, tst_der).digest())))),
             self._signing_cert_attr,
         ))
-        signature = self._key.sign(_set(attributes), *self._sign_args)
-        signer_info = _sequence(
+        signature = self._key.sign(set_of(attributes), *self._sign_args)
+        signer_info = sequence(
             self._signer_version,
             self._sid,
             self._digest_alg,
-            _context(0, attributes),  # signedAttrs [0] IMPLICIT: the same SET, retagged
+            context(0, attributes),  # signedAttrs [0] IMPLICIT: the same SET, retagged
             self._signature_alg,
             _der(core.OctetString(signature)),
         )
-        signed_data = _sequence(
+        signed_data = sequence(
             self._signed_data_version,
             self._digest_algs,
-            _sequence(self._tst_info_type, _context(0, _der(core.OctetString(tst_der)))),
+            sequence(self._tst_info_type, context(0, _der(core.OctetString(tst_der)))),
             self._certificates if request.cert_req else b"",
-            _set(signer_info),
+            set_of(signer_info),
         )
-        token = _sequence(self._signed_data_type, _context(0, signed_data))
+        token = sequence(self._signed_data_type, context(0, signed_data))
         return IssuedToken(serial, gen_time, token)
 
 

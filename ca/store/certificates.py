@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from ca.store.db import connection_of
 from ca.store.models import Certificate
 
-__all__ = ["insert_pending", "insert_pending_many", "mark_issued_many", "get",
+__all__ = ["PendingCertificate", "insert_pending", "insert_pending_many", "mark_issued_many", "get",
            "current_for_profile", "stale_pending", "set_revocation"]
 
 
@@ -22,15 +23,33 @@ _MARK_ISSUED = (_TABLE.update()
                 .values(status="issued", der=bindparam("p_der"), issued_at=bindparam("p_at")))
 
 
-def insert_pending(session: Session, row: Certificate) -> None:
+class PendingCertificate(NamedTuple):
+    """A certificate about to be signed: its row before the signature (DESIGN.md order),
+    without ORM state (issuance records one per certificate)."""
+
+    serial: str
+    issuer: str
+    profile: str
+    subject: str
+    organization_teryt: str | None
+    requested_by: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    tbs: bytes
+    created_at: dt.datetime
+    status: str = "pending"
+
+
+def insert_pending(session: Session, row: Certificate | PendingCertificate) -> None:
     insert_pending_many(session, [row])
 
 
-def insert_pending_many(session, rows: list[Certificate]) -> None:
+def insert_pending_many(session, rows: list[Certificate | PendingCertificate]) -> None:
     """Insert through SQL Core in one statement (the hot path of issuance: no unit-of-work
     bookkeeping); the primary key makes a duplicate serial fail here, before anything is
-    signed."""
-    values = [{c.key: getattr(row, c.key) for c in _TABLE.columns} for row in rows]
+    signed. Columns a row does not name are NULL."""
+    values = [row._asdict() if isinstance(row, PendingCertificate)
+              else {c.key: getattr(row, c.key) for c in _TABLE.columns} for row in rows]
     connection_of(session).execute(_INSERT, values)
 
 

@@ -18,9 +18,6 @@ from sqlalchemy.sql import ClauseElement
 
 __all__ = ["DirectConnection", "translated_errors"]
 
-_NO_VALUE = object()
-
-
 class _Compiled:
     """One statement compiled for one dialect: its SQL, parameter order and converters."""
 
@@ -30,26 +27,24 @@ class _Compiled:
         self.names = (list(compiled.positiontup) if compiled.positional
                       else list(compiled.binds))
         self.positional = compiled.positional
-        self.defaults, self.processors = {}, {}
-        for name in self.names:
+        # per parameter: its name and the value fixed in the statement itself
+        # (``.values(status="issued")``), else None
+        self._fixed: list[tuple[str, Any]] = []
+        # (position, converter): the dialect's own implementation (SQLite's DATETIME text
+        # format, say), as the ORM would use it
+        self._converters: list[tuple[int, Any]] = []
+        for i, name in enumerate(self.names):
             bind = compiled.binds[name]
-            # a value fixed in the statement itself (``.values(status="issued")``)
-            self.defaults[name] = bind.effective_value if bind.value is not None else _NO_VALUE
-            # the dialect's own implementation (SQLite's DATETIME text format, say), as the
-            # ORM would use it
+            self._fixed.append((name, bind.effective_value if bind.value is not None else None))
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
-                self.processors[name] = processor
+                self._converters.append((i, processor))
 
     def parameters(self, given: dict[str, Any]):
-        out = {}
-        for name in self.names:
-            value = given.get(name, self.defaults[name])
-            if value is _NO_VALUE:
-                value = None
-            processor = self.processors.get(name)
-            out[name] = processor(value) if processor is not None else value
-        return tuple(out[n] for n in self.names) if self.positional else out
+        values = [given.get(name, fixed) for name, fixed in self._fixed]
+        for i, convert in self._converters:
+            values[i] = convert(values[i])
+        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
 
 class DirectConnection:

@@ -9,6 +9,7 @@ import functools
 import os
 import threading
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,11 +19,24 @@ from sqlalchemy.orm import Session
 from ca.store.db import connection_of
 from ca.store.models import Certificate, OcspResponse
 
-__all__ = ["cached", "save", "invalidate", "serials_to_refresh", "status_rows", "FastReader"]
+__all__ = ["ResponseRow", "cached", "save", "invalidate", "serials_to_refresh", "status_rows",
+           "FastReader"]
 
 # The columns a response is made from; tuples keep bulk refresh light.
 _STATUS_COLUMNS = (Certificate.serial, Certificate.issuer, Certificate.status,
                    Certificate.revoked_at, Certificate.revocation_reason)
+
+
+class ResponseRow(NamedTuple):
+    """A signed response on its way to the store: the table's columns, without ORM state
+    (issuance makes two per certificate)."""
+
+    serial: str
+    hash_algorithm: str
+    issuer: str
+    der: bytes
+    this_update: dt.datetime
+    next_update: dt.datetime
 
 
 def cached(session: Session, serial: str, hash_algorithm: str):
@@ -49,11 +63,9 @@ def _upsert(dialect: str):
         set_={c: stmt.excluded[c] for c in ("issuer", "der", "this_update", "next_update")})
 
 
-def save(session, rows: Iterable[OcspResponse]) -> None:
+def save(session, rows: Iterable[ResponseRow]) -> None:
     """Insert or replace responses (one per serial and hash algorithm), in one statement."""
-    values = [{"serial": r.serial, "hash_algorithm": r.hash_algorithm, "issuer": r.issuer,
-               "der": r.der, "this_update": r.this_update, "next_update": r.next_update}
-              for r in rows]
+    values = [r._asdict() for r in rows]
     if not values:
         return
     conn = connection_of(session)
