@@ -189,11 +189,13 @@ class Issuer:
         at = self.ctx.now()
         cert_store.mark_issued_many(conn, [
             (s.row.serial, s.certificate.public_bytes(Encoding.DER), at) for s in group])
+        ocsp_store.save(conn, [r for s in group for r in s.responses])
+        # Last: appending takes the audit head's lock, which every writer of every process
+        # waits for; it is held from here to the COMMIT only.
         self.ctx.audit_many(conn, [Event(
             actor=s.row.requested_by, action="certificate.issue",
             object=f"certificate:{s.row.serial}", organization_teryt=s.row.organization_teryt,
             details={"profile": s.row.profile, "subject": s.row.subject}) for s in group])
-        ocsp_store.save(conn, [r for s in group for r in s.responses])
 
     def _chain_for(self, issuer: Authority) -> list[x509.Certificate]:
         if issuer.name == "root":

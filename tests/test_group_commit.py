@@ -229,3 +229,24 @@ def test_a_pooled_connection_left_in_autocommit_still_gets_one_transaction(ctx):
     for pooled in leased:
         pooled.close()  # back in the pool, still in autocommit
     assert _stored(ctx, _write_then_fail(ctx).serial) is None
+
+
+def test_issuance_survives_the_server_dropping_its_connections(ctx):
+    """The write path pings no connection before use: when the server has dropped them all
+    (a restart, a failover), the transaction lost with one is tried again on a fresh one."""
+    if ctx.db.dialect != "postgresql":
+        pytest.skip("SQLite has no server to drop connections")
+    issuer = Issuer(ctx)
+    issuer.issue(IssuanceRequest("resident-signing", make_csr(), dict(RESIDENT), "test"))
+    admin = ctx.db.engine.raw_connection()
+    try:
+        admin.cursor().execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.commit()
+    finally:
+        admin.close()
+    done = issuer.issue(IssuanceRequest("resident-signing", make_csr(), dict(RESIDENT), "test"))
+    with ctx.db.reading() as s:
+        assert cert_store.get(s, done.serial).status == "issued"
+        assert verify_chain(s)[1] == []

@@ -48,12 +48,18 @@ class _Compiled:
 
 
 class DirectConnection:
-    """A DB-API connection in a transaction, executing Core statements compiled once."""
+    """A DB-API connection in a transaction, executing Core statements compiled once.
 
-    def __init__(self, dbapi_connection, dialect: Dialect, cache: dict):
+    With a psycopg ``pipeline``, statements are sent without waiting for each answer; reading
+    a result (a row count, a row) or the COMMIT waits for all sent before it. A transaction
+    of six statements then costs three round trips to the server instead of eight.
+    """
+
+    def __init__(self, dbapi_connection, dialect: Dialect, cache: dict, pipeline=None):
         self.dialect = dialect
         self._dbapi = dbapi_connection
         self._cache = cache  # statement -> _Compiled, shared by every transaction of the engine
+        self._pipeline = pipeline
 
     def execute(self, statement: ClauseElement, parameters: dict | list[dict] | None = None):
         """Run ``statement`` once, or once per dict of a list (DB-API executemany)."""
@@ -62,11 +68,13 @@ class DirectConnection:
             compiled = self._cache[statement] = _Compiled(statement, self.dialect)
         cursor = self._dbapi.cursor()
         with translated_errors(self.dialect, compiled.sql):
+            if isinstance(parameters, list) and len(parameters) == 1:
+                parameters = parameters[0]
             if isinstance(parameters, list):
                 cursor.executemany(compiled.sql, [compiled.parameters(p) for p in parameters])
             else:
                 cursor.execute(compiled.sql, compiled.parameters(parameters or {}))
-        return _Result(cursor)
+        return _Result(cursor, self.dialect, compiled.sql, self._pipeline)
 
 
 @contextlib.contextmanager
@@ -81,14 +89,23 @@ def translated_errors(dialect: Dialect, sql: str):
 
 
 class _Result:
-    """The part of SQLAlchemy's result the store's write path uses."""
+    """The part of SQLAlchemy's result the store's write path uses. In a psycopg pipeline
+    the statement's outcome (and any error it met) is known only once results are read."""
 
-    def __init__(self, cursor):
-        self.rowcount = cursor.rowcount
-        self._cursor = cursor
+    def __init__(self, cursor, dialect: Dialect, sql: str, pipeline):
+        self._cursor, self._dialect, self._sql = cursor, dialect, sql
+        self._pipeline = pipeline
+
+    @property
+    def rowcount(self) -> int:
+        with translated_errors(self._dialect, self._sql):
+            if self._pipeline is not None:
+                self._pipeline.sync()
+            return self._cursor.rowcount
 
     def one(self) -> tuple:
-        rows = self._cursor.fetchall()
+        with translated_errors(self._dialect, self._sql):
+            rows = self._cursor.fetchall()
         if len(rows) != 1:
             raise LookupError(f"expected one row, got {len(rows)}")
         return tuple(rows[0])

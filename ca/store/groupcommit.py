@@ -6,7 +6,8 @@ and writes every row waiting, in one transaction; the others wait for it and ret
 row is committed. A thread alone writes alone, with no added wait.
 
 If a group's transaction fails, each of its rows is written again in a transaction of its own,
-so one caller's mistake (a duplicate serial, say) is reported to that caller only.
+so one caller's mistake (a duplicate serial, say) is reported to that caller only. A transaction
+lost with its database connection is tried once more on a fresh one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from sqlalchemy.exc import DBAPIError
 
 from ca.store.db import Database
 from ca.store.direct import DirectConnection
@@ -75,8 +78,7 @@ class GroupWriter(Generic[T]):
             w.error = interrupted  # until a commit says otherwise
         try:
             try:
-                with self.db.direct_transaction() as conn:
-                    self._write(conn, [w.item for w in group])
+                self._transaction([w.item for w in group])
                 for w in group:
                     w.error = None
                 return
@@ -86,14 +88,24 @@ class GroupWriter(Generic[T]):
                     return
             for w in group:  # find whose row it was: each alone
                 try:
-                    with self.db.direct_transaction() as conn:
-                        self._write(conn, [w.item])
+                    self._transaction([w.item])
                     w.error = None
                 except Exception as own:
                     w.error = own
         finally:
             for w in group:
                 w.done = True
+
+
+    def _transaction(self, items: list[T]) -> None:
+        for attempt in (1, 2):
+            try:
+                with self.db.direct_transaction() as conn:
+                    self._write(conn, items)
+                return
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
 
 
 _writers: weakref.WeakSet[GroupWriter] = weakref.WeakSet()
