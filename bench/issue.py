@@ -2,7 +2,7 @@
 on SQLite and PostgreSQL, next to the ceiling: cryptography signing the same certificates with a
 file key in the same process.
 
-    .venv/bin/python bench/issue.py [--count 2000] [--processes 2] [--threads 4,1]
+    .venv/bin/python bench/issue.py [--count 2000] [--processes 2] [--threads 1,4]
                                     [--databases sqlite,postgres] [--postgres URL]
 
 Threads per process stand for gunicorn gthread workers' threads: concurrent callers in one
@@ -86,7 +86,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 2)
-    ap.add_argument("--threads", default="4,1", help="issuing threads per process, a list")
+    ap.add_argument("--threads", default="1,4", help="issuing threads per process, a list")
     ap.add_argument("--postgres", default=os.environ.get(
         "REGCA_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1/test"))
     ap.add_argument("--databases", default="sqlite,postgres")
