@@ -75,7 +75,7 @@ class Certificate(Base):
     requested_by: Mapped[str] = mapped_column(String(200))
     not_before: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    tbs: Mapped[bytes] = mapped_column(LargeBinary)  # the linted to-be-signed certificate
+    tbs: Mapped[bytes] = mapped_column(LargeBinary)  # the TBSCertificate, recorded before signing
     der: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     issued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
