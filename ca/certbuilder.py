@@ -179,24 +179,24 @@ def _time(value: dt.datetime) -> bytes:
 
 @lru_cache(maxsize=256)
 def _fixed_parts(profile: Profile, issuer: Authority | None, urls: PublicUrls, key
-                 ) -> tuple[bytes, bytes, bytes, bytes]:
-    """``(version, signature algorithm, issuer name, fixed extensions)``, encoded once."""
+                 ) -> tuple[bytes, bytes, bytes]:
+    """``(signature algorithm, issuer name, fixed extensions)``, encoded once."""
     issuer_name = issuer.certificate.subject.public_bytes() if issuer else b""
     extensions = b"".join(_extension(v, c) for v, c in _fixed_extensions(profile, issuer, urls))
-    return _VERSION_3, signature_algorithm(key), issuer_name, extensions
+    return signature_algorithm(key), issuer_name, extensions
 
 
 def encode_tbs(spec: CertificateSpec, issuer: Authority | None, serial: int,
                not_before: dt.datetime, not_after: dt.datetime, urls: PublicUrls,
                key) -> bytes:
     """The DER TBSCertificate (RFC 5280 §4.1) that ``build(...).sign(key, ...)`` would sign,
-    field for field and byte for byte (tests/test_certbuilder.py compares them), at a fifth
-    of the cost: what the profile and the issuer fix is encoded once, and per certificate only
-    the serial, validity, subject, key and its identifiers are."""
-    version, algorithm, issuer_name, fixed = _fixed_parts(spec.profile, issuer, urls, key)
+    field for field and byte for byte (tests/test_encoders.py compares them), at half the
+    cost of building one: what the profile and the issuer fix is encoded once, and per
+    certificate only the serial, validity, subject, key and its identifiers are."""
+    algorithm, issuer_name, fixed = _fixed_parts(spec.profile, issuer, urls, key)
     subject = spec.subject.public_bytes()
     return sequence(
-        version,
+        _VERSION_3,
         core.Integer(serial).dump(),
         algorithm,
         issuer_name or subject,
