@@ -67,6 +67,13 @@ _queues: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
 os.register_at_fork(after_in_child=lambda: [q._after_fork() for q in list(_queues)])
 
 
+# WAL pages between checkpoints (SQLite's default is 1,000). A checkpoint runs inside the
+# committing writer's turn, and a certificate dirties about sixteen pages, so at the default
+# one issuance in sixty copied the same hot index pages back and synced the file again:
+# measured here, a COMMIT went from about 115 to 85 µs. The WAL file grows to about 20 MiB.
+_CHECKPOINT_PAGES = 5000
+
+
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -78,6 +85,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -151,30 +159,31 @@ class Database:
         self._after_fork()
         dialect = self._direct_engine.dialect
         sqlite = dialect.name == "sqlite"
-        with self._writers.turn() if self._writers else contextlib.nullcontext():
-            pooled = self._direct_engine.raw_connection()
-            dbapi = pooled.driver_connection
-            try:
-                with translated_errors(dialect, "BEGIN"):
-                    if sqlite:
-                        dbapi.execute("BEGIN IMMEDIATE")  # as every write transaction here
-                    elif dbapi.autocommit:
-                        dbapi.autocommit = False  # one transaction, whatever the pool hands out
-                with translated_errors(dialect, "COMMIT"), _pipeline(dbapi) as pipeline:
-                    yield DirectConnection(dbapi, dialect, self._compiled, pipeline)
-                    dbapi.execute("COMMIT") if sqlite else dbapi.commit()
-            except BaseException as exc:
-                orig = getattr(exc, "orig", None)
-                if orig is not None and dialect.is_disconnect(orig, dbapi, None):
-                    pooled.invalidate()  # the server went away: never hand this one out again
-                    self._direct_engine.dispose()  # nor the others it had
-                    exc.connection_invalidated = True
-                else:
-                    with contextlib.suppress(Exception):
-                        dbapi.rollback()
-                raise
-            finally:
-                pooled.close()
+        pooled = self._direct_engine.raw_connection()  # before queueing: the turn is for writing
+        dbapi = pooled.driver_connection
+        try:
+            with self._writers.turn() if self._writers else contextlib.nullcontext():
+                try:
+                    with translated_errors(dialect, "BEGIN"):
+                        if sqlite:
+                            dbapi.execute("BEGIN IMMEDIATE")  # as every write transaction here
+                        elif dbapi.autocommit:
+                            dbapi.autocommit = False  # one transaction, whatever the pool gives
+                    with translated_errors(dialect, "COMMIT"), _pipeline(dbapi) as pipeline:
+                        yield DirectConnection(dbapi, dialect, self._compiled, pipeline)
+                        dbapi.execute("COMMIT") if sqlite else dbapi.commit()
+                except BaseException as exc:
+                    orig = getattr(exc, "orig", None)
+                    if orig is not None and dialect.is_disconnect(orig, dbapi, None):
+                        pooled.invalidate()  # the server went away: never hand this one out
+                        self._direct_engine.dispose()  # nor the others it had
+                        exc.connection_invalidated = True
+                    else:
+                        with contextlib.suppress(Exception):
+                            dbapi.rollback()
+                    raise
+        finally:
+            pooled.close()
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
