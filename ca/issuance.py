@@ -179,7 +179,7 @@ class Issuer:
 
     @cached_property
     def _pending(self) -> GroupWriter[PendingCertificate]:
-        return GroupWriter(self.ctx.db, cert_store.insert_pending_many)
+        return GroupWriter(self.ctx.db, cert_store.insert_pending_many, one_statement_each=True)
 
     @cached_property
     def _issued(self) -> GroupWriter[_Signed]:

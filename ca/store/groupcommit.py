@@ -40,8 +40,12 @@ class GroupWriter(Generic[T]):
     """``write(conn, items)`` run for the items of every thread waiting at the moment, on a
     ``DirectConnection`` (Core statements only)."""
 
-    def __init__(self, db: Database, write: Callable[[DirectConnection, list[T]], None]):
+    def __init__(self, db: Database, write: Callable[[DirectConnection, list[T]], None],
+                 one_statement_each: bool = False):
+        """``one_statement_each``: ``write`` runs one statement per item, so an item written
+        alone needs no transaction around it (``Database.direct_transaction``)."""
         self.db, self._write = db, write
+        self._one_statement_each = one_statement_each
         self._reset()
         _writers.add(self)
 
@@ -100,7 +104,8 @@ class GroupWriter(Generic[T]):
     def _transaction(self, items: list[T]) -> None:
         for attempt in (1, 2):
             try:
-                with self.db.direct_transaction() as conn:
+                alone = self._one_statement_each and len(items) == 1
+                with self.db.direct_transaction(one_statement=alone) as conn:
                     self._write(conn, items)
                 return
             except DBAPIError as exc:
