@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.exc import IntegrityError
 
 from ca.audit import Event
@@ -62,6 +61,7 @@ class _Signed:
     """A signed certificate on its way to the store, with its first OCSP responses."""
 
     row: PendingCertificate  # what was recorded before signing
+    der: bytes
     certificate: x509.Certificate
     responses: list[ResponseRow]
 
@@ -169,7 +169,7 @@ class Issuer:
 
         # Step 3: store it as issued, audit, and keep its pre-signed OCSP responses, in one
         # transaction.
-        self._store_issued(_Signed(row, certificate,
+        self._store_issued(_Signed(row, der, certificate,
                                    self._responses.for_new(row.serial, issuer_name)))
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
@@ -187,8 +187,7 @@ class Issuer:
 
     def _write_issued(self, conn: DirectConnection, group: list[_Signed]) -> None:
         at = self.ctx.now()
-        cert_store.mark_issued_many(conn, [
-            (s.row.serial, s.certificate.public_bytes(Encoding.DER), at) for s in group])
+        all_pending = cert_store.mark_issued_many(conn, [(s.row.serial, s.der, at) for s in group])
         ocsp_store.save(conn, [r for s in group for r in s.responses])
         # Last: appending takes the audit head's lock, which every writer of every process
         # waits for; it is held from here to the COMMIT only.
@@ -196,6 +195,7 @@ class Issuer:
             actor=s.row.requested_by, action="certificate.issue",
             object=f"certificate:{s.row.serial}", organization_teryt=s.row.organization_teryt,
             details={"profile": s.row.profile, "subject": s.row.subject}) for s in group])
+        all_pending()  # read once the head's row has come back: no round trip of its own
 
     def _chain_for(self, issuer: Authority) -> list[x509.Certificate]:
         if issuer.name == "root":

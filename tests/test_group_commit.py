@@ -81,9 +81,15 @@ def test_marking_a_row_that_is_not_pending_fails_the_whole_write(ctx):
         cert_store.insert_pending_many(conn, [pending])
     with pytest.raises(RuntimeError, match="not pending"), \
             ctx.db.direct_transaction() as conn:
-        cert_store.mark_issued_many(conn, [(pending.serial, b"der", _AT), (ghost, b"der", _AT)])
+        all_pending = cert_store.mark_issued_many(
+            conn, [(pending.serial, b"der", _AT), (ghost, b"der", _AT)])
+        audit_store.append_many(conn, [(_AT, Event(actor="test", action="mark.test",
+                                                   object=f"certificate:{ghost}"))])
+        all_pending()  # after a later statement's result, as issuance reads it
     with ctx.db.reading() as s:
         assert s.get(Certificate, pending.serial).status == "pending"
+        assert s.scalar(select(func.count()).select_from(AuditEvent)
+                        .where(AuditEvent.action == "mark.test")) == 0
 
 
 def test_one_group_of_audit_events_keeps_the_chain(ctx):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -53,21 +54,28 @@ def insert_pending_many(session, rows: list[Certificate | PendingCertificate]) -
     connection_of(session).execute(_INSERT, values)
 
 
-def mark_issued_many(session, issued: list[tuple[str, bytes, dt.datetime]]) -> None:
-    """Store signed certificates ``(serial, der, issued_at)``; each must still be pending."""
+def mark_issued_many(session, issued: list[tuple[str, bytes, dt.datetime]]
+                     ) -> Callable[[], None]:
+    """Store signed certificates ``(serial, der, issued_at)``; each must still be pending.
+
+    Returns the check that each was, which raises RuntimeError otherwise: call it after the
+    transaction's last statement. On a pipelined connection, reading a row count waits for the
+    server, a round trip of its own unless a later statement's result has already been read."""
     conn = connection_of(session)
     params = [{"p_serial": serial, "p_der": der, "p_at": at} for serial, der, at in issued]
     if len(params) > 1 and not conn.dialect.supports_sane_multi_rowcount:
-        for p in params:  # this driver cannot count an executemany: one statement each
-            _check_marked(conn.execute(_MARK_ISSUED, p).rowcount, [p])
-        return
-    _check_marked(conn.execute(_MARK_ISSUED, params).rowcount, params)
+        # this driver cannot count an executemany: one statement each
+        marks = [(conn.execute(_MARK_ISSUED, p), [p]) for p in params]
+    else:
+        marks = [(conn.execute(_MARK_ISSUED, params), params)]
 
-
-def _check_marked(rowcount: int, params: list[dict]) -> None:
-    if rowcount != len(params):
-        which = params[0]["p_serial"] if len(params) == 1 else f"one of {len(params)}"
-        raise RuntimeError(f"certificate {which} was not pending when its signature arrived")
+    def check() -> None:
+        for result, marked in marks:
+            if result.rowcount != len(marked):
+                which = marked[0]["p_serial"] if len(marked) == 1 else f"one of {len(marked)}"
+                raise RuntimeError(f"certificate {which} was not pending when its signature "
+                                   "arrived")
+    return check
 
 
 def get(session: Session, serial: str, for_update: bool = False) -> Certificate | None:

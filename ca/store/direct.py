@@ -99,8 +99,8 @@ class _Result:
     @property
     def rowcount(self) -> int:
         with translated_errors(self._dialect, self._sql):
-            if self._pipeline is not None:
-                self._pipeline.sync()
+            if self._pipeline is not None and self._cursor.pgresult is None:
+                self._pipeline.sync()  # its result has not come back yet
             return self._cursor.rowcount
 
     def one(self) -> tuple:
