@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["GENESIS", "Event", "ChainProblem", "chain_hash", "canonical"]
+__all__ = ["GENESIS", "Event", "ChainProblem", "chain_hash", "canonical", "unsequenced",
+           "sequenced"]
 
 GENESIS = "0" * 64
 
@@ -39,8 +40,14 @@ class ChainProblem:
 
 def canonical(seq: int, at: dt.datetime, event: Event) -> str:
     """The exact text a row's hash covers (sorted keys, no whitespace, UTC microseconds)."""
+    return sequenced(unsequenced(at, event), seq)
+
+
+def unsequenced(at: dt.datetime, event: Event) -> str:
+    """``canonical`` but for the sequence number, which only the chain's head can give: an
+    appender prepares this before it takes the head's lock. "seq" sorts after every other key,
+    so it is the text's end, left open here."""
     return json.dumps({
-        "seq": seq,
         "at": at.astimezone(dt.timezone.utc).isoformat(timespec="microseconds"),
         "actor": event.actor,
         "action": event.action,
@@ -48,7 +55,12 @@ def canonical(seq: int, at: dt.datetime, event: Event) -> str:
         "outcome": event.outcome,
         "details": event.details,
         "organization_teryt": event.organization_teryt,
-    }, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    }, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)[:-1]
+
+
+def sequenced(text: str, seq: int) -> str:
+    """Close an ``unsequenced`` text with its sequence number."""
+    return f'{text},"seq":{seq}}}'
 
 
 def chain_hash(prev_hash: str, text: str) -> str:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
 from conftest import make_home, run_cli
 from sqlalchemy import select, text, update
 
+from ca.audit import Event, canonical
 from ca.store.models import AuditEvent
 
 pytestmark = pytest.mark.hsm
@@ -60,3 +64,19 @@ def test_reordered_rows_are_found(fresh):
         s.execute(text("UPDATE audit_events SET seq = 4 WHERE seq = -1"))
     r = _verify(fresh)
     assert r.code == 1 and "audit row 3" in r.err
+
+
+def test_the_hashed_text_is_the_whole_row_as_sorted_json():
+    """Rows already chained must keep verifying: ``canonical`` (prepared without its sequence
+    number before the head's lock, then closed with it) is byte for byte the JSON of the whole
+    row with sorted keys."""
+    at = dt.datetime(2026, 12, 2, 9, 30, 1, 250, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    event = Event(actor="rejestracja ZG", action="certificate.issue", object="certificate:ab12",
+                  details={"subject": "CN=Zofia Żółć,C=PL", "profile": "resident-signing"},
+                  organization_teryt="0862011")
+    whole = json.dumps({
+        "seq": 1234, "at": "2026-12-02T08:30:01.000250+00:00", "actor": event.actor,
+        "action": event.action, "object": event.object, "outcome": "success",
+        "details": event.details, "organization_teryt": "0862011",
+    }, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical(1234, at, event) == whole

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ca.audit import GENESIS, ChainProblem, Event, canonical, chain_hash
+from ca.audit import GENESIS, ChainProblem, Event, canonical, chain_hash, sequenced, unsequenced
 from ca.store.db import connection_of
 from ca.store.models import AuditEvent, AuditHead
 
@@ -37,18 +37,17 @@ def append_many(session, events: list[tuple[dt.datetime, Event]]) -> int:
     events takes that lock once.
     """
     conn = connection_of(session)  # SQL Core: appends are on every write path
+    # Everything but the chaining is prepared before the head's lock is taken.
+    rows = [{"at": at, "actor": event.actor, "action": event.action, "object": event.object,
+             "outcome": event.outcome, "organization_teryt": event.organization_teryt,
+             "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False,
+                                   default=str),
+             "text": unsequenced(at, event)} for at, event in events]
     seq, head_hash = conn.execute(_LOCK_HEAD).one()
-    rows = []
-    for at, event in events:
+    for row in rows:
         seq += 1
-        row_hash = chain_hash(head_hash, canonical(seq, at, event))
-        rows.append({
-            "seq": seq, "at": at, "actor": event.actor, "action": event.action,
-            "object": event.object, "outcome": event.outcome,
-            "organization_teryt": event.organization_teryt,
-            "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False,
-                                  default=str),
-            "prev_hash": head_hash, "hash": row_hash})
+        row_hash = chain_hash(head_hash, sequenced(row.pop("text"), seq))
+        row.update(seq=seq, prev_hash=head_hash, hash=row_hash)
         head_hash = row_hash
     if rows:
         conn.execute(_INSERT_EVENT, rows)

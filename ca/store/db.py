@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from alembic import command
@@ -124,21 +125,17 @@ def _pipeline(dbapi):
 
 
 @contextlib.contextmanager
-def _transaction_on(dbapi, dialect, one_statement: bool):
-    """BEGIN ... COMMIT around the body (SQLite: BEGIN IMMEDIATE, as every write transaction
-    here; PostgreSQL: in a pipeline), or nothing around a lone statement. Yields the pipeline."""
-    sqlite = dialect.name == "sqlite"
-    if not sqlite and dbapi.autocommit != one_statement:
+def _server_transaction(dbapi, dialect, one_statement: bool):
+    """BEGIN ... COMMIT around the body, in a pipeline where the driver has one, or nothing
+    around a lone statement (autocommit). Yields the pipeline."""
+    if dbapi.autocommit != one_statement:
         dbapi.autocommit = one_statement  # whatever the pool handed out
     if one_statement:
         yield None
         return
-    with translated_errors(dialect, "BEGIN"):
-        if sqlite:
-            dbapi.execute("BEGIN IMMEDIATE")
     with translated_errors(dialect, "COMMIT"), _pipeline(dbapi) as pipeline:
         yield pipeline
-        dbapi.execute("COMMIT") if sqlite else dbapi.commit()
+        dbapi.commit()
 
 
 class Database:
@@ -203,10 +200,19 @@ class Database:
         pooled = self._direct_engine.raw_connection()  # before queueing: the turn is for writing
         dbapi = pooled.driver_connection
         try:
-            with self._writers.turn() if self._writers else contextlib.nullcontext():
+            with contextlib.ExitStack() as held:  # the writers' turn, once taken
                 try:
-                    with _transaction_on(dbapi, dialect, one_statement) as pipeline:
-                        yield DirectConnection(dbapi, dialect, self._compiled, pipeline)
+                    if dialect.name == "sqlite":
+                        conn = DirectConnection(dbapi, dialect, self._compiled, begin=partial(
+                            self._begin_sqlite, held, dbapi, dialect, one_statement))
+                        yield conn
+                        conn.flush()
+                        if not one_statement:
+                            with translated_errors(dialect, "COMMIT"):
+                                dbapi.execute("COMMIT")
+                    else:
+                        with _server_transaction(dbapi, dialect, one_statement) as pipeline:
+                            yield DirectConnection(dbapi, dialect, self._compiled, pipeline)
                 except BaseException as exc:
                     orig = getattr(exc, "orig", None)
                     if orig is not None and dialect.is_disconnect(orig, dbapi, None):
@@ -221,6 +227,17 @@ class Database:
                 self._writers.checkpoint_after(dbapi)
         finally:
             pooled.close()
+
+    def _begin_sqlite(self, held: contextlib.ExitStack, dbapi, dialect,
+                      one_statement: bool) -> None:
+        """Called when the first statement is about to run, its parameters ready: take the
+        writers' turn, then SQLite's write lock (BEGIN IMMEDIATE, as every write transaction
+        here), so both are held while SQLite works and not while Python prepares."""
+        if self._writers:
+            held.enter_context(self._writers.turn())
+        if not one_statement:
+            with translated_errors(dialect, "BEGIN"):
+                dbapi.execute("BEGIN IMMEDIATE")
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:

@@ -50,31 +50,57 @@ class _Compiled:
 class DirectConnection:
     """A DB-API connection in a transaction, executing Core statements compiled once.
 
-    With a psycopg ``pipeline``, statements are sent without waiting for each answer; reading
-    a result (a row count, a row) or the COMMIT waits for all sent before it. A transaction
-    of six statements then costs three round trips to the server instead of eight.
+    Statements may run later than ``execute`` returns: with a psycopg ``pipeline`` they are
+    sent without waiting for each answer; given ``begin``, they are held back until a result
+    is read or the transaction commits, and ``begin`` is called before the first runs (SQLite:
+    the write lock is then taken with every parameter already converted). Either way a
+    statement's error is raised where its outcome is first read, or at the COMMIT.
+    A psycopg transaction of six statements costs three round trips instead of eight.
     """
 
-    def __init__(self, dbapi_connection, dialect: Dialect, cache: dict, pipeline=None):
+    def __init__(self, dbapi_connection, dialect: Dialect, cache: dict, pipeline=None,
+                 begin=None):
         self.dialect = dialect
         self._dbapi = dbapi_connection
         self._cache = cache  # statement -> _Compiled, shared by every transaction of the engine
         self._pipeline = pipeline
+        self._begin = begin  # None once begun
+        self._held: list[tuple[Any, str, Any, bool]] = []
 
     def execute(self, statement: ClauseElement, parameters: dict | list[dict] | None = None):
         """Run ``statement`` once, or once per dict of a list (DB-API executemany)."""
         compiled = self._cache.get(statement)
         if compiled is None:
             compiled = self._cache[statement] = _Compiled(statement, self.dialect)
-        cursor = self._dbapi.cursor()
+        if isinstance(parameters, list) and len(parameters) == 1:
+            parameters = parameters[0]
+        many = isinstance(parameters, list)
         with translated_errors(self.dialect, compiled.sql):
-            if isinstance(parameters, list) and len(parameters) == 1:
-                parameters = parameters[0]
-            if isinstance(parameters, list):
-                cursor.executemany(compiled.sql, [compiled.parameters(p) for p in parameters])
-            else:
-                cursor.execute(compiled.sql, compiled.parameters(parameters or {}))
-        return _Result(cursor, self.dialect, compiled.sql, self._pipeline)
+            values = ([compiled.parameters(p) for p in parameters] if many
+                      else compiled.parameters(parameters or {}))
+        cursor = self._dbapi.cursor()
+        if self._begin is not None:
+            self._held.append((cursor, compiled.sql, values, many))
+        else:
+            _run(self.dialect, cursor, compiled.sql, values, many)
+        return _Result(self, cursor, compiled.sql)
+
+    def flush(self) -> None:
+        """Begin, if not yet, and run the statements held back, in order."""
+        if self._begin is not None:
+            begin, self._begin = self._begin, None
+            begin()
+        held, self._held = self._held, []
+        for cursor, sql, values, many in held:
+            _run(self.dialect, cursor, sql, values, many)
+
+
+def _run(dialect: Dialect, cursor, sql: str, values, many: bool) -> None:
+    with translated_errors(dialect, sql):
+        if many:
+            cursor.executemany(sql, values)
+        else:
+            cursor.execute(sql, values)
 
 
 @contextlib.contextmanager
@@ -89,23 +115,26 @@ def translated_errors(dialect: Dialect, sql: str):
 
 
 class _Result:
-    """The part of SQLAlchemy's result the store's write path uses. In a psycopg pipeline
-    the statement's outcome (and any error it met) is known only once results are read."""
+    """The part of SQLAlchemy's result the store's write path uses. The statement's outcome
+    (and any error it met) is known only once its connection has run it and, in a psycopg
+    pipeline, once its result has come back."""
 
-    def __init__(self, cursor, dialect: Dialect, sql: str, pipeline):
-        self._cursor, self._dialect, self._sql = cursor, dialect, sql
-        self._pipeline = pipeline
+    def __init__(self, conn: DirectConnection, cursor, sql: str):
+        self._conn, self._cursor, self._sql = conn, cursor, sql
 
     @property
     def rowcount(self) -> int:
-        with translated_errors(self._dialect, self._sql):
-            if self._pipeline is not None and self._cursor.pgresult is None:
-                self._pipeline.sync()  # its result has not come back yet
+        with translated_errors(self._conn.dialect, self._sql):
+            self._conn.flush()
+            pipeline = self._conn._pipeline
+            if pipeline is not None and self._cursor.pgresult is None:
+                pipeline.sync()  # its result has not come back yet
             return self._cursor.rowcount
 
     def one(self) -> tuple:
-        with translated_errors(self._dialect, self._sql):
-            rows = self._cursor.fetchall()
+        with translated_errors(self._conn.dialect, self._sql):
+            self._conn.flush()
+            rows = self._cursor.fetchall()  # in a pipeline, fetching waits for the result
         if len(rows) != 1:
             raise LookupError(f"expected one row, got {len(rows)}")
         return tuple(rows[0])
