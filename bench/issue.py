@@ -5,8 +5,11 @@ file key in the same process.
     .venv/bin/python bench/issue.py [--count 2000] [--processes 2] [--threads 1,4]
                                     [--repeat 3] [--databases sqlite,postgres] [--postgres URL]
 
-Threads per process stand for gunicorn gthread workers' threads: concurrent callers in one
-process share their commits (group commit), but contend for the GIL. The machine's speed drifts
+One thread per process issues on the process's own thread, as `regca issue` or a sync worker
+does; more stand for gunicorn gthread workers' threads, handed the calls by a pool: concurrent
+callers in one process share their commits (group commit), but contend for the GIL, and each
+hand-off between threads costs its own (measured here: a pool of one thread spent about 0.3 ms
+more CPU per certificate than the process's own thread). The machine's speed drifts
 (on a shared host, by half within minutes), so the ceiling is measured before and after each
 run, every setting runs ``--repeat`` times, and the table gives medians and the range seen,
 with the CPU time the workers spent per certificate (user + system), which drifts less.
@@ -47,9 +50,13 @@ def _worker(home: str, csrs: list[bytes], threads: int, start, done, cpu) -> Non
     issuer.issue(IssuanceRequest("resident-signing", csrs[0], dict(RESIDENT), "bench"))  # warm
     start.wait()
     before = os.times()
-    with ThreadPoolExecutor(threads) as pool:  # as gunicorn gthread workers would call it
-        list(pool.map(lambda csr: issuer.issue(
-            IssuanceRequest("resident-signing", csr, dict(RESIDENT), "bench")), csrs[1:]))
+    if threads == 1:  # the process's own thread, as `regca issue` or a sync worker calls it
+        for csr in csrs[1:]:
+            issuer.issue(IssuanceRequest("resident-signing", csr, dict(RESIDENT), "bench"))
+    else:  # a pool, as gunicorn gthread workers call it
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda csr: issuer.issue(
+                IssuanceRequest("resident-signing", csr, dict(RESIDENT), "bench")), csrs[1:]))
     after = os.times()
     cpu.put(after.user - before.user + after.system - before.system)
     done.wait()
