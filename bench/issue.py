@@ -139,7 +139,7 @@ def main() -> None:
     lines = ["# Issuance throughput", "",
              f"`.venv/bin/python bench/issue.py --count {args.count} --repeat {args.repeat}`: "
              f"resident-signing certificates, EC P-256 issuing key in SoftHSM2, each validated, "
-             f"recorded pending, HSM-signed, stored with its two pre-signed OCSP responses and "
+             f"recorded pending, HSM-signed, stored with its pre-signed OCSP response and "
              f"audited; {args.processes} processes, {os.cpu_count()} cores, "
              f"{dt.date.today().isoformat()}. Medians of {args.repeat} runs; the range is the "
              f"slowest and fastest run; CPU is the workers' user + system time per certificate "

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
-from ca.ocsp_signer import HASHES, VALIDITY, OcspSigner, status_of
+from ca.ocsp_signer import HASHES, PRESIGNED, VALIDITY, OcspSigner, status_of
 from ca.store import ocsp as ocsp_store
 from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
@@ -41,10 +41,14 @@ class ResponseCache:
             ocsp_store.save(s, keep)
         return len(keep)
 
-    def responses_for(self, row: tuple, algorithms=tuple(HASHES)) -> list[ResponseRow]:
-        """Signed responses for a status row ``(serial, issuer, status, revoked_at, reason)``;
-        none for a pending row (its status is not settled)."""
+    def responses_for(self, row: tuple, algorithms: tuple[str, ...] | None = None
+                      ) -> list[ResponseRow]:
+        """Signed responses for a status row ``(serial, issuer, status, revoked_at, reason)``,
+        for ``algorithms`` (default: those pre-signed for its CA); none for a pending row (its
+        status is not settled)."""
         serial, ca = row[0], row[1]
+        if algorithms is None:
+            algorithms = PRESIGNED[ca]
         status = status_of(int(serial, 16), row, ca)
         if not status.cacheable:
             return []
@@ -58,8 +62,8 @@ class ResponseCache:
     # -- hooks of the core ----------------------------------------------------------------------
 
     def for_new(self, serial: str, ca: str) -> list[ResponseRow]:
-        """The ``good`` responses of a certificate being stored as issued, to be saved in the
-        same transaction. Best effort: issuance does not depend on them, and a missing
+        """The pre-signed ``good`` responses of a certificate being stored as issued, to be
+        saved in the same transaction. Best effort: issuance does not depend on them, and a missing
         response is signed on the first request or by the next refresh."""
         try:
             return self.responses_for((serial, ca, "issued", None, None))
@@ -74,9 +78,9 @@ class ResponseCache:
         signed ones, or drop them if the HSM cannot sign now, so a stale ``good`` is never
         served (DESIGN.md, "Issuance never loses a certificate")."""
         ocsp_store.invalidate(session, row.serial)
-        try:
+        try:  # every algorithm: a revocation is rare, and its news should not wait for a miss
             responses = self.responses_for((row.serial, row.issuer, row.status, row.revoked_at,
-                                            row.revocation_reason))
+                                            row.revocation_reason), tuple(HASHES))
         except (HsmUnavailable, ConfigurationError, NotFound) as exc:
             log.warning("OCSP responses for %s dropped, not re-signed: %s", row.serial, exc)
             return
@@ -86,7 +90,8 @@ class ResponseCache:
 
     def refresh(self, issuers=tuple(VALIDITY), algorithms=tuple(HASHES),
                 batch: int = 500) -> dict[str, int]:
-        """Sign every response that is missing or has less than half its validity left.
+        """Sign every response that has less than half its validity left, and the pre-signed
+        ones that are missing (``PRESIGNED``).
 
         Returns how many were signed per CA. A CA whose key is unreachable (an offline root) is
         skipped with a warning; the others still refresh.
@@ -106,7 +111,8 @@ class ResponseCache:
     def _refresh(self, ca: str, alg: str, before: dt.datetime, batch: int) -> int:
         count = 0
         with self.ctx.db.reading() as read:
-            for rows in ocsp_store.serials_to_refresh(read, alg, before, ca, batch):
+            for rows in ocsp_store.serials_to_refresh(read, alg, before, ca, batch,
+                                                      missing=alg in PRESIGNED[ca]):
                 count += self.save_current([(row, r) for row in rows
                                             for r in self.responses_for(row, (alg,))])
         return count

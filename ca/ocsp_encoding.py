@@ -1,6 +1,6 @@
 """Encoding signed OCSP responses (RFC 6960 §4.2.1) from parts encoded once per responder.
 
-Every certificate gets two responses at issuance and again at each refresh, so their encoding
+Every certificate gets a response at issuance and again at each refresh, so their encoding
 is on the hot path. Through cryptography's OCSPResponseBuilder a response cost about 0.2 ms
 here besides the signature; this encoder emits the same bytes (the test suite compares them
 with the builder's, field by field and byte for byte) at a fraction of it. The responder ID,

@@ -21,12 +21,19 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from ca.context import CA_PROFILES, CaContext
 from ca.ocsp_encoding import CertStatus, ResponseEncoder
 
-__all__ = ["HASHES", "VALIDITY", "CertStatus", "IssuerHashes", "OcspSigner", "status_of",
-           "issuer_hashes"]
+__all__ = ["HASHES", "PRESIGNED", "VALIDITY", "CertStatus", "IssuerHashes", "OcspSigner",
+           "status_of", "issuer_hashes"]
 
-# CertID hash algorithms answered (RFC 5019 §2.1.1 mandates SHA-1; RFC 6960 clients and
-# pyHanko send SHA-256).
+# CertID hash algorithms answered (RFC 5019 §2.1.1 mandates SHA-1; RFC 6960 clients may send
+# SHA-256).
 HASHES: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hashes.SHA256()}
+
+# Pre-signed for every certificate, at issuance and by the refresh job: SHA-1, which OpenSSL,
+# pyHanko, NSS, Java and Windows send by default (RFC 5019 §2.1.1 mandates it). An issuing-CA
+# certificate's SHA-256 response is signed on its first request and kept fresh from then on,
+# which spares the HSM a signature per certificate that few clients would ask for; the offline
+# root signs nothing on demand, so its responses are all pre-signed.
+PRESIGNED: dict[str, tuple[str, ...]] = {"issuing": ("sha1",), "root": tuple(HASHES)}
 
 # How long a response is valid (nextUpdate - thisUpdate). Responses are refreshed when less
 # than half of it is left (RFC 5019 §4: refresh well before nextUpdate). Root responses live

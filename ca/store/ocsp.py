@@ -29,7 +29,7 @@ _STATUS_COLUMNS = (Certificate.serial, Certificate.issuer, Certificate.status,
 
 class ResponseRow(NamedTuple):
     """A signed response on its way to the store: the table's columns, without ORM state
-    (issuance makes two per certificate)."""
+    (issuance makes one per certificate)."""
 
     serial: str
     hash_algorithm: str
@@ -93,16 +93,20 @@ def status_rows(session: Session, serials: Iterable[str], for_update: bool = Fal
 
 
 def serials_to_refresh(session: Session, hash_algorithm: str, before: dt.datetime,
-                       issuer: str | None = None, batch: int = 1000) -> Iterator[list[tuple]]:
-    """Status rows of settled certificates whose response for ``hash_algorithm`` is missing or
-    expires before ``before``, in batches (keyset pagination by serial)."""
+                       issuer: str | None = None, batch: int = 1000, missing: bool = True
+                       ) -> Iterator[list[tuple]]:
+    """Status rows of settled certificates whose response for ``hash_algorithm`` expires
+    before ``before`` or, with ``missing``, does not exist, in batches (keyset pagination by
+    serial)."""
     last = ""
+    joined = (OcspResponse.serial == Certificate.serial) & (
+        OcspResponse.hash_algorithm == hash_algorithm)
+    due = OcspResponse.next_update < before
     while True:
-        q = (select(*_STATUS_COLUMNS)
-             .outerjoin(OcspResponse, (OcspResponse.serial == Certificate.serial)
-                        & (OcspResponse.hash_algorithm == hash_algorithm))
-             .where(Certificate.status != "pending", Certificate.serial > last,
-                    or_(OcspResponse.serial.is_(None), OcspResponse.next_update < before))
+        q = select(*_STATUS_COLUMNS)
+        q = (q.outerjoin(OcspResponse, joined).where(or_(OcspResponse.serial.is_(None), due))
+             if missing else q.join(OcspResponse, joined).where(due))
+        q = (q.where(Certificate.status != "pending", Certificate.serial > last)
              .order_by(Certificate.serial).limit(batch))
         if issuer is not None:
             q = q.where(Certificate.issuer == issuer)
