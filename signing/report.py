@@ -16,7 +16,10 @@ from cryptography.x509.oid import NameOID
 __all__ = [
     "ChainEntry",
     "Indication",
+    "Modifications",
+    "Qualification",
     "SignatureResult",
+    "SignedObject",
     "TimestampInfo",
     "ValidationReport",
     "chain_entries",
@@ -56,6 +59,10 @@ _WHY = {
     "CERTIFICATE_CHAIN_GENERAL_FAILURE": ("łańcuch certyfikatów jest nieprawidłowy",
                                           "the certificate chain is invalid"),
     "SIGNED_DATA_NOT_FOUND": ("brak podpisanej treści", "the signed content is missing"),
+    "MODIFIED_AFTER_SIGNING": ("dokument zmieniono po podpisaniu w sposób, na który podpis "
+                               "nie pozwala",
+                               "the document was changed after it was signed, in a way the "
+                               "signature does not allow"),
     "NO_SIGNING_CERTIFICATE_FOUND": ("brak certyfikatu podpisującego",
                                      "the signing certificate is missing"),
 }
@@ -105,6 +112,81 @@ class TimestampInfo:
 
 
 @dataclass(frozen=True)
+class Modifications:
+    """What changed in a PDF after a signature's revision (pyHanko's difference analysis).
+
+    ``state`` is "none" (the signature covers the whole file), "allowed" (only what the
+    signature's certification level or the usual approval set permits: DSS updates, document
+    time-stamps, form filling where permitted; ``changes`` lists them) or "not_allowed".
+    """
+
+    state: str
+    changes: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.state not in ("none", "allowed", "not_allowed"):
+            raise ValueError(f"modifications: unknown state {self.state!r}")
+
+    def to_json(self) -> str | dict:
+        if self.state == "allowed":
+            return {"state": "allowed", "changes": list(self.changes)}
+        return self.state
+
+
+@dataclass(frozen=True)
+class SignedObject:
+    """One thing a signature covers, as resolved from its reference (XAdES ds:Reference).
+
+    ``kind``: "whole_document", "element" (by Id), "detached" (a file sent beside it) or
+    "signed_properties"; ``reference`` is the URI as written; ``digest_ok`` whether it matched.
+    """
+
+    kind: str
+    reference: str
+    digest_ok: bool
+    element: str | None = None  # the qualified tag an "element" reference resolved to
+
+    def to_json(self) -> dict:
+        out = {"kind": self.kind, "reference": self.reference, "digest_ok": self.digest_ok}
+        if self.element is not None:
+            out["element"] = self.element
+        return out
+
+
+@dataclass(frozen=True)
+class Qualification:
+    """EU qualification of a signature at its best signature time (ETSI TS 119 615 terms).
+
+    ``level``: "QES" (qualified electronic signature), "QESeal", "AdES-QC" (advanced, with a
+    qualified certificate), "AdES" (advanced), or "unknown" when no trusted list was loaded.
+    """
+
+    level: str
+    qualified_certificate: bool = False
+    qscd: bool = False
+    certificate_type: str | None = None  # "esign", "eseal", "web"
+    trust_service: str | None = None  # the trusted list's service name
+
+    _WORDS = {"QES": ("kwalifikowany podpis elektroniczny", "qualified electronic signature"),
+              "QESeal": ("kwalifikowana pieczęć elektroniczna", "qualified electronic seal"),
+              "AdES-QC": ("zaawansowany podpis z certyfikatem kwalifikowanym",
+                          "advanced signature with a qualified certificate"),
+              "AdES": ("zaawansowany podpis elektroniczny", "advanced electronic signature"),
+              "unknown": ("kwalifikacja nieznana (brak list zaufania)",
+                          "qualification unknown (no trusted lists loaded)")}
+
+    def __post_init__(self):
+        if self.level not in self._WORDS:
+            raise ValueError(f"qualification: unknown level {self.level!r}")
+
+    def to_json(self) -> dict:
+        pl, en = self._WORDS[self.level]
+        return {"level": self.level, "qualified_certificate": self.qualified_certificate,
+                "qscd": self.qscd, "certificate_type": self.certificate_type,
+                "trust_service": self.trust_service, "description": {"pl": pl, "en": en}}
+
+
+@dataclass(frozen=True)
 class SignatureResult:
     format: str  # PAdES, XAdES, CAdES
     indication: Indication
@@ -115,7 +197,13 @@ class SignatureResult:
     timestamps: tuple[TimestampInfo, ...] = ()
     chain: tuple[ChainEntry, ...] = ()
     detail: str | None = None
-    extra: dict = field(default_factory=dict)
+    kind: str = "signature"  # or "document_timestamp" (PAdES DTS, ETSI EN 319 142-1 §5.4)
+    covers: str = "whole_document"  # "whole_document", "revision" or "partial"
+    modifications: Modifications | None = None  # PDFs only
+    revision: int | None = None  # PDFs: the revision (0-based) the signature signed
+    signed_objects: tuple[SignedObject, ...] = ()
+    qualification: Qualification | None = None
+    extra: dict = field(default_factory=dict)  # format-specific facts, e.g. Profil Zaufany
 
     def summary(self) -> dict[str, str]:
         who = _name(self.signer) if self.signer is not None else "?"
@@ -141,7 +229,18 @@ class SignatureResult:
             "timestamps": [t.to_json() for t in self.timestamps],
             "certificate_chain": [c.to_json() for c in self.chain],
             "summary": self.summary(),
+            "kind": self.kind,
+            "covers": self.covers,
         }
+        if self.modifications is not None:
+            out["modifications"] = self.modifications.to_json()
+        if self.revision is not None:
+            out["revision"] = self.revision
+        if self.signed_objects:
+            out["signed_objects"] = [o.to_json() for o in self.signed_objects]
+        if self.qualification is not None:
+            out["qualification"] = self.qualification.to_json()
+        out.update(self.extra)
         if self.detail:
             out["detail"] = self.detail
         return out
