@@ -204,19 +204,28 @@ class SignatureResult:
     signed_objects: tuple[SignedObject, ...] = ()
     qualification: Qualification | None = None
     extra: dict = field(default_factory=dict)  # format-specific facts, e.g. Profil Zaufany
+    # What the ETSI TS 119 102-2 report is built from (signing/etsi_report.py); never JSON.
+    evidence: object = field(default=None, compare=False, repr=False)
 
     def summary(self) -> dict[str, str]:
         who = _name(self.signer) if self.signer is not None else "?"
+        stamp = self.kind == "document_timestamp"
+        what_pl, what_en = ("Znacznik czasu dokumentu", "Document time-stamp") if stamp else (
+            "Podpis", "Signature")
         if self.indication is Indication.TOTAL_PASSED:
-            return {"pl": f"Podpis prawidłowy: złożył go {who}.",
-                    "en": f"Valid signature by {who}."}
-        pl, en = _WHY.get(self.sub_indication or "", ("nie można potwierdzić podpisu",
-                                                     "the signature cannot be confirmed"))
+            by_pl, by_en = ("wystawił go", "issued by") if stamp else ("złożył go", "by")
+            return {"pl": f"{what_pl} prawidłowy: {by_pl} {who}.",
+                    "en": f"Valid {what_en.lower()} {by_en} {who}."}
+        why = self.sub_indication or ""
+        if self.modifications is not None and self.modifications.state == "not_allowed":
+            why = "MODIFIED_AFTER_SIGNING"
+        pl, en = _WHY.get(why, ("nie można potwierdzić podpisu",
+                                "the signature cannot be confirmed"))
         if self.indication is Indication.TOTAL_FAILED:
-            return {"pl": f"Podpis nieprawidłowy ({who}): {pl}.",
-                    "en": f"Invalid signature ({who}): {en}."}
-        return {"pl": f"Nie można rozstrzygnąć ważności podpisu ({who}): {pl}.",
-                "en": f"Signature validity undetermined ({who}): {en}."}
+            return {"pl": f"{what_pl} nieprawidłowy ({who}): {pl}.",
+                    "en": f"Invalid {what_en.lower()} ({who}): {en}."}
+        return {"pl": f"Nie można rozstrzygnąć ważności ({what_pl.lower()}, {who}): {pl}.",
+                "en": f"{what_en} validity undetermined ({who}): {en}."}
 
     def to_json(self) -> dict:
         out = {

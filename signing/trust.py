@@ -1,24 +1,96 @@
-"""Trust anchors for validation: RegCA's root plus any configured in ``[signing] trust_anchors``."""
+"""What the verifiers trust and how they check revocation: RegCA's root, any anchors configured in
+``[signing] trust_anchors``, and the policy every signature format is validated under."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cryptography import x509
+from pyhanko.sign.validation.policy_decl import (
+    LocalKnowledge,
+    PdfSignatureValidationSpec,
+    RevinfoOnlineFetchingRule,
+    RevocationInfoGatheringSpec,
+    SignatureValidationSpec,
+)
+from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
+from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
+from pyhanko_certvalidator.registry import SimpleTrustManager, TrustManager
 
 from ca.context import CaContext
 from signing.seal import to_asn1
 
 __all__ = ["TrustStore"]
 
+# Seals carry documentSigning / nonRepudiation; pyHanko's default asks for no particular EKU.
+KEY_USAGE = KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usages=False)
+# No answer from an OCSP responder or CRL is not a failure; a "revoked" answer is.
+_REVOCATION = CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy("soft-fail"))
+
 
 class TrustStore:
     def __init__(self, ctx: CaContext, extra: tuple[x509.Certificate, ...] = ()):
         self.ctx, self.extra = ctx, extra
+        self._roots = [to_asn1(c) for c in self.anchors]
+        self._intermediates = [to_asn1(ctx.certificate_of("issuing-ca"))]
 
     @property
     def anchors(self) -> list[x509.Certificate]:
         return [self.ctx.certificate_of("root-ca"), *self.extra]
+
+    def trust_manager(self) -> TrustManager:
+        return SimpleTrustManager.build(trust_roots=self._roots)
+
+    def timing(self) -> ValidationTimingInfo:
+        """Validation at the injected clock's time (STYLE.md, "clock")."""
+        now = self.ctx.now()
+        return ValidationTimingInfo(validation_time=now, best_signature_time=now,
+                                    point_in_time_validation=False)
+
+    def signature_validation_spec(self, *, fetching: bool) -> SignatureValidationSpec:
+        """The EN 319 102-1 validation policy for every format: trust, revocation, key usage."""
+        policy = CertValidationPolicySpec(trust_manager=self.trust_manager(),
+                                          revinfo_policy=_REVOCATION)
+        rule = (RevinfoOnlineFetchingRule.NO_HISTORICAL_FETCH if fetching
+                else RevinfoOnlineFetchingRule.LOCAL_ONLY)
+        return SignatureValidationSpec(
+            cert_validation_policy=policy,
+            revinfo_gathering_policy=RevocationInfoGatheringSpec(
+                online_fetching_rule=rule,
+                fetcher_backend=RequestsFetcherBackend() if fetching else None),
+            local_knowledge=LocalKnowledge(known_certs=list(self._intermediates)),
+            key_usage_settings=KEY_USAGE)
+
+    def pdf_validation_spec(self, *, fetching: bool, reader=None) -> PdfSignatureValidationSpec:
+        """With a PDF's DSS (B-LT, B-LTA) certificates and revocation answers known locally."""
+        spec = self.signature_validation_spec(fetching=fetching)
+        if reader is not None and "/DSS" in reader.root:
+            # pyHanko's own reading of the DSS into local knowledge (ades.py, private).
+            from pyhanko.sign.validation.ades import _dss_to_local_knowledge
+            dss = _dss_to_local_knowledge(reader)
+            known = spec.local_knowledge
+            spec = replace(spec, local_knowledge=LocalKnowledge(
+                known_ocsps=dss.known_ocsps, known_crls=dss.known_crls,
+                known_certs=known.known_certs + dss.known_certs))
+        return PdfSignatureValidationSpec(spec)
+
+    def timestamp_context(self, spec: PdfSignatureValidationSpec, reader) -> ValidationContext:
+        """For a PDF's document time-stamps: what the DSS holds, never the network."""
+        from pyhanko.sign.validation.dss import DocumentSecurityStore
+        settings = {"trust_manager": self.trust_manager(), "allow_fetching": False,
+                    "revocation_mode": "soft-fail", "moment": self.ctx.now(),
+                    "other_certs": list(self._intermediates)}
+        if "/DSS" in reader.root:
+            return DocumentSecurityStore.read_dss(reader).as_validation_context(settings)
+        return ValidationContext(**settings)
+
+    def qualification(self, status, moment):
+        """The EU qualification of a validated signature; None until trusted lists exist."""
+        return None
 
     def validation_context(self, *, fetching: bool, revocation_mode: str = "soft-fail",
                            moment=None) -> ValidationContext:
@@ -28,8 +100,7 @@ class TrustStore:
         pinned clock in tests and the OCSP/TSA times it produces agree (STYLE.md, "clock").
         """
         return ValidationContext(
-            trust_roots=[to_asn1(c) for c in self.anchors],
-            other_certs=[to_asn1(self.ctx.certificate_of("issuing-ca"))],
+            trust_roots=list(self._roots), other_certs=list(self._intermediates),
             allow_fetching=fetching, revocation_mode=revocation_mode,
             moment=moment or self.ctx.now(),
             # Synchronous fetchers: aiohttp sessions would outlive the request's event loop.

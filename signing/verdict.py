@@ -10,21 +10,53 @@ from __future__ import annotations
 from cryptography import x509
 from pyhanko.sign.ades.report import AdESStatus
 
-from signing.report import ChainEntry, Indication, TimestampInfo, chain_entries
+from signing.report import ChainEntry, Indication, Modifications, TimestampInfo, chain_entries
 
-__all__ = ["path_of", "signer_of", "timestamp_of", "verdict"]
+__all__ = ["ades_verdict", "path_of", "signer_of", "timestamp_of", "verdict"]
+
+_MAIN = {AdESStatus.PASSED: Indication.TOTAL_PASSED, AdESStatus.FAILED: Indication.TOTAL_FAILED,
+         AdESStatus.INDETERMINATE: Indication.INDETERMINATE}
 
 
-def verdict(status, signature_timestamp: TimestampInfo | None = None
-            ) -> tuple[Indication, str | None]:
-    indication, sub = _basic(status)
+def ades_verdict(result, modifications: Modifications | None = None, proven_before=None
+                 ) -> tuple[Indication, str | None]:
+    """pyHanko's EN 319 102-1 result, failed further by changes the signature does not allow.
+
+    ``proven_before``: a time the signature is proven to have existed at (a document time-stamp
+    over it); a signer's certificate revoked after it does not fail it (§5.6.2.4).
+    """
+    sub = result.ades_subindic
+    indication = _MAIN[sub.status]
+    name = None if indication is Indication.TOTAL_PASSED else sub.name
+    if name == "REVOKED_NO_POE" and _revoked_after(result.api_status, proven_before):
+        indication, name = Indication.TOTAL_PASSED, None
+    return _with_changes(indication, name, modifications)
+
+
+def _revoked_after(status, proven) -> bool:
+    details = getattr(status, "revocation_details", None)
+    return (details is not None and proven is not None and not details.ca_revoked
+            and proven < details.revocation_date)
+
+
+def _with_changes(indication: Indication, sub: str | None,
+                  modifications: Modifications | None) -> tuple[Indication, str | None]:
+    # A PDF changed beyond what its signature allows is not conformant to PAdES (EN 319 142-1
+    # §5.1, ISO 32000-2 §12.8.2.2): TOTAL_FAILED with FORMAT_FAILURE, unless already failed.
+    if (modifications is not None and modifications.state == "not_allowed"
+            and indication is not Indication.TOTAL_FAILED):
+        return Indication.TOTAL_FAILED, "FORMAT_FAILURE"
+    return indication, sub
+
+
+def verdict(status, signature_timestamp: TimestampInfo | None = None,
+            modifications: Modifications | None = None) -> tuple[Indication, str | None]:
+    indication, sub = _with_changes(*_basic(status), modifications)
     # EN 319 102-1 §5.6.2.4 (past signature validation): REVOKED_NO_POE becomes a pass when a
     # valid signature timestamp proves the signature existed before the signer's revocation.
-    details = getattr(status, "revocation_details", None)
-    if (sub == "REVOKED_NO_POE" and details is not None and not details.ca_revoked
-            and signature_timestamp is not None and signature_timestamp.valid
-            and signature_timestamp.time is not None
-            and signature_timestamp.time < details.revocation_date):
+    proven = (signature_timestamp.time if signature_timestamp is not None
+              and signature_timestamp.valid else None)
+    if sub == "REVOKED_NO_POE" and _revoked_after(status, proven):
         return Indication.TOTAL_PASSED, None
     return indication, sub
 

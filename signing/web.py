@@ -18,6 +18,7 @@ from ca.errors import Malformed, RegCAError
 from signing.cades import CadesSealer
 from signing.config import SigningConfig
 from signing.errors import BadDocument, PayloadTooLarge
+from signing.etsi_report import etsi_report
 from signing.options import CmsOptions, PdfOptions, XmlOptions
 from signing.pades import PadesSealer
 from signing.seal import SealRegistry
@@ -31,6 +32,7 @@ from signing.xades import XadesSealer
 __all__ = ["create_app", "load_openapi"]
 
 _XML_TYPES = ("application/xml", "text/xml")
+_REPORT_TYPES = ("application/json", "application/xml")  # the first is the default
 
 
 def load_openapi() -> dict:
@@ -132,6 +134,8 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
         else:
             raise BadDocument("send application/pdf, application/xml, or multipart/form-data "
                               "with 'signature' and 'content' parts")
+        if request.accept_mimetypes.best_match(_REPORT_TYPES) == "application/xml":
+            return Response(etsi_report(report, ctx.now()), 200, mimetype="application/xml")
         return Response(json.dumps(report.to_json(), ensure_ascii=False), 200,
                         mimetype="application/json")
 

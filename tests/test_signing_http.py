@@ -146,31 +146,46 @@ def test_long_term_pdf_validates_with_the_network_cut(live, level, tmp_path):
     assert status.intact and status.valid and status.trusted
 
 
+def _document_timestamp(live, data: bytes) -> bytes:
+    """A PAdES document time-stamp from the live /tsa, as `pyhanko sign timestamp` adds one."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    return signers.PdfTimeStamper(HTTPTimeStamper(f"{live['base']}/tsa")).timestamp_pdf(
+        writer, md_algorithm="sha256").getvalue()
+
+
 def test_revoked_seal_is_reported_per_the_proof_of_signing_time(live):
     """Runs last in this module: it revokes the home's seal. EN 319 102-1 §5.6.2.4: without proof
     that the signature existed before the revocation the result is REVOKED_NO_POE; a signature
-    timestamp from before the revocation is that proof."""
+    time-stamp, or a document time-stamp over it, from before the revocation is that proof."""
     _needs_revocation_routes(live)
     from ca.revocation import RevocationRequest, Revoker
     signed = {}
-    for level in ("B-B", "B-T"):
+    for level in ("B-B", "B-T", "B-LTA"):
         status, signed[level] = curl(live, "-H", "Content-Type: application/pdf",
                                      "--data-binary", "@-",
                                      f"{live['base']}/api/v1/sign/pdf?level={level}",
                                      data=sample_pdf())
         assert status == 200
+    signed["B-B+DTS"] = _document_timestamp(live, signed["B-B"])
     seal = live["ctx"].certificate_of("seal")
-    live["ctx"].clock.advance(minutes=5)  # the revocation comes after both signatures
+    live["ctx"].clock.advance(minutes=5)  # the revocation comes after every signature
     Revoker(live["ctx"]).revoke(RevocationRequest(format(seal.serial_number, "x"),
-                                                  "cessationOfOperation", "operator:test"))
+                                                  "superseded", "operator:test"))
     reports = {}
     for level, document in signed.items():
         status, body = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
                             f"{live['base']}/api/v1/verify", data=document)
         assert status == 200
-        reports[level] = json.loads(body)["signatures"][0]
-    assert (reports["B-B"]["indication"], reports["B-B"]["sub_indication"]) == (
-        "INDETERMINATE", "REVOKED_NO_POE")
-    assert reports["B-T"]["timestamps"][0]["valid"] is True
-    assert (reports["B-T"]["indication"], reports["B-T"]["sub_indication"]) == (
-        "TOTAL_PASSED", None)
+        reports[level] = json.loads(body)["signatures"]
+    assert [(s["indication"], s["sub_indication"]) for s in reports["B-B"]] == [
+        ("INDETERMINATE", "REVOKED_NO_POE")]
+    assert reports["B-T"][0]["timestamps"][0]["valid"] is True
+    for level in ("B-T", "B-LTA", "B-B+DTS"):
+        assert [(s["indication"], s["sub_indication"]) for s in reports[level]][0] == (
+            "TOTAL_PASSED", None), (level, reports[level])
+    stamp = reports["B-B+DTS"][1]
+    assert (stamp["kind"], stamp["indication"]) == ("document_timestamp", "TOTAL_PASSED")
+    assert reports["B-B+DTS"][0]["best_signature_time"] == stamp["best_signature_time"]
