@@ -27,8 +27,10 @@ def load_signed_data(der: bytes) -> cms.SignedData:
         signed = info["content"]
         _ = signed.native  # parse it all now, so a malformed structure fails here
         return signed
-    except (ValueError, TypeError, KeyError) as exc:
-        raise BadDocument(f"signature: not a DER CMS SignedData ({exc})") from None
+    except RecursionError:
+        raise BadDocument("signature: the DER is nested too deeply") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise BadDocument(f"signature: not a DER CMS SignedData ({str(exc)[:200]})") from None
 
 
 class CadesVerifier:

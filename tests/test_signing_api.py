@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import subprocess
@@ -277,6 +278,28 @@ def test_verify_reports_cades_total_passed_and_changed_content_hash_failure(clie
     bad = _verify_cms(client, keys["verify"], sig, CONTENT.replace(b"1/2026", b"2/2026", 1))
     assert (bad["indication"], bad["signatures"][0]["sub_indication"]) == (
         "TOTAL_FAILED", "HASH_FAILURE")
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    size = bytes([n]) if n < 128 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes(
+        (n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + size + body
+
+
+@pytest.mark.parametrize("signature", [
+    b"not DER at all",
+    # ContentInfo(signedData) whose content is 5,000 nested SEQUENCEs
+    _der(0x30, bytes.fromhex("06092a864886f70d010702") + _der(0xA0, functools.reduce(
+        lambda inner, _: _der(0x30, inner), range(5000), b"\x05\x00"))),
+    _der(0x30, bytes.fromhex("06092a864886f70d010701") + _der(0xA0, b"\x04\x00")),
+], ids=["garbage", "deeply-nested", "data-not-signed-data"])
+def test_hostile_detached_cms_is_400(client, keys, signature):
+    resp = client.post("/api/v1/verify", headers=auth(keys["verify"]), data={
+        "signature": (io.BytesIO(signature), "sig.p7s"), "content": (io.BytesIO(CONTENT), "c")},
+        content_type="multipart/form-data")
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert resp.get_json()["error"]["code"] == "bad_document"
 
 
 # -- Caller mistakes: JSON problems, never a 500 --------------------------------------------------
