@@ -206,6 +206,18 @@ class SignatureResult:
     extra: dict = field(default_factory=dict)  # format-specific facts, e.g. Profil Zaufany
 
     def summary(self) -> dict[str, str]:
+        words = self._verdict()
+        if self.covers == "partial":
+            # Never let a clerk read a signature over one element as a signed document.
+            parts = ", ".join(o.element.rpartition("}")[2] for o in self.signed_objects
+                              if o.kind == "element" and o.element) or "?"
+            words = {"pl": words["pl"] + f" Podpis obejmuje tylko część dokumentu ({parts}); "
+                                         "reszta nie jest podpisana.",
+                     "en": words["en"] + f" The signature covers only part of the document "
+                                         f"({parts}); the rest is not signed."}
+        return words
+
+    def _verdict(self) -> dict[str, str]:
         who = _name(self.signer) if self.signer is not None else "?"
         if self.indication is Indication.TOTAL_PASSED:
             return {"pl": f"Podpis prawidłowy: złożył go {who}.",
