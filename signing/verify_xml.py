@@ -196,9 +196,10 @@ class XadesVerifier:
         person = profil_zaufany(signed_properties)
         if person:
             extra["profil_zaufany"] = person
-        if is_personal_signature([signer]):
-            extra["personal_signature"] = True
         indication, sub, chain, detail = self._path(signer, certs, poe, now)
+        # A name anyone can put in a CA of their own: said only of a path to a trusted anchor.
+        if indication is Indication.TOTAL_PASSED and is_personal_signature([signer]):
+            extra["personal_signature"] = True
         return SignatureResult(indication=indication, sub_indication=sub,
                                signing_time=_signing_time(signed_properties), chain=chain,
                                detail=detail, signed_objects=objects, extra=extra, **base)

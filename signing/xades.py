@@ -91,8 +91,10 @@ class XadesSealer:
                 {"reference_uri": DETACHED_URI} if options.packaging == "detached" else {}))
         except InvalidInput as exc:
             raise BadDocument(f"cannot sign this XML: {exc}") from None
+        # signxml appends the new signature as the root's last child: on a document that is
+        # already signed, the first ds:Signature found is someone else's.
         signature = signed if method == SignatureConstructionMethod.detached else \
-            signed.find(f".//{{{DS}}}Signature")
+            signed.findall(f"{{{DS}}}Signature")[-1]
         if options.level == "B-T":
             self._add_signature_timestamp(signature)
         return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
