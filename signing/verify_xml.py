@@ -371,7 +371,7 @@ def _signed_objects(refs, results, signature) -> tuple[SignedObject, ...]:
     """The report's list of what was signed, after checking that each element signxml verified
     is the element reported (signature wrapping defence)."""
     out = []
-    for ref, result in zip(refs, results):
+    for ref, result in zip(refs, results, strict=True):
         element = None
         if ref.kind in ("element", "signed_properties"):
             expected = (_without(ref.target, signature)

@@ -141,7 +141,7 @@ def test_element_signature_reports_only_the_element_as_signed(client, key, eleme
 
 def test_changing_unsigned_content_keeps_the_signature_and_its_partial_scope(
         client, key, element_signed):
-    changed = element_signed.replace("niepodpisany".encode(), b"ZMIENIONY!!!")
+    changed = element_signed.replace(b"niepodpisany", b"ZMIENIONY!!!")
     sig = verify(client, key, changed)["signatures"][0]
     assert (sig["indication"], sig["covers"]) == ("TOTAL_PASSED", "partial")
 
@@ -179,7 +179,7 @@ def test_xmlsec1_agrees_on_both_signatures(home, two_signed, tmp_path, nth):
 
 def test_a_change_breaks_only_the_signature_that_covers_it(client, key, two_signed, home,
                                                            tmp_path):
-    changed = two_signed.replace("niepodpisany".encode(), b"ZMIENIONY!!!")
+    changed = two_signed.replace(b"niepodpisany", b"ZMIENIONY!!!")
     first, second = verify(client, key, changed)["signatures"]
     assert first["indication"] == "TOTAL_PASSED"
     assert (second["indication"], second["sub_indication"]) == ("TOTAL_FAILED", "HASH_FAILURE")
@@ -283,7 +283,7 @@ def test_detached_xades_without_its_file_is_signed_data_not_found(client, key, d
 def synthetic_pesel(stem: str = "8812310123") -> str:
     """A PESEL that passes its check digit and names nobody (a 31 Dec 1988 stem, made up)."""
     weights = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
-    return stem + str((10 - sum(int(d) * w for d, w in zip(stem, weights)) % 10) % 10)
+    return stem + str((10 - sum(int(d) * w for d, w in zip(stem, weights, strict=True)) % 10) % 10)
 
 
 def podpis_zp(pesel: str) -> etree._Element:
@@ -310,7 +310,8 @@ class _ProfilZaufanySigner(XAdESSigner):
 
 def test_profil_zaufany_person_is_reported_apart_from_the_sealer(client, key, seal):
     pesel = [int(d) for d in synthetic_pesel()]  # the PESEL rule: weighted sum ≡ 0 (mod 10)
-    assert sum(d * w for d, w in zip(pesel, (1, 3, 7, 9, 1, 3, 7, 9, 1, 3, 1))) % 10 == 0
+    weights = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3, 1)
+    assert sum(d * w for d, w in zip(pesel, weights, strict=True)) % 10 == 0
     doc = sign_element(etree.fromstring(FORM), seal.key, pems(seal), "tresc",
                        signer_type=_ProfilZaufanySigner)
     sig = verify(client, key, etree.tostring(doc, encoding="UTF-8"))["signatures"][0]
@@ -486,3 +487,82 @@ def test_xml_without_signature_says_so(client, key):
     report = verify(client, key, FORM)
     assert report["indication"] == "INDETERMINATE" and report["signatures"] == []
 
+
+
+# -- time: revocation after the proven signing time (EN 319 102-1 §5.6.2.4) -----------------------
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A home of its own (its certificates get revoked) served over real HTTP on the port its
+    certificates name, so the verifier fetches OCSP as a relying party would."""
+    import threading
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+    from revocation_support import free_port
+
+    from regca.wsgi import create_app as create_wsgi
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    port = free_port()
+    ctx = make_home(tmp_path_factory.mktemp("verify-xml-time") / "home",
+                    public_url=f"http://127.0.0.1:{port}")
+    server = make_server("127.0.0.1", port, create_wsgi(ctx.settings.home, ctx),
+                         server_class=Server, handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield ctx
+    server.shutdown()
+    ctx.db.engine.dispose()
+
+
+def _signed_by_a_resident(ctx, level: str) -> tuple[bytes, str]:
+    """A resident's certificate with a software key, and the form XAdES-signed with it through
+    RegCA's own XAdES code and TSA (in-process)."""
+    from dataclasses import replace
+
+    from conftest import RESIDENT, make_csr
+
+    from ca.issuance import IssuanceRequest, Issuer
+    from signing.options import XmlOptions
+    from signing.seal import to_asn1
+    from signing.xades import XadesSealer
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    issued = Issuer(ctx).issue(IssuanceRequest("resident-signing", make_csr(private),
+                                               dict(RESIDENT), "test"))
+    chain = tuple(ctx.chain())
+    identity = replace(SealRegistry(ctx).for_principal(None), certificate=issued.certificate,
+                       key=private, chain=chain, asn1_certificate=to_asn1(issued.certificate),
+                       asn1_chain=tuple(to_asn1(c) for c in chain))
+    sealer = XadesSealer(ctx.clock, in_process_timestamper(ctx))
+    return sealer.seal(SAMPLE_XML.read_bytes(), identity, XmlOptions(level=level)), issued.serial
+
+
+@pytest.mark.parametrize("level, reason, expected", [
+    ("B-T", "superseded", ("TOTAL_PASSED", None)),
+    ("B-T", "affiliationChanged", ("TOTAL_PASSED", None)),
+    ("B-T", "cessationOfOperation", ("TOTAL_PASSED", None)),
+    ("B-T", "keyCompromise", ("INDETERMINATE", "REVOKED_NO_POE")),
+    ("B-B", "superseded", ("INDETERMINATE", "REVOKED_NO_POE")),
+])
+def test_revocation_after_the_timestamp(served, level, reason, expected):
+    from ca.revocation import RevocationRequest, Revoker
+    signed, serial = _signed_by_a_resident(served, level)
+    app = create_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
+    key = create_api_key(served, "eod", ["verify"], None)
+    before = verify(app.test_client(), key, signed)["signatures"][0]
+    assert (before["indication"], before["sub_indication"]) == ("TOTAL_PASSED", None)
+    served.clock.advance(minutes=5)  # the revocation comes after the time-stamp
+    Revoker(served).revoke(RevocationRequest(serial, reason, "operator:test"))
+    served.clock.advance(minutes=1)
+    sig = verify(app.test_client(), key, signed)["signatures"][0]
+    assert (sig["indication"], sig["sub_indication"]) == expected, sig.get("detail")
+    if level == "B-T":
+        assert sig["timestamps"][0]["valid"] is True
+        assert sig["best_signature_time"] == sig["timestamps"][0]["time"]
