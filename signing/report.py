@@ -36,6 +36,8 @@ class Indication(str, Enum):
         return {"TOTAL_PASSED": 0, "INDETERMINATE": 1, "TOTAL_FAILED": 2}[self.value]
 
 
+_XMLDSIG = "http://www.w3.org/2000/09/xmldsig#"
+
 # Sub-indication -> (Polish, English) explanation for the clerk.
 _WHY = {
     "HASH_FAILURE": ("dokument zmieniono po podpisaniu", "the document was changed after signing"),
@@ -208,6 +210,21 @@ class SignatureResult:
     evidence: object = field(default=None, compare=False, repr=False)
 
     def summary(self) -> dict[str, str]:
+        words = self._verdict()
+        if self.covers == "partial":
+            # Never let a clerk read a signature over one element as a signed document.
+            # Parts of the signature itself (ds:KeyInfo) are not part of the document.
+            parts = ", ".join(o.element.rpartition("}")[2] for o in self.signed_objects
+                              if o.kind == "element" and o.element
+                              and not o.element.startswith(f"{{{_XMLDSIG}}}"))
+            parts = f" ({parts})" if parts else ""
+            words = {"pl": words["pl"] + f" Podpis obejmuje tylko część dokumentu{parts}; "
+                                         "reszta nie jest podpisana.",
+                     "en": words["en"] + f" The signature covers only part of the document"
+                                         f"{parts}; the rest is not signed."}
+        return words
+
+    def _verdict(self) -> dict[str, str]:
         who = _name(self.signer) if self.signer is not None else "?"
         stamp = self.kind == "document_timestamp"
         what_pl, what_en = ("Znacznik czasu dokumentu", "Document time-stamp") if stamp else (

@@ -39,6 +39,10 @@ def load_openapi() -> dict:
     return json.loads(resources.files("signing").joinpath("openapi.json").read_text())
 
 
+def _is_xml(data: bytes) -> bool:
+    return data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+
+
 def _problem(exc: RegCAError) -> Response:
     status, body = exc.problem()
     return Response(json.dumps(body, ensure_ascii=False), status, mimetype="application/json")
@@ -126,7 +130,11 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
             signature, content = request.files.get("signature"), request.files.get("content")
             if signature is None or content is None:
                 raise Malformed("multipart: parts 'signature' and 'content' are both required")
-            report = verifiers["cms"].verify(signature.read(), content.read())
+            signed = signature.read()
+            if _is_xml(signed):  # a detached XAdES: the part's filename is the URI it names
+                report = verifiers["xml"].verify(signed, {content.filename or "": content.read()})
+            else:
+                report = verifiers["cms"].verify(signed, content.read())
         elif request.mimetype == "application/pdf":
             report = verifiers["pdf"].verify(body())
         elif request.mimetype in _XML_TYPES:

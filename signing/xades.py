@@ -25,24 +25,36 @@ from signing.errors import BadDocument, DependencyUnavailable
 from signing.options import XmlOptions
 from signing.seal import SealIdentity
 
-__all__ = ["DS", "XADES", "XadesSealer", "parse_xml"]
+__all__ = ["DS", "XADES", "XadesSealer", "new_parser", "parse_xml"]
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"
 DETACHED_URI = "document.xml"
 _C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
-# No network, no entities, no DTDs: the body comes from a caller (XXE, billion laughs).
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                          huge_tree=False, remove_blank_text=False)
+
+
+def new_parser() -> etree.XMLParser:
+    """No network, no entities, no DTD loading, libxml2's default depth and size limits
+    (huge_tree off): the body comes from a caller (XXE, billion laughs, deep nesting). One per
+    parse: lxml parsers must not be shared between threads."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           dtd_validation=False, huge_tree=False, remove_blank_text=False)
 
 
 def parse_xml(data: bytes) -> etree._Element:
+    """The document's root; a DOCTYPE is refused outright (neither e-forms nor XML-DSig need
+    one, and its entities are how XXE and billion-laughs attacks come in)."""
     try:
-        root = etree.fromstring(data, parser=_PARSER)
+        root = etree.fromstring(data, parser=new_parser())
     except etree.XMLSyntaxError as exc:
         raise BadDocument(f"the body is not well-formed XML: {exc}") from None
     if root is None:
         raise BadDocument("the body is not an XML document")
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise BadDocument("XML with a DOCTYPE (DTD or entity declarations) is not accepted")
+    if any(True for _ in root.iter(etree.Entity)):
+        raise BadDocument("XML with entity references is not accepted")
     return root
 
 
@@ -79,8 +91,10 @@ class XadesSealer:
                 {"reference_uri": DETACHED_URI} if options.packaging == "detached" else {}))
         except InvalidInput as exc:
             raise BadDocument(f"cannot sign this XML: {exc}") from None
+        # signxml appends the new signature as the root's last child: on a document that is
+        # already signed, the first ds:Signature found is someone else's.
         signature = signed if method == SignatureConstructionMethod.detached else \
-            signed.find(f".//{{{DS}}}Signature")
+            signed.findall(f"{{{DS}}}Signature")[-1]
         if options.level == "B-T":
             self._add_signature_timestamp(signature)
         return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
