@@ -237,7 +237,8 @@ def check_url(url: str, policy: FetchPolicy, resolve: Resolver = _resolve) -> Ta
                                     "and fetching from elsewhere is off")
         problem = address_problem(address)
         if problem:
-            raise FetchRefused(url, f"{host} resolves to {address}, a {problem} address")
+            named = host if host == str(address) else f"{host} resolves to {address}, which"
+            raise FetchRefused(url, f"{named} is a {problem} address")
     path = parts.path or "/"
     return Target(url, scheme, host, port, path + (f"?{parts.query}" if parts.query else ""),
                   addresses)
