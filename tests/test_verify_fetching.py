@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import io
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -242,6 +243,47 @@ def test_a_body_over_the_cap_is_aborted(server, path):
         _fetch(f"http://{server}{path}", _allowing(server))
     assert len(_fetch(f"http://{server}{path}", _allowing(server),
                       max_bytes=4 * 1024 * 1024).content) == 2 * 1024 * 1024
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """The same server over TLS, with a certificate for the name "localhost" only."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)  # OpenSSL checks TLS certificates against the real time
+    cert = (x509.CertificateBuilder().subject_name(_name("localhost"))
+            .issuer_name(_name("localhost"))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "tls.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "tls.pem", tmp_path / "tls.key")
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1], tmp_path / "tls.pem"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_checks_the_name_against_the_certificate_at_the_checked_address(
+        tls_server, monkeypatch):
+    port, trusted = tls_server
+    policy = _allowing(f"localhost:{port}")
+    with pytest.raises(FetchUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        _fetch(f"https://localhost:{port}/small", policy)  # not in the system's trust store
+    monkeypatch.setenv("SSL_CERT_FILE", str(trusted))
+    assert _fetch(f"https://localhost:{port}/small", policy).content == b"\x30\x00"
+    with pytest.raises(FetchUnavailable, match="CERTIFICATE_VERIFY_FAILED|match"):
+        _fetch(f"https://127.0.0.1:{port}/small", _allowing(f"127.0.0.1:{port}"))
 
 
 def test_a_redirect_to_an_unchecked_place_is_refused(server, listener):
