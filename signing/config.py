@@ -10,6 +10,13 @@
     identifier = "urn:oid:1.3.6.1.4.1.99999.616.3.1"
     description = "Polityka podpisu e-formularzy"
     digest_sha256 = "<base64 SHA-256 of the policy document>"
+
+    [signing.fetching]                    # OCSP/CRL/AIA fetching when verifying (fetch_policy.py)
+    enabled = true
+    allow_hosts = ["ocsp.intranet.example", "10.20.0.0/16"]
+    budget_seconds = 3.0
+    max_bytes = 1048576
+    max_crl_bytes = 10485760
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from signxml.xades import XAdESSignaturePolicy
 
 from ca.context import CaContext
 from ca.errors import ConfigurationError
+from signing.fetch_policy import FetchPolicy
 
 __all__ = ["DEFAULT_MAX_BODY", "SigningConfig"]
 
@@ -39,6 +47,7 @@ class SigningConfig:
     tsa_url: str | None = None
     timestamper: str = "http"
     xades_policy: XAdESSignaturePolicy | None = None
+    fetching: FetchPolicy = FetchPolicy()
 
     def __post_init__(self):
         if not isinstance(self.max_body_bytes, int) or self.max_body_bytes <= 0:
@@ -61,7 +70,8 @@ class SigningConfig:
         return cls(max_body_bytes=raw.get("max_body_bytes", DEFAULT_MAX_BODY),
                    trust_anchors=tuple(anchors), tsa_url=raw.get("tsa_url"),
                    timestamper=raw.get("timestamper", "http"),
-                   xades_policy=_xades_policy(raw.get("xades_policy")))
+                   xades_policy=_xades_policy(raw.get("xades_policy")),
+                   fetching=FetchPolicy.from_table(raw.get("fetching")))
 
 
 def _xades_policy(raw: dict | None) -> XAdESSignaturePolicy | None:

@@ -1,5 +1,6 @@
 """What the verifiers trust and how they check revocation: RegCA's root, any anchors configured in
-``[signing] trust_anchors``, and the policy every signature format is validated under."""
+``[signing] trust_anchors``, the policy every signature format is validated under, and the fenced
+fetching (signing/fetching.py) that validation uses for OCSP, CRLs and AIA."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from pyhanko.sign.validation.policy_decl import (
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator.fetchers.requests_fetchers import RequestsFetcherBackend
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
 from pyhanko_certvalidator.registry import SimpleTrustManager, TrustManager
 
 from ca.context import CaContext
+from signing.fetch_policy import FetchPolicy
+from signing.fetching import FencedFetcherBackend
 from signing.seal import to_asn1
 
 __all__ = ["TrustStore"]
@@ -33,10 +35,13 @@ _REVOCATION = CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy("soft-fail
 
 
 class TrustStore:
-    def __init__(self, ctx: CaContext, extra: tuple[x509.Certificate, ...] = ()):
+    def __init__(self, ctx: CaContext, extra: tuple[x509.Certificate, ...] = (),
+                 fetching: FetchPolicy | None = None):
         self.ctx, self.extra = ctx, extra
         self._roots = [to_asn1(c) for c in self.anchors]
         self._intermediates = [to_asn1(ctx.certificate_of("issuing-ca"))]
+        # RegCA's own OCSP/CRL/CA URLs are always fetchable (B-LT sealing needs them).
+        self.fetching = (fetching or FetchPolicy()).allowing(ctx.settings.public_url)
 
     @property
     def anchors(self) -> list[x509.Certificate]:
@@ -51,8 +56,13 @@ class TrustStore:
         return ValidationTimingInfo(validation_time=now, best_signature_time=now,
                                     point_in_time_validation=False)
 
-    def signature_validation_spec(self, *, fetching: bool) -> SignatureValidationSpec:
-        """The EN 319 102-1 validation policy for every format: trust, revocation, key usage."""
+    def signature_validation_spec(self, *, fetching: bool,
+                                  backend: FencedFetcherBackend | None = None
+                                  ) -> SignatureValidationSpec:
+        """The EN 319 102-1 validation policy for every format: trust, revocation, key usage.
+
+        ``backend``: the request's fenced backend (one per verify request, one time budget).
+        """
         policy = CertValidationPolicySpec(trust_manager=self.trust_manager(),
                                           revinfo_policy=_REVOCATION)
         rule = (RevinfoOnlineFetchingRule.NO_HISTORICAL_FETCH if fetching
@@ -61,13 +71,15 @@ class TrustStore:
             cert_validation_policy=policy,
             revinfo_gathering_policy=RevocationInfoGatheringSpec(
                 online_fetching_rule=rule,
-                fetcher_backend=RequestsFetcherBackend() if fetching else None),
+                fetcher_backend=(backend or self.fetcher_backend()) if fetching else None),
             local_knowledge=LocalKnowledge(known_certs=list(self._intermediates)),
             key_usage_settings=KEY_USAGE)
 
-    def pdf_validation_spec(self, *, fetching: bool, reader=None) -> PdfSignatureValidationSpec:
+    def pdf_validation_spec(self, *, fetching: bool, reader=None,
+                            backend: FencedFetcherBackend | None = None
+                            ) -> PdfSignatureValidationSpec:
         """With a PDF's DSS (B-LT, B-LTA) certificates and revocation answers known locally."""
-        spec = self.signature_validation_spec(fetching=fetching)
+        spec = self.signature_validation_spec(fetching=fetching, backend=backend)
         if reader is not None and "/DSS" in reader.root:
             # pyHanko's own reading of the DSS into local knowledge (ades.py, private).
             from pyhanko.sign.validation.ades import _dss_to_local_knowledge
@@ -91,17 +103,23 @@ class TrustStore:
     def qualification(self, status, moment):
         """The EU qualification of a validated signature; None until trusted lists exist."""
         return None
+    def fetcher_backend(self) -> FencedFetcherBackend:
+        """A fresh fenced backend: make one per verify request and give it to every context
+        and pyHanko spec of that request, so they share one time budget. Never leave a pyHanko
+        spec's ``fetcher_backend`` at None when fetching: pyHanko then makes an unfenced one."""
+        return FencedFetcherBackend(self.fetching)
 
     def validation_context(self, *, fetching: bool, revocation_mode: str = "soft-fail",
-                           moment=None) -> ValidationContext:
+                           moment=None, backend: FencedFetcherBackend | None = None
+                           ) -> ValidationContext:
         """A fresh context per document: pyHanko's contexts cache fetched revocation data.
 
         Validation happens at the injected clock's time unless ``moment`` says otherwise, so a
         pinned clock in tests and the OCSP/TSA times it produces agree (STYLE.md, "clock").
+        ``backend``: the request's fenced backend, to share its budget; default a fresh one.
         """
         return ValidationContext(
             trust_roots=list(self._roots), other_certs=list(self._intermediates),
             allow_fetching=fetching, revocation_mode=revocation_mode,
             moment=moment or self.ctx.now(),
-            # Synchronous fetchers: aiohttp sessions would outlive the request's event loop.
-            fetcher_backend=RequestsFetcherBackend() if fetching else None)
+            fetcher_backend=(backend or self.fetcher_backend()) if fetching else None)

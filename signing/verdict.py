@@ -12,7 +12,14 @@ from pyhanko.sign.ades.report import AdESStatus
 
 from signing.report import ChainEntry, Indication, Modifications, TimestampInfo, chain_entries
 
-__all__ = ["ades_verdict", "path_of", "signer_of", "timestamp_of", "verdict"]
+__all__ = ["BENIGN_REVOCATIONS", "ades_verdict", "path_of", "signer_of", "timestamp_of",
+           "verdict"]
+
+# RFC 5280 §5.3.1 reasons after which a signature proven to exist earlier stays valid (EN 319
+# 102-1 §5.6.2.4). After keyCompromise (or an unnamed reason) a proof of existence before the
+# revocation does not prove the signature came before the key was lost (RFC 5280 §5.3.2), so
+# it stays REVOKED_NO_POE.
+BENIGN_REVOCATIONS = frozenset({"superseded", "affiliation_changed", "cessation_of_operation"})
 
 _MAIN = {AdESStatus.PASSED: Indication.TOTAL_PASSED, AdESStatus.FAILED: Indication.TOTAL_FAILED,
          AdESStatus.INDETERMINATE: Indication.INDETERMINATE}
@@ -28,15 +35,23 @@ def ades_verdict(result, modifications: Modifications | None = None, proven_befo
     sub = result.ades_subindic
     indication = _MAIN[sub.status]
     name = None if indication is Indication.TOTAL_PASSED else sub.name
-    if name == "REVOKED_NO_POE" and _revoked_after(result.api_status, proven_before):
+    details = getattr(result.api_status, "revocation_details", None)
+    if name == "REVOKED_NO_POE" and _revoked_after(details, proven_before):
         indication, name = Indication.TOTAL_PASSED, None
+    if indication is Indication.TOTAL_PASSED and _not_benign(details):
+        # pyHanko passes any revocation after the proof; we do not after keyCompromise.
+        indication, name = Indication.INDETERMINATE, "REVOKED_NO_POE"
     return _with_changes(indication, name, modifications)
 
 
-def _revoked_after(status, proven) -> bool:
-    details = getattr(status, "revocation_details", None)
+def _revoked_after(details, proven) -> bool:
     return (details is not None and proven is not None and not details.ca_revoked
-            and proven < details.revocation_date)
+            and proven < details.revocation_date and not _not_benign(details))
+
+
+def _not_benign(details) -> bool:
+    return (details is not None and not details.ca_revoked
+            and details.revocation_reason.native not in BENIGN_REVOCATIONS)
 
 
 def _with_changes(indication: Indication, sub: str | None,
@@ -56,7 +71,8 @@ def verdict(status, signature_timestamp: TimestampInfo | None = None,
     # valid signature timestamp proves the signature existed before the signer's revocation.
     proven = (signature_timestamp.time if signature_timestamp is not None
               and signature_timestamp.valid else None)
-    if sub == "REVOKED_NO_POE" and _revoked_after(status, proven):
+    details = getattr(status, "revocation_details", None)
+    if sub == "REVOKED_NO_POE" and _revoked_after(details, proven):
         return Indication.TOTAL_PASSED, None
     return indication, sub
 

@@ -25,8 +25,12 @@ from pyhanko.sign.validation.ades import (
 from pyhanko.sign.validation.errors import SignatureValidationError
 from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
-from pyhanko.sign.validation.policy_decl import PdfSignatureValidationSpec
+from pyhanko.sign.validation.policy_decl import (
+    PdfSignatureValidationSpec,
+    bootstrap_validation_data_handlers,
+)
 from pyhanko.sign.validation.status import ModificationInfo
+from pyhanko_certvalidator.ltv.poe import POEManager
 
 from signing.errors import BadDocument
 from signing.etsi_report import PdfEvidence
@@ -70,7 +74,10 @@ class PadesVerifier:
         reader = read_pdf(data)
         try:
             embedded = sorted(reader.embedded_signatures, key=lambda s: s.signed_revision)
-            spec = self.trust.pdf_validation_spec(fetching=self.fetching, reader=reader)
+            # One fenced fetcher per request: every fetch of this document shares its budget.
+            backend = self.trust.fetcher_backend() if self.fetching else None
+            spec = self.trust.pdf_validation_spec(fetching=self.fetching, reader=reader,
+                                                  backend=backend)
             stamps = {id(s): self._document_timestamp(s, spec) for s in embedded
                       if s.sig_object_type == "/DocTimeStamp"}
             return ValidationReport(tuple(
@@ -111,13 +118,18 @@ class PadesVerifier:
         follow it supply one (§5.6.3, pyHanko's LTA process)."""
         base = spec.signature_validation_spec
         timing = self.trust.timing()
+        # Proofs of existence default to "now": our clock's, not the wall clock.
+        handlers = bootstrap_validation_data_handlers(
+            base, timing, poe_manager_override=POEManager(timing.validation_time))
         if _has_signature_timestamp(sig):
             result = await ades_with_time_validation(
-                sig.signed_data, base, timing, raw_digest=sig.compute_digest())
+                sig.signed_data, base, timing, raw_digest=sig.compute_digest(),
+                validation_data_handlers=handlers)
             best = result.best_signature_time
         else:
             result = await ades_basic_validation(sig.signed_data, base, timing,
-                                                 raw_digest=sig.compute_digest())
+                                                 raw_digest=sig.compute_digest(),
+                                                 validation_data_handlers=handlers)
             best = timing.validation_time
         proofs = [s.best_signature_time for s in later if s.indication is Indication.TOTAL_PASSED]
         if result.ades_subindic in _NEEDS_POE and proofs:

@@ -65,6 +65,7 @@ from signing.report import (
 )
 from signing.seal import to_asn1
 from signing.trust import TrustStore
+from signing.verdict import BENIGN_REVOCATIONS
 from signing.xades import DS, XADES, new_parser, parse_xml
 
 __all__ = ["XadesVerifier"]
@@ -74,8 +75,6 @@ _SIGNED_PROPERTIES = f"{{{XADES}}}SignedProperties"
 _ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 _C14N_10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 _ID_NAMES = ("Id", "ID", "id")  # the attributes signxml resolves "#..." against, by local name
-# RFC 5280 §5.3.1 reasons after which a signature made earlier stays valid (issue 12, item 3).
-_BENIGN = frozenset({"superseded", "affiliation_changed", "cessation_of_operation"})
 _QP = f"{{{DS}}}Object/{{{XADES}}}QualifyingProperties"
 
 
@@ -140,13 +139,16 @@ class XadesVerifier:
         root = parse_xml(data)
         ids = _id_index(root)
         signatures = list(root.iter(_SIGNATURE))
+        # One fenced fetcher per request: every fetch of this document shares its budget.
+        backend = self.trust.fetcher_backend() if self.fetching else None
         return ValidationReport(tuple(
-            self._one(data, root, i, sig, ids, detached or {})
+            self._one(data, root, i, sig, ids, detached or {}, backend)
             for i, sig in enumerate(signatures)))
 
     # -- one signature ----------------------------------------------------------------------
 
-    def _one(self, data, root, index, signature, ids, detached) -> SignatureResult:
+    def _one(self, data, root, index, signature, ids, detached, backend
+             ) -> SignatureResult:
         fmt = "XAdES" if signature.find(_QP) is not None else "XMLDSig"
         try:
             refs = _references(root, signature, ids, detached)
@@ -196,7 +198,7 @@ class XadesVerifier:
         person = profil_zaufany(signed_properties)
         if person:
             extra["profil_zaufany"] = person
-        indication, sub, chain, detail = self._path(signer, certs, poe, now)
+        indication, sub, chain, detail = self._path(signer, certs, poe, now, backend)
         # A name anyone can put in a CA of their own: said only of a path to a trusted anchor.
         if indication is Indication.TOTAL_PASSED and is_personal_signature([signer]):
             extra["personal_signature"] = True
@@ -206,26 +208,26 @@ class XadesVerifier:
 
     # -- certificate path at the proven time ---------------------------------------------------
 
-    def _validate(self, signer, others, moment, fetching):
-        vc = self.trust.validation_context(fetching=fetching, moment=moment)
+    def _validate(self, signer, others, moment, fetching, backend=None):
+        vc = self.trust.validation_context(fetching=fetching, moment=moment, backend=backend)
         validator = CertificateValidator(to_asn1(signer), [to_asn1(c) for c in others],
                                          validation_context=vc)
         path = asyncio.run(validator.async_validate_usage({"non_repudiation"}))
         return chain_entries([x509.load_der_x509_certificate(c.dump())
                               for c in reversed(list(path.iter_certs(include_root=True)))])
 
-    def _path(self, signer, certs, poe, now):
+    def _path(self, signer, certs, poe, now, backend):
         others = [c for c in certs if c is not signer]
         alone = chain_entries([signer])
         try:
             return Indication.TOTAL_PASSED, None, self._validate(signer, others, now,
-                                                                 self.fetching), None
+                                                                 self.fetching, backend), None
         except RevokedError as exc:
             sub = "REVOKED_NO_POE" if exc.is_ee_cert else "REVOKED_CA_NO_POE"
             reason = exc.reason.native
             if poe is None or poe >= exc.revocation_dt:
                 return Indication.INDETERMINATE, sub, alone, exc.failure_msg
-            if reason not in _BENIGN:
+            if reason not in BENIGN_REVOCATIONS:
                 return (Indication.INDETERMINATE, sub, alone,
                         f"{exc.failure_msg} A time-stamp before a revocation for {reason} does "
                         "not prove the signature was made before the key was lost.")

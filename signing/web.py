@@ -59,7 +59,7 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
     """``timestamper``: any pyHanko TimeStamper; default per ``[signing] timestamper``."""
     config = config or SigningConfig.load(ctx)
     timestamper = timestamper or _default_timestamper(ctx, config)
-    trust = TrustStore(ctx, config.trust_anchors)
+    trust = TrustStore(ctx, config.trust_anchors, config.fetching)
     seals = SealRegistry(ctx)
     pades, xades, cades = (PadesSealer(trust, timestamper),
                            XadesSealer(ctx.clock, timestamper, config.xades_policy),

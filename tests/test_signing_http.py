@@ -5,12 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import socket
 import subprocess
-import threading
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from asn1crypto import pem
@@ -21,6 +17,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from signing_support import sample_pdf
+from tsa_support import free_port, wsgi_thread
 
 from ca.apikeys import create_api_key
 from regca.wsgi import create_app
@@ -29,24 +26,9 @@ pytestmark = pytest.mark.hsm
 
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # B-T and B-LT call the same server back (TSA, OCSP)
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     ctx = make_home(tmp_path_factory.mktemp("live") / "home", public_url=base)
     prefixes = {p for p, _ in create_app(ctx.settings.home, ctx).routes}
@@ -54,14 +36,9 @@ def live(tmp_path_factory):
         # The TSA service comes from another branch; until then the TSA key stamps in-process.
         with open(ctx.settings.config_file, "a") as f:
             f.write('\n[signing]\ntimestamper = "in-process"\n')
-    app = create_app(ctx.settings.home, ctx)
-    server = make_server("127.0.0.1", port, app, server_class=_ThreadingServer,
-                         handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     key = create_api_key(ctx, "eod", ["sign", "verify"], None)
-    yield {"ctx": ctx, "base": base, "key": key, "prefixes": prefixes}
-    server.shutdown()
+    with wsgi_thread(create_app(ctx.settings.home, ctx), port):
+        yield {"ctx": ctx, "base": base, "key": key, "prefixes": prefixes}
     ctx.db.engine.dispose()
 
 

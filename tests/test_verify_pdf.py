@@ -245,3 +245,76 @@ def test_signature_contents_replaced_by_garbage_is_reported_not_crashed(client, 
     assert resp.status_code in (200, 400), resp.get_data(as_text=True)
     if resp.status_code == 200:
         assert resp.get_json()["indication"] != "TOTAL_PASSED"
+
+
+# -- time: revocation after the proven signing time (EN 319 102-1 §5.6.2.4) -------------------
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A home of its own (its certificates get revoked) served over real HTTP on the port its
+    certificates name, so the verifier fetches OCSP as a relying party would."""
+    from tsa_support import free_port, wsgi_thread
+
+    from regca.wsgi import create_app as create_wsgi
+
+    port = free_port()
+    ctx = make_home(tmp_path_factory.mktemp("verify-pdf-time") / "home",
+                    public_url=f"http://127.0.0.1:{port}")
+    with wsgi_thread(create_wsgi(ctx.settings.home, ctx), port):
+        yield ctx
+    ctx.db.engine.dispose()
+
+
+def _signed_by_a_resident(ctx, timestamped: bool) -> tuple[bytes, str]:
+    """A resident signs with a software key (playing the token) through pyHanko, PAdES B-T."""
+    from asn1crypto import keys
+    from conftest import RESIDENT, make_csr
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+    from pyhanko.sign.fields import SigSeedSubFilter
+    from pyhanko.sign.signers import SimpleSigner
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    from ca.issuance import IssuanceRequest, Issuer
+    from signing.seal import to_asn1
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    issued = Issuer(ctx).issue(IssuanceRequest("resident-signing", make_csr(private),
+                                               dict(RESIDENT), "test"))
+    signer = SimpleSigner(
+        to_asn1(issued.certificate),
+        keys.PrivateKeyInfo.load(private.private_bytes(Encoding.DER, PrivateFormat.PKCS8,
+                                                       NoEncryption())),
+        SimpleCertificateStore.from_certs([to_asn1(c) for c in ctx.chain()]))
+    out = signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(sample_pdf())),
+        signers.PdfSignatureMetadata(field_name="Mieszkaniec", md_algorithm="sha256",
+                                     subfilter=SigSeedSubFilter.PADES),
+        signer=signer, timestamper=in_process_timestamper(ctx) if timestamped else None)
+    return out.getvalue(), issued.serial
+
+
+@pytest.mark.parametrize("timestamped, reason, expected", [
+    (True, "superseded", ("TOTAL_PASSED", None)),
+    (True, "affiliationChanged", ("TOTAL_PASSED", None)),
+    (True, "keyCompromise", ("INDETERMINATE", "REVOKED_NO_POE")),
+    (False, "superseded", ("INDETERMINATE", "REVOKED_NO_POE")),
+], ids=["B-T-superseded", "B-T-affiliationChanged", "B-T-keyCompromise", "B-B-superseded"])
+def test_revocation_after_the_signature_timestamp(served, timestamped, reason, expected):
+    from ca.revocation import RevocationRequest, Revoker
+    signed, serial = _signed_by_a_resident(served, timestamped)
+    app = create_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
+    key = create_api_key(served, "eod", ["verify"], None)
+    before = verify(app.test_client(), key, signed)["signatures"][0]
+    assert (before["indication"], before["sub_indication"]) == ("TOTAL_PASSED", None)
+    served.clock.advance(minutes=5)  # the revocation comes after the time-stamp
+    Revoker(served).revoke(RevocationRequest(serial, reason, "operator:test"))
+    served.clock.advance(minutes=1)
+    sig = verify(app.test_client(), key, signed)["signatures"][0]
+    assert (sig["indication"], sig["sub_indication"]) == expected, sig.get("detail")
+    if timestamped:
+        assert sig["best_signature_time"] == sig["timestamps"][0]["time"]

@@ -495,29 +495,16 @@ def test_xml_without_signature_says_so(client, key):
 def served(tmp_path_factory):
     """A home of its own (its certificates get revoked) served over real HTTP on the port its
     certificates name, so the verifier fetches OCSP as a relying party would."""
-    import threading
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
     from revocation_support import free_port
+    from tsa_support import wsgi_thread
 
     from regca.wsgi import create_app as create_wsgi
-
-    class Server(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
 
     port = free_port()
     ctx = make_home(tmp_path_factory.mktemp("verify-xml-time") / "home",
                     public_url=f"http://127.0.0.1:{port}")
-    server = make_server("127.0.0.1", port, create_wsgi(ctx.settings.home, ctx),
-                         server_class=Server, handler_class=Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield ctx
-    server.shutdown()
+    with wsgi_thread(create_wsgi(ctx.settings.home, ctx), port):
+        yield ctx
     ctx.db.engine.dispose()
 
 

@@ -30,9 +30,9 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 @contextlib.contextmanager
-def wsgi_thread(app):
-    """``app`` served by wsgiref on a free local port; yields the base URL."""
-    server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer,
+def wsgi_thread(app, port: int = 0):
+    """``app`` served by wsgiref on ``port`` (default a free one); yields the base URL."""
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingServer,
                          handler_class=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
