@@ -111,6 +111,9 @@ def write_lists(home: Path, lotl: StoredList, lists: list[StoredList],
     for old in (root / "content").glob("*.xml"):
         if f"content/{old.name}" not in keep:
             old.unlink(missing_ok=True)
+    for old in root.glob("tl-*.xml"):  # a list refused this time is not left looking current
+        if old.name[3:-4] not in entries:
+            old.unlink(missing_ok=True)
     return index
 
 
