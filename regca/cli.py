@@ -172,10 +172,15 @@ def cmd_ocsp_refresh(args) -> None:
 
 def cmd_trust_refresh(args) -> None:
     from signing.trusted_lists import refresh
-    done = refresh(_ctx(args), args.lotl, [Path(p) for p in args.tl or ()])
+    ctx = _ctx(args)
+    done = refresh(ctx, args.lotl, [Path(p) for p in args.tl or ()])
+    now = ctx.now()
 
     def when(value):
-        return value.strftime("%Y-%m-%dT%H:%MZ") if value else "-"
+        if value is None:
+            return "-"
+        stale = " (past it: a newer list should exist)" if value < now else ""
+        return value.strftime("%Y-%m-%dT%H:%MZ") + stale
 
     lotl = done.lotl
     print(f"LOTL\tsequence {lotl.sequence}\tissued {when(lotl.issued)}\t"

@@ -140,35 +140,67 @@ def _build_registry(root: Path, index: dict) -> TSPRegistry:
 
 
 _cache: dict[Path, tuple[tuple, TSPRegistry]] = {}
+_building: set[Path] = set()
 _lock = threading.Lock()
 
 
-def load_registry(home: Path) -> TSPRegistry | None:
-    """The qualified services of the stored lists (None when none are stored).
+def _stamp(index_path: Path) -> tuple | None:
+    try:
+        st = index_path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-    Cached per process and rebuilt when the index file changes (its inode, size or mtime:
-    a refresh replaces it by rename), so running workers pick up a refresh without restart.
-    """
-    root = trust_dir(home)
+
+def _rebuild(root: Path) -> TSPRegistry | None:
     index_path = root / INDEX
     for _attempt in range(2):  # a refresh may prune a file between reading the index and it
-        try:
-            st = index_path.stat()
-        except FileNotFoundError:
+        stamp = _stamp(index_path)
+        if stamp is None:
             return None
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        try:
+            registry = _build_registry(root, json.loads(index_path.read_text()))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            # A damaged store reads as "no lists" (qualification unknown), never a 500.
+            log.error("trusted lists in %s not loaded: %s", root, exc)
+            return None
         with _lock:
-            cached = _cache.get(root)
-            if cached and cached[0] == stamp:
-                return cached[1]
-            try:
-                registry = _build_registry(root, json.loads(index_path.read_text()))
-            except FileNotFoundError:
-                continue
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                # A damaged store reads as "no lists" (qualification unknown), never a 500.
-                log.error("trusted lists in %s not loaded: %s", root, exc)
-                return None
             _cache[root] = (stamp, registry)
-            return registry
+        return registry
     return None
+
+
+def _rebuild_in_background(root: Path) -> None:
+    try:
+        _rebuild(root)
+    finally:
+        with _lock:
+            _building.discard(root)
+
+
+def load_registry(home: Path, *, wait: bool = False) -> TSPRegistry | None:
+    """The qualified services of the stored lists (None when none are stored).
+
+    Cached per process and rebuilt when the index file changes (its inode, size or mtime: a
+    refresh replaces it by rename), so running workers pick up a refresh without restart.
+    Reading the full EU set takes seconds (about 0.7 s for Belgium's 700 kB list), so once a
+    worker has a registry, a changed index is read in a background thread and the previous
+    registry keeps answering until the new one is ready; ``wait=True`` reads it at once.
+    """
+    root = trust_dir(home)
+    stamp = _stamp(root / INDEX)
+    if stamp is None:
+        return None
+    with _lock:
+        cached = _cache.get(root)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        if cached and not wait:
+            if root not in _building:
+                _building.add(root)
+                threading.Thread(target=_rebuild_in_background, args=(root,), daemon=True,
+                                 name="trusted-lists-reload").start()
+            return cached[1]
+    return _rebuild(root)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -145,7 +146,7 @@ def test_refresh_stores_the_lists_and_a_qes_from_the_listed_ca_is_qualified(
     assert set(index["lists"]) == {"PL"}
     assert (trust_dir(home.settings.home) / "tl-PL.xml").read_bytes() == lists.tl.read_bytes()
 
-    registry = load_registry(home.settings.home)
+    registry = load_registry(home.settings.home, wait=True)
     ee = issue_qualified(qca, "Jan Kowalski", at=PINNED)
     path = _path(ee, qca, trust_manager([home.certificate_of("root-ca")], registry), PINNED)
     q = qualification_of(path, PINNED, registry)
@@ -162,7 +163,7 @@ def test_seal_and_non_qscd_certificates_get_their_levels(home, qca, lotl_signer,
     lists = write_trusted_lists(tmp_path, qca.cert, at=PINNED, lotl_signer=lotl_signer,
                                 cert_type=service_type)
     assert _refresh(home, lists).code == 0
-    registry = load_registry(home.settings.home)
+    registry = load_registry(home.settings.home, wait=True)
     ee = issue_qualified(qca, "Urząd Gminy", qc_type=qc_type, qscd=qscd, at=PINNED)
     path = _path(ee, qca, trust_manager([], registry), PINNED)
     assert qualification_of(path, PINNED, registry).level == level
@@ -175,7 +176,7 @@ def test_ca_withdrawn_before_the_signing_time_is_not_qualified_but_was_before(
                                 granted_from=PINNED - dt.timedelta(days=300),
                                 withdrawn_at=withdrawn)
     assert _refresh(home, lists).code == 0
-    registry = load_registry(home.settings.home)
+    registry = load_registry(home.settings.home, wait=True)
     ee = issue_qualified(qca, "Jan Kowalski", at=PINNED)
     earlier = withdrawn - dt.timedelta(days=30)
     path = _path(ee, qca, trust_manager([], registry), earlier)
@@ -187,7 +188,7 @@ def test_ca_withdrawn_before_the_signing_time_is_not_qualified_but_was_before(
 def test_regca_own_chain_still_builds_and_is_not_qualified(home, qca, lotl_signer, tmp_path):
     lists = write_trusted_lists(tmp_path, qca.cert, at=PINNED, lotl_signer=lotl_signer)
     assert _refresh(home, lists).code == 0
-    registry = load_registry(home.settings.home)
+    registry = load_registry(home.settings.home, wait=True)
     issuing = home.certificate_of("issuing-ca")
     vc = ValidationContext(trust_manager=trust_manager([home.certificate_of("root-ca")],
                                                        registry),
@@ -206,11 +207,15 @@ def test_registry_is_reloaded_when_a_refresh_replaces_the_index(home, lotl_signe
     first_ca, second_ca = make_ca("First CA", PINNED), make_ca("Second CA", PINNED)
     assert _refresh(home, write_trusted_lists(tmp_path / "1", first_ca.cert, at=PINNED,
                                               lotl_signer=lotl_signer)).code == 0
-    before = load_registry(home.settings.home)
+    before = load_registry(home.settings.home, wait=True)
     assert load_registry(home.settings.home) is before  # cached while the index is unchanged
     assert _refresh(home, write_trusted_lists(tmp_path / "2", second_ca.cert, at=PINNED,
                                               lotl_signer=lotl_signer)).code == 0
-    after = load_registry(home.settings.home)
+    # A worker that already has a registry keeps answering with it while the new one loads.
+    assert load_registry(home.settings.home) is before
+    deadline = time.monotonic() + 30
+    while (after := load_registry(home.settings.home)) is before and time.monotonic() < deadline:
+        time.sleep(0.05)
     names = {a.name.human_friendly for a in after.known_certificate_authorities}
     assert after is not before
     assert names == {_asn1(second_ca.cert).subject.human_friendly}
