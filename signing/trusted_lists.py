@@ -100,9 +100,14 @@ class TrustedListsConfig:
         url = raw.get("lotl_url", EU_LOTL_URL)
         if not str(url).startswith("https://"):
             raise ConfigurationError("signing.trusted_lists.lotl_url: must be an https URL")
-        return cls(lotl_url=url, lotl_signers=tuple(signers),
-                   max_bytes=int(raw.get("max_bytes", cls.max_bytes)),
-                   timeout_seconds=float(raw.get("timeout_seconds", cls.timeout_seconds)))
+        try:
+            max_bytes = int(raw.get("max_bytes", cls.max_bytes))
+            timeout = float(raw.get("timeout_seconds", cls.timeout_seconds))
+        except (TypeError, ValueError):
+            raise ConfigurationError(
+                "signing.trusted_lists: max_bytes and timeout_seconds must be numbers") from None
+        return cls(lotl_url=url, lotl_signers=tuple(signers), max_bytes=max_bytes,
+                   timeout_seconds=timeout)
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -261,18 +266,18 @@ def _national_pointers(lotl: LOTLParseResult) -> dict[str, TLReference]:
     return out
 
 
-def _given_lists(files: Sequence[Path], config) -> list[tuple[str, str, bytes]]:
-    """(territory, file name, bytes) of each ``--tl`` file; unreadable ones stop the command."""
+def _given_lists(files: Sequence[Path], config) -> list[tuple[str, str, bytes | None, str]]:
+    """(territory, file, bytes, problem) per ``--tl`` file; an unreadable file stops the command."""
     out = []
     for path in files:
         data = _read_source(str(path), config)
         try:
-            root = _plain_xml(data, str(path))
+            root = _plain_xml(data, "list")
         except TrustedListRefused as exc:
-            out.append(("", str(exc), data))
+            out.append(("", str(path), None, str(exc)))
             continue
-        out.append((_text(root, "tsl:SchemeInformation/tsl:SchemeTerritory") or "",
-                    str(path), data))
+        territory = _text(root, "tsl:SchemeInformation/tsl:SchemeTerritory") or ""
+        out.append((territory, str(path), data, "" if territory else f"{path}: no territory"))
     return out
 
 
@@ -296,14 +301,14 @@ def refresh(ctx: CaContext, lotl_source: str | None = None, tl_files: Sequence[P
     if tl_files:
         candidates = _given_lists(tl_files, config)
     else:
-        candidates = [(t, p.location_uri, None) for t, p in sorted(pointers.items())]
+        candidates = [(t, p.location_uri, None, "") for t, p in sorted(pointers.items())]
     loaded: dict[str, StoredList] = {}
     refused: list[tuple[str, str]] = []
-    for territory, origin, data in candidates:
+    for territory, origin, data, problem in candidates:
         pointer = pointers.get(territory)
-        if pointer is None:
-            why = origin if not territory else f"the LOTL has no pointer for {territory!r}"
-            refused.append((territory or origin, why))
+        if problem or pointer is None:
+            refused.append((territory or origin,
+                            problem or f"the LOTL has no pointer for territory {territory!r}"))
             continue
         try:
             if data is None:

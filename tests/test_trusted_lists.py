@@ -283,7 +283,19 @@ def test_national_list_with_a_dtd_is_refused(home, qca, lotl_signer, tmp_path):
     lists = write_trusted_lists(tmp_path, qca.cert, at=PINNED, lotl_signer=lotl_signer)
     lists.tl.write_bytes(XXE)
     done = _refresh(home, lists)
-    assert done.code == 2 and "DTD is not allowed" in done.err and "root:" not in done.err
+    assert done.code == 2 and "root:" not in done.err
+    assert f"refused: {lists.tl}: list: a DTD is not allowed" in done.err
+
+
+@pytest.mark.hsm
+def test_list_for_a_territory_the_lotl_does_not_point_to_is_refused(home, qca, lotl_signer,
+                                                                    tmp_path):
+    lists = write_trusted_lists(tmp_path, qca.cert, at=PINNED, lotl_signer=lotl_signer)
+    other = write_trusted_lists(tmp_path / "de", qca.cert, territory="DE", at=PINNED)
+    done = run_cli(home.settings.home, "trust", "refresh", "--lotl", str(lists.lotl),
+                   "--tl", str(lists.tl), str(other.tl))
+    assert done.code == 2 and "refused: DE: the LOTL has no pointer" in done.err
+    assert set(read_index(home.settings.home)["lists"]) == {"PL"}
 
 
 def test_plain_http_lotl_url_is_refused_without_a_request(home):
