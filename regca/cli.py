@@ -22,6 +22,14 @@ __all__ = ["main", "build_parser"]
 class UserError(Exception):
     """A mistake on the command line that is not a RegCAError (a missing file, say)."""
 
+    exit_code = 1
+
+
+class PartlyDone(UserError):
+    """The command did part of its work (what it could is kept); exit 2 tells cron apart."""
+
+    exit_code = 2
+
 
 def _ctx(args) -> CaContext:
     return CaContext.open(args.home)
@@ -162,6 +170,30 @@ def cmd_ocsp_refresh(args) -> None:
         print(f"{ca}: {count} OCSP responses signed")
 
 
+def cmd_trust_refresh(args) -> None:
+    from signing.trusted_lists import refresh
+    ctx = _ctx(args)
+    done = refresh(ctx, args.lotl, [Path(p) for p in args.tl or ()])
+    now = ctx.now()
+
+    def when(value):
+        if value is None:
+            return "-"
+        stale = " (past it: a newer list should exist)" if value < now else ""
+        return value.strftime("%Y-%m-%dT%H:%MZ") + stale
+
+    lotl = done.lotl
+    print(f"LOTL\tsequence {lotl.sequence}\tissued {when(lotl.issued)}\t"
+          f"next update {when(lotl.next_update)}")
+    for item in sorted(done.loaded, key=lambda i: i.territory):
+        print(f"{item.territory}\t{item.services} services\tnext update {when(item.next_update)}")
+    for where, why in done.refused:
+        print(f"regca: refused: {where}: {why}", file=sys.stderr)
+    if done.refused:
+        raise PartlyDone(f"{len(done.refused)} trusted list(s) refused and not stored; "
+                         f"{len(done.loaded)} stored")
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,6 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--api-key", default=None, help="API key of scope 'issue' for --ca-url")
     sp.set_defaults(fn=cmd_token_enroll)
 
+    trust = sub.add_parser("trust", help="EU trusted lists").add_subparsers(
+        dest="trust_command", required=True, metavar="ACTION")
+    sp = trust.add_parser("refresh", help="load the EU LOTL and the national lists it points "
+                                          "to, check their signatures, keep them in the home")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--lotl", default=None, metavar="FILE_OR_URL",
+                    help="the LOTL (default: regca.toml's lotl_url, else the EU's)")
+    sp.add_argument("--tl", nargs="+", action="extend", metavar="FILE",
+                    help="national lists to load instead of downloading them")
+    sp.set_defaults(fn=cmd_trust_refresh)
+
     audit = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION")
     sp = audit.add_parser("verify", help="re-check the whole audit chain")
@@ -264,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         args.fn(args)
     except (RegCAError, UserError) as exc:
         print(f"regca: error: {exc}", file=sys.stderr)
-        return 1
+        return getattr(exc, "exit_code", 1)
     except KeyboardInterrupt:
         return 130
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ca.errors import Malformed, RegCAError
 
-__all__ = ["BadDocument", "DependencyUnavailable", "PayloadTooLarge"]
+__all__ = ["BadDocument", "DependencyUnavailable", "PayloadTooLarge", "TrustedListRefused"]
 
 
 class BadDocument(Malformed):
@@ -21,3 +21,10 @@ class DependencyUnavailable(RegCAError):
     """The TSA, OCSP responder or CRL the requested level needs did not answer: our fault."""
 
     code, status = "dependency_unavailable", 503
+
+
+class TrustedListRefused(RegCAError):
+    """A trusted list (ETSI TS 119 612) that cannot be read, or whose signature does not check
+    out against the pinned signers; it is not stored."""
+
+    code, status = "trusted_list_refused", 422
