@@ -14,17 +14,22 @@ from pyhanko.sign.validation.policy_decl import (
     RevocationInfoGatheringSpec,
     SignatureValidationSpec,
 )
+from pyhanko.sign.validation.qualified.tsp import TSPRegistry
 from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.ltv.types import ValidationTimingInfo
+from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
-from pyhanko_certvalidator.registry import SimpleTrustManager, TrustManager
+from pyhanko_certvalidator.registry import TrustManager
 
 from ca.context import CaContext
 from signing.fetch_policy import FetchPolicy
 from signing.fetching import FencedFetcherBackend
+from signing.qualification import qualification_of, trust_manager
+from signing.report import Qualification
 from signing.seal import to_asn1
+from signing.trusted_list_store import load_registry
 
 __all__ = ["TrustStore"]
 
@@ -40,6 +45,7 @@ class TrustStore:
         self.ctx, self.extra = ctx, extra
         self._roots = [to_asn1(c) for c in self.anchors]
         self._intermediates = [to_asn1(ctx.certificate_of("issuing-ca"))]
+        self.registry()  # read the stored trusted lists now, not on a first request
         # RegCA's own OCSP/CRL/CA URLs are always fetchable (B-LT sealing needs them).
         self.fetching = (fetching or FetchPolicy()).allowing(ctx.settings.public_url)
 
@@ -47,8 +53,13 @@ class TrustStore:
     def anchors(self) -> list[x509.Certificate]:
         return [self.ctx.certificate_of("root-ca"), *self.extra]
 
+    def registry(self) -> TSPRegistry | None:
+        """The EU trusted lists' qualified services (``regca trust refresh``), if loaded."""
+        return load_registry(self.ctx.settings.home)
+
     def trust_manager(self) -> TrustManager:
-        return SimpleTrustManager.build(trust_roots=self._roots)
+        """RegCA's anchors first, then the CA/QC services of the loaded trusted lists."""
+        return trust_manager(self._roots, self.registry())
 
     def timing(self) -> ValidationTimingInfo:
         """Validation at the injected clock's time (STYLE.md, "clock")."""
@@ -100,9 +111,10 @@ class TrustStore:
             return DocumentSecurityStore.read_dss(reader).as_validation_context(settings)
         return ValidationContext(**settings)
 
-    def qualification(self, status, moment):
-        """The EU qualification of a validated signature; None until trusted lists exist."""
-        return None
+    def qualification(self, path: ValidationPath | None, moment) -> Qualification | None:
+        """The EU qualification of a validated signer at its best signature time; None when no
+        path was validated (nothing to qualify)."""
+        return None if path is None else qualification_of(path, moment, self.registry())
     def fetcher_backend(self) -> FencedFetcherBackend:
         """A fresh fenced backend: make one per verify request and give it to every context
         and pyHanko spec of that request, so they share one time budget. Never leave a pyHanko
@@ -119,7 +131,7 @@ class TrustStore:
         ``backend``: the request's fenced backend, to share its budget; default a fresh one.
         """
         return ValidationContext(
-            trust_roots=list(self._roots), other_certs=list(self._intermediates),
+            trust_manager=self.trust_manager(), other_certs=list(self._intermediates),
             allow_fetching=fetching, revocation_mode=revocation_mode,
             moment=moment or self.ctx.now(),
             fetcher_backend=(backend or self.fetcher_backend()) if fetching else None)

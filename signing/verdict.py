@@ -12,7 +12,7 @@ from pyhanko.sign.ades.report import AdESStatus
 
 from signing.report import ChainEntry, Indication, Modifications, TimestampInfo, chain_entries
 
-__all__ = ["BENIGN_REVOCATIONS", "ades_verdict", "path_of", "signer_of", "timestamp_of",
+__all__ = ["BENIGN_REVOCATIONS", "ades_verdict", "chain_of", "path_of", "signer_of", "timestamp_of",
            "verdict"]
 
 # RFC 5280 §5.3.1 reasons after which a signature proven to exist earlier stays valid (EN 319
@@ -100,11 +100,14 @@ def signer_of(status) -> x509.Certificate | None:
 
 def path_of(status) -> tuple[ChainEntry, ...]:
     """The validated path, signer first; just the signer when no path was found."""
-    path = getattr(status, "validation_path", None)
+    return chain_of(getattr(status, "validation_path", None), signer_of(status))
+
+
+def chain_of(path, signer: x509.Certificate | None) -> tuple[ChainEntry, ...]:
+    """A pyhanko-certvalidator path, signer first; just ``signer`` without one."""
     if path is not None:
-        certs = [_crypto(c) for c in reversed(list(path.iter_certs(include_root=True)))]
-        return chain_entries(certs)
-    signer = signer_of(status)
+        return chain_entries([_crypto(c) for c in reversed(list(path.iter_certs(
+            include_root=True)))])
     return chain_entries([signer]) if signer is not None else ()
 
 

@@ -47,8 +47,10 @@ class CadesVerifier:
                                                      "FORMAT_FAILURE", detail=str(exc)),))
         stamp = timestamp_of(status.timestamp_validity, "signature")
         indication, sub = verdict(status, stamp)
+        best = stamp.time if stamp and stamp.valid else self.trust.ctx.now()
         return ValidationReport((SignatureResult(
             "CAdES", indication, sub, signer=signer_of(status),
             signing_time=status.signer_reported_dt,
-            best_signature_time=stamp.time if stamp else self.trust.ctx.now(),
-            timestamps=(stamp,) if stamp else (), chain=path_of(status)),))
+            best_signature_time=best,
+            timestamps=(stamp,) if stamp else (), chain=path_of(status),
+            qualification=self.trust.qualification(status.validation_path, best)),))

@@ -108,7 +108,8 @@ class PadesVerifier:
             timestamps=(stamp,) if stamp else (), chain=path_of(status),
             detail=None if indication is Indication.TOTAL_PASSED else result.failure_msg,
             covers=coverage_of(integrity), modifications=changes, revision=sig.signed_revision,
-            qualification=self.trust.qualification(status, best),
+            qualification=self.trust.qualification(getattr(status, "validation_path", None),
+                                                   best),
             evidence=PdfEvidence(sig, result))
 
     async def _validate(self, sig: EmbeddedPdfSignature, spec: PdfSignatureValidationSpec,

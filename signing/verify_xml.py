@@ -61,11 +61,10 @@ from signing.report import (
     SignedObject,
     TimestampInfo,
     ValidationReport,
-    chain_entries,
 )
 from signing.seal import to_asn1
 from signing.trust import TrustStore
-from signing.verdict import BENIGN_REVOCATIONS
+from signing.verdict import BENIGN_REVOCATIONS, chain_of
 from signing.xades import DS, XADES, new_parser, parse_xml
 
 __all__ = ["XadesVerifier"]
@@ -198,13 +197,15 @@ class XadesVerifier:
         person = profil_zaufany(signed_properties)
         if person:
             extra["profil_zaufany"] = person
-        indication, sub, chain, detail = self._path(signer, certs, poe, now, backend)
+        indication, sub, detail, path = self._path(signer, certs, poe, now, backend)
+        chain = chain_of(path, signer)
         # A name anyone can put in a CA of their own: said only of a path to a trusted anchor.
         if indication is Indication.TOTAL_PASSED and is_personal_signature([signer]):
             extra["personal_signature"] = True
         return SignatureResult(indication=indication, sub_indication=sub,
                                signing_time=_signing_time(signed_properties), chain=chain,
-                               detail=detail, signed_objects=objects, extra=extra, **base)
+                               detail=detail, signed_objects=objects, extra=extra,
+                               qualification=self.trust.qualification(path, poe or now), **base)
 
     # -- certificate path at the proven time ---------------------------------------------------
 
@@ -212,44 +213,40 @@ class XadesVerifier:
         vc = self.trust.validation_context(fetching=fetching, moment=moment, backend=backend)
         validator = CertificateValidator(to_asn1(signer), [to_asn1(c) for c in others],
                                          validation_context=vc)
-        path = asyncio.run(validator.async_validate_usage({"non_repudiation"}))
-        return chain_entries([x509.load_der_x509_certificate(c.dump())
-                              for c in reversed(list(path.iter_certs(include_root=True)))])
+        return asyncio.run(validator.async_validate_usage({"non_repudiation"}))
 
     def _path(self, signer, certs, poe, now, backend):
+        """(indication, sub-indication, detail, validated path or None)."""
         others = [c for c in certs if c is not signer]
-        alone = chain_entries([signer])
         try:
-            return Indication.TOTAL_PASSED, None, self._validate(signer, others, now,
-                                                                 self.fetching, backend), None
+            return (Indication.TOTAL_PASSED, None, None,
+                    self._validate(signer, others, now, self.fetching, backend))
         except RevokedError as exc:
             sub = "REVOKED_NO_POE" if exc.is_ee_cert else "REVOKED_CA_NO_POE"
             reason = exc.reason.native
             if poe is None or poe >= exc.revocation_dt:
-                return Indication.INDETERMINATE, sub, alone, exc.failure_msg
+                return Indication.INDETERMINATE, sub, exc.failure_msg, None
             if reason not in BENIGN_REVOCATIONS:
-                return (Indication.INDETERMINATE, sub, alone,
+                return (Indication.INDETERMINATE, sub,
                         f"{exc.failure_msg} A time-stamp before a revocation for {reason} does "
-                        "not prove the signature was made before the key was lost.")
-            return self._past(signer, others, poe, alone)
+                        "not prove the signature was made before the key was lost.", None)
+            return self._past(signer, others, poe)
         except ExpiredError as exc:
             if poe is not None and poe < exc.expired_dt:
-                return self._past(signer, others, poe, alone)
-            return Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE", alone, exc.failure_msg
+                return self._past(signer, others, poe)
+            return Indication.INDETERMINATE, "OUT_OF_BOUNDS_NO_POE", exc.failure_msg, None
         except PathBuildingError as exc:
-            return Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND", alone, str(exc)
+            return Indication.INDETERMINATE, "NO_CERTIFICATE_CHAIN_FOUND", str(exc), None
         except (PathValidationError, InvalidCertificateError) as exc:
-            return (Indication.INDETERMINATE, "CERTIFICATE_CHAIN_GENERAL_FAILURE", alone,
-                    str(exc))
+            return Indication.INDETERMINATE, "CERTIFICATE_CHAIN_GENERAL_FAILURE", str(exc), None
 
-    def _past(self, signer, others, poe, alone):
+    def _past(self, signer, others, poe):
         """EN 319 102-1 §5.6.2.1: the path at the proven time; revocation was settled with
         current information above, so nothing is fetched again."""
         try:
-            return Indication.TOTAL_PASSED, None, self._validate(signer, others, poe, False), None
+            return Indication.TOTAL_PASSED, None, None, self._validate(signer, others, poe, False)
         except (PathBuildingError, PathValidationError, InvalidCertificateError) as exc:
-            return (Indication.INDETERMINATE, "CERTIFICATE_CHAIN_GENERAL_FAILURE", alone,
-                    str(exc))
+            return Indication.INDETERMINATE, "CERTIFICATE_CHAIN_GENERAL_FAILURE", str(exc), None
 
 
 # -- references ---------------------------------------------------------------------------------

@@ -91,10 +91,11 @@ def make_ca(cn: str, at: dt.datetime | None = None) -> Signer:
 
 
 def issue_qualified(ca: Signer, cn: str, *, qc_type: str = "qct_esign", qscd: bool = True,
-                    at: dt.datetime | None = None) -> x509.Certificate:
-    """An end-entity certificate from ``ca`` with QCStatements (valid 300 days either side)."""
+                    at: dt.datetime | None = None, key=None) -> x509.Certificate:
+    """An end-entity certificate from ``ca`` with QCStatements (valid 300 days either side);
+    ``key``: the subscriber's key (default a fresh one nobody keeps)."""
     at = at or dt.datetime.now(dt.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
                       x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     return (x509.CertificateBuilder().subject_name(name).issuer_name(ca.cert.subject)
