@@ -65,7 +65,14 @@ def etsi_report(report: ValidationReport, validation_time: dt.datetime) -> bytes
 def _pdf_entry(sig: SignatureResult, evidence: PdfEvidence):
     # pyHanko's per-signature report (private in 0.38: the public wrapper takes one signature).
     result = dataclasses.replace(evidence.result, ades_subindic=_subindic(sig))
-    return pyhanko_report._generate_report(evidence.embedded, result)
+    entry = pyhanko_report._generate_report(evidence.embedded, result)
+    times = entry.validation_time_info
+    if times is not None and times.best_signature_time is None:
+        # The schema requires it; pyHanko leaves it out after the basic process (EN 319 102-1
+        # §5.3), where the best signature time is the validation time (§5.6.2.1).
+        entry = dataclasses.replace(entry, validation_time_info=dataclasses.replace(
+            times, best_signature_time=_poe(sig.best_signature_time)))
+    return entry
 
 
 def _subindic(sig: SignatureResult) -> AdESSubIndic:
@@ -90,11 +97,6 @@ def _entry(sig: SignatureResult, validation_time: dt.datetime):
             signer_certificate=ts_11910202.VOReferenceType(
                 voreference=(derive_validation_object_identifier(vo),)),
             signer=sig.signer.subject.rfc4514_string())
-    best = None
-    if sig.best_signature_time is not None:
-        best = ts_11910202.POEType(
-            poetime=XmlDateTime.from_datetime(sig.best_signature_time),
-            type_of_proof="urn:etsi:019102:poetype:validation")
     process = "LTVM" if any(t.valid for t in sig.timestamps) else "Basic"
     subs = ()
     if sig.indication is not Indication.TOTAL_PASSED:
@@ -104,10 +106,16 @@ def _entry(sig: SignatureResult, validation_time: dt.datetime):
                                                                  doc_hash_only=False),
         validation_time_info=ts_11910202.ValidationTimeInfoType(
             validation_time=XmlDateTime.from_datetime(validation_time),
-            best_signature_time=best),
+            best_signature_time=_poe(sig.best_signature_time or validation_time)),
         signer_information=signer_info,
         signature_validation_process=ts_11910202.SignatureValidationProcessType(
             signature_validation_process_id=f"urn:etsi:019102:validationprocess:{process}"),
         signature_validation_status=ts_11910202.ValidationStatusType(
             main_indication=_MAIN[sig.indication], sub_indication=subs))
     return entry, signer_vo
+
+
+def _poe(moment: dt.datetime) -> ts_11910202.POEType:
+    # Derived by the validation itself (a time-stamp it checked, or the validation time).
+    return ts_11910202.POEType(poetime=XmlDateTime.from_datetime(moment),
+                               type_of_proof="urn:etsi:019102:poetype:validation")
