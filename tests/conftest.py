@@ -97,6 +97,41 @@ def sqlite_ctx(tmp_path_factory):
     return make_home(tmp_path_factory.mktemp("shared") / "home")
 
 
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    """A demo home of the test module's own (SQLite, SoftHSM2, the pinned clock)."""
+    ctx = make_home(tmp_path_factory.mktemp("home") / "home")
+    yield ctx
+    ctx.db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(home):
+    """The signing API of ``home`` under Flask's test client: no real port, so the TSA key in
+    the HSM stamps in-process and nothing is fetched (real HTTP: the ``served`` fixture)."""
+    from signing import create_app
+    from signing.timestamping import in_process_timestamper
+    return create_app(home, timestamper=in_process_timestamper(home),
+                      fetch_revocation=False).test_client()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A home of the module's own served over real HTTP on the port its certificates name
+    (OCSP, CRL, TSA), so a verifier fetches as a relying party would; its certificates may be
+    revoked freely."""
+    from tsa_support import free_port, wsgi_thread
+
+    from regca.wsgi import create_app as create_wsgi
+
+    port = free_port()
+    ctx = make_home(tmp_path_factory.mktemp("served") / "home",
+                    public_url=f"http://127.0.0.1:{port}")
+    with wsgi_thread(create_wsgi(ctx.settings.home, ctx), port):
+        yield ctx
+    ctx.db.engine.dispose()
+
+
 # -- subscriber keys and CSRs (software keys: these play the subscriber's token) ----------------
 
 def new_key(kind: str = "ec-p256"):

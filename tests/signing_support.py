@@ -18,3 +18,26 @@ def sample_pdf(pages: int = 1, padding: int = 0) -> bytes:
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
+
+
+def resident_with_key(ctx):
+    """A resident's signing certificate from ``ctx``'s CA, and its software key (playing the
+    resident's token): for signatures made outside the signing API."""
+    from conftest import RESIDENT, make_csr
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from ca.issuance import IssuanceRequest, Issuer
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    issued = Issuer(ctx).issue(IssuanceRequest("resident-signing", make_csr(private),
+                                               dict(RESIDENT), "test"))
+    return private, issued
+
+
+def revoke_later(ctx, serial: str, reason: str) -> None:
+    """Revoke ``serial`` five minutes after now (after any time-stamp made so far), then let a
+    minute pass, as a relying party would check later."""
+    from ca.revocation import RevocationRequest, Revoker
+    ctx.clock.advance(minutes=5)
+    Revoker(ctx).revoke(RevocationRequest(serial, reason, "operator:test"))
+    ctx.clock.advance(minutes=1)

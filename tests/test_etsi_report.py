@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import SAMPLE_XML, make_home
+from conftest import SAMPLE_XML
 from etsi_report_support import SCHEMA_FILE, assert_valid_etsi_report, schema_problems
 from lxml import etree
 from pyhanko.pdf_utils import generic
@@ -17,7 +17,6 @@ from pyhanko.sign import signers
 from signing_support import sample_pdf
 
 from ca.apikeys import create_api_key
-from signing import create_app
 from signing.timestamping import in_process_timestamper
 
 pytestmark = pytest.mark.hsm
@@ -26,19 +25,6 @@ VR = "http://uri.etsi.org/19102/v1.2.1#"
 MAIN = {"TOTAL_PASSED": "urn:etsi:019102:mainindication:total-passed",
         "TOTAL_FAILED": "urn:etsi:019102:mainindication:total-failed",
         "INDETERMINATE": "urn:etsi:019102:mainindication:indeterminate"}
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    ctx = make_home(tmp_path_factory.mktemp("etsi-report") / "home")
-    yield ctx
-    ctx.db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(home):
-    return create_app(home, timestamper=in_process_timestamper(home),
-                      fetch_revocation=False).test_client()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_XML, make_home
+from conftest import SAMPLE_XML
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
@@ -27,22 +27,6 @@ from signing.timestamping import in_process_timestamper
 
 pytestmark = pytest.mark.hsm
 
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    ctx = make_home(tmp_path_factory.mktemp("signing") / "home")
-    yield ctx
-    ctx.db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(home):
-    # Flask's test client serves no real port, so the TSA's own route cannot be called back:
-    # the TSA key in the HSM stamps in-process (signing/timestamping.py). Real HTTP, with the
-    # TSA service when it is mounted, is tests/test_signing_http.py.
-    app = create_app(home, timestamper=in_process_timestamper(home), fetch_revocation=False)
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")

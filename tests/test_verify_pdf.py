@@ -10,14 +10,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_home
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from signing_support import sample_pdf
+from signing_support import resident_with_key, revoke_later, sample_pdf
 
 from ca.apikeys import create_api_key
 from signing import create_app
@@ -25,19 +24,6 @@ from signing.timestamping import in_process_timestamper
 from signing.trust import TrustStore
 
 pytestmark = pytest.mark.hsm
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    ctx = make_home(tmp_path_factory.mktemp("verify-pdf") / "home")
-    yield ctx
-    ctx.db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(home):
-    app = create_app(home, timestamper=in_process_timestamper(home), fetch_revocation=False)
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")
@@ -249,27 +235,9 @@ def test_signature_contents_replaced_by_garbage_is_reported_not_crashed(client, 
 
 # -- time: revocation after the proven signing time (EN 319 102-1 §5.6.2.4) -------------------
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A home of its own (its certificates get revoked) served over real HTTP on the port its
-    certificates name, so the verifier fetches OCSP as a relying party would."""
-    from tsa_support import free_port, wsgi_thread
-
-    from regca.wsgi import create_app as create_wsgi
-
-    port = free_port()
-    ctx = make_home(tmp_path_factory.mktemp("verify-pdf-time") / "home",
-                    public_url=f"http://127.0.0.1:{port}")
-    with wsgi_thread(create_wsgi(ctx.settings.home, ctx), port):
-        yield ctx
-    ctx.db.engine.dispose()
-
-
 def _signed_by_a_resident(ctx, timestamped: bool) -> tuple[bytes, str]:
     """A resident signs with a software key (playing the token) through pyHanko, PAdES B-T."""
     from asn1crypto import keys
-    from conftest import RESIDENT, make_csr
-    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import (
         Encoding,
         NoEncryption,
@@ -279,12 +247,9 @@ def _signed_by_a_resident(ctx, timestamped: bool) -> tuple[bytes, str]:
     from pyhanko.sign.signers import SimpleSigner
     from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    from ca.issuance import IssuanceRequest, Issuer
     from signing.seal import to_asn1
 
-    private = ec.generate_private_key(ec.SECP256R1())
-    issued = Issuer(ctx).issue(IssuanceRequest("resident-signing", make_csr(private),
-                                               dict(RESIDENT), "test"))
+    private, issued = resident_with_key(ctx)
     signer = SimpleSigner(
         to_asn1(issued.certificate),
         keys.PrivateKeyInfo.load(private.private_bytes(Encoding.DER, PrivateFormat.PKCS8,
@@ -305,15 +270,12 @@ def _signed_by_a_resident(ctx, timestamped: bool) -> tuple[bytes, str]:
     (False, "superseded", ("INDETERMINATE", "REVOKED_NO_POE")),
 ], ids=["B-T-superseded", "B-T-affiliationChanged", "B-T-keyCompromise", "B-B-superseded"])
 def test_revocation_after_the_signature_timestamp(served, timestamped, reason, expected):
-    from ca.revocation import RevocationRequest, Revoker
     signed, serial = _signed_by_a_resident(served, timestamped)
     app = create_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
     key = create_api_key(served, "eod", ["verify"], None)
     before = verify(app.test_client(), key, signed)["signatures"][0]
     assert (before["indication"], before["sub_indication"]) == ("TOTAL_PASSED", None)
-    served.clock.advance(minutes=5)  # the revocation comes after the time-stamp
-    Revoker(served).revoke(RevocationRequest(serial, reason, "operator:test"))
-    served.clock.advance(minutes=1)
+    revoke_later(served, serial, reason)
     sig = verify(app.test_client(), key, signed)["signatures"][0]
     assert (sig["indication"], sig["sub_indication"]) == expected, sig.get("detail")
     if timestamped:

@@ -9,13 +9,14 @@ import datetime as dt
 import subprocess
 
 import pytest
-from conftest import SAMPLE_XML, make_home
+from conftest import SAMPLE_XML
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
+from signing_support import resident_with_key, revoke_later
 from signxml import SignatureConstructionMethod
 from signxml.xades import XAdESSigner, XAdESVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, xades_tag
@@ -35,19 +36,6 @@ C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 NS = "urn:regca:test:wniosek"
 FORM = (f'<Wniosek xmlns="{NS}"><Tresc Id="tresc"><Prosba>wydanie zaświadczenia</Prosba>'
         '</Tresc><Adnotacja>dopisek urzędu, niepodpisany</Adnotacja></Wniosek>').encode()
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    ctx = make_home(tmp_path_factory.mktemp("verify-xml") / "home")
-    yield ctx
-    ctx.db.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def client(home):
-    return create_app(home, timestamper=in_process_timestamper(home),
-                      fetch_revocation=False).test_client()
 
 
 @pytest.fixture(scope="module")
@@ -491,38 +479,16 @@ def test_xml_without_signature_says_so(client, key):
 
 # -- time: revocation after the proven signing time (EN 319 102-1 §5.6.2.4) -----------------------
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A home of its own (its certificates get revoked) served over real HTTP on the port its
-    certificates name, so the verifier fetches OCSP as a relying party would."""
-    from revocation_support import free_port
-    from tsa_support import wsgi_thread
-
-    from regca.wsgi import create_app as create_wsgi
-
-    port = free_port()
-    ctx = make_home(tmp_path_factory.mktemp("verify-xml-time") / "home",
-                    public_url=f"http://127.0.0.1:{port}")
-    with wsgi_thread(create_wsgi(ctx.settings.home, ctx), port):
-        yield ctx
-    ctx.db.engine.dispose()
-
-
 def _signed_by_a_resident(ctx, level: str) -> tuple[bytes, str]:
     """A resident's certificate with a software key, and the form XAdES-signed with it through
     RegCA's own XAdES code and TSA (in-process)."""
     from dataclasses import replace
 
-    from conftest import RESIDENT, make_csr
-
-    from ca.issuance import IssuanceRequest, Issuer
     from signing.options import XmlOptions
     from signing.seal import to_asn1
     from signing.xades import XadesSealer
 
-    private = ec.generate_private_key(ec.SECP256R1())
-    issued = Issuer(ctx).issue(IssuanceRequest("resident-signing", make_csr(private),
-                                               dict(RESIDENT), "test"))
+    private, issued = resident_with_key(ctx)
     chain = tuple(ctx.chain())
     identity = replace(SealRegistry(ctx).for_principal(None), certificate=issued.certificate,
                        key=private, chain=chain, asn1_certificate=to_asn1(issued.certificate),
@@ -539,15 +505,12 @@ def _signed_by_a_resident(ctx, level: str) -> tuple[bytes, str]:
     ("B-B", "superseded", ("INDETERMINATE", "REVOKED_NO_POE")),
 ])
 def test_revocation_after_the_timestamp(served, level, reason, expected):
-    from ca.revocation import RevocationRequest, Revoker
     signed, serial = _signed_by_a_resident(served, level)
     app = create_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
     key = create_api_key(served, "eod", ["verify"], None)
     before = verify(app.test_client(), key, signed)["signatures"][0]
     assert (before["indication"], before["sub_indication"]) == ("TOTAL_PASSED", None)
-    served.clock.advance(minutes=5)  # the revocation comes after the time-stamp
-    Revoker(served).revoke(RevocationRequest(serial, reason, "operator:test"))
-    served.clock.advance(minutes=1)
+    revoke_later(served, serial, reason)
     sig = verify(app.test_client(), key, signed)["signatures"][0]
     assert (sig["indication"], sig["sub_indication"]) == expected, sig.get("detail")
     if level == "B-T":
