@@ -1,36 +1,39 @@
-"""One error family for the whole core, mapped to the wire only at the edges.
+"""One error family for the whole core: kinds with a stable code, and nothing about the wire.
 
-The API turns these into JSON problems, OCSP into ``malformedRequest``/``unauthorized``,
-the TSA into a PKIStatusInfo failInfo and the command line into one line on stderr.
-``status`` is the HTTP status a front end should use; ``code`` is stable for clients.
+As Boulder's ``errors/errors.go`` keeps typed kinds and only ``web/probs.go`` turns them into
+HTTP problems, each front maps these kinds once: ``/api/v1`` to a status and a JSON problem
+(``edge/problems.py``), the enrollment web to its pages, OCSP to ``malformedRequest`` /
+``unauthorized`` / ``internalError``, the TSA to a PKIStatusInfo failInfo and the command line
+to one line on stderr. ``code`` is stable for clients; a front decides what it means there.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "UnknownProfile",
-    "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "ConfigurationError",
-    "HsmUnavailable", "AlreadyInitialised", "Conflict",
+    "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "Conflict", "AlreadyInitialised",
+    "PayloadTooLarge", "Unprocessable", "ConfigurationError", "HsmUnavailable",
+    "DependencyUnavailable",
 ]
 
 
 class RegCAError(Exception):
-    """Base of every error the core raises on purpose."""
+    """Base of every error the core raises on purpose; raised bare, it is the service's fault."""
 
     code = "internal"
-    status = 500
 
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
 
-    def problem(self) -> tuple[int, dict]:
-        """The HTTP status and the contract's JSON error body for this error."""
-        return self.status, {"error": {"code": self.code, "message": self.message}}
+
+# -- the caller's mistakes ---------------------------------------------------------------------
 
 
 class Malformed(RegCAError):
-    code, status = "malformed", 400
+    """The request cannot be understood as sent."""
+
+    code = "malformed"
 
 
 class InvalidSubject(Malformed):
@@ -55,35 +58,64 @@ class UnknownProfile(Malformed):
     code = "unknown_profile"
 
 
-class NotFound(RegCAError):
-    code, status = "not_found", 404
-
-
-class AlreadyRevoked(RegCAError):
-    code, status = "already_revoked", 409
-
-
-class Conflict(RegCAError):
-    code, status = "conflict", 409
-
-
 class Unauthorized(RegCAError):
-    code, status = "unauthorized", 401
+    """Who is asking is not established: no credential, or a wrong one."""
+
+    code = "unauthorized"
 
 
 class Forbidden(RegCAError):
-    code, status = "forbidden", 403
+    """The caller is known but may not do this, or not to this JST's object."""
+
+    code = "forbidden"
+
+
+class NotFound(RegCAError):
+    code = "not_found"
+
+
+class Conflict(RegCAError):
+    """The object's current state does not allow the request."""
+
+    code = "conflict"
+
+
+class AlreadyRevoked(Conflict):
+    code = "already_revoked"
+
+
+class AlreadyInitialised(Conflict):
+    code = "already_initialised"
+
+
+class PayloadTooLarge(RegCAError):
+    """The request body is over the service's limit."""
+
+    code = "payload_too_large"
+
+
+class Unprocessable(RegCAError):
+    """Well-formed, but refused on its content (a trusted list whose signature does not check
+    out, say)."""
+
+    code = "unprocessable"
+
+
+# -- the service's own faults ------------------------------------------------------------------
 
 
 class ConfigurationError(RegCAError):
-    code, status = "configuration", 500
-
-
-class AlreadyInitialised(RegCAError):
-    code, status = "already_initialised", 409
+    code = "configuration"
 
 
 class HsmUnavailable(RegCAError):
     """The PKCS#11 module, token, PIN or key could not be used."""
 
-    code, status = "hsm_unavailable", 503
+    code = "hsm_unavailable"
+
+
+class DependencyUnavailable(RegCAError):
+    """A service we depend on (the TSA, an OCSP responder or CRL the requested level needs) did
+    not answer: our fault, not the caller's."""
+
+    code = "dependency_unavailable"

@@ -29,7 +29,7 @@ from pkcs11 import exceptions as p11e
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
 
-from ca.errors import HsmUnavailable, RegCAError
+from ca.errors import Conflict, HsmUnavailable
 from ca.hsm import CURVES, _Module, _modules, load_module
 from ca.keys import pkcs11_private_key
 
@@ -42,10 +42,10 @@ _SIGN_CAPS = MechanismFlag.SIGN | MechanismFlag.VERIFY
 _NO_ROOM = (p11e.DeviceMemory, p11e.HostMemory, p11e.FunctionFailed)
 
 
-class TokenError(RegCAError):
+class TokenError(Conflict):
     """The subscriber's token cannot be used: absent, wrong PIN, locked, full, already used."""
 
-    code, status = "token", 409
+    code = "token"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from ca.organizations import add_organization, list_organizations
 from ca.store.models import User, UserOrganization
 from ca.users import create_user
 from enrollment_web.auth import current_actor, require
+from enrollment_web.errorpages import form_status
 from enrollment_web.forms import OrganizationForm, UserForm
 
 __all__ = ["bp"]
@@ -62,7 +63,7 @@ def add_org():
         add_organization(_ctx(), form.teryt.data, form.name.data, form.nip.data or None,
                          form.regon.data or None, actor=current_actor().audit_name)
     except RegCAError as exc:
-        return _page(form, exc.message, 400)
+        return _page(form, exc.message, form_status(exc))
     return redirect(url_for("admin.index"))
 
 
@@ -81,7 +82,7 @@ def add_user():
         create_user(_ctx(), form.username.data.strip(), form.password.data, form.role.data,
                     orgs, actor=current_actor().audit_name)
     except RegCAError as exc:
-        return _page(OrganizationForm(formdata=None), status=400, user_form=form,
+        return _page(OrganizationForm(formdata=None), status=form_status(exc), user_form=form,
                      user_error=exc.message)
     except IntegrityError:
         return _page(OrganizationForm(formdata=None), status=409, user_form=form,

@@ -18,6 +18,7 @@ from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.token import TokenRef
 from enrollment_web.auth import current_actor, require
+from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
 from enrollment_web.i18n import t
 
@@ -61,7 +62,7 @@ def _applicant_form() -> ApplicantForm:
 @require("officer")
 def new_enrolment():
     form = _applicant_form()
-    error = None
+    error, status = None, 200
     if form.validate_on_submit():
         actor = current_actor()
         applicant = enrol.Applicant(**{name: (getattr(form, name).data or None) for name in (
@@ -70,14 +71,12 @@ def new_enrolment():
         try:
             e, code = enrol.record(_ctx(), applicant, actor.audit_name, actor.orgs)
         except RegCAError as exc:
-            if exc.status == 403:
-                raise
-            error = exc.message
+            error, status = exc.message, form_status(exc)
         else:
             return render_template("enrolment_recorded.html", e=e, code=code)
     elif form.is_submitted():
-        error = t("Popraw zaznaczone pola.", "Correct the marked fields.")
-    return render_template("enrolment_new.html", form=form, error=error), (400 if error else 200)
+        error, status = t("Popraw zaznaczone pola.", "Correct the marked fields."), 400
+    return render_template("enrolment_new.html", form=form, error=error), status
 
 
 def _detail(enrolment_id: int, status: int = 200, **extra):
@@ -118,9 +117,7 @@ def issue_csr(enrolment_id: int):
         issued = enrol.issue_from_csr(_ctx(), e.id, form.profile.data, form.csr.data.read(),
                                       actor.audit_name, actor.orgs)
     except RegCAError as exc:
-        if exc.status == 403:
-            raise
-        return _detail(enrolment_id, 400, csr_form=form, csr_error=exc.message)
+        return _detail(enrolment_id, form_status(exc), csr_form=form, csr_error=exc.message)
     return render_template("issued.html", e=e, items=[(issued.serial, form.profile.data)],
                            pem=issued.certificate.public_bytes(Encoding.PEM).decode())
 
@@ -146,14 +143,12 @@ def personalise(enrolment_id: int):
         token, done = enrol.personalise_token(_ctx(), e.id, tuple(form.profiles.data), ref,
                                               form.pin.data, actor.audit_name, actor.orgs)
     except RegCAError as exc:
-        if exc.status == 403:
-            raise
+        status = form_status(exc)
         message = exc.message
         if so_pin:  # initialised, then refused: the SO PIN must not be lost with the page
             message += t(f" Token został zainicjowany; PIN SO: {so_pin}.",
                          f" The token was initialised; SO PIN: {so_pin}.")
-        return _detail(enrolment_id, 400 if exc.status < 500 else 503, token_form=form,
-                       token_error=message)
+        return _detail(enrolment_id, status, token_form=form, token_error=message)
     return render_template("issued.html", e=e, token=token, so_pin=so_pin,
                            items=[(d.issued.serial, d.profile) for d in done], pem=None)
 

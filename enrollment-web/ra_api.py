@@ -17,7 +17,7 @@ from ca.revocation import RevocationRequest, Revoker
 from ca.serials import parse_serial
 from ca.store import certificates as cert_store
 from ca.store.models import Certificate
-from enrollment_web.apierrors import install_json_errors
+from edge.problems import install_problems
 
 __all__ = ["create_ra_api", "certificate_status"]
 
@@ -45,7 +45,7 @@ def _json_body() -> dict:
 def create_ra_api(ctx: CaContext) -> Flask:
     app = Flask("regca-ra-api")
     app.config["MAX_CONTENT_LENGTH"] = _MAX_BODY
-    install_json_errors(app)
+    install_problems(app)
     issuer, revoker = Issuer(ctx), Revoker(ctx)
 
     def principal() -> Principal:

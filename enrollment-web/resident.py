@@ -19,9 +19,10 @@ from flask import (
 
 from ca import enrolment as enrol
 from ca.audit import Event
-from ca.errors import RegCAError
+from ca.errors import RegCAError, Unauthorized
 from ca.store import enrolments as store
 from enrollment_web.auth import current_actor, require
+from enrollment_web.errorpages import form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm
 from enrollment_web.i18n import t
 
@@ -115,9 +116,10 @@ def revoke(serial: str):
     try:
         enrol.resident_revoke(_ctx(), current_actor().enrolment, row.serial, form.password.data)
     except RegCAError as exc:
+        status = form_status(exc)
         message = (t("Nieprawidłowe hasło do unieważnienia.", "Wrong revocation password.")
-                   if exc.status == 401 else exc.message)
-        return mine(400 if exc.status != 401 else 401, revoke_error=message)
+                   if isinstance(exc, Unauthorized) else exc.message)
+        return mine(status, revoke_error=message)
     return redirect(url_for("resident.mine"))
 
 

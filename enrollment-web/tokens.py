@@ -11,6 +11,7 @@ from ca.store import enrolments as store
 from ca.store.models import Enrolment
 from ca.token import TokenRef
 from enrollment_web.auth import current_actor, require
+from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ReplaceForm, TokenActionForm, UnblockForm
 
 __all__ = ["bp"]
@@ -71,9 +72,7 @@ def report(token_id: int, state: str):
     try:
         _REPORTS[state](_ctx(), token_id, actor.audit_name, actor.orgs)
     except RegCAError as exc:
-        if exc.status in (403, 404):
-            raise
-        return _page(token_id, 409, exc.message)
+        return _page(token_id, form_status(exc), exc.message)
     return redirect(url_for("tokens.detail", token_id=token_id))
 
 
@@ -84,10 +83,7 @@ def _with_token(token_id: int, form, call, form_name: str):
     try:
         result = call(actor)
     except RegCAError as exc:
-        if exc.status in (403, 404):
-            raise
-        return _page(token_id, 400 if exc.status < 500 else 503, exc.message,
-                     **{form_name: form})
+        return _page(token_id, form_status(exc), exc.message, **{form_name: form})
     return redirect(url_for("tokens.detail", token_id=result.id))
 
 

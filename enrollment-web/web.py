@@ -14,15 +14,14 @@ import tomllib
 from pathlib import Path
 
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
-from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from flask_wtf.csrf import CSRFProtect
 
 from ca.context import CaContext
-from ca.errors import RegCAError
 from ca.hsm import write_softhsm_conf
 from ca.identity import mask_pesel
 from enrollment_web.auth import bp as auth_bp
 from enrollment_web.auth import current_actor
+from enrollment_web.errorpages import install_error_pages
 from enrollment_web.forms import EmptyForm
 from enrollment_web.i18n import current_language, remember_language, t
 from enrollment_web.ratelimit import RateLimiter
@@ -78,38 +77,6 @@ class WebSettings:
         self.secure_cookies: bool = bool(raw.get("secure_cookies", False))
 
 
-def _error_page(status: int, message: str):
-    return render_template("error.html", status=status, message=message), status
-
-
-def _install_errors(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def _csrf(exc):
-        return _error_page(400, t("Formularz wygasł lub nie pochodzi z tej strony "
-                                  "(brak ważnego tokenu CSRF). Wróć i spróbuj ponownie.",
-                                  "The form expired or did not come from this site (no valid "
-                                  "CSRF token). Go back and try again."))
-
-    @app.errorhandler(RegCAError)
-    def _regca(exc: RegCAError):
-        return _error_page(exc.status if exc.status < 500 else 503, exc.message)
-
-    @app.errorhandler(HTTPException)
-    def _http(exc: HTTPException):
-        messages = {403: t("Brak uprawnień do tej strony lub tej JST.",
-                           "You are not allowed to see this page or this JST."),
-                    404: t("Nie ma takiej strony.", "No such page."),
-                    429: t("Zbyt wiele prób. Spróbuj ponownie za minutę.",
-                           "Too many attempts. Try again in a minute.")}
-        return _error_page(exc.code or 500, messages.get(exc.code, exc.description or ""))
-
-    @app.errorhandler(Exception)
-    def _internal(exc: Exception):
-        app.logger.exception("unexpected error")
-        return _error_page(500, t("Błąd wewnętrzny; operator znajdzie szczegóły w dzienniku.",
-                                  "Internal error; the operator will find details in the log."))
-
-
 def create_enrollment_app(ctx: CaContext, **config) -> Flask:
     from enrollment_web.admin import bp as admin_bp
     from enrollment_web.auditor import bp as auditor_bp
@@ -136,7 +103,7 @@ def create_enrollment_app(ctx: CaContext, **config) -> Flask:
     CSRFProtect(app)
     for bp in (public, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
         app.register_blueprint(bp)
-    _install_errors(app)
+    install_error_pages(app)
 
     @app.before_request
     def _language():

@@ -24,7 +24,7 @@ from ca.ocsp_cache import ResponseCache
 from ca.ocsp_signer import CertStatus, IssuerHashes, OcspSigner, status_of
 from ca.serials import serial_hex
 from ca.store import ocsp as ocsp_store
-from ca.wsgiutil import BodyTooLarge, read_body, respond
+from edge.wsgi import BodyTooLarge, read_body, respond
 from ocsp.request import CertId, ParsedRequest, decode_get_path, parse_request
 
 __all__ = ["OcspApp", "MAX_REQUEST"]

@@ -11,7 +11,7 @@ import threading
 from ca.context import CaContext
 from ca.crl import crl_path
 from ca.urls import CA_NAMES
-from ca.wsgiutil import respond
+from edge.wsgi import respond
 
 __all__ = ["CrlApp"]
 

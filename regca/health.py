@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from ca.context import CaContext
-from ca.wsgiutil import json_response
+from edge.wsgi import json_response
 
 __all__ = ["HealthApp"]
 

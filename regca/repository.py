@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.context import CA_PROFILES, CaContext
 from ca.errors import RegCAError
-from ca.wsgiutil import respond
+from edge.wsgi import respond
 
 __all__ = ["RepositoryApp"]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ca.context import CaContext
-from ca.wsgiutil import json_response
+from edge.wsgi import json_response
 from enrollment_web.ra_api import create_ra_api
 from enrollment_web.web import create_enrollment_app
 from ocsp import OcspApp

@@ -20,7 +20,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
 from ca.clock import Clock
-from signing.errors import DependencyUnavailable
+from ca.errors import DependencyUnavailable
 from signing.options import CmsOptions
 from signing.seal import SealIdentity
 

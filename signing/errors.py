@@ -1,10 +1,16 @@
-"""The signing API's own members of the RegCAError family (mapped to JSON only in web.py)."""
+"""The signing API's own members of the RegCAError family, each a refinement of a core kind
+(the /api/v1 mapper in edge/problems.py answers them as that kind).
+
+Only the signing code raises these, so they live here. The kinds any service may raise
+(``PayloadTooLarge``, ``DependencyUnavailable``) are in ``ca.errors``, so that the one mapper
+needs nothing from a front.
+"""
 
 from __future__ import annotations
 
-from ca.errors import Malformed, RegCAError
+from ca.errors import Malformed, Unprocessable
 
-__all__ = ["BadDocument", "DependencyUnavailable", "PayloadTooLarge", "TrustedListRefused"]
+__all__ = ["BadDocument", "TrustedListRefused"]
 
 
 class BadDocument(Malformed):
@@ -13,18 +19,8 @@ class BadDocument(Malformed):
     code = "bad_document"
 
 
-class PayloadTooLarge(RegCAError):
-    code, status = "payload_too_large", 413
-
-
-class DependencyUnavailable(RegCAError):
-    """The TSA, OCSP responder or CRL the requested level needs did not answer: our fault."""
-
-    code, status = "dependency_unavailable", 503
-
-
-class TrustedListRefused(RegCAError):
+class TrustedListRefused(Unprocessable):
     """A trusted list (ETSI TS 119 612) that cannot be read, or whose signature does not check
     out against the pinned signers; it is not stored."""
 
-    code, status = "trusted_list_refused", 422
+    code = "trusted_list_refused"

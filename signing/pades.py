@@ -18,7 +18,8 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.stamp import TextStampStyle
 from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError
 
-from signing.errors import BadDocument, DependencyUnavailable
+from ca.errors import DependencyUnavailable
+from signing.errors import BadDocument
 from signing.hsm_signer import KeySigner
 from signing.options import PdfOptions
 from signing.seal import SealIdentity

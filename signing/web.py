@@ -1,7 +1,7 @@
 """The signing and verification API as a Flask app (CONTRACT.md, "Signing and verification").
 
-Views only parse, call a sealer or verifier, and render; every RegCAError becomes the contract's
-JSON problem here, and so do Flask's own 404/405/413.
+Views only parse, call a sealer or verifier, and render; errors become the contract's JSON problem
+in the one /api/v1 mapper (edge/problems.py), which the RA API installs too.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import json
 from importlib import resources
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ca.apikeys import Principal, authenticate, require_scope
 from ca.context import CaContext
-from ca.errors import Malformed, RegCAError
+from ca.errors import Malformed, PayloadTooLarge
+from edge.problems import install_problems
 from signing.cades import CadesSealer
 from signing.config import SigningConfig
-from signing.errors import BadDocument, PayloadTooLarge
+from signing.errors import BadDocument
 from signing.etsi_report import etsi_report
 from signing.options import CmsOptions, PdfOptions, XmlOptions
 from signing.pades import PadesSealer
@@ -41,11 +41,6 @@ def load_openapi() -> dict:
 
 def _is_xml(data: bytes) -> bool:
     return data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
-
-
-def _problem(exc: RegCAError) -> Response:
-    status, body = exc.problem()
-    return Response(json.dumps(body, ensure_ascii=False), status, mimetype="application/json")
 
 
 def _default_timestamper(ctx: CaContext, config: SigningConfig):
@@ -72,6 +67,7 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
     app = Flask("signing")
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     app.config["MAX_FORM_MEMORY_SIZE"] = config.max_body_bytes
+    install_problems(app)
 
     def caller(scope: str) -> Principal:
         header = request.headers.get("Authorization", "")
@@ -150,19 +146,5 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
     @app.get("/api/v1/openapi.json")
     def openapi_json():
         return Response(json.dumps(openapi, ensure_ascii=False), 200, mimetype="application/json")
-
-    @app.errorhandler(RegCAError)
-    def regca_error(exc: RegCAError):
-        return _problem(exc)
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def too_large(exc):
-        return _problem(PayloadTooLarge(f"the body is over the {config.max_body_bytes}-byte limit"))
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code, "bad_request")
-        body_ = {"error": {"code": code, "message": exc.description or exc.name}}
-        return Response(json.dumps(body_), exc.code, mimetype="application/json")
 
     return app

@@ -21,7 +21,8 @@ from signxml.exceptions import InvalidInput
 from signxml.xades import XAdESSignaturePolicy, XAdESSigner
 
 from ca.clock import Clock
-from signing.errors import BadDocument, DependencyUnavailable
+from ca.errors import DependencyUnavailable
+from signing.errors import BadDocument
 from signing.options import XmlOptions
 from signing.seal import SealIdentity
 

@@ -20,7 +20,7 @@ from ca.context import CaContext
 from ca.errors import HsmUnavailable, RegCAError, Unauthorized
 from ca.policy import TsaPolicy, load_tsa_policy
 from ca.tsaserials import SerialAllocator
-from ca.wsgiutil import BodyTooLarge, read_body, respond
+from edge.wsgi import BodyTooLarge, read_body, respond
 from tsa.errors import Rejected
 from tsa.journal import TokenJournal
 from tsa.reply import granted, rejection

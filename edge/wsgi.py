@@ -1,5 +1,5 @@
 """Plain-WSGI helpers shared by the protocol services (OCSP, TSA, repository): no framework,
-so the services can use them without importing the command-line layer above them."""
+and outside the core, which knows no HTTP status."""
 
 from __future__ import annotations
 

@@ -1,0 +1,90 @@
+"""How the enrollment web answers the core's error kinds, decided once for every page.
+
+A refusal about what was typed into a form is shown on that form, with the status below; one
+that is not about the form (an object of another JST, or none at all) goes on to the error page,
+so that the form says nothing more about it. The core's kinds carry no status (ca/errors.py).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ca.errors import (
+    Conflict,
+    Forbidden,
+    Malformed,
+    NotFound,
+    PayloadTooLarge,
+    RegCAError,
+    Unauthorized,
+    Unprocessable,
+)
+from ca.token import TokenError
+from enrollment_web.i18n import t
+
+__all__ = ["status_of", "form_status", "error_page", "install_error_pages"]
+
+# The first kind that matches decides. A token that refuses (wrong PIN, full, already
+# initialised) is the officer's to fix at the reader, so its form answers 400, not 409.
+_STATUS: tuple[tuple[type[RegCAError], int], ...] = (
+    (Forbidden, 403),
+    (NotFound, 404),
+    (TokenError, 400),
+    (Unauthorized, 401),
+    (Conflict, 409),
+    (PayloadTooLarge, 413),
+    (Malformed, 400),
+    (Unprocessable, 400),
+)
+_NOT_ABOUT_THE_FORM = (Forbidden, NotFound)
+_SERVICE_FAULT = 503  # the HSM, configuration, a dependency, or a bare RegCAError: try later
+
+
+def status_of(exc: RegCAError) -> int:
+    """The page status for an error kind."""
+    for kind, status in _STATUS:
+        if isinstance(exc, kind):
+            return status
+    return _SERVICE_FAULT
+
+
+def form_status(exc: RegCAError) -> int:
+    """The status of a form page that shows ``exc.message``; re-raises the kinds that belong
+    on the error page instead (call it inside the ``except`` that caught ``exc``)."""
+    if isinstance(exc, _NOT_ABOUT_THE_FORM):
+        raise exc
+    return status_of(exc)
+
+
+def error_page(status: int, message: str):
+    return render_template("error.html", status=status, message=message), status
+
+
+def install_error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def _csrf(exc):
+        return error_page(400, t("Formularz wygasł lub nie pochodzi z tej strony "
+                                 "(brak ważnego tokenu CSRF). Wróć i spróbuj ponownie.",
+                                 "The form expired or did not come from this site (no valid "
+                                 "CSRF token). Go back and try again."))
+
+    @app.errorhandler(RegCAError)
+    def _regca(exc: RegCAError):
+        return error_page(status_of(exc), exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        messages = {403: t("Brak uprawnień do tej strony lub tej JST.",
+                           "You are not allowed to see this page or this JST."),
+                    404: t("Nie ma takiej strony.", "No such page."),
+                    429: t("Zbyt wiele prób. Spróbuj ponownie za minutę.",
+                           "Too many attempts. Try again in a minute.")}
+        return error_page(exc.code or 500, messages.get(exc.code, exc.description or ""))
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception):
+        app.logger.exception("unexpected error")
+        return error_page(500, t("Błąd wewnętrzny; operator znajdzie szczegóły w dzienniku.",
+                                 "Internal error; the operator will find details in the log."))
