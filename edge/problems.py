@@ -4,7 +4,8 @@ The core's error kinds carry no HTTP status; this table gives each its status, a
 ``web/probs.go`` does for ``errors/errors.go``. Every app under ``/api/v1`` (the signing API, the
 RA API) installs it, so one kind answers the same everywhere. The body is always
 ``{"error": {"code", "message"}}``: the kind's code, Flask's own 404/405/413 by name, and
-``internal`` for anything unexpected, which is logged and never described to the caller.
+``internal`` for anything unexpected. Every 5xx is logged; a 500 (a bare RegCAError, a broken
+configuration, an exception nobody raised on purpose) never describes itself to the caller.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from ca.errors import (
     Unprocessable,
 )
 
-__all__ = ["STATUS", "status_of", "problem", "install_problems"]
+__all__ = ["STATUS", "status_of", "problem", "install_problems", "api_fallback"]
 
 log = logging.getLogger("regca.api")
 
@@ -84,6 +85,8 @@ def install_problems(app: Flask) -> None:
         if status >= 500:
             log.error("%s %s failed: %s (%s)", request.method, request.path, exc.message,
                       exc.code)
+        if status == 500:  # the service is broken, not busy: its details are the operator's
+            return problem(500, exc.code, _INTERNAL_MESSAGE)
         return problem(status, exc.code, exc.message)
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -103,3 +106,11 @@ def install_problems(app: Flask) -> None:
         log.exception("%s %s: unexpected %s", request.method, request.path,
                       type(exc).__name__)
         return problem(500, "internal", _INTERNAL_MESSAGE)
+
+
+def api_fallback() -> Flask:
+    """An app without routes for the rest of ``/api/v1``: a path no API serves answers the
+    JSON 404 here, not the enrollment web's HTML page."""
+    app = Flask("api-v1")
+    install_problems(app)
+    return app

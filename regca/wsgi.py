@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ca.context import CaContext
+from edge.problems import api_fallback
 from edge.wsgi import json_response
 from enrollment_web.ra_api import create_ra_api
 from enrollment_web.web import create_enrollment_app
@@ -44,6 +45,7 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/api/v1/sign": signing,
         "/api/v1/verify": signing,
         "/api/v1/openapi.json": signing,
+        "/api/v1": api_fallback(),
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
         "/api/v1/certificates": create_ra_api(ctx),
