@@ -10,7 +10,7 @@ from __future__ import annotations
 __all__ = [
     "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "UnknownProfile",
     "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "ConfigurationError",
-    "HsmUnavailable", "AlreadyInitialised", "Conflict",
+    "HsmUnavailable", "KeyMismatch", "AlreadyInitialised", "Conflict",
 ]
 
 
@@ -87,3 +87,11 @@ class HsmUnavailable(RegCAError):
     """The PKCS#11 module, token, PIN or key could not be used."""
 
     code, status = "hsm_unavailable", 503
+
+
+class KeyMismatch(HsmUnavailable):
+    """The HSM key under a role's label is not the key its certificate certifies (a swapped
+    certificate, a re-generated key, a label or CKA_ID pointing at another key): nothing may be
+    signed with it, so it is as unusable as a missing key."""
+
+    code = "key_mismatch"
