@@ -41,7 +41,7 @@ from ca.context import CaContext
 from signing import create_app
 from signing.timestamping import http_timestamper, in_process_timestamper
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
 SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"
 
 

@@ -56,7 +56,7 @@ def prepare_home(home: Path, tsa_algorithm: str) -> None:
 
 def _sign_loop(home: str, seconds: float, barrier, results) -> None:
     ctx = CaContext.open(Path(home))
-    key = ctx.hsm.private_key("tsa")
+    key = ctx.key_pair("tsa").key
     digest = hashlib.sha256(b"bench").digest()
     if key.__class__.__name__ == "Pkcs11EcKey":
         data, mechanism = digest, Mechanism.ECDSA

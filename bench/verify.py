@@ -76,7 +76,7 @@ from signing.trust import TrustStore  # noqa: E402
 from signing.verify_pdf import PadesVerifier  # noqa: E402
 from signing.verify_xml import XadesVerifier  # noqa: E402
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
 SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"
 DS, XADES = "http://www.w3.org/2000/09/xmldsig#", "http://uri.etsi.org/01903/v1.3.2#"
 

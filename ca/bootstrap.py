@@ -126,7 +126,7 @@ def _issue_hierarchy(ctx: CaContext, report: InitReport) -> None:
     issuer = Issuer(ctx)
     profiles, op = ctx.profiles, ctx.operator
     hsm = ctx.hsm
-    root_key = hsm.private_key("root")
+    root_key = hsm.private_key("root", None)  # no certificate to match yet: it is made here
     root = issuer.issue_spec(
         CertificateSpec(profiles.get("root-ca"), service_name("RegCA Root CA", op),
                         root_key.public_key()),

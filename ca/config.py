@@ -9,18 +9,28 @@ import json
 import os
 import tomllib
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from ca.errors import ConfigurationError
 
 __all__ = [
-    "REPO_ROOT", "POLICIES_DIR", "HSM_CONFIG_DIR", "TokenConfig", "KeyConfig", "HsmConfig",
+    "POLICIES_DIR", "HSM_CONFIG_DIR", "shipped_dir", "TokenConfig", "KeyConfig", "HsmConfig",
     "Settings", "default_home", "load_settings", "write_settings",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-POLICIES_DIR = REPO_ROOT / "policies"
-HSM_CONFIG_DIR = REPO_ROOT / "hsm-config"
+
+def shipped_dir(package_name: str, folder: str) -> Path:
+    """A folder RegCA ships: ``ca/<package_name>`` in an installed wheel (pyproject.toml maps the
+    top-level ``<folder>`` there as package data), else ``<folder>`` at the top of the source
+    checkout, where the contract keeps it (CONTRACT.md, "Names")."""
+    package = Path(str(resources.files("ca")))
+    installed = package / package_name
+    return installed if installed.is_dir() else package.parent / folder
+
+
+POLICIES_DIR = shipped_dir("policies", "policies")
+HSM_CONFIG_DIR = shipped_dir("hsm_config", "hsm-config")
 KEY_ALGORITHMS = ("ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096")
 
 

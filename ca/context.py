@@ -11,6 +11,7 @@ import datetime as dt
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from ca.audit import Event
 from ca.certbuilder import Authority
 from ca.clock import Clock, SystemClock
 from ca.config import Settings, load_settings
-from ca.errors import ConfigurationError, NotFound
+from ca.errors import ConfigurationError, HsmUnavailable, KeyMismatch, NotFound
 from ca.hsm import Hsm
 from ca.profiles import ProfileSet, load_profiles
 from ca.store import audit as audit_store
@@ -28,10 +29,19 @@ from ca.store.db import Database
 from ca.store.models import Organization
 from ca.urls import CA_NAMES, PublicUrls
 
-__all__ = ["CaContext", "CA_PROFILES"]
+__all__ = ["CaContext", "CA_PROFILES", "KEY_PROFILES", "KeyPair"]
 
 # The profile of each CA certificate, by the name URLs use.
 CA_PROFILES = {"root": "root-ca", "issuing": "issuing-ca"}
+# The profile of the certificate each HSM key role signs under (hsm-config/pkcs11.toml).
+KEY_PROFILES = {**CA_PROFILES, "ocsp": "ocsp-responder", "tsa": "tsa", "seal": "seal"}
+
+
+class KeyPair(NamedTuple):
+    """A certificate and the HSM key it certifies (checked when the pair is made)."""
+
+    certificate: x509.Certificate
+    key: object  # ca.keys.Pkcs11EcKey or Pkcs11RsaKey: sign() runs in the HSM
 
 
 class CaContext:
@@ -88,13 +98,33 @@ class CaContext:
             self._certificates[profile] = cert
         return cert
 
+    def key_pair(self, role: str) -> KeyPair:
+        """The role's current certificate and its HSM key; KeyMismatch when the certificate
+        certifies another key."""
+        if role not in KEY_PROFILES:
+            raise ConfigurationError(f"hsm.keys.{role}: no certificate profile for this role")
+        certificate = self.certificate_of(KEY_PROFILES[role])
+        return KeyPair(certificate, self.hsm.private_key(role, certificate))
+
+    def check_keys(self, roles: tuple[str, ...] | None = None) -> None:
+        """At start-up: refuse (KeyMismatch) when a certificate does not certify its HSM key,
+        for ``roles`` (default: every configured key). A key the HSM cannot give now is left to
+        its first use and to /healthz, so an OCSP responder answering from its cache, or a
+        service whose root token is offline, still starts."""
+        for role in roles or [r for r in self.settings.hsm.keys if r in KEY_PROFILES]:
+            try:
+                self.key_pair(role)
+            except KeyMismatch:
+                raise
+            except HsmUnavailable:
+                continue
+
     def authority(self, name: str) -> Authority:
         if name not in CA_NAMES:
             raise ConfigurationError(f"unknown CA {name!r}")
         auth = self._authorities.get(name)
         if auth is None:
-            auth = Authority(name, self.certificate_of(CA_PROFILES[name]),
-                             self.hsm.private_key(name))
+            auth = Authority(name, *self.key_pair(name))
             self._authorities[name] = auth
         return auth
 

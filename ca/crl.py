@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.audit import Event
 from ca.certbuilder import signature_hash
-from ca.context import CA_PROFILES, CaContext
+from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, RegCAError
 from ca.store import crl as crl_store
 from ca.urls import CA_NAMES
@@ -102,8 +102,7 @@ class CrlPublisher:
     def publish_one(self, ca: str, delta: bool) -> PublishedCrl:
         """Exactly one CRL (no delta after a complete one); `publish` is what callers want."""
         ctx = self.ctx
-        issuer = ctx.certificate_of(CA_PROFILES[ca])
-        key = ctx.hsm.private_key(ca)
+        issuer, key = ctx.key_pair(ca)
         # Step 1: the number, committed first so a crash leaves a gap, never a reuse.
         with ctx.db.transaction() as s:
             number = crl_store.next_number(s, ca)

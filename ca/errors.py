@@ -13,7 +13,7 @@ __all__ = [
     "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "UnknownProfile",
     "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "Conflict", "AlreadyInitialised",
     "PayloadTooLarge", "Unprocessable", "ConfigurationError", "HsmUnavailable",
-    "DependencyUnavailable",
+    "DependencyUnavailable", "KeyMismatch",
 ]
 
 
@@ -119,3 +119,11 @@ class DependencyUnavailable(RegCAError):
     not answer: our fault, not the caller's."""
 
     code = "dependency_unavailable"
+
+
+class KeyMismatch(HsmUnavailable):
+    """The HSM key under a role's label is not the key its certificate certifies (a swapped
+    certificate, a re-generated key, a label or CKA_ID pointing at another key): nothing may be
+    signed with it, so it is as unusable as a missing key."""
+
+    code = "key_mismatch"

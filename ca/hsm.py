@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pkcs11
 from cryptography.hazmat.primitives import serialization
@@ -30,6 +30,9 @@ from pkcs11.util.rsa import encode_rsa_public_key
 
 from ca.config import HSM_CONFIG_DIR, HsmConfig, KeyConfig, TokenConfig
 from ca.errors import ConfigurationError, HsmUnavailable
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 __all__ = ["Hsm", "load_module", "write_softhsm_conf", "CURVES"]
 
@@ -216,10 +219,16 @@ class Hsm:
 
         return self.with_session(key.token, read)
 
-    def private_key(self, role: str):
-        """A ``cryptography`` private-key object whose ``sign()`` runs in the HSM."""
-        from ca.keys import pkcs11_private_key
-        return pkcs11_private_key(self, role, self.public_key(role))
+    def private_key(self, role: str, certificate: x509.Certificate | None):
+        """A ``cryptography`` private-key object whose ``sign()`` runs in the HSM, refused with
+        KeyMismatch unless ``certificate`` certifies this very key: the one place a key is
+        paired with its certificate. ``None`` only while the key's first certificate is being
+        made (the root's self-signature in ``regca init``)."""
+        from ca.keys import pkcs11_private_key, require_certified
+        public = self.public_key(role)
+        if certificate is not None:
+            require_certified(self.config.key(role).label, certificate, public)
+        return pkcs11_private_key(self, role, public)
 
     def key_attributes(self, role: str) -> dict[str, bool]:
         key = self.config.key(role)

@@ -12,12 +12,18 @@ from typing import TYPE_CHECKING
 from asn1crypto.algos import DigestInfo
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pkcs11 import MGF, Mechanism
 
+from ca.errors import KeyMismatch
+
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ca.hsm import Hsm
 
-__all__ = ["Pkcs11EcKey", "Pkcs11RsaKey", "pkcs11_private_key", "digest_of"]
+__all__ = ["Pkcs11EcKey", "Pkcs11RsaKey", "pkcs11_private_key", "digest_of", "spki_fingerprint",
+           "require_certified"]
 
 _HASH_MECH = {
     "sha1": (Mechanism.SHA_1, MGF.SHA1),
@@ -117,3 +123,22 @@ def pkcs11_private_key(hsm: Hsm, role: str, public_key):
     if isinstance(public_key, rsa.RSAPublicKey):
         return Pkcs11RsaKey(hsm, role, public_key)
     raise TypeError(f"unsupported key type {type(public_key).__name__}")
+
+
+def spki_fingerprint(public_key) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo, in hex: what ``openssl pkey -pubin -outform der
+    | sha256sum`` prints for the same key, so an operator can compare it with the HSM's tools."""
+    spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    h = hashes.Hash(hashes.SHA256())
+    h.update(spki)
+    return h.finalize().hex()
+
+
+def require_certified(label: str, certificate: x509.Certificate, public_key) -> None:
+    """Refuse a key that ``certificate`` does not certify: signing with it would give signatures
+    that no relying party can verify under that certificate (RFC 5280 §4.1.2.7)."""
+    held, certified = spki_fingerprint(public_key), spki_fingerprint(certificate.public_key())
+    if held != certified:
+        raise KeyMismatch(f"HSM key {label!r} is not the key of its certificate "
+                          f"{certificate.serial_number:x}: HSM key SHA-256 {held}, "
+                          f"certificate key SHA-256 {certified}")

@@ -120,12 +120,12 @@ class OcspSigner:
         if enc is None:
             ctx = self.ctx
             if ca == "root":
-                enc = ResponseEncoder(ctx.hsm.private_key("root"),
-                                      ctx.certificate_of("root-ca"), None)
+                cert, key = ctx.key_pair("root")
+                enc = ResponseEncoder(key, cert, None)
             else:
                 # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along.
-                cert = ctx.certificate_of("ocsp-responder")
-                enc = ResponseEncoder(ctx.hsm.private_key("ocsp"), cert, [cert])
+                cert, key = ctx.key_pair("ocsp")
+                enc = ResponseEncoder(key, cert, [cert])
             self._encoders[ca] = enc
         return enc
 

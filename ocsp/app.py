@@ -59,6 +59,7 @@ class _Answer:
 
 class OcspApp:
     def __init__(self, ctx: CaContext, signer: OcspSigner | None = None):
+        ctx.check_keys(("root", "ocsp"))  # a certificate for another key is refused at start-up
         self.ctx = ctx
         self.signer = signer or OcspSigner(ctx)
         self.cache = ResponseCache(ctx, self.signer)

@@ -1,13 +1,20 @@
-"""``/healthz``: 200 when the database and the HSM answer, 503 otherwise."""
+"""``/healthz``: 200 when the database and the HSM answer and every HSM key is the one its
+certificate certifies, 503 otherwise."""
 
 from __future__ import annotations
 
+import logging
 import time
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ca.context import CaContext
+from ca.errors import KeyMismatch, RegCAError
 from edge.wsgi import json_response
 
 __all__ = ["HealthApp"]
+
+log = logging.getLogger(__name__)
 
 
 class HealthApp:
@@ -22,8 +29,19 @@ class HealthApp:
         if self._last and now - self._last[0] < self.ttl:
             return self._last[1]
         checks = {"database": self.ctx.db.ping(), "hsm": self.ctx.hsm.ping()}
+        checks["keys"] = checks["hsm"] and self._keys_match()
         self._last = (now, checks)
         return checks
+
+    def _keys_match(self) -> bool:
+        try:
+            self.ctx.check_keys()
+        except KeyMismatch as exc:
+            log.error("%s", exc.message)
+            return False
+        except (RegCAError, SQLAlchemyError):
+            return False  # no certificate to compare with: the home is not serviceable
+        return True
 
     def __call__(self, environ, start_response):
         checks = self.status()

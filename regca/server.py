@@ -33,6 +33,7 @@ class _Gunicorn(BaseApplication):
 def serve(home: Path, bind: str, workers: int) -> None:
     ctx = CaContext.open(home)
     ctx.db.migrate()  # a home made by an older RegCA gets the newer capabilities' tables
+    ctx.check_keys()  # a certificate that does not certify its HSM key stops us here
     settled = Issuer(ctx).reconcile()
     if settled:
         print(f"settled {len(settled)} interrupted issuance(s) as revoked")

@@ -40,6 +40,7 @@ class Dispatcher:
 
 def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     ctx = ctx or CaContext.open(Path(home))
+    ctx.check_keys()
     signing = signing_app(ctx)
     routes: dict[str, Callable] = {
         "/api/v1/sign": signing,

@@ -48,8 +48,8 @@ class SealRegistry:
 
     def _region_seal(self) -> SealIdentity:
         if self._region is None:
-            cert, chain = self.ctx.certificate_of("seal"), tuple(self.ctx.chain())
-            self._region = SealIdentity(cert, self.ctx.hsm.private_key("seal"), chain, None, False,
+            (cert, key), chain = self.ctx.key_pair("seal"), tuple(self.ctx.chain())
+            self._region = SealIdentity(cert, key, chain, None, False,
                                         to_asn1(cert), tuple(to_asn1(c) for c in chain))
         return self._region
 

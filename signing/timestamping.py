@@ -98,8 +98,8 @@ def _digest(data: bytes, hash_algo) -> bytes:
 
 def in_process_timestamper(ctx: CaContext) -> TimeStamper:
     from signing.seal import to_asn1
-    return HsmTimeStamper(to_asn1(ctx.certificate_of("tsa")), ctx.hsm.private_key("tsa"),
-                          ctx.clock, [to_asn1(c) for c in ctx.chain()])
+    certificate, key = ctx.key_pair("tsa")
+    return HsmTimeStamper(to_asn1(certificate), key, ctx.clock, [to_asn1(c) for c in ctx.chain()])
 
 
 def http_timestamper(url: str, timeout: float = 10) -> TimeStamper:

@@ -52,6 +52,7 @@ def _default_timestamper(ctx: CaContext, config: SigningConfig):
 def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=None,
                fetch_revocation: bool = True) -> Flask:
     """``timestamper``: any pyHanko TimeStamper; default per ``[signing] timestamper``."""
+    ctx.check_keys(("seal",))  # a seal certificate for another key is refused at start-up
     config = config or SigningConfig.load(ctx)
     timestamper = timestamper or _default_timestamper(ctx, config)
     trust = TrustStore(ctx, config.trust_anchors, config.fetching)

@@ -28,8 +28,8 @@ from ca.clock import FixedClock
 from ca.context import CaContext
 
 PG_URL = os.environ.get("REGCA_TEST_DATABASE_URL")
-# Realistic inputs live beside the repository (../shared/samples), as in a clone next to shared/.
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+# Realistic inputs the tests carry (tests/data/samples/README.md says what each one is).
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"
 # A pinned time for the whole run: now, to the minute, so openssl's own clock agrees too.
 PINNED = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)

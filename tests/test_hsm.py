@@ -44,14 +44,14 @@ def test_pkcs11_tool_shows_ca_keys_sensitive_and_never_extractable(sqlite_ctx):
 
 
 def test_private_key_cannot_be_exported(sqlite_ctx):
-    key = sqlite_ctx.hsm.private_key("issuing")
+    key = sqlite_ctx.key_pair("issuing").key
     with pytest.raises(TypeError, match="stays in the HSM"):
         key.private_bytes(None, None, None)
     assert sqlite_ctx.hsm.key_attributes("issuing") == {"sensitive": True, "extractable": False}
 
 
 def test_hsm_ecdsa_signature_verifies_with_public_key(sqlite_ctx):
-    key = sqlite_ctx.hsm.private_key("ocsp")
+    key = sqlite_ctx.key_pair("ocsp").key
     sig = key.sign(b"dokument", ec.ECDSA(hashes.SHA256()))
     key.public_key().verify(sig, b"dokument", ec.ECDSA(hashes.SHA256()))
 
@@ -66,7 +66,7 @@ def test_rsa_key_in_hsm_signs_pkcs1_and_pss(tmp_path):
         "extra": type(cfg.keys["seal"])("extra", "online", "test-rsa", b"\x99", "rsa-2048")})
     hsm = Hsm(rsa_cfg)
     hsm.generate_key("extra")
-    key = hsm.private_key("extra")
+    key = hsm.private_key("extra", None)  # a bare key: no certificate names it
     for pad in (padding.PKCS1v15(),
                 padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH)):
         sig = key.sign(b"e-form", pad, hashes.SHA256())

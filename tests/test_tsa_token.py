@@ -36,8 +36,8 @@ def _query(algorithm: str, nonce: int | None, cert_req: bool) -> bytes:
 @pytest.fixture(scope="module")
 def signer(sqlite_ctx):
     policy = load_tsa_policy(sqlite_ctx.settings)
-    return TokenSigner(sqlite_ctx.certificate_of("tsa"), sqlite_ctx.hsm.private_key("tsa"),
-                       policy), policy, sqlite_ctx.certificate_of("tsa")
+    certificate, key = sqlite_ctx.key_pair("tsa")
+    return TokenSigner(certificate, key, policy), policy, certificate
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512"])

@@ -40,6 +40,7 @@ class TsaApp:
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
         self.policy: TsaPolicy = load_tsa_policy(ctx.settings)  # fails loudly at start-up
+        ctx.check_keys(("tsa",))  # and so does a TSA certificate for another key
         self.serials = SerialAllocator(ctx.db, self.policy.serial_block)
         self.journal = TokenJournal(ctx.db)
         self._signer: TokenSigner | None = None
@@ -106,8 +107,7 @@ class TsaApp:
         """This process's signer, built after the fork (PKCS#11 sessions never cross one)."""
         with self._lock:
             if self._signer is None or self._signer_pid != os.getpid():
-                self._signer = TokenSigner(self.ctx.certificate_of("tsa"),
-                                           self.ctx.hsm.private_key("tsa"), self.policy)
+                self._signer = TokenSigner(*self.ctx.key_pair("tsa"), self.policy)
                 self._signer_pid = os.getpid()
             return self._signer
 
