@@ -31,8 +31,9 @@ __all__ = ["TimeStampAuthority"]
 
 log = logging.getLogger(__name__)
 
-# What the TSA signs with: its certificate and its HSM key, looked up when first needed.
-KeySource = Callable[[], tuple[x509.Certificate, object]]
+# What the TSA signs with, looked up when first needed: its certificate, its HSM key and the
+# CA certificates between its certificate and the root.
+KeySource = Callable[[], tuple[x509.Certificate, object, list[x509.Certificate]]]
 
 
 class TimeStampAuthority:
@@ -51,15 +52,18 @@ class TimeStampAuthority:
     @classmethod
     def from_context(cls, ctx: CaContext) -> TimeStampAuthority:
         """The home's TSA; its policy is checked here, so a bad ``[tsa]`` table fails at start."""
-        return cls(ctx.db, load_tsa_policy(ctx.settings),
-                   lambda: (ctx.certificate_of("tsa"), ctx.hsm.private_key("tsa")), ctx.clock)
+        def keys():
+            intermediates = [c for c in ctx.chain() if c.issuer != c.subject]
+            return ctx.certificate_of("tsa"), ctx.hsm.private_key("tsa"), intermediates
+
+        return cls(ctx.db, load_tsa_policy(ctx.settings), keys, ctx.clock)
 
     def signer(self) -> TokenSigner:
         """This process's signer, built after the fork (PKCS#11 sessions never cross one)."""
         with self._lock:
             if self._signer is None or self._signer_pid != os.getpid():
-                certificate, key = self._key_source()
-                self._signer = TokenSigner(certificate, key, self.policy)
+                certificate, key, intermediates = self._key_source()
+                self._signer = TokenSigner(certificate, key, self.policy, intermediates)
                 self._signer_pid = os.getpid()
             return self._signer
 
