@@ -200,3 +200,23 @@ def test_no_token_after_the_tsa_certificate_expires(sqlite_ctx, tmp_path):
         status, _, body = post(base, make_query(tmp_path, "q").read_bytes())
     assert status == 503
     assert _status(body) == ("rejection", {"system_failure"})
+
+
+def test_a_token_that_cannot_be_recorded_is_not_handed_out(tmp_path):
+    from sqlalchemy import text
+
+    ctx = make_home(tmp_path / "home")
+    query = make_query(tmp_path, "q").read_bytes()
+    with wsgi_thread(TsaApp(ctx)) as base:
+        assert _status(post(base, query)[2]) == ("granted", set())
+        with ctx.db.engine.begin() as conn:  # the record refuses every row meanwhile
+            conn.execute(text("ALTER TABLE tsa_tokens RENAME TO tsa_tokens_away"))
+        try:
+            status, ctype, body = post(base, query)
+        finally:
+            with ctx.db.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE tsa_tokens_away RENAME TO tsa_tokens"))
+        assert (status, ctype) == (503, "application/timestamp-reply")
+        assert _status(body) == ("rejection", {"system_failure"})
+        assert _status(post(base, query)[2]) == ("granted", set())
+    ctx.db.engine.dispose()
