@@ -4,7 +4,7 @@
     max_body_bytes = 16777216             # larger bodies get 413
     trust_anchors = ["extra/other-ca.pem"] # PEM files (relative to the home) trusted too
     tsa_url = "https://tsa.example/tsa"   # default: the home's own /tsa
-    timestamper = "http"                  # or "in-process" (TSA key in the HSM, no HTTP)
+    timestamper = "http"                  # or "in-process" (the same TSA in this process)
 
     [signing.xades_policy]                # optional SignaturePolicyIdentifier (EN 319 132-1)
     identifier = "urn:oid:1.3.6.1.4.1.99999.616.3.1"

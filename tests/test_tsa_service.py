@@ -1,5 +1,5 @@
 """The TSA service in this process over real HTTP: policy settings, the serial allocator, the
-token journal and the HSM going away. The protocol judge is still ``openssl ts``."""
+record of tokens and the HSM going away. The protocol judge is still ``openssl ts``."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_imprint_of_the_wrong_length_is_bad_data_format(sqlite_ctx):
     assert _status(body) == ("rejection", {"bad_data_format"})
 
 
-# -- serials and the journal (both database back ends) --------------------------------------------
+# -- serials and the record (both database back ends) --------------------------------------------
 
 def test_serials_are_unique_across_allocators_and_grow_after_restart(ctx):
     workers = [SerialAllocator(ctx.db, 7), SerialAllocator(ctx.db, 7)]
@@ -143,14 +143,13 @@ def test_serials_are_unique_across_allocators_and_grow_after_restart(ctx):
     assert restarted.next() > max(seen)
 
 
-def test_journal_records_serial_time_imprint_and_requester(ctx, tmp_path):
+def test_record_holds_serial_time_imprint_and_requester(ctx, tmp_path):
     key = create_api_key(ctx, "e-urząd", ["sign"], None)
     app = TsaApp(ctx)
     query = make_query(tmp_path, "q", "-sha384", data=b"akt notarialny")
     with wsgi_thread(app) as base:
         _, _, anonymous = post(base, query.read_bytes())
         _, _, keyed = post(base, query.read_bytes(), headers={"Authorization": f"Bearer {key}"})
-    app.journal.close()
     tokens = [_tst(anonymous), _tst(keyed)]
     with ctx.db.reading() as s:
         rows = [store.tokens_between(s, t["serial_number"].native, t["serial_number"].native)[0]
@@ -164,13 +163,15 @@ def test_journal_records_serial_time_imprint_and_requester(ctx, tmp_path):
 
 
 def test_invalid_api_key_is_refused_and_not_recorded(ctx, tmp_path):
-    app = TsaApp(ctx)
-    with wsgi_thread(app) as base:
+    with ctx.db.reading() as s:
+        before = store.count_tokens(s)
+    with wsgi_thread(TsaApp(ctx)) as base:
         status, ctype, body = post(base, make_query(tmp_path, "q").read_bytes(),
                                    headers={"Authorization": "Bearer rca_nope"})
     assert (status, ctype) == (401, "application/timestamp-reply")
     assert _status(body) == ("rejection", {"bad_request"})
-    assert app.journal.pending() == 0
+    with ctx.db.reading() as s:
+        assert store.count_tokens(s) == before
 
 
 # -- the HSM going away ----------------------------------------------------------------------------
@@ -199,3 +200,23 @@ def test_no_token_after_the_tsa_certificate_expires(sqlite_ctx, tmp_path):
         status, _, body = post(base, make_query(tmp_path, "q").read_bytes())
     assert status == 503
     assert _status(body) == ("rejection", {"system_failure"})
+
+
+def test_a_token_that_cannot_be_recorded_is_not_handed_out(tmp_path):
+    from sqlalchemy import text
+
+    ctx = make_home(tmp_path / "home")
+    query = make_query(tmp_path, "q").read_bytes()
+    with wsgi_thread(TsaApp(ctx)) as base:
+        assert _status(post(base, query)[2]) == ("granted", set())
+        with ctx.db.engine.begin() as conn:  # the record refuses every row meanwhile
+            conn.execute(text("ALTER TABLE tsa_tokens RENAME TO tsa_tokens_away"))
+        try:
+            status, ctype, body = post(base, query)
+        finally:
+            with ctx.db.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE tsa_tokens_away RENAME TO tsa_tokens"))
+        assert (status, ctype) == (503, "application/timestamp-reply")
+        assert _status(body) == ("rejection", {"system_failure"})
+        assert _status(post(base, query)[2]) == ("granted", set())
+    ctx.db.engine.dispose()

@@ -11,6 +11,7 @@ import pytest
 from asn1crypto import cms, tsp
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.policy import load_tsa_policy
 from tsa.reply import TimeStampResp, granted
@@ -21,6 +22,10 @@ pytestmark = pytest.mark.hsm
 
 _HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 _GEN_TIME = dt.datetime(2026, 12, 1, 12, 0, 0, 250000, tzinfo=dt.timezone.utc)
+
+
+def _sha256(certificate) -> bytes:
+    return hashlib.sha256(certificate.public_bytes(Encoding.DER)).digest()
 
 
 def _query(algorithm: str, nonce: int | None, cert_req: bool) -> bytes:
@@ -37,14 +42,16 @@ def _query(algorithm: str, nonce: int | None, cert_req: bool) -> bytes:
 def signer(sqlite_ctx):
     policy = load_tsa_policy(sqlite_ctx.settings)
     certificate, key = sqlite_ctx.key_pair("tsa")
-    return TokenSigner(certificate, key, policy), policy, certificate
+    return TokenSigner(certificate, key, policy,
+                       [sqlite_ctx.certificate_of("issuing-ca")]), policy, sqlite_ctx
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512"])
 @pytest.mark.parametrize("nonce", [None, 1, 2**255 + 12345])
 @pytest.mark.parametrize("cert_req", [False, True])
 def test_token_is_canonical_der_signed_over_its_attributes(signer, algorithm, nonce, cert_req):
-    token_signer, policy, certificate = signer
+    token_signer, policy, ctx = signer
+    certificate = ctx.certificate_of("tsa")
     request = parse_request(_query(algorithm, nonce, cert_req), policy)
     token = token_signer.sign(request, 2**70 + 7, _GEN_TIME)
 
@@ -60,7 +67,11 @@ def test_token_is_canonical_der_signed_over_its_attributes(signer, algorithm, no
     assert tst["nonce"].native == nonce
     assert tst["policy"].dotted == policy.policy_oid
     assert tst["message_imprint"].dump() == request.message_imprint.dump()
-    assert (len(signed_data["certificates"]) == 1) is cert_req
+    # with certReq: the TSA's certificate and the issuing CA's, so the root alone is enough
+    sent = [c.chosen.sha256 for c in signed_data["certificates"]] if cert_req else []
+    assert len(signed_data["certificates"]) == len(sent)
+    assert set(sent) == ({_sha256(ctx.certificate_of(p)) for p in ("tsa", "issuing-ca")}
+                         if cert_req else set())
 
     signer_info = signed_data["signer_infos"][0]
     attrs = signer_info["signed_attrs"]

@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 QUERY_TYPE = "application/timestamp-query"
 REGCA = str(Path(sys.executable).with_name("regca"))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -52,10 +53,13 @@ def free_port() -> int:
 @contextlib.contextmanager
 def gunicorn(home: Path, workers: int = 2, env: dict | None = None):
     """``regca serve`` as a subprocess; yields (base URL, process). Stops it with SIGTERM, the
-    clean stop an operator's service manager sends."""
+    clean stop an operator's service manager sends. It serves this checkout's code (first on
+    PYTHONPATH), whatever checkout the virtualenv was installed from."""
     port = free_port()
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.Popen([REGCA, "--home", str(home), "serve", "--bind", f"127.0.0.1:{port}",
-                             "--workers", str(workers)], env={**os.environ, **(env or {})},
+                             "--workers", str(workers)],
+                            env={**os.environ, "PYTHONPATH": path, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -73,6 +77,21 @@ def gunicorn(home: Path, workers: int = 2, env: dict | None = None):
         yield base, proc
     finally:
         stop(proc)
+
+
+def gunicorn_workers(proc: subprocess.Popen) -> set[int]:
+    """The gunicorn master's worker processes (its children but the revocation-jobs process)."""
+    children = set()
+    for task in Path(f"/proc/{proc.pid}/task").iterdir():
+        children |= {int(p) for p in (task / "children").read_text().split()}
+    workers = set()
+    for pid in children:
+        try:
+            if b"regca.scheduler" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+                workers.add(pid)
+        except FileNotFoundError:  # exited since
+            continue
+    return workers
 
 
 def stop(proc: subprocess.Popen) -> int:

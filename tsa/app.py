@@ -9,23 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import threading
 import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ca.apikeys import authenticate
 from ca.context import CaContext
-from ca.errors import HsmUnavailable, RegCAError, Unauthorized
-from ca.policy import TsaPolicy, load_tsa_policy
-from ca.tsaserials import SerialAllocator
+from ca.errors import Unauthorized
 from edge.wsgi import BodyTooLarge, read_body, respond
+from tsa.authority import TimeStampAuthority
 from tsa.errors import Rejected
-from tsa.journal import TokenJournal
 from tsa.reply import granted, rejection
-from tsa.request import TimestampRequest, parse_request
-from tsa.token import IssuedToken, TokenSigner
+from tsa.request import parse_request
 
 __all__ = ["QUERY_TYPE", "REPLY_TYPE", "TsaApp"]
 
@@ -37,15 +32,14 @@ _KEY_CACHE_SECONDS = 60.0
 
 
 class TsaApp:
-    def __init__(self, ctx: CaContext):
+    """The HTTP front of the home's ``TimeStampAuthority``: a reply leaves only with a token
+    already on record."""
+
+    def __init__(self, ctx: CaContext, authority: TimeStampAuthority | None = None):
         self.ctx = ctx
-        self.policy: TsaPolicy = load_tsa_policy(ctx.settings)  # fails loudly at start-up
-        ctx.check_keys(("tsa",))  # and so does a TSA certificate for another key
-        self.serials = SerialAllocator(ctx.db, self.policy.serial_block)
-        self.journal = TokenJournal(ctx.db)
-        self._signer: TokenSigner | None = None
-        self._signer_pid = -1
-        self._lock = threading.Lock()
+        ctx.check_keys(("tsa",))  # a TSA certificate for another key fails at start-up
+        self.authority = authority or TimeStampAuthority.from_context(ctx)  # fails at start-up
+        self.policy = self.authority.policy
         self._keys: dict[str, tuple[str, float]] = {}
 
     # -- WSGI -------------------------------------------------------------------------------
@@ -53,7 +47,7 @@ class TsaApp:
     def __call__(self, environ, start_response):
         try:
             der, requester = self._accept(environ)
-            token = self.issue(parse_request(der, self.policy), requester)
+            token = self.authority.issue(parse_request(der, self.policy), requester)
             return respond(start_response, 200, granted(token), REPLY_TYPE)
         except Rejected as exc:
             return respond(start_response, exc.http_status, rejection(exc), REPLY_TYPE)
@@ -79,7 +73,7 @@ class TsaApp:
     def _requester(self, environ) -> str:
         """``apikey:<id>`` when a valid Bearer key is presented, else the remote address.
 
-        The TSA is public, so a key only names the requester in the journal; a checked key is
+        The TSA is public, so a key only names the requester in the record; a checked key is
         remembered for a minute so that a busy client does not cost a database read per token.
         """
         auth = environ.get("HTTP_AUTHORIZATION", "")
@@ -100,40 +94,3 @@ class TsaApp:
             self._keys.clear()
         self._keys[cache_key] = (principal.actor, time.monotonic() + _KEY_CACHE_SECONDS)
         return principal.actor
-
-    # -- issuing ----------------------------------------------------------------------------
-
-    def signer(self) -> TokenSigner:
-        """This process's signer, built after the fork (PKCS#11 sessions never cross one)."""
-        with self._lock:
-            if self._signer is None or self._signer_pid != os.getpid():
-                self._signer = TokenSigner(*self.ctx.key_pair("tsa"), self.policy)
-                self._signer_pid = os.getpid()
-            return self._signer
-
-    def issue(self, request: TimestampRequest, requester: str) -> IssuedToken:
-        try:
-            signer = self.signer()
-            gen_time = self.ctx.now()
-            if not signer.not_before <= gen_time < signer.not_after:
-                # RFC 3161 §4 (and ETSI EN 319 421 §7.7.2): no tokens outside the TSU
-                # certificate's validity.
-                log.error("time-stamp not issued: the TSA certificate is not valid at %s",
-                          gen_time)
-                raise Rejected("system_failure", "the TSA certificate is not valid now", 503)
-            serial = self.serials.next()
-            token = signer.sign(request, serial, gen_time)
-        except HsmUnavailable as exc:
-            log.error("time-stamp not issued: %s", exc.message)
-            raise Rejected("system_failure", "the TSA key is unavailable", 503) from None
-        except (SQLAlchemyError, RegCAError) as exc:
-            log.error("time-stamp not issued: %s", exc)
-            raise Rejected("system_failure", "the TSA is unavailable", 503) from None
-        self.journal.record({
-            "serial": token.serial, "gen_time": token.gen_time, "policy": self.policy.policy_oid,
-            "hash_algorithm": request.hash_algorithm,
-            "message_imprint": request.hashed_message.hex(),
-            "nonce": None if request.nonce is None else format(request.nonce, "x"),
-            "requester": requester[:200],
-        })
-        return token

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core, parser, tsp
@@ -48,7 +49,11 @@ def _der(value) -> bytes:
 class TokenSigner:
     """Signs TSTInfo structures with the TSA key; constant parts are encoded once."""
 
-    def __init__(self, certificate: x509.Certificate, key, policy: TsaPolicy):
+    def __init__(self, certificate: x509.Certificate, key, policy: TsaPolicy,
+                 intermediates: Sequence[x509.Certificate] = ()):
+        """``intermediates``: the CA certificates between the TSA's and the root, sent with it
+        when the request asks for certificates, so a relying party that trusts only the root
+        can build the path from the token alone."""
         self._key = key
         self.not_before = certificate.not_valid_before_utc
         self.not_after = certificate.not_valid_after_utc
@@ -70,8 +75,11 @@ class TokenSigner:
         self._signature_alg = _der(algos.SignedDigestAlgorithm(self._signature_algorithm(key)))
         self._sid = _der(cms.SignerIdentifier(name="issuer_and_serial_number", value={
             "issuer": cert.issuer, "serial_number": cert.serial_number}))
+        # RFC 3161 §2.4.1: with certReq the TSA's certificate MUST be in the certificates
+        # field, which "MAY also contain other certificates".
         certificates = _der(cms.CertificateSet([cms.CertificateChoices(
-            name="certificate", value=cert)]))
+            name="certificate", value=asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)))
+            for c in (certificate, *intermediates)]))
         self._certificates = context(0, parser.parse(certificates)[4])  # [0] IMPLICIT
         self._signer_version = _der(cms.CMSVersion("v1"))
         self._signed_data_version = _der(cms.CMSVersion("v3"))  # §5.1: eContentType not data

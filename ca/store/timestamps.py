@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ca.store.db import connection_of
 from ca.store.models import TimestampToken, TsaSerialCounter
 
 __all__ = ["count_tokens", "record_tokens", "reserve_serials", "tokens_between"]
 
 _COUNTER_ID = 1
+_INSERT_TOKENS = TimestampToken.__table__.insert()  # one object: compiled once per dialect
 
 
 def reserve_serials(session: Session, count: int) -> int:
@@ -28,10 +30,11 @@ def reserve_serials(session: Session, count: int) -> int:
                            .where(TsaSerialCounter.id == _COUNTER_ID)).scalar_one() - count
 
 
-def record_tokens(session: Session, rows: list[dict]) -> None:
-    """Insert a batch of journal rows (keys as TimestampToken's columns) in one statement."""
+def record_tokens(session, rows: list[dict]) -> None:
+    """Insert a batch of journal rows (keys as TimestampToken's columns) in one statement;
+    ``session`` may be a connection (the TSA writes through ``GroupWriter``)."""
     if rows:
-        session.execute(insert(TimestampToken), rows)
+        connection_of(session).execute(_INSERT_TOKENS, rows)
 
 
 def count_tokens(session: Session) -> int:
