@@ -1,6 +1,12 @@
 """``regca``: the operator's command line (CONTRACT.md, "Command line").
 
 Every command exits 0 on success and 1 with one line on stderr on any error the user can fix.
+
+Operators script bulk issuance with it, so start-up counts: this module imports nothing beyond
+the standard library and ``ca.errors``, and each command imports what it needs in its handler
+(SQLAlchemy, the HSM and cryptography only where a command opens the home; Flask, pyHanko and
+signxml only in the commands that use them). tests/test_cli_imports.py keeps it so;
+bench/cli.py measures it.
 """
 
 from __future__ import annotations
@@ -9,12 +15,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.serialization import Encoding
-
-from ca.config import default_home
-from ca.context import CaContext
 from ca.errors import RegCAError
+
+if TYPE_CHECKING:
+    from ca.context import CaContext
 
 __all__ = ["main", "build_parser"]
 
@@ -32,6 +38,7 @@ class PartlyDone(UserError):
 
 
 def _ctx(args) -> CaContext:
+    from ca.context import CaContext
     return CaContext.open(args.home)
 
 
@@ -43,6 +50,7 @@ def _read(path: str) -> bytes:
 
 
 def _pem(cert) -> str:
+    from cryptography.hazmat.primitives.serialization import Encoding
     return cert.public_bytes(Encoding.PEM).decode()
 
 
@@ -301,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # --help and usage errors exit here
+    from ca.config import default_home
     args.home = (args.home or default_home()).resolve()
     try:
         args.fn(args)
