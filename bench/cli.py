@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import RESIDENT, make_csr  # noqa: E402
 
-from ca.bootstrap import InitOptions, initialise  # noqa: E402
+from regca.bootstrap import InitOptions, initialise  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "cli.md"
 

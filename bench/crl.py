@@ -28,12 +28,12 @@ from sqlalchemy import update
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ca.bootstrap import InitOptions, initialise  # noqa: E402
 from ca.context import CaContext  # noqa: E402
 from ca.crl import CrlPublisher  # noqa: E402
 from ca.store import crl as crl_store  # noqa: E402
 from ca.store.bulk import insert_certificates, insert_changes  # noqa: E402
 from ca.store.models import Certificate  # noqa: E402
+from regca.bootstrap import InitOptions, initialise  # noqa: E402
 
 REASONS = ["keyCompromise", "superseded", "affiliationChanged", "cessationOfOperation",
            "unspecified"]  # the reasons `openssl ca` knows too

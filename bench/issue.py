@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import RESIDENT, fresh_database, make_csr  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-from ca.bootstrap import InitOptions, initialise  # noqa: E402
 from ca.certbuilder import build, signature_hash  # noqa: E402
 from ca.context import CaContext  # noqa: E402
 from ca.issuance import IssuanceRequest, Issuer  # noqa: E402
 from ca.serials import new_serial  # noqa: E402
+from regca.bootstrap import InitOptions, initialise  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "issue.md"
 

@@ -45,11 +45,11 @@ from cryptography.x509.oid import NameOID
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ca.bootstrap import InitOptions, _prepare_home, initialise  # noqa: E402
 from ca.context import CaContext  # noqa: E402
 from ca.ocsp_cache import ResponseCache  # noqa: E402
 from ca.ocsp_signer import issuer_hashes  # noqa: E402
 from ca.store.bulk import insert_certificates  # noqa: E402
+from regca.bootstrap import InitOptions, _prepare_home, initialise  # noqa: E402
 
 sys.path.append(str(ROOT / "bench"))
 import loadgen  # noqa: E402  (bench/loadgen.py)

@@ -35,9 +35,9 @@ from pyhanko.pdf_utils import generic, writer
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
-from ca.apikeys import create_api_key
-from ca.bootstrap import InitOptions, initialise
 from ca.context import CaContext
+from ra.apikeys import create_api_key
+from regca.bootstrap import InitOptions, initialise
 from signing import create_app
 from signing.timestamping import http_timestamper, in_process_timestamper
 

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import RESIDENT, make_home  # noqa: E402
 
-from ca.hsm import write_softhsm_conf  # noqa: E402
-from ca.personalisation import LocalCa, PersonalisationRequest, personalise  # noqa: E402
-from ca.token import TokenRef  # noqa: E402
+from ca.config import write_softhsm_conf  # noqa: E402
+from ra.personalisation import LocalCa, PersonalisationRequest, personalise  # noqa: E402
+from ra.token import TokenRef  # noqa: E402
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 RESULTS = Path(__file__).parent / "results" / "token_enroll.md"

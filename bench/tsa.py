@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 from asn1crypto import algos  # noqa: E402
 from pkcs11 import Mechanism  # noqa: E402
 
-from ca.bootstrap import InitOptions, initialise  # noqa: E402
 from ca.context import CaContext  # noqa: E402
+from regca.bootstrap import InitOptions, initialise  # noqa: E402
 
 REGCA = str(Path(sys.executable).with_name("regca"))
 WRK_SCRIPT = """

@@ -66,9 +66,9 @@ from pyhanko_certvalidator.policy_decl import (  # noqa: E402
 from pyhanko_certvalidator.registry import SimpleTrustManager  # noqa: E402
 from signxml.xades import XAdESVerifier  # noqa: E402
 
-from ca.apikeys import create_api_key  # noqa: E402
-from ca.bootstrap import InitOptions, initialise  # noqa: E402
 from ca.context import CaContext  # noqa: E402
+from ra.apikeys import create_api_key  # noqa: E402
+from regca.bootstrap import InitOptions, initialise  # noqa: E402
 from regca.wsgi import create_app as compose  # noqa: E402
 from signing import create_app  # noqa: E402
 from signing.seal import to_asn1  # noqa: E402

@@ -16,7 +16,7 @@ from ca.errors import ConfigurationError
 
 __all__ = [
     "POLICIES_DIR", "HSM_CONFIG_DIR", "shipped_dir", "TokenConfig", "KeyConfig", "HsmConfig",
-    "Settings", "default_home", "load_settings", "write_settings",
+    "Settings", "default_home", "load_settings", "write_settings", "write_softhsm_conf",
 ]
 
 
@@ -202,3 +202,11 @@ def write_settings(path: Path, top: dict, operator: dict, hsm: dict) -> None:
             lines += ["", f"[hsm.{section}.{name}]"]
             lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
     path.write_text("\n".join(lines) + "\n")
+
+
+def write_softhsm_conf(conf: Path, tokendir: Path) -> None:
+    """A SoftHSM2 configuration (from hsm-config's template) keeping its tokens in ``tokendir``:
+    the home's HSM, or a registration workstation's token station."""
+    template = (HSM_CONFIG_DIR / "softhsm2.conf.in").read_text()
+    tokendir.mkdir(parents=True, exist_ok=True)
+    conf.write_text(template.replace("@TOKENDIR@", str(tokendir)))

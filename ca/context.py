@@ -21,13 +21,13 @@ from ca.certbuilder import Authority
 from ca.clock import Clock, SystemClock
 from ca.config import Settings, load_settings
 from ca.errors import ConfigurationError, HsmUnavailable, KeyMismatch, NotFound
-from ca.hsm import Hsm
 from ca.profiles import ProfileSet, load_profiles
 from ca.store import audit as audit_store
 from ca.store import certificates as cert_store
 from ca.store.db import Database
 from ca.store.models import Organization
 from ca.urls import CA_NAMES, PublicUrls
+from keys.hsm import Hsm
 
 __all__ = ["CaContext", "CA_PROFILES", "KEY_PROFILES", "KeyPair"]
 
@@ -41,7 +41,7 @@ class KeyPair(NamedTuple):
     """A certificate and the HSM key it certifies (checked when the pair is made)."""
 
     certificate: x509.Certificate
-    key: object  # ca.keys.Pkcs11EcKey or Pkcs11RsaKey: sign() runs in the HSM
+    key: object  # keys.objects.Pkcs11EcKey or Pkcs11RsaKey: sign() runs in the HSM
 
 
 class CaContext:

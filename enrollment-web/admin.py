@@ -1,5 +1,5 @@
 """The administrator's page: the JST this home serves, the staff log-ins and the profiles in use.
-Adding a JST goes through ``ca.organizations`` (codes validated, audited)."""
+Adding a JST goes through ``ra.organizations`` (codes validated, audited)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ca.errors import RegCAError
-from ca.organizations import add_organization, list_organizations
 from ca.store.models import User, UserOrganization
-from ca.users import create_user
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import OrganizationForm, UserForm
+from ra.organizations import add_organization, list_organizations
+from ra.users import create_user
 
 __all__ = ["bp"]
 

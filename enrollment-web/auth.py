@@ -1,5 +1,5 @@
 """Who is asking: staff log-in (password, then TOTP), the resident's pickup session, and the
-role checks every view declares. The decisions are ``ca.logins``'; this is the web side."""
+role checks every view declares. The decisions are ``ra.logins``'; this is the web side."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from flask import (
     url_for,
 )
 
-from ca import logins
 from ca.audit import Event
 from ca.errors import RegCAError
 from enrollment_web.forms import LoginForm, TotpForm
 from enrollment_web.i18n import t
+from ra import logins
 
 __all__ = ["bp", "Actor", "current_actor", "require", "STAFF_ROLES"]
 

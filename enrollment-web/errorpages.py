@@ -21,8 +21,8 @@ from ca.errors import (
     Unauthorized,
     Unprocessable,
 )
-from ca.token import TokenError
 from enrollment_web.i18n import t
+from ra.token import TokenError
 
 __all__ = ["status_of", "form_status", "error_page", "install_error_pages"]
 

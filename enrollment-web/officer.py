@@ -1,6 +1,6 @@
 """Registration officers' pages: record an applicant, issue from a CSR or onto a token, revoke.
 
-Views parse, call ``ca.enrolment`` with the officer's JST scope, render; the scope check itself
+Views parse, call ``ra.enrolment`` with the officer's JST scope, render; the scope check itself
 is the core's. Auditors may open the same lists and details, never the forms.
 """
 
@@ -9,18 +9,18 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
-from ca import enrolment as enrol
 from ca.errors import RegCAError
 from ca.revocation import REASONS, RevocationRequest, Revoker
 from ca.serials import parse_serial
 from ca.store import certificates as cert_store
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
-from ca.token import TokenRef
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
 from enrollment_web.i18n import t
+from ra import enrolment as enrol
+from ra.token import TokenRef
 
 __all__ = ["bp"]
 

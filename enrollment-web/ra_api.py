@@ -9,7 +9,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask, Response, jsonify, request
 
-from ca.apikeys import Principal, authenticate, require_scope
 from ca.context import CaContext
 from ca.errors import Forbidden, Malformed, NotFound
 from ca.issuance import IssuanceRequest, Issuer
@@ -18,6 +17,7 @@ from ca.serials import parse_serial
 from ca.store import certificates as cert_store
 from ca.store.models import Certificate
 from edge.problems import install_problems
+from ra.apikeys import Principal, authenticate, require_scope
 
 __all__ = ["create_ra_api", "certificate_status"]
 

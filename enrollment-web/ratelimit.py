@@ -1,6 +1,6 @@
 """A per-client sliding-window limit for log-in and pickup attempts (per worker process).
 
-The account lock-out in ``ca.logins`` is the durable defence shared by every worker; this only
+The account lock-out in ``ra.logins`` is the durable defence shared by every worker; this only
 slows down one client hammering one worker. It counts on the monotonic clock, not the CA clock.
 """
 

@@ -17,7 +17,6 @@ from flask import (
     url_for,
 )
 
-from ca import enrolment as enrol
 from ca.audit import Event
 from ca.errors import RegCAError, Unauthorized
 from ca.store import enrolments as store
@@ -25,6 +24,7 @@ from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm
 from enrollment_web.i18n import t
+from ra import enrolment as enrol
 
 __all__ = ["bp"]
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
-from ca import token_registry as registry
 from ca.errors import RegCAError
 from ca.store import enrolments as store
 from ca.store.models import Enrolment
-from ca.token import TokenRef
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ReplaceForm, TokenActionForm, UnblockForm
+from ra import token_registry as registry
+from ra.token import TokenRef
 
 __all__ = ["bp"]
 

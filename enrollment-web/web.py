@@ -16,8 +16,8 @@ from pathlib import Path
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
+from ca.config import write_softhsm_conf
 from ca.context import CaContext
-from ca.hsm import write_softhsm_conf
 from ca.identity import mask_pesel
 from enrollment_web.auth import bp as auth_bp
 from enrollment_web.auth import current_actor

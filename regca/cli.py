@@ -57,7 +57,7 @@ def _pem(cert) -> str:
 # -- commands ------------------------------------------------------------------------------------
 
 def cmd_init(args) -> None:
-    from ca.bootstrap import InitOptions, initialise
+    from regca.bootstrap import InitOptions, initialise
     report = initialise(InitOptions(args.home, args.public_url, args.demo,
                                     args.operator_name, args.operator_nip))
     print(f"initialised {report.home}")
@@ -105,19 +105,19 @@ def cmd_revoke(args) -> None:
 
 
 def cmd_org_list(args) -> None:
-    from ca.organizations import list_organizations
+    from ra.organizations import list_organizations
     for org in list_organizations(_ctx(args)):
         print("\t".join([org.teryt, org.name, org.nip or "-", org.regon or "-"]))
 
 
 def cmd_org_add(args) -> None:
-    from ca.organizations import add_organization
+    from ra.organizations import add_organization
     org = add_organization(_ctx(args), args.teryt, args.name, args.nip, args.regon)
     print(f"{org.teryt}\t{org.name}")
 
 
 def cmd_apikey_create(args) -> None:
-    from ca.apikeys import create_api_key
+    from ra.apikeys import create_api_key
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
     print(create_api_key(_ctx(args), args.name, scopes, args.org))
 
@@ -135,8 +135,9 @@ def cmd_audit_verify(args) -> None:
 def cmd_token_enroll(args) -> None:
     import os
 
-    from ca.personalisation import LocalCa, PersonalisationRequest, RemoteCa, personalise
-    from ca.token import TokenRef
+    from ra.personalisation import LocalCa, PersonalisationRequest, personalise
+    from ra.token import TokenRef
+    from regca.remote_ca import RemoteCa
     try:
         subject = json.loads(_read(args.subject))
     except ValueError as exc:

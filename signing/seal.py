@@ -13,8 +13,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ca.apikeys import Principal
 from ca.context import CaContext
+from ra.apikeys import Principal
 
 __all__ = ["SealIdentity", "SealRegistry", "to_asn1"]
 

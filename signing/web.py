@@ -11,10 +11,10 @@ from importlib import resources
 
 from flask import Flask, Response, request
 
-from ca.apikeys import Principal, authenticate, require_scope
 from ca.context import CaContext
 from ca.errors import Malformed, PayloadTooLarge
 from edge.problems import install_problems
+from ra.apikeys import Principal, authenticate, require_scope
 from signing.cades import CadesSealer
 from signing.config import SigningConfig
 from signing.errors import BadDocument

@@ -23,9 +23,9 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from ca.bootstrap import InitOptions, initialise
 from ca.clock import FixedClock
 from ca.context import CaContext
+from regca.bootstrap import InitOptions, initialise
 
 PG_URL = os.environ.get("REGCA_TEST_DATABASE_URL")
 # Realistic inputs the tests carry (tests/data/samples/README.md says what each one is).

@@ -12,9 +12,9 @@ from conftest import make_csr
 from signing_support import sample_pdf
 from werkzeug.test import Client
 
-from ca.apikeys import create_api_key
 from ca.errors import DependencyUnavailable, HsmUnavailable, RegCAError
 from ca.issuance import Issuer
+from ra.apikeys import create_api_key
 from regca.wsgi import create_app
 from signing.pades import PadesSealer
 

@@ -1,6 +1,6 @@
 """The core's errors are kinds with a code and nothing about the wire (STYLE.md, "Errors"): no
-module under ca/ imports a web framework or HTTP server, gives an error an HTTP status, renders
-a problem, or spells an HTTP status line; each front maps the kinds itself."""
+module under ca/, ra/ or keys/ imports a web framework or HTTP server, gives an error an HTTP
+status, renders a problem, or spells an HTTP status line; each front maps the kinds itself."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import ca.errors
 import signing.errors
 
 CORE = Path(ca.__file__).resolve().parent
-_MODULES = sorted(CORE.rglob("*.py"))
+# The core: the CA, the registration authority and the key code (tests/test_layout.py).
+_MODULES = sorted(p for package in ("ca", "ra", "keys")
+                  for p in (CORE.parent / package).rglob("*.py"))
 
 # Frameworks, servers and client libraries that belong to the fronts.
 _HTTP_PACKAGES = {"flask", "flask_wtf", "werkzeug", "requests", "httpx", "urllib3", "wsgiref",

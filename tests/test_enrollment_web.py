@@ -109,7 +109,7 @@ def test_first_login_enrols_totp(web):
     ctx, app, _ = web
     import pyotp
 
-    from ca.users import create_user
+    from ra.users import create_user
     create_user(ctx, "officer_new", PASSWORD, "officer", [JST_A], actor="test")
     v = Visitor(app, ctx)
     r = v.post("/login", {"username": "officer_new", "password": PASSWORD})

@@ -16,7 +16,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from signing_support import sample_pdf
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from signing.timestamping import in_process_timestamper
 
 pytestmark = pytest.mark.hsm

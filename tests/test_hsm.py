@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from ca.config import HsmConfig
 from ca.errors import HsmUnavailable
-from ca.hsm import Hsm
 from ca.store.models import Certificate
+from keys.hsm import Hsm
 
 pytestmark = pytest.mark.hsm
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"

@@ -24,7 +24,7 @@ from ca.clock import FixedClock
 from ca.context import CaContext
 from ca.errors import KeyMismatch
 from ca.issuance import Issuer
-from ca.keys import spki_fingerprint
+from keys.objects import spki_fingerprint
 from ocsp import OcspApp
 from regca.health import HealthApp
 from regca.wsgi import create_app as create_wsgi

@@ -7,7 +7,7 @@ from conftest import make_csr
 from cryptography import x509
 from werkzeug.test import Client
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm

@@ -18,7 +18,7 @@ from signing_support import sample_pdf
 from signxml.exceptions import InvalidDigest
 from signxml.xades import XAdESVerifier
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from signing import create_app
 from signing.seal import to_asn1
 from signing.timestamping import in_process_timestamper

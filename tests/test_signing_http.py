@@ -19,7 +19,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from signing_support import sample_pdf
 from tsa_support import free_port, wsgi_thread
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm

@@ -9,7 +9,7 @@ import pytest
 from conftest import SAMPLE_XML, make_home
 from signing_support import sample_pdf
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from signing import create_app
 from signing.timestamping import in_process_timestamper
 from signing.web import load_openapi

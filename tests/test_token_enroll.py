@@ -15,8 +15,8 @@ from cryptography import x509
 from sqlalchemy import func, select
 from tokens import MODULE, make_token
 
-from ca.apikeys import create_api_key
 from ca.store.models import Certificate
+from ra.apikeys import create_api_key
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
@@ -186,9 +186,9 @@ def test_certificates_that_cannot_be_written_are_revoked_and_keys_deleted(sqlite
     from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import NameOID
 
-    from ca.personalisation import Issued, LocalCa, PersonalisationRequest, personalise
     from ca.store import certificates as cert_store
-    from ca.token import TokenError, TokenRef
+    from ra.personalisation import Issued, LocalCa, PersonalisationRequest, personalise
+    from ra.token import TokenError, TokenRef
 
     key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "no SKI")])

@@ -13,13 +13,13 @@ from asn1crypto import tsp
 from conftest import PINNED, make_home
 from tsa_support import make_query, post, reply_text, wsgi_thread
 
-from ca.apikeys import create_api_key
 from ca.clock import FixedClock
 from ca.context import CaContext
 from ca.errors import ConfigurationError
 from ca.policy import load_tsa_policy
 from ca.store import timestamps as store
 from ca.tsaserials import SerialAllocator
+from ra.apikeys import create_api_key
 from tsa.app import TsaApp
 from tsa.reply import TimeStampResp
 

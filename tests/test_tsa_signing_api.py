@@ -15,11 +15,11 @@ from asn1crypto import cms
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
-from ca.apikeys import create_api_key
 from ca.clock import FixedClock
 from ca.context import CaContext
 from ca.policy import load_oids
 from ca.store import timestamps as store
+from ra.apikeys import create_api_key
 from signing import create_app
 from signing.config import SigningConfig
 from signing.timestamping import IN_PROCESS_REQUESTER, AuthorityTimeStamper, in_process_timestamper

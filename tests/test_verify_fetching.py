@@ -24,8 +24,8 @@ from pyhanko_certvalidator.authority import AuthorityWithCert
 from pyhanko_certvalidator.errors import CRLFetchError, OCSPFetchError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from ca.apikeys import create_api_key
 from ca.errors import ConfigurationError
+from ra.apikeys import create_api_key
 from signing import create_app
 from signing.config import SigningConfig
 from signing.fetch_policy import FetchPolicy, FetchRefused, FetchUnavailable, check_url

@@ -18,7 +18,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from signing_support import resident_with_key, revoke_later, sample_pdf
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from signing import create_app
 from signing.timestamping import in_process_timestamper
 from signing.trust import TrustStore

@@ -25,7 +25,7 @@ from trusted_list_support import (
     write_trusted_lists,
 )
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from signing import create_app
 from signing.seal import to_asn1
 from signing.timestamping import in_process_timestamper

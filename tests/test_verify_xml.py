@@ -21,7 +21,7 @@ from signxml import SignatureConstructionMethod
 from signxml.xades import XAdESSigner, XAdESVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, xades_tag
 
-from ca.apikeys import create_api_key
+from ra.apikeys import create_api_key
 from signing import create_app
 from signing.config import SigningConfig
 from signing.pl_identity import PPZP, PPZP_OS

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ca.hsm import write_softhsm_conf
+from ca.config import write_softhsm_conf
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 SO_PIN = "87654321"

@@ -138,8 +138,8 @@ def reply_text(workdir: Path, reply: Path) -> str:
 
 def home_with_tsa_key(home: Path, algorithm: str, clock=None):
     """A home whose TSA key has ``algorithm``."""
-    from ca.bootstrap import InitOptions, initialise
     from ca.context import CaContext
+    from regca.bootstrap import InitOptions, initialise
 
     initialise(InitOptions(home, operator_name="RegCA test", key_algorithms={"tsa": algorithm}),
                clock=clock)

@@ -9,7 +9,7 @@ import pyotp
 from werkzeug.test import Client
 
 from ca.store import accounts
-from ca.users import create_user
+from ra.users import create_user
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="(?:[a-z]+-)?csrf_token" type="hidden" value="([^"]+)"')

@@ -13,10 +13,10 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ca.apikeys import authenticate
 from ca.context import CaContext
 from ca.errors import Unauthorized
 from edge.wsgi import BodyTooLarge, read_body, respond
+from ra.apikeys import authenticate
 from tsa.authority import TimeStampAuthority
 from tsa.errors import Rejected
 from tsa.reply import granted, rejection

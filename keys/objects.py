@@ -20,7 +20,7 @@ from ca.errors import KeyMismatch
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from ca.hsm import Hsm
+    from keys.hsm import Hsm
 
 __all__ = ["Pkcs11EcKey", "Pkcs11RsaKey", "pkcs11_private_key", "digest_of", "spki_fingerprint",
            "require_certified"]

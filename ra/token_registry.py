@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from ca.audit import Event
 from ca.context import CaContext
-from ca.enrolment import in_scope, personalise_token
 from ca.errors import Conflict, NotFound
 from ca.revocation import RevocationRequest, Revoker
 from ca.store import enrolments as store
 from ca.store.models import Token
-from ca.token import TokenRef, unblock_pin
+from ra.enrolment import in_scope, personalise_token
+from ra.token import TokenRef, unblock_pin
 
 __all__ = ["visible_token", "report_lost", "report_destroyed", "report_blocked", "unblock",
            "replace", "renew", "TRANSITIONS"]

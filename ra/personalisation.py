@@ -1,6 +1,6 @@
 """Token personalisation: keys on the token, CSRs signed by it, certificates written back.
 
-The CA may be this home's (``LocalCa``) or a remote RA API (``RemoteCa``, the officer's
+The CA may be this home's (``LocalCa``) or a remote RA API (``regca.remote_ca``, the officer's
 workstation with ``regca token enroll --ca-url``). Everything that can refuse the request is
 checked before the token is touched, and a key generated for a request that then fails is
 deleted again, so a refused enrolment leaves the token as it was.
@@ -8,9 +8,6 @@ deleted again, so a refused enrolment leaves the token as it was.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ca.errors import InvalidSubject, RegCAError
 from ca.identity import parse_subscriber
-from ca.token import TokenError, TokenKey, TokenRef, open_token
+from ra.token import TokenError, TokenKey, TokenRef, open_token
 
-__all__ = ["CaClient", "LocalCa", "RemoteCa", "PersonalisationRequest", "Personalised",
+__all__ = ["CaClient", "LocalCa", "PersonalisationRequest", "Personalised",
            "personalise"]
 
 DEFAULT_ALGORITHM = "ec-p256"  # every subscriber profile allows it; smart cards support it
@@ -70,62 +67,11 @@ class LocalCa:
         return True
 
 
-class RemoteCa:
-    """The CA's RA API (CONTRACT.md, "RA requests") with an API key of scope ``issue``."""
-
-    def __init__(self, url: str, api_key: str, timeout: float = 30):
-        self.url, self.api_key, self.timeout = url.rstrip("/"), api_key, timeout
-
-    def check(self, profile: str, subject: dict) -> None:
-        parse_subscriber(subject)  # the RA checks the rest; this catches typos before the token
-
-    def issue(self, profile: str, csr: bytes, subject: dict) -> Issued:
-        body = json.dumps({"profile": profile, "csr": csr.decode(), "subject": subject}).encode()
-        req = urllib.request.Request(f"{self.url}/api/v1/certificates", data=body, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": f"Bearer {self.api_key}"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                answer = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            raise RegCAError(f"the CA refused: {_problem(exc)}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            raise RegCAError(f"cannot reach the CA at {self.url}: "
-                             f"{getattr(exc, 'reason', exc)}") from None
-        try:
-            return Issued(answer["serial"],
-                          x509.load_pem_x509_certificate(answer["certificate"].encode()),
-                          [x509.load_pem_x509_certificate(c.encode()) for c in answer["chain"]])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RegCAError(f"the CA's answer is not an RA response: {exc}") from None
-
-    def withdraw(self, serial: str) -> bool:
-        """Ask the RA to revoke; needs the key's ``revoke`` scope, else the caller is told."""
-        req = urllib.request.Request(
-            f"{self.url}/api/v1/certificates/{serial}/revoke", method="POST",
-            data=json.dumps({"reason": "cessationOfOperation"}).encode(),
-            headers={"Content-Type": "application/json",
-                     "Authorization": f"Bearer {self.api_key}"})
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout):
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
-
-
 def _probe_csr() -> bytes:
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
            .sign(key, hashes.SHA256()))
     return csr.public_bytes(serialization.Encoding.PEM)
-
-
-def _problem(exc: urllib.error.HTTPError) -> str:
-    try:
-        err = json.loads(exc.read())["error"]
-        return f"{err['message']} ({exc.code} {err['code']})"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {exc.code}"
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from ca.context import CaContext
 from ca.errors import Forbidden, InvalidSubject, NotFound, Unauthorized
 from ca.identity import mask_pesel, parse_subscriber
 from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
-from ca.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ca.revocation import RevocationRequest, Revoker
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
-from ca.token import TokenRef, initialise_token
-from ca.users import password_hasher
+from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
+from ra.token import TokenRef, initialise_token
+from ra.users import password_hasher
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "resident_revoke", "new_pickup_code",

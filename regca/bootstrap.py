@@ -16,15 +16,14 @@ from pathlib import Path
 from ca.audit import Event
 from ca.certbuilder import CertificateSpec
 from ca.clock import Clock
-from ca.config import HSM_CONFIG_DIR, write_settings
+from ca.config import HSM_CONFIG_DIR, write_settings, write_softhsm_conf
 from ca.context import CaContext
 from ca.errors import AlreadyInitialised, ConfigurationError
-from ca.hsm import write_softhsm_conf
 from ca.issuance import Issuer
 from ca.names import seal_name, service_name
-from ca.organizations import add_organization
 from ca.store.models import Certificate
-from ca.users import create_user
+from ra.organizations import add_organization
+from ra.users import create_user
 
 __all__ = ["InitOptions", "InitReport", "initialise", "DEMO_REGION", "DEMO_JST"]
 

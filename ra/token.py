@@ -6,7 +6,7 @@ label, so middleware (OpenSC, browsers, signing tools) pairs them.
 
 SoftHSM2 reads its configuration once per ``C_Initialize`` and one process can hold only one
 configuration at a time; the CA's own HSM and a subscriber's token may be that same library with
-different configurations. Both go through ``ca.hsm``'s per-library registry and lock, so whoever
+different configurations. Both go through ``keys.hsm``'s per-library registry and lock, so whoever
 needs the library next re-initialises it with its own configuration (DESIGN.md, "Keys").
 """
 
@@ -30,8 +30,8 @@ from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
 
 from ca.errors import Conflict, HsmUnavailable
-from ca.hsm import CURVES, _Module, _modules, load_module
-from ca.keys import pkcs11_private_key
+from keys.hsm import CURVES, _Module, _modules, load_module
+from keys.objects import pkcs11_private_key
 
 __all__ = ["TokenError", "TokenRef", "TokenKey", "UserToken", "open_token", "signing_hash",
            "unblock_pin", "initialise_token"]
@@ -91,7 +91,7 @@ def signing_hash(public_key) -> hashes.HashAlgorithm:
 class UserToken:
     """An open, logged-in session on a subscriber's token; use through ``open_token``.
 
-    ``sign_raw`` lets ``ca.keys``' key classes sign with a token key, so a CSR is built by
+    ``sign_raw`` lets ``keys.objects``' key classes sign with a token key, so a CSR is built by
     cryptography's own CertificateSigningRequestBuilder."""
 
     def __init__(self, session, ref: TokenRef):
@@ -104,7 +104,7 @@ class UserToken:
         serial = self._session.token.serial
         return (serial.decode() if isinstance(serial, bytes) else str(serial)).strip()
 
-    # -- what ca.keys needs ---------------------------------------------------------------------
+    # -- what keys.objects needs ------------------------------------------------------------
 
     def sign_raw(self, role: str, data: bytes, mechanism, mechanism_param=None) -> bytes:
         key = self._session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=bytes.fromhex(role))

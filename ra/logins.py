@@ -18,7 +18,7 @@ from ca.context import CaContext
 from ca.errors import Malformed, Unauthorized
 from ca.store import accounts
 from ca.store import enrolments as store
-from ca.users import password_hasher
+from ra.users import password_hasher
 
 __all__ = ["StaffLogin", "LockedOut", "check_password", "check_totp", "start_totp",
            "confirm_totp", "totp_uri", "MAX_FAILURES", "LOCKOUT"]

@@ -28,13 +28,13 @@ from pkcs11 import exceptions as p11e
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
 
-from ca.config import HSM_CONFIG_DIR, HsmConfig, KeyConfig, TokenConfig
+from ca.config import HsmConfig, KeyConfig, TokenConfig
 from ca.errors import ConfigurationError, HsmUnavailable
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["Hsm", "load_module", "write_softhsm_conf", "CURVES"]
+__all__ = ["Hsm", "load_module", "CURVES"]
 
 T = TypeVar("T")
 
@@ -107,12 +107,6 @@ def load_module(path: str, conf: str | None) -> _Module:
     m.pid, m.conf = os.getpid(), conf
     m.reset()
     return m
-
-
-def write_softhsm_conf(conf: Path, tokendir: Path) -> None:
-    template = (HSM_CONFIG_DIR / "softhsm2.conf.in").read_text()
-    tokendir.mkdir(parents=True, exist_ok=True)
-    conf.write_text(template.replace("@TOKENDIR@", str(tokendir)))
 
 
 class Hsm:
@@ -224,7 +218,7 @@ class Hsm:
         KeyMismatch unless ``certificate`` certifies this very key: the one place a key is
         paired with its certificate. ``None`` only while the key's first certificate is being
         made (the root's self-signature in ``regca init``)."""
-        from ca.keys import pkcs11_private_key, require_certified
+        from keys.objects import pkcs11_private_key, require_certified
         public = self.public_key(role)
         if certificate is not None:
             require_certified(self.config.key(role).label, certificate, public)
