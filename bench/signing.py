@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pyhanko.pdf_utils import generic, writer
+from documents import pdf_of_size  # noqa: E402  (bench/, the script's own folder)
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
@@ -43,18 +43,6 @@ from signing.timestamping import http_timestamper, in_process_timestamper
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
 SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"
-
-
-def pdf_of_size(size: int) -> bytes:
-    """A one-page PDF padded with an incompressible-looking content stream to ``size`` bytes."""
-    w = writer.PdfFileWriter()
-    text = b"BT /F1 12 Tf 50 700 Td (Decyzja) Tj ET\n"
-    filler = hashlib.sha256(b"seed").hexdigest().encode() * (size // 64 + 1)
-    stream = w.add_object(generic.StreamObject(stream_data=text + b"% " + filler[:size - 600]))
-    w.insert_page(writer.PageObject(contents=stream, media_box=[0, 0, 595, 842]))
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
 
 
 def timed(fn, seconds: float, at_least: int = 20) -> tuple[float, float, int]:

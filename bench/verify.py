@@ -44,6 +44,7 @@ import requests  # noqa: E402
 from asn1crypto import cms  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
+from documents import pdf_of_size  # noqa: E402  (bench/, the script's own folder)
 from lxml import etree  # noqa: E402
 from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: E402
 from pyhanko.sign.validation import validate_pdf_signature  # noqa: E402
@@ -79,19 +80,6 @@ from signing.verify_xml import XadesVerifier  # noqa: E402
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
 SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"
 DS, XADES = "http://www.w3.org/2000/09/xmldsig#", "http://uri.etsi.org/01903/v1.3.2#"
-
-
-def pdf_of_size(size: int) -> bytes:
-    """The same 100 KB one-page PDF as bench/signing.py."""
-    from pyhanko.pdf_utils import generic, writer
-    w = writer.PdfFileWriter()
-    text = b"BT /F1 12 Tf 50 700 Td (Decyzja) Tj ET\n"
-    filler = hashlib.sha256(b"seed").hexdigest().encode() * (size // 64 + 1)
-    stream = w.add_object(generic.StreamObject(stream_data=text + b"% " + filler[:size - 600]))
-    w.insert_page(writer.PageObject(contents=stream, media_box=[0, 0, 595, 842]))
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
 
 
 def timed(fn, seconds: float, at_least: int = 20) -> tuple[float, int]:

@@ -16,10 +16,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import signers
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
-from signing_support import resident_with_key, revoke_later, sample_pdf
+from signing_support import resident_with_key, sample_pdf, verdicts_around_revocation
 
 from ra.apikeys import create_api_key
-from signing import create_app
 from signing.timestamping import in_process_timestamper
 from signing.trust import TrustStore
 
@@ -271,12 +270,8 @@ def _signed_by_a_resident(ctx, timestamped: bool) -> tuple[bytes, str]:
 ], ids=["B-T-superseded", "B-T-affiliationChanged", "B-T-keyCompromise", "B-B-superseded"])
 def test_revocation_after_the_signature_timestamp(served, timestamped, reason, expected):
     signed, serial = _signed_by_a_resident(served, timestamped)
-    app = create_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
-    key = create_api_key(served, "eod", ["verify"], None)
-    before = verify(app.test_client(), key, signed)["signatures"][0]
+    before, sig = verdicts_around_revocation(served, signed, serial, reason, verify)
     assert (before["indication"], before["sub_indication"]) == ("TOTAL_PASSED", None)
-    revoke_later(served, serial, reason)
-    sig = verify(app.test_client(), key, signed)["signatures"][0]
     assert (sig["indication"], sig["sub_indication"]) == expected, sig.get("detail")
     if timestamped:
         assert sig["best_signature_time"] == sig["timestamps"][0]["time"]

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signing_support import resident_with_key, revoke_later
+from signing_support import resident_with_key, verdicts_around_revocation
 from signxml import SignatureConstructionMethod
 from signxml.xades import XAdESSigner, XAdESVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, xades_tag
@@ -506,12 +506,8 @@ def _signed_by_a_resident(ctx, level: str) -> tuple[bytes, str]:
 ])
 def test_revocation_after_the_timestamp(served, level, reason, expected):
     signed, serial = _signed_by_a_resident(served, level)
-    app = create_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
-    key = create_api_key(served, "eod", ["verify"], None)
-    before = verify(app.test_client(), key, signed)["signatures"][0]
+    before, sig = verdicts_around_revocation(served, signed, serial, reason, verify)
     assert (before["indication"], before["sub_indication"]) == ("TOTAL_PASSED", None)
-    revoke_later(served, serial, reason)
-    sig = verify(app.test_client(), key, signed)["signatures"][0]
     assert (sig["indication"], sig["sub_indication"]) == expected, sig.get("detail")
     if level == "B-T":
         assert sig["timestamps"][0]["valid"] is True
