@@ -32,6 +32,11 @@ class CertificateStatus:
     reason: str | None = None
 
     @property
+    def revocable(self) -> bool:
+        """Issued and not revoked, expired or not: a revocation request may be made."""
+        return self.state in ("good", "expired")
+
+    @property
     def on_hold(self) -> bool:
         return self.state == "revoked" and self.reason == "certificateHold"
 

@@ -53,8 +53,8 @@ class CertificateView:
 
     @property
     def revocable(self) -> bool:
-        """Issued and not revoked: the forms offer revocation only then."""
-        return self.status.state in ("good", "expired")
+        """The forms offer revocation only then."""
+        return self.status.revocable
 
     def pem(self) -> str:
         return x509.load_der_x509_certificate(self.der).public_bytes(Encoding.PEM).decode()
