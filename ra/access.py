@@ -92,13 +92,14 @@ def in_scope(orgs: tuple[str, ...] | None, teryt: str | None) -> None:
 def check_certificate(caller: Caller, found: Found | None, serial: str, action: str) -> Found:
     """The decision, on what the store holds for ``serial`` (None: nothing)."""
     _may(caller, action)
-    missing = NotFound(f"no certificate with serial {serial}")
+    # A resident hears the same words whether the serial is absent or someone else's.
+    missing = NotFound("no such certificate among yours" if caller.enrolment is not None
+                       else f"no certificate with serial {serial}")
     if found is None or (found.row.status == "pending" and not caller.sees_pending):
         raise missing
-    if caller.enrolment is not None:
-        if found.enrolment_id != caller.enrolment:
-            raise NotFound("no such certificate among yours")
-    elif caller.desk_only and found.enrolment_id is None:
+    if caller.enrolment is not None and found.enrolment_id != caller.enrolment:
+        raise missing
+    if caller.desk_only and found.enrolment_id is None:
         raise missing
     in_scope(caller.orgs, found.row.organization_teryt)
     return found

@@ -203,6 +203,15 @@ def test_check_certificate(caller, found, action, refusal):
             check_certificate(caller, found, "1a2b", action)
 
 
+def test_a_resident_cannot_tell_another_residents_serial_from_an_absent_one():
+    messages = set()
+    for found in (None, A_DESK, A_ROW, PENDING):
+        with pytest.raises(NotFound) as refused:
+            check_certificate(Caller.resident(8), found, "1a2b", SEE)
+        messages.add(refused.value.message)
+    assert len(messages) == 1
+
+
 # -- every front, through the one check ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
