@@ -10,7 +10,7 @@ from cryptography import x509
 from ca.audit import Event
 from ca.context import CaContext
 from ca.crl import publish_after_revocation
-from ca.errors import AlreadyRevoked, Conflict, Forbidden, Malformed, NotFound
+from ca.errors import AlreadyRevoked, Conflict, Malformed, NotFound
 from ca.ocsp_cache import ResponseCache
 from ca.serials import parse_serial
 from ca.store import certificates as cert_store
@@ -42,7 +42,6 @@ class RevocationRequest:
     serial: str
     reason: str
     actor: str
-    scope_teryt: str | None = None
     invalidity_date: dt.datetime | None = None
 
 
@@ -52,7 +51,8 @@ class Revoker:
 
     def revoke(self, request: RevocationRequest) -> Certificate:
         """Revoke, put on hold, or release from hold (``removeFromCRL``); one transaction
-        updates the row and the audit log."""
+        updates the row and the audit log. Whether the requester may is decided before, by the
+        registration authority (``ra.access``); the operator's command line may always."""
         reason = parse_reason(request.reason)
         try:
             serial = parse_serial(request.serial)
@@ -64,9 +64,6 @@ class Revoker:
             row = cert_store.get(s, serial, for_update=True)
             if row is None:
                 raise NotFound(f"no certificate with serial {serial}")
-            if request.scope_teryt and row.organization_teryt != request.scope_teryt:
-                raise Forbidden(f"certificate {serial} does not belong to JST "
-                                f"{request.scope_teryt}")
             action = self._apply(row, reason, now, request.invalidity_date)
             ctx.audit(s, Event(actor=request.actor, action=action, object=f"certificate:{serial}",
                                organization_teryt=row.organization_teryt,

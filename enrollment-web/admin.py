@@ -4,16 +4,13 @@ Adding a JST goes through ``ra.organizations`` (codes validated, audited)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, url_for
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from ca.errors import RegCAError
-from ca.store.models import User, UserOrganization
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import OrganizationForm, UserForm
 from ra.organizations import add_organization, list_organizations
-from ra.users import create_user
+from ra.users import create_user, list_staff
 
 __all__ = ["bp"]
 
@@ -34,14 +31,8 @@ def _user_form(bound: bool = True) -> UserForm:
 def _page(form: OrganizationForm, error: str | None = None, status: int = 200,
           user_form: UserForm | None = None, user_error: str | None = None):
     ctx = _ctx()
-    with ctx.db.reading() as s:
-        users = list(s.execute(select(User.username, User.role).order_by(User.username)))
-        scopes = {}
-        for username, teryt in s.execute(select(UserOrganization.username,
-                                                UserOrganization.teryt)):
-            scopes.setdefault(username, []).append(teryt)
     profiles = [p for p in ctx.profiles if p.subject in ("resident", "staff")]
-    return render_template("admin.html", form=form, error=error, users=users, scopes=scopes,
+    return render_template("admin.html", form=form, error=error, users=list_staff(ctx),
                            orgs=list_organizations(ctx), profiles=profiles,
                            user_form=user_form or _user_form(bound=False),
                            user_error=user_error), status
@@ -84,7 +75,4 @@ def add_user():
     except RegCAError as exc:
         return _page(OrganizationForm(formdata=None), status=form_status(exc), user_form=form,
                      user_error=exc.message)
-    except IntegrityError:
-        return _page(OrganizationForm(formdata=None), status=409, user_form=form,
-                     user_error=f"username: {form.username.data!r} is taken")
     return redirect(url_for("admin.index"))

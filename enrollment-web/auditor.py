@@ -3,20 +3,12 @@ audit chain check. Read-only: no view here accepts a POST."""
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
-import json
-
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from ca.audit import Event
 from ca.serials import parse_serial
-from ca.store import certificates as cert_store
-from ca.store import enrolments as store
-from ca.store.audit import verify_chain
 from enrollment_web.auth import current_actor, require
 from enrollment_web.forms import AuditFilterForm
+from ra import audit_log
 
 __all__ = ["bp"]
 
@@ -27,23 +19,10 @@ def _ctx():
     return current_app.config["REGCA_CTX"]
 
 
-def _filtered(form: AuditFilterForm):
-    """The events matching the form; the profile filter goes through the certificates."""
-    ctx = _ctx()
-    since = (dt.datetime.combine(form.since.data, dt.time(), dt.timezone.utc)
-             if form.since.data else None)
-    until = (dt.datetime.combine(form.until.data, dt.time(), dt.timezone.utc)
-             + dt.timedelta(days=1) if form.until.data else None)
-    with ctx.db.reading() as s:
-        serials = None
-        if form.profile.data:
-            serials = store.serials_of_profile(s, form.profile.data)
-        officer = (form.officer.data or "").strip()
-        return store.search_events(
-            s, teryt=(form.teryt.data or "").strip() or None,
-            actor=(f"user:{officer}" if officer and ":" not in officer else officer) or None,
-            action=(form.action.data or "").strip() or None, since=since, until=until,
-            serials=serials)
+def _query(form: AuditFilterForm) -> audit_log.AuditQuery:
+    return audit_log.AuditQuery(teryt=form.teryt.data, officer=form.officer.data,
+                                action=form.action.data, profile=form.profile.data or None,
+                                since=form.since.data, until=form.until.data)
 
 
 def _form() -> AuditFilterForm:
@@ -53,20 +32,12 @@ def _form() -> AuditFilterForm:
     return form
 
 
-def _audited_export(count: int) -> None:
-    with _ctx().db.transaction() as s:
-        _ctx().audit(s, Event(actor=current_actor().audit_name, action="audit.export",
-                              object="audit:csv", details={"rows": count,
-                                                           "filters": dict(request.args)}))
-
-
 @bp.route("/audit")
 @require("auditor")
 def events():
     form = _form()
-    rows = _filtered(form) if form.validate() else []
-    with _ctx().db.reading() as s:
-        count, problems = verify_chain(s)
+    rows = audit_log.search(_ctx(), _query(form)) if form.validate() else []
+    count, problems = audit_log.check_chain(_ctx())
     return render_template("audit.html", form=form, rows=rows, chain_count=count,
                            chain_problems=problems), (400 if form.errors else 200)
 
@@ -77,16 +48,9 @@ def export():
     form = _form()
     if not form.validate():
         abort(400)
-    rows = _filtered(form)
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["seq", "at", "actor", "action", "object", "outcome", "organization_teryt",
-                "details", "hash"])
-    for r in rows:
-        w.writerow([r.seq, r.at.isoformat(), r.actor, r.action, r.object, r.outcome,
-                    r.organization_teryt or "", r.details, r.hash])
-    _audited_export(len(rows))
-    return Response(out.getvalue(), mimetype="text/csv", headers={
+    body = audit_log.export_csv(_ctx(), current_actor().audit_name, _query(form),
+                                dict(request.args))
+    return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": 'attachment; filename="regca-audit.csv"'})
 
 
@@ -97,11 +61,6 @@ def certificate(serial: str):
         serial = parse_serial(serial)
     except ValueError:
         abort(404)
-    with _ctx().db.reading() as s:
-        row = cert_store.get(s, serial)
-        if row is None:
-            abort(404)
-        history = store.search_events(s, serials=[serial])
-        e = store.enrolment_of_certificate(s, serial)
-    return render_template("certificate.html", row=row, history=history, e=e,
-                           details=lambda r: json.loads(r.details))
+    h = audit_log.certificate_history(_ctx(), current_actor().caller, serial)
+    return render_template("certificate.html", row=h.certificate, history=h.events,
+                           e=h.enrolment)

@@ -18,11 +18,11 @@ from flask import (
     url_for,
 )
 
-from ca.audit import Event
 from ca.errors import RegCAError
 from enrollment_web.forms import LoginForm, TotpForm
 from enrollment_web.i18n import t
 from ra import logins
+from ra.access import Caller
 
 __all__ = ["bp", "Actor", "current_actor", "require", "STAFF_ROLES"]
 
@@ -45,6 +45,17 @@ class Actor:
         if self.role == "resident":
             return f"resident:enrolment:{self.enrolment}"
         return f"user:{self.name}"
+
+    @property
+    def caller(self) -> Caller:
+        """The signed-in person as ``ra.access`` judges certificate requests."""
+        if self.role == "resident":
+            return Caller.resident(self.enrolment)
+        if self.role == "officer":
+            return Caller.officer(self.name, self.orgs or ())
+        if self.role == "auditor":
+            return Caller.auditor(self.name)
+        return Caller(self.audit_name, frozenset())  # administrators manage, never certificates
 
 
 def current_actor() -> Actor | None:
@@ -163,9 +174,7 @@ def totp_setup():
 def logout():
     actor = current_actor()
     if actor is not None:
-        with _ctx().db.transaction() as s:
-            _ctx().audit(s, Event(actor=actor.audit_name, action="logout",
-                                  object=actor.audit_name))
+        logins.logout(_ctx(), actor.audit_name)
     lang = session.get("lang")
     session.clear()
     if lang:

@@ -10,16 +10,15 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
 from ca.errors import RegCAError
-from ca.revocation import REASONS, RevocationRequest, Revoker
+from ca.revocation import REASONS
 from ca.serials import parse_serial
-from ca.store import certificates as cert_store
-from ca.store import enrolments as store
-from ca.store import organizations as org_store
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
 from enrollment_web.i18n import t
+from ra import certificates
 from ra import enrolment as enrol
+from ra.organizations import list_organizations
 from ra.token import TokenRef
 
 __all__ = ["bp"]
@@ -37,16 +36,13 @@ def _profiles(kind: str) -> list[tuple[str, str]]:
 
 
 def _org_names() -> dict[str, str]:
-    with _ctx().db.reading() as s:
-        return {o.teryt: o.name for o in org_store.all_(s)}
+    return {o.teryt: o.name for o in list_organizations(_ctx())}
 
 
 @bp.route("/enrolments")
 @require(*_READERS)
 def enrolments():
-    actor = current_actor()
-    with _ctx().db.reading() as s:
-        rows = store.list_for(s, list(actor.orgs) if actor.orgs is not None else None)
+    rows = enrol.list_visible(_ctx(), current_actor().orgs)
     return render_template("enrolments.html", rows=rows, orgs=_org_names())
 
 
@@ -82,9 +78,8 @@ def new_enrolment():
 def _detail(enrolment_id: int, status: int = 200, **extra):
     actor = current_actor()
     e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
-    with _ctx().db.reading() as s:
-        certs = store.certificates_of(s, e.id)
-        tokens = store.tokens_of(s, e.id)
+    certs = certificates.of_enrolment(_ctx(), actor.caller, e.id)
+    tokens = enrol.tokens_of(_ctx(), e.id, actor.orgs)
     csr_form = extra.pop("csr_form", None) or CsrForm(formdata=None)
     csr_form.profile.choices = _profiles(e.kind)
     token_form = extra.pop("token_form", None) or TokenForm(formdata=None)
@@ -176,11 +171,5 @@ def revoke(serial: str):
         serial = parse_serial(serial)
     except ValueError:
         abort(404)
-    with _ctx().db.reading() as s:
-        row = cert_store.get(s, serial)
-        e = store.enrolment_of_certificate(s, serial)
-    if row is None or e is None:
-        abort(404)
-    enrol.in_scope(actor.orgs, e.organization_teryt)
-    Revoker(_ctx()).revoke(RevocationRequest(serial, form.reason.data, actor.audit_name))
-    return redirect(url_for("officer.enrolment", enrolment_id=e.id))
+    revoked = certificates.revoke(_ctx(), actor.caller, serial, form.reason.data)
+    return redirect(url_for("officer.enrolment", enrolment_id=revoked.enrolment_id))

@@ -5,34 +5,25 @@ Same validation, audit trail and errors as the command line: every decision is t
 
 from __future__ import annotations
 
-from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask, Response, jsonify, request
 
 from ca.context import CaContext
-from ca.errors import Forbidden, Malformed, NotFound
+from ca.errors import Malformed
 from ca.issuance import IssuanceRequest, Issuer
-from ca.revocation import RevocationRequest, Revoker
-from ca.serials import parse_serial
-from ca.store import certificates as cert_store
-from ca.store.models import Certificate
 from edge.problems import install_problems
+from ra import certificates
+from ra.access import REVOKE, Caller, find_certificate
 from ra.apikeys import Principal, authenticate, require_scope
+from ra.certificates import CertificateView
 
-__all__ = ["create_ra_api", "certificate_status"]
+__all__ = ["create_ra_api"]
 
 _MAX_BODY = 256 * 1024
-_READ_SCOPES = {"issue", "revoke", "verify"}
 
 
-def _pem(cert: x509.Certificate) -> str:
+def _pem(cert) -> str:
     return cert.public_bytes(Encoding.PEM).decode()
-
-
-def certificate_status(row: Certificate, now) -> str:
-    if row.status in ("revoked", "abandoned"):
-        return "revoked"
-    return "expired" if row.not_after < now else "good"
 
 
 def _json_body() -> dict:
@@ -42,36 +33,26 @@ def _json_body() -> dict:
     return body
 
 
+def _status_body(c: CertificateView) -> dict:
+    """CONTRACT.md, "RA requests": the status is ``ca.status``'s decision."""
+    return {"serial": c.serial, "status": c.status.state, "revocation_reason": c.status.reason,
+            "profile": c.profile, "not_before": c.not_before.isoformat(),
+            "not_after": c.not_after.isoformat(), "certificate": c.pem()}
+
+
 def create_ra_api(ctx: CaContext) -> Flask:
     app = Flask("regca-ra-api")
     app.config["MAX_CONTENT_LENGTH"] = _MAX_BODY
     install_problems(app)
-    issuer, revoker = Issuer(ctx), Revoker(ctx)
+    issuer = Issuer(ctx)
 
     def principal() -> Principal:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         return authenticate(ctx, token if scheme.lower() == "bearer" else None)
 
-    def visible_row(p: Principal, serial_text: str) -> Certificate:
-        try:
-            serial = parse_serial(serial_text)
-        except ValueError as exc:
-            raise Malformed(str(exc)) from None
-        with ctx.db.reading() as s:
-            row = cert_store.get(s, serial)
-        if row is None or row.status == "pending":
-            raise NotFound(f"no certificate with serial {serial}")
-        if p.organization_teryt and row.organization_teryt != p.organization_teryt:
-            raise Forbidden(f"certificate {serial} does not belong to JST "
-                            f"{p.organization_teryt}")
-        return row
-
-    def status_body(row: Certificate) -> dict:
-        return {"serial": row.serial, "status": certificate_status(row, ctx.now()),
-                "revocation_reason": row.revocation_reason, "profile": row.profile,
-                "not_before": row.not_before.isoformat(), "not_after": row.not_after.isoformat(),
-                "certificate": _pem(x509.load_der_x509_certificate(row.der))}
+    def caller(p: Principal) -> Caller:
+        return Caller.api_key(p)
 
     @app.post("/api/v1/certificates")
     def issue():
@@ -91,23 +72,18 @@ def create_ra_api(ctx: CaContext) -> Flask:
 
     @app.get("/api/v1/certificates/<serial>")
     def show(serial: str):
-        p = principal()
-        if not p.scopes & _READ_SCOPES:
-            raise Forbidden("this API key has no scope that may read certificates")
-        row = visible_row(p, serial)
+        found = certificates.show(ctx, caller(principal()), serial)
         if request.accept_mimetypes.best == "application/pkix-cert":
-            return Response(row.der, mimetype="application/pkix-cert")
-        return jsonify(status_body(row))
+            return Response(found.der, mimetype="application/pkix-cert")
+        return jsonify(_status_body(found))
 
     @app.post("/api/v1/certificates/<serial>/revoke")
     def revoke(serial: str):
-        p = principal()
-        require_scope(p, "revoke")
-        visible_row(p, serial)
+        who = caller(principal())
+        find_certificate(ctx, who, serial, REVOKE)  # refused before the body is read
         reason = _json_body().get("reason")
         if not isinstance(reason, str):
             raise Malformed("reason: required (an RFC 5280 reason name)")
-        row = revoker.revoke(RevocationRequest(serial, reason, p.actor, p.organization_teryt))
-        return jsonify(status_body(row))
+        return jsonify(_status_body(certificates.revoke(ctx, who, serial, reason)))
 
     return app

@@ -3,8 +3,6 @@ enrolment; nothing here searches people by name or PESEL (issue 6, privacy)."""
 
 from __future__ import annotations
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 from flask import (
     Blueprint,
     Response,
@@ -17,13 +15,13 @@ from flask import (
     url_for,
 )
 
-from ca.audit import Event
 from ca.errors import RegCAError, Unauthorized
-from ca.store import enrolments as store
+from ca.serials import parse_serial
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm
 from enrollment_web.i18n import t
+from ra import certificates
 from ra import enrolment as enrol
 
 __all__ = ["bp"]
@@ -59,15 +57,12 @@ def pickup():
         400 if form.is_submitted() else 200)
 
 
-def _own(serial: str):
-    """The resident's own certificate row, or 404 (never 403: that would confirm it exists)."""
-    actor = current_actor()
-    with _ctx().db.reading() as s:
-        certs = {c.serial: c for c in store.certificates_of(s, actor.enrolment)}
-    row = certs.get(serial.lower())
-    if row is None or row.der is None:
+def _serial(text: str) -> str:
+    """A serial from the address; one that cannot be one is no page at all."""
+    try:
+        return parse_serial(text)
+    except ValueError:
         abort(404)
-    return row
 
 
 @bp.route("/my")
@@ -75,46 +70,33 @@ def _own(serial: str):
 def mine(status: int = 200, **extra):
     actor = current_actor()
     e = enrol.visible(_ctx(), actor.enrolment, None)
-    with _ctx().db.reading() as s:
-        certs = [c for c in store.certificates_of(s, e.id) if c.der is not None]
-    return render_template("resident.html", e=e, certs=certs, now=_ctx().now(),
+    certs = certificates.of_enrolment(_ctx(), actor.caller, e.id, issued_only=True)
+    return render_template("resident.html", e=e, certs=certs,
                            revoke_form=ResidentRevokeForm(formdata=None), **extra), status
 
 
 @bp.route("/my/certificates/<serial>.<fmt>")
 @require("resident")
 def download(serial: str, fmt: str):
-    if fmt not in _FORMATS:
+    if fmt not in certificates.FORMATS:
         abort(404)
-    row = _own(serial)
-    cert = x509.load_der_x509_certificate(row.der)
-    if fmt == "pem":
-        body = cert.public_bytes(Encoding.PEM)
-    elif fmt == "der":
-        body = row.der
-    else:  # RFC 2315 degenerate SignedData: the certificate and its chain, no signers
-        body = pkcs7.serialize_certificates([cert, *_ctx().chain()], Encoding.DER)
-    actor = current_actor()
-    with _ctx().db.transaction() as s:
-        _ctx().audit(s, Event(actor=actor.audit_name, action="certificate.download",
-                              object=f"certificate:{row.serial}",
-                              organization_teryt=row.organization_teryt,
-                              details={"format": fmt}))
-    ext = {"pem": "crt", "der": "cer", "p7b": "p7b"}[fmt]
-    return Response(body, mimetype=_FORMATS[fmt], headers={
-        "Content-Disposition": f'attachment; filename="{row.serial}.{ext}"'})
+    d = certificates.download(_ctx(), current_actor().caller, _serial(serial), fmt)
+    return Response(d.body, mimetype=d.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{d.filename}"'})
 
 
 @bp.route("/my/certificates/<serial>/revoke", methods=["POST"])
 @require("resident")
 def revoke(serial: str):
-    row = _own(serial)
+    serial = _serial(serial)
+    caller = current_actor().caller
+    certificates.show(_ctx(), caller, serial)  # not theirs: 404 before the form is judged
     form = ResidentRevokeForm()
     if not form.validate_on_submit():
         return mine(400, revoke_error=t("Podaj hasło do unieważnienia.",
                                         "Give the revocation password."))
     try:
-        enrol.resident_revoke(_ctx(), current_actor().enrolment, row.serial, form.password.data)
+        certificates.revoke(_ctx(), caller, serial, "unspecified", password=form.password.data)
     except RegCAError as exc:
         status = form_status(exc)
         message = (t("Nieprawidłowe hasło do unieważnienia.", "Wrong revocation password.")

@@ -6,11 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 
 from ca.errors import RegCAError
-from ca.store import enrolments as store
-from ca.store.models import Enrolment
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ReplaceForm, TokenActionForm, UnblockForm
+from ra import certificates
 from ra import token_registry as registry
 from ra.token import TokenRef
 
@@ -33,19 +32,14 @@ def _ref(label: str) -> TokenRef:
 @bp.route("/tokens")
 @require("officer", "auditor")
 def registry_list():
-    actor = current_actor()
-    with _ctx().db.reading() as s:
-        tokens = store.list_tokens(s, list(actor.orgs) if actor.orgs is not None else None)
-        rows = [(tk, s.get(Enrolment, tk.enrolment_id)) for tk in tokens]
-    return render_template("tokens.html", rows=rows)
+    return render_template("tokens.html", rows=registry.listed(_ctx(), current_actor().orgs))
 
 
 def _page(token_id: int, status: int = 200, error: str | None = None, **forms):
     actor = current_actor()
     token = registry.visible_token(_ctx(), token_id, actor.orgs)
-    with _ctx().db.reading() as s:
-        certs = store.token_certificates(s, token_id)
-        e = s.get(Enrolment, token.enrolment_id)
+    certs = certificates.of_token(_ctx(), actor.caller, token_id)
+    e = registry.holder_of(_ctx(), token)
     return render_template(
         "token.html", tk=token, certs=certs, e=e, error=error,
         action_form=TokenActionForm(formdata=None),

@@ -15,20 +15,20 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
 from ca.context import CaContext
-from ca.errors import Forbidden, InvalidSubject, NotFound, Unauthorized
+from ca.errors import InvalidSubject, NotFound, Unauthorized
 from ca.identity import mask_pesel, parse_subscriber
 from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
-from ca.revocation import RevocationRequest, Revoker
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
+from ra.access import in_scope
 from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ra.token import TokenRef, initialise_token
 from ra.users import password_hasher
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
-           "personalise_token", "redeem_pickup", "resident_revoke", "new_pickup_code",
-           "in_scope", "initialise_blank_token"]
+           "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
+           "initialise_blank_token", "list_visible", "tokens_of"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -57,11 +57,6 @@ class Applicant:
             d["identity_document"] = {"type": self.document_type or "",
                                       "number": self.document_number or ""}
         return {k: v for k, v in d.items() if v not in (None, "")}
-
-
-def in_scope(orgs: tuple[str, ...] | None, teryt: str | None) -> None:
-    if orgs is not None and teryt not in orgs:
-        raise Forbidden(f"JST {teryt} is outside your registration area")
 
 
 def _code_digest(code: str) -> str:
@@ -219,13 +214,14 @@ def redeem_pickup(ctx: CaContext, code: str) -> int:
     return enrolment_id
 
 
-def resident_revoke(ctx: CaContext, enrolment_id: int, serial: str, password: str) -> None:
-    """Revocation asked by the resident, proven by the password set at enrolment."""
+def check_revocation_password(ctx: CaContext, enrolment_id: int, serial: str,
+                              password: str | None) -> None:
+    """A resident's own revocation is proven by the password set at enrolment; a wrong one is
+    audited and refused. Which certificates are the resident's is ``ra.access``'s to say."""
     with ctx.db.reading() as s:
         e = store.get(s, enrolment_id)
-        serials = {c.serial for c in store.certificates_of(s, enrolment_id)}
-    if e is None or serial not in serials:
-        raise NotFound("no such certificate among yours")
+    if e is None:
+        raise NotFound(f"no enrolment {enrolment_id}")
     try:
         password_hasher.verify(e.revocation_password_hash or "", password or "")
     except (VerificationError, InvalidHashError):
@@ -235,4 +231,15 @@ def resident_revoke(ctx: CaContext, enrolment_id: int, serial: str, password: st
                                organization_teryt=e.organization_teryt,
                                details={"reason": "wrong revocation password"}))
         raise Unauthorized("wrong revocation password") from None
-    Revoker(ctx).revoke(RevocationRequest(serial, "unspecified", f"resident:enrolment:{e.id}"))
+
+
+def list_visible(ctx: CaContext, orgs: tuple[str, ...] | None) -> list[Enrolment]:
+    """The newest enrolments of the caller's JST (None: every JST)."""
+    with ctx.db.reading() as s:
+        return store.list_for(s, list(orgs) if orgs is not None else None)
+
+
+def tokens_of(ctx: CaContext, enrolment_id: int, orgs: tuple[str, ...] | None) -> list[Token]:
+    e = visible(ctx, enrolment_id, orgs)
+    with ctx.db.reading() as s:
+        return store.tokens_of(s, e.id)

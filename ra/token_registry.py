@@ -12,12 +12,13 @@ from ca.context import CaContext
 from ca.errors import Conflict, NotFound
 from ca.revocation import RevocationRequest, Revoker
 from ca.store import enrolments as store
-from ca.store.models import Token
-from ra.enrolment import in_scope, personalise_token
+from ca.store.models import Enrolment, Token
+from ra.access import in_scope
+from ra.enrolment import personalise_token
 from ra.token import TokenRef, unblock_pin
 
-__all__ = ["visible_token", "report_lost", "report_destroyed", "report_blocked", "unblock",
-           "replace", "renew", "TRANSITIONS"]
+__all__ = ["visible_token", "listed", "holder_of", "report_lost", "report_destroyed",
+           "report_blocked", "unblock", "replace", "renew", "TRANSITIONS"]
 
 # Which states each event may start from.
 TRANSITIONS = {
@@ -38,6 +39,20 @@ def visible_token(ctx: CaContext, token_id: int, orgs: tuple[str, ...] | None) -
         raise NotFound(f"no token {token_id} in the registry")
     in_scope(orgs, token.organization_teryt)
     return token
+
+
+def listed(ctx: CaContext, orgs: tuple[str, ...] | None) -> list[tuple[Token, Enrolment]]:
+    """The newest registry tokens of the caller's JST (None: every JST), each with its
+    holder's enrolment."""
+    with ctx.db.reading() as s:
+        tokens = store.list_tokens(s, list(orgs) if orgs is not None else None)
+        return [(tk, store.get(s, tk.enrolment_id)) for tk in tokens]
+
+
+def holder_of(ctx: CaContext, token: Token) -> Enrolment:
+    """The enrolment of a token already found with ``visible_token``."""
+    with ctx.db.reading() as s:
+        return store.get(s, token.enrolment_id)
 
 
 def _move(ctx: CaContext, token_id: int, state: str, actor: str,

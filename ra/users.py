@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from argon2 import PasswordHasher
+from sqlalchemy.exc import IntegrityError
 
 from ca.audit import Event
 from ca.context import CaContext
-from ca.errors import Malformed
+from ca.errors import Conflict, Malformed
 from ca.store import accounts
 from ca.store.models import User
 
-__all__ = ["ROLES", "create_user", "password_hasher"]
+__all__ = ["ROLES", "StaffMember", "create_user", "list_staff", "password_hasher"]
 
 ROLES = ("administrator", "officer", "auditor")
 password_hasher = PasswordHasher()
@@ -22,8 +25,26 @@ def create_user(ctx: CaContext, username: str, password: str, role: str,
         raise Malformed(f"role: {role!r} is not one of {', '.join(ROLES)}")
     if len(password) < 12:
         raise Malformed("password: at least 12 characters")
-    with ctx.db.transaction() as s:
-        accounts.add_user(s, User(username=username, password_hash=password_hasher.hash(password),
-                                  role=role, created_at=ctx.now()), list(organizations))
-        ctx.audit(s, Event(actor=actor, action="user.create", object=f"user:{username}",
-                           details={"role": role, "organizations": list(organizations)}))
+    try:
+        with ctx.db.transaction() as s:
+            if accounts.get_user(s, username) is not None:
+                raise Conflict(f"username: {username!r} is taken")
+            accounts.add_user(s, User(username=username,
+                                      password_hash=password_hasher.hash(password),
+                                      role=role, created_at=ctx.now()), list(organizations))
+            ctx.audit(s, Event(actor=actor, action="user.create", object=f"user:{username}",
+                               details={"role": role, "organizations": list(organizations)}))
+    except IntegrityError:  # taken by a concurrent request since the check above
+        raise Conflict(f"username: {username!r} is taken") from None
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    username: str
+    role: str
+    organizations: tuple[str, ...]
+
+
+def list_staff(ctx: CaContext) -> list[StaffMember]:
+    with ctx.db.reading() as s:
+        return [StaffMember(u, r, tuple(o)) for u, r, o in accounts.staff(s)]

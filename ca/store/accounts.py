@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from ca.store.models import ApiKey, User, UserOrganization
 
-__all__ = ["add_api_key", "get_api_key", "add_user", "get_user", "user_organizations"]
+__all__ = ["add_api_key", "get_api_key", "add_user", "get_user", "user_organizations",
+           "staff"]
 
 
 def add_api_key(session: Session, key: ApiKey) -> None:
@@ -34,3 +35,14 @@ def get_user(session: Session, username: str) -> User | None:
 def user_organizations(session: Session, username: str) -> list[str]:
     q = select(UserOrganization.teryt).where(UserOrganization.username == username)
     return list(session.execute(q).scalars())
+
+
+def staff(session: Session) -> list[tuple[str, str, list[str]]]:
+    """Every staff log-in as ``(username, role, JST)``, by user name."""
+    scopes: dict[str, list[str]] = {}
+    for username, teryt in session.execute(select(UserOrganization.username,
+                                                  UserOrganization.teryt)):
+        scopes.setdefault(username, []).append(teryt)
+    return [(username, role, scopes.get(username, []))
+            for username, role in session.execute(select(User.username, User.role)
+                                                  .order_by(User.username))]

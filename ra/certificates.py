@@ -1,0 +1,137 @@
+"""Certificates as the registration authority hands them to its fronts: found for a caller
+(``ra.access``), with their status (``ca.status``), revoked, downloaded, listed.
+
+Each function opens its own transaction and writes its own audit event; the fronts parse,
+call and render, and receive ``CertificateView`` objects, never store rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+from ca.audit import Event
+from ca.context import CaContext
+from ca.errors import NotFound
+from ca.revocation import RevocationRequest, Revoker
+from ca.status import CertificateStatus, certificate_status
+from ca.store import enrolments as enrol_store
+from ca.store.models import Certificate
+from ra.access import REVOKE, SEE, Caller, find_certificate
+from ra.enrolment import check_revocation_password, visible
+from ra.token_registry import visible_token
+
+__all__ = ["CertificateView", "Download", "FORMATS", "view_of", "show", "revoke", "download",
+           "of_enrolment", "of_token"]
+
+# The resident's download formats: media type and file extension.
+FORMATS = {"pem": ("application/x-pem-file", "crt"), "der": ("application/pkix-cert", "cer"),
+           "p7b": ("application/pkcs7-mime", "p7b")}
+# What a resident's own revocation records: RFC 5280 §5.3.1 has no reason for "the holder
+# asked", and the holder's word proves no key compromise.
+_RESIDENT_REASON = "unspecified"
+
+
+@dataclass(frozen=True)
+class CertificateView:
+    """A certificate as pages and the RA API show it."""
+
+    serial: str
+    issuer: str
+    profile: str
+    subject: str
+    organization_teryt: str | None
+    requested_by: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    status: CertificateStatus
+    der: bytes | None
+    enrolment_id: int | None = None
+
+    @property
+    def revocable(self) -> bool:
+        """The forms offer revocation only then."""
+        return self.status.revocable
+
+    def pem(self) -> str:
+        return x509.load_der_x509_certificate(self.der).public_bytes(Encoding.PEM).decode()
+
+
+@dataclass(frozen=True)
+class Download:
+    body: bytes
+    media_type: str
+    filename: str
+
+
+def view_of(row: Certificate, now: dt.datetime, enrolment_id: int | None = None
+            ) -> CertificateView:
+    return CertificateView(row.serial, row.issuer, row.profile, row.subject,
+                           row.organization_teryt, row.requested_by, row.not_before,
+                           row.not_after, certificate_status(row, now), row.der, enrolment_id)
+
+
+def show(ctx: CaContext, caller: Caller, serial: str) -> CertificateView:
+    found = find_certificate(ctx, caller, serial, SEE)
+    return view_of(found.row, ctx.now(), found.enrolment_id)
+
+
+def revoke(ctx: CaContext, caller: Caller, serial: str, reason: str,
+           password: str | None = None) -> CertificateView:
+    """Revoke for ``caller``. A resident proves the request with the revocation password set
+    at enrolment, and their revocation carries no reason of their choosing."""
+    found = find_certificate(ctx, caller, serial, REVOKE)
+    if caller.enrolment is not None:
+        check_revocation_password(ctx, caller.enrolment, found.row.serial, password)
+        reason = _RESIDENT_REASON
+    row = Revoker(ctx).revoke(RevocationRequest(found.row.serial, reason, caller.actor))
+    return view_of(row, ctx.now(), found.enrolment_id)
+
+
+def download(ctx: CaContext, caller: Caller, serial: str, fmt: str) -> Download:
+    """The certificate as PEM, DER or a PKCS#7 bundle with its chain; each download is
+    audited."""
+    if fmt not in FORMATS:
+        raise NotFound(f"no download format {fmt!r}")
+    found = find_certificate(ctx, caller, serial, SEE)
+    row = found.row
+    if row.der is None:
+        raise NotFound(f"no certificate with serial {row.serial}")
+    cert = x509.load_der_x509_certificate(row.der)
+    if fmt == "pem":
+        body = cert.public_bytes(Encoding.PEM)
+    elif fmt == "der":
+        body = row.der
+    else:  # RFC 2315 degenerate SignedData: the certificate and its chain, no signers
+        body = pkcs7.serialize_certificates([cert, *ctx.chain()], Encoding.DER)
+    with ctx.db.transaction() as s:
+        ctx.audit(s, Event(actor=caller.actor, action="certificate.download",
+                           object=f"certificate:{row.serial}",
+                           organization_teryt=row.organization_teryt, details={"format": fmt}))
+    media_type, ext = FORMATS[fmt]
+    return Download(body, media_type, f"{row.serial}.{ext}")
+
+
+def of_enrolment(ctx: CaContext, caller: Caller, enrolment_id: int,
+                 issued_only: bool = False) -> list[CertificateView]:
+    """The certificates issued for an enrolment the caller may see (``ra.enrolment.visible``
+    decides; a resident sees their own enrolment only)."""
+    if caller.enrolment is not None and caller.enrolment != enrolment_id:
+        raise NotFound(f"no enrolment {enrolment_id}")
+    visible(ctx, enrolment_id, caller.orgs)
+    now = ctx.now()
+    with ctx.db.reading() as s:
+        rows = enrol_store.certificates_of(s, enrolment_id)
+    return [view_of(r, now, enrolment_id) for r in rows if not issued_only or r.der is not None]
+
+
+def of_token(ctx: CaContext, caller: Caller, token_id: int) -> list[CertificateView]:
+    """The certificates on a registry token the caller may see."""
+    visible_token(ctx, token_id, caller.orgs)
+    now = ctx.now()
+    with ctx.db.reading() as s:
+        rows = enrol_store.token_certificates(s, token_id)
+    return [view_of(r, now) for r in rows]
