@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 from asn1crypto import ocsp as a_ocsp
 from cryptography import x509
@@ -18,11 +19,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ca.context import CA_PROFILES, CaContext
+from ca.context import CA_PROFILES, KeyPair
 from ca.ocsp_encoding import CertStatus, ResponseEncoder
 
 __all__ = ["HASHES", "PRESIGNED", "VALIDITY", "CertStatus", "IssuerHashes", "OcspSigner",
-           "status_of", "issuer_hashes"]
+           "SignerSource", "status_of", "issuer_hashes"]
 
 # CertID hash algorithms answered (RFC 5019 §2.1.1 mandates SHA-1; RFC 6960 clients may send
 # SHA-256).
@@ -87,11 +88,23 @@ def issuer_hashes(ca: str, certificate: x509.Certificate) -> list[IssuerHashes]:
     return [IssuerHashes(ca, alg, _digest(alg, name), _digest(alg, key_bits)) for alg in HASHES]
 
 
+class SignerSource(Protocol):
+    """What signing responses needs: the CA certificates, the keys, the time. The core passes
+    its ``CaContext`` (the refresh job signs the root's responses too); the OCSP front gets a
+    ``ca.services.ResponderKeys``, which holds the responder's key only."""
+
+    def certificate_of(self, profile: str) -> x509.Certificate: ...
+
+    def key_pair(self, role: str) -> KeyPair: ...
+
+    def now(self) -> dt.datetime: ...
+
+
 class OcspSigner:
     """Signs responses for one home; keys are fetched from the HSM on first use only, so a
     responder answering from its cache never needs the HSM."""
 
-    def __init__(self, ctx: CaContext):
+    def __init__(self, ctx: SignerSource):
         self.ctx = ctx
         self._encoders: dict[str, ResponseEncoder] = {}
         self._hashes: dict[tuple[str, str], IssuerHashes] = {}

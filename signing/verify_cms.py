@@ -47,7 +47,7 @@ class CadesVerifier:
                                                      "FORMAT_FAILURE", detail=str(exc)),))
         stamp = timestamp_of(status.timestamp_validity, "signature")
         indication, sub = verdict(status, stamp)
-        best = stamp.time if stamp and stamp.valid else self.trust.ctx.now()
+        best = stamp.time if stamp and stamp.valid else self.trust.now()
         return ValidationReport((SignatureResult(
             "CAdES", indication, sub, signer=signer_of(status),
             signing_time=status.signer_reported_dt,

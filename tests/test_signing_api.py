@@ -19,9 +19,9 @@ from signxml.exceptions import InvalidDigest
 from signxml.xades import XAdESVerifier
 
 from ra.apikeys import create_api_key
-from signing import create_app
+from regca.roles import in_process_timestamper
+from regca.roles import signing_app as create_app
 from signing.seal import to_asn1
-from signing.timestamping import in_process_timestamper
 
 # B-LT, B-LTA and the revoked-signer case need a real server: tests/test_signing_http.py.
 
