@@ -277,7 +277,8 @@ def _der(tag: int, body: bytes) -> bytes:
     _der(0x30, bytes.fromhex("06092a864886f70d010702") + _der(0xA0, functools.reduce(
         lambda inner, _: _der(0x30, inner), range(5000), b"\x05\x00"))),
     _der(0x30, bytes.fromhex("06092a864886f70d010701") + _der(0xA0, b"\x04\x00")),
-], ids=["garbage", "deeply-nested", "data-not-signed-data"])
+    b"-----BEGIN PKCS7-----\nMIIB\n",  # a PEM header without its END line
+], ids=["garbage", "deeply-nested", "data-not-signed-data", "pem-without-end"])
 def test_hostile_detached_cms_is_400(client, keys, signature):
     resp = client.post("/api/v1/verify", headers=auth(keys["verify"]), data={
         "signature": (io.BytesIO(signature), "sig.p7s"), "content": (io.BytesIO(CONTENT), "c")},
