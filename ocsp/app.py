@@ -57,8 +57,8 @@ class _Answer:
 
 
 class OcspApp:
-    """Given the responder's signer (its own key, the CA certificates), the status store and
-    the clock (ca/services.py): no CA key, no other table."""
+    """Given the responder's signer (its own key and the CA certificates), the status store
+    (status rows and responses) and the clock (ca/services.py): no CA key, no context."""
 
     def __init__(self, services: OcspServices):
         self.signer = services.signer
