@@ -38,8 +38,9 @@ from pyhanko.sign import fields, signers
 from ca.context import CaContext
 from ra.apikeys import create_api_key
 from regca.bootstrap import InitOptions, initialise
-from signing import create_app
-from signing.timestamping import http_timestamper, in_process_timestamper
+from regca.roles import in_process_timestamper
+from regca.roles import signing_app as create_app
+from signing.timestamping import http_timestamper
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
 SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"

@@ -70,10 +70,10 @@ from signxml.xades import XAdESVerifier  # noqa: E402
 from ca.context import CaContext  # noqa: E402
 from ra.apikeys import create_api_key  # noqa: E402
 from regca.bootstrap import InitOptions, initialise  # noqa: E402
+from regca.roles import signing_app as create_app  # noqa: E402
+from regca.roles import trust_store  # noqa: E402
 from regca.wsgi import create_app as compose  # noqa: E402
-from signing import create_app  # noqa: E402
 from signing.seal import to_asn1  # noqa: E402
-from signing.trust import TrustStore  # noqa: E402
 from signing.verify_pdf import PadesVerifier  # noqa: E402
 from signing.verify_xml import XadesVerifier  # noqa: E402
 
@@ -198,7 +198,7 @@ def main() -> None:
     docs = make_documents(ctx, base, pdf_of_size(100 * 1024), SAMPLE_XML.read_bytes())
     server.shutdown()  # from here on nothing may fetch: verification works from the files alone
 
-    trust = TrustStore(ctx)
+    trust = trust_store(ctx)
     pades, xades = PadesVerifier(trust, False), XadesVerifier(trust, False)
     app = create_app(ctx, fetch_revocation=False).test_client()
     key = create_api_key(ctx, "bench-verify-api", ["verify"], None)

@@ -13,12 +13,29 @@ from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
 from ca.ocsp_signer import HASHES, PRESIGNED, VALIDITY, OcspSigner, status_of
 from ca.store import ocsp as ocsp_store
+from ca.store.db import Database
 from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
 
-__all__ = ["ResponseCache"]
+__all__ = ["ResponseCache", "save_current"]
 
 log = logging.getLogger(__name__)
+
+
+def save_current(db: Database, pairs: list[tuple[tuple, ResponseRow]]) -> int:
+    """Store responses whose certificate still has the status they were signed for.
+
+    Signing happens outside the write transaction; a revocation committed meanwhile has
+    already stored its own response, which a stale ``good`` must not overwrite.
+    """
+    if not pairs:
+        return 0
+    with db.transaction() as s:
+        now = {r[0]: r for r in ocsp_store.status_rows(s, {row[0] for row, _ in pairs},
+                                                       for_update=True)}
+        keep = [resp for row, resp in pairs if now.get(row[0]) == row]
+        ocsp_store.save(s, keep)
+    return len(keep)
 
 
 class ResponseCache:
@@ -27,19 +44,7 @@ class ResponseCache:
         self.signer = signer or OcspSigner(ctx)
 
     def save_current(self, pairs: list[tuple[tuple, ResponseRow]]) -> int:
-        """Store responses whose certificate still has the status they were signed for.
-
-        Signing happens outside the write transaction; a revocation committed meanwhile has
-        already stored its own response, which a stale ``good`` must not overwrite.
-        """
-        if not pairs:
-            return 0
-        with self.ctx.db.transaction() as s:
-            now = {r[0]: r for r in ocsp_store.status_rows(s, {row[0] for row, _ in pairs},
-                                                           for_update=True)}
-            keep = [resp for row, resp in pairs if now.get(row[0]) == row]
-            ocsp_store.save(s, keep)
-        return len(keep)
+        return save_current(self.ctx.db, pairs)
 
     def responses_for(self, row: tuple, algorithms: tuple[str, ...] | None = None
                       ) -> list[ResponseRow]:

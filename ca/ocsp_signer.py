@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Protocol
 
 from asn1crypto import ocsp as a_ocsp
 from cryptography import x509
@@ -18,11 +19,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ca.context import CA_PROFILES, CaContext
+from ca.context import CA_PROFILES, KeyPair
 from ca.ocsp_encoding import CertStatus, ResponseEncoder
 
 __all__ = ["HASHES", "PRESIGNED", "VALIDITY", "CertStatus", "IssuerHashes", "OcspSigner",
-           "status_of", "issuer_hashes"]
+           "SignerSource", "status_of", "issuer_hashes"]
 
 # CertID hash algorithms answered (RFC 5019 §2.1.1 mandates SHA-1; RFC 6960 clients may send
 # SHA-256).
@@ -87,12 +88,24 @@ def issuer_hashes(ca: str, certificate: x509.Certificate) -> list[IssuerHashes]:
     return [IssuerHashes(ca, alg, _digest(alg, name), _digest(alg, key_bits)) for alg in HASHES]
 
 
+class SignerSource(Protocol):
+    """What signing responses needs: the CA certificates, the keys, the time. The core passes
+    its ``CaContext`` (the refresh job signs the root's responses too); the OCSP front gets a
+    ``ca.services.ResponderKeys``, which holds the responder's key only."""
+
+    def certificate_of(self, profile: str) -> x509.Certificate: ...
+
+    def key_pair(self, role: str) -> KeyPair: ...
+
+    def now(self) -> dt.datetime: ...
+
+
 class OcspSigner:
     """Signs responses for one home; keys are fetched from the HSM on first use only, so a
     responder answering from its cache never needs the HSM."""
 
-    def __init__(self, ctx: CaContext):
-        self.ctx = ctx
+    def __init__(self, source: SignerSource):
+        self.source = source
         self._encoders: dict[str, ResponseEncoder] = {}
         self._hashes: dict[tuple[str, str], IssuerHashes] = {}
 
@@ -101,7 +114,7 @@ class OcspSigner:
         """(hash algorithm, name hash, key hash) -> the CA it names."""
         found = {}
         for ca, profile in CA_PROFILES.items():
-            for ih in issuer_hashes(ca, self.ctx.certificate_of(profile)):
+            for ih in issuer_hashes(ca, self.source.certificate_of(profile)):
                 found[(ih.algorithm, ih.name_hash, ih.key_hash)] = ih
         return found
 
@@ -110,7 +123,7 @@ class OcspSigner:
         init`` the root signs the issuing CA's responses before the issuing CA is stored)."""
         found = self._hashes.get((ca, algorithm))
         if found is None:
-            for ih in issuer_hashes(ca, self.ctx.certificate_of(CA_PROFILES[ca])):
+            for ih in issuer_hashes(ca, self.source.certificate_of(CA_PROFILES[ca])):
                 self._hashes[(ca, ih.algorithm)] = ih
             found = self._hashes[(ca, algorithm)]
         return found
@@ -118,19 +131,19 @@ class OcspSigner:
     def encoder(self, ca: str) -> ResponseEncoder:
         enc = self._encoders.get(ca)
         if enc is None:
-            ctx = self.ctx
+            source = self.source
             if ca == "root":
-                cert, key = ctx.key_pair("root")
+                cert, key = source.key_pair("root")
                 enc = ResponseEncoder(key, cert, None)
             else:
                 # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along.
-                cert, key = ctx.key_pair("ocsp")
+                cert, key = source.key_pair("ocsp")
                 enc = ResponseEncoder(key, cert, [cert])
             self._encoders[ca] = enc
         return enc
 
     def window(self, ca: str) -> tuple[dt.datetime, dt.datetime]:
-        this_update = self.ctx.now().replace(microsecond=0)
+        this_update = self.source.now().replace(microsecond=0)
         return this_update, this_update + VALIDITY[ca]
 
     def sign(self, ih: IssuerHashes, status: CertStatus, nonce: bytes | None = None,

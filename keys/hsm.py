@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -115,6 +115,13 @@ class Hsm:
     def __init__(self, config: HsmConfig):
         self.config = config
         self._module = _modules.setdefault(config.module, _Module(config.module))
+
+    def only(self, role: str) -> Hsm:
+        """This HSM narrowed to one role: its key and that key's token, nothing else. A key
+        object holds one of these, so whoever holds the key cannot sign as another role."""
+        key = self.config.key(role)
+        token = self._token_config(key.token)
+        return Hsm(replace(self.config, tokens={key.token: token}, keys={role: key}))
 
     # -- the module ---------------------------------------------------------------------------
 
@@ -222,7 +229,7 @@ class Hsm:
         public = self.public_key(role)
         if certificate is not None:
             require_certified(self.config.key(role).label, certificate, public)
-        return pkcs11_private_key(self, role, public)
+        return pkcs11_private_key(self.only(role), role, public)
 
     def key_attributes(self, role: str) -> dict[str, bool]:
         key = self.config.key(role)

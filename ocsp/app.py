@@ -18,11 +18,10 @@ from email.utils import format_datetime
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from ca.context import CaContext
 from ca.errors import HsmUnavailable, Malformed
-from ca.ocsp_cache import ResponseCache
-from ca.ocsp_signer import CertStatus, IssuerHashes, OcspSigner, status_of
+from ca.ocsp_signer import CertStatus, IssuerHashes, status_of
 from ca.serials import serial_hex
+from ca.services import OcspServices
 from ca.store import ocsp as ocsp_store
 from edge.wsgi import BodyTooLarge, read_body, respond
 from ocsp.request import CertId, ParsedRequest, decode_get_path, parse_request
@@ -58,20 +57,15 @@ class _Answer:
 
 
 class OcspApp:
-    def __init__(self, ctx: CaContext, signer: OcspSigner | None = None):
-        ctx.check_keys(("root", "ocsp"))  # a certificate for another key is refused at start-up
-        self.ctx = ctx
-        self.signer = signer or OcspSigner(ctx)
-        self.cache = ResponseCache(ctx, self.signer)
-        self._reader: ocsp_store.FastReader | None = None
+    """Given the responder's signer (its own key and the CA certificates), the status store
+    (status rows and responses) and the clock (ca/services.py): no CA key, no context."""
+
+    def __init__(self, services: OcspServices):
+        self.signer = services.signer
+        self.store = services.store
+        self.clock = services.clock
         self._writer: tuple[int, queue.Queue] | None = None
         self._writer_lock = threading.Lock()
-
-    @property
-    def reader(self) -> ocsp_store.FastReader:
-        if self._reader is None:  # built on first use: the app is created before the fork
-            self._reader = ocsp_store.FastReader(self.ctx.db)
-        return self._reader
 
     # -- HTTP -----------------------------------------------------------------------------------
 
@@ -101,7 +95,7 @@ class OcspApp:
         if answer.next_update is None:
             return respond(start_response, 200, answer.der, CONTENT_TYPE, _NO_STORE)
         # RFC 5019 §6.2: validators and freshness for HTTP caches, max-age before nextUpdate.
-        now = self.ctx.now()
+        now = self.clock.now()
         max_age = max(0, int((answer.next_update - now).total_seconds()))
         etag = '"' + hashlib.sha256(answer.der).hexdigest()[:32] + '"'
         headers = [("ETag", etag),
@@ -137,8 +131,8 @@ class OcspApp:
         # §2.2.3).
         if nonce is None or ih.ca == "root":
             if serial is not None:
-                hit = self.reader.response(serial, ih.algorithm)
-                if hit is not None and hit[2] > self.ctx.now():
+                hit = self.store.response(serial, ih.algorithm)
+                if hit is not None and hit[2] > self.clock.now():
                     return _Answer(*hit)
             if ih.ca == "root":
                 return _Answer(UNAUTHORIZED)
@@ -164,7 +158,7 @@ class OcspApp:
                 ) -> tuple[CertStatus, tuple | None]:
         if serial_text is None:
             return CertStatus(serial, "unknown"), None
-        row = self.reader.status(serial_text)
+        row = self.store.status(serial_text)
         return status_of(serial, row, ca), row
 
     def _store(self, row: tuple, response: ocsp_store.ResponseRow) -> None:
@@ -190,7 +184,7 @@ class OcspApp:
                 except queue.Empty:
                     break
             try:
-                self.cache.save_current(batch)
+                self.store.save_current(batch)
             except Exception as exc:  # noqa: BLE001 - logged; the answers were already sent
                 log.warning("%d OCSP responses signed on demand not stored: %s",
                             len(batch), exc)

@@ -18,9 +18,10 @@ from ca.errors import Forbidden, InvalidSubject, Malformed, Unauthorized
 from ca.identity import validate_teryt
 from ca.store import accounts
 from ca.store import organizations as org_store
+from ca.store.db import Database
 from ca.store.models import ApiKey
 
-__all__ = ["SCOPES", "Principal", "create_api_key", "authenticate", "require_scope"]
+__all__ = ["SCOPES", "ApiKeys", "Principal", "create_api_key", "authenticate", "require_scope"]
 
 SCOPES = ("sign", "verify", "issue", "revoke")
 _FORMAT = re.compile(r"^rca_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
@@ -68,19 +69,32 @@ def create_api_key(ctx: CaContext, name: str, scopes: list[str], teryt: str | No
     return f"rca_{key_id}_{secret}"
 
 
+class ApiKeys:
+    """The API keys as a front sees them: a presented key checked against the store, nothing
+    more (no creating, revoking or listing). The composition gives one to each front that
+    authenticates callers."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def authenticate(self, presented: str | None) -> Principal:
+        if not presented:
+            raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
+        match = _FORMAT.match(presented.strip())
+        if not match:
+            raise Unauthorized("the API key is not valid")
+        key_id, secret = match.groups()
+        with self._db.reading() as s:
+            row = accounts.get_api_key(s, key_id)
+        if row is None or row.revoked_at is not None or not hmac.compare_digest(
+                row.secret_hash, _digest(secret)):
+            raise Unauthorized("the API key is not valid")
+        return Principal(row.id, row.name, frozenset(row.scopes.split(",")),
+                         row.organization_teryt)
+
+
 def authenticate(ctx: CaContext, presented: str | None) -> Principal:
-    if not presented:
-        raise Unauthorized("an API key is required (Authorization: Bearer <key>)")
-    match = _FORMAT.match(presented.strip())
-    if not match:
-        raise Unauthorized("the API key is not valid")
-    key_id, secret = match.groups()
-    with ctx.db.reading() as s:
-        row = accounts.get_api_key(s, key_id)
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(
-            row.secret_hash, _digest(secret)):
-        raise Unauthorized("the API key is not valid")
-    return Principal(row.id, row.name, frozenset(row.scopes.split(",")), row.organization_teryt)
+    return ApiKeys(ctx.db).authenticate(presented)
 
 
 def require_scope(principal: Principal, scope: str) -> None:

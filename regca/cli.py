@@ -182,8 +182,8 @@ def cmd_ocsp_refresh(args) -> None:
 def cmd_trust_refresh(args) -> None:
     from signing.trusted_lists import refresh
     ctx = _ctx(args)
-    done = refresh(ctx, args.lotl, [Path(p) for p in args.tl or ()])
     now = ctx.now()
+    done = refresh(ctx.settings, now, args.lotl, [Path(p) for p in args.tl or ()])
 
     def when(value):
         if value is None:

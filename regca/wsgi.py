@@ -1,4 +1,7 @@
-"""All services on one base URL. Each service is its own WSGI app and can run alone too."""
+"""All services on one base URL. Each service is its own WSGI app and can run alone too.
+
+The context stays here: OCSP, the TSA and the signing API get only what they use
+(regca/roles.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,10 @@ from edge.problems import api_fallback
 from edge.wsgi import json_response
 from enrollment_web.ra_api import create_ra_api
 from enrollment_web.web import create_enrollment_app
-from ocsp import OcspApp
 from regca.crls import CrlApp
 from regca.health import HealthApp
 from regca.repository import RepositoryApp
-from signing import create_app as signing_app
-from tsa.app import TsaApp
+from regca.roles import ocsp_app, signing_app, tsa_app
 
 __all__ = ["Dispatcher", "create_app"]
 
@@ -50,8 +51,8 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
         "/api/v1/certificates": create_ra_api(ctx),
-        "/tsa": TsaApp(ctx),
-        "/ocsp": OcspApp(ctx),
+        "/tsa": tsa_app(ctx),
+        "/ocsp": ocsp_app(ctx),
         "/crl": CrlApp(ctx),
     }
     return Dispatcher(routes, fallback=create_enrollment_app(ctx))

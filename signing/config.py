@@ -30,7 +30,7 @@ from cryptography import x509
 from signxml.algorithms import DigestAlgorithm
 from signxml.xades import XAdESSignaturePolicy
 
-from ca.context import CaContext
+from ca.config import Settings
 from ca.errors import ConfigurationError
 from signing.fetch_policy import FetchPolicy
 
@@ -58,11 +58,13 @@ class SigningConfig:
                 f"{', '.join(_TIMESTAMPERS)}")
 
     @classmethod
-    def load(cls, ctx: CaContext) -> SigningConfig:
-        raw = tomllib.loads(ctx.settings.config_file.read_text()).get("signing", {})
+    def load(cls, settings: Settings) -> SigningConfig:
+        """The ``[signing]`` table of ``settings.config_file``; paths are relative to
+        ``settings.home``."""
+        raw = tomllib.loads(settings.config_file.read_text()).get("signing", {})
         anchors: list[x509.Certificate] = []
         for name in raw.get("trust_anchors", []):
-            path = Path(name) if Path(name).is_absolute() else ctx.settings.home / name
+            path = Path(name) if Path(name).is_absolute() else settings.home / name
             try:
                 anchors += x509.load_pem_x509_certificates(path.read_bytes())
             except (OSError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """pyHanko's ``Signer`` over a ``cryptography`` private key object (our HSM key).
 
 pyHanko's own PKCS11Signer would open a second PKCS#11 session and log in again, which SoftHSM2
-refuses per process (DESIGN.md, "Keys"); signing through ``ctx.hsm``'s key object shares the one
+refuses per process (DESIGN.md, "Keys"); signing through the core's key object shares the one
 session and lock the core already holds.
 """
 

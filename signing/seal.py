@@ -13,7 +13,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ca.context import CaContext
+from ca.services import RoleKey
 from ra.apikeys import Principal
 
 __all__ = ["SealIdentity", "SealRegistry", "to_asn1"]
@@ -40,15 +40,18 @@ class SealIdentity:
 
 
 class SealRegistry:
-    """Finds the seal identity for a caller; the HSM key object is made once per process."""
+    """Finds the seal identity for a caller; the HSM key object is made once per process.
 
-    def __init__(self, ctx: CaContext):
-        self.ctx = ctx
+    Holds the seal keys only (today the region's, role ``seal``) and the chain to the root.
+    """
+
+    def __init__(self, region: RoleKey, chain: tuple[x509.Certificate, ...]):
+        self.region, self.chain = region, tuple(chain)
         self._region: SealIdentity | None = None
 
     def _region_seal(self) -> SealIdentity:
         if self._region is None:
-            (cert, key), chain = self.ctx.key_pair("seal"), tuple(self.ctx.chain())
+            (cert, key), chain = self.region.pair(), self.chain
             self._region = SealIdentity(cert, key, chain, None, False,
                                         to_asn1(cert), tuple(to_asn1(c) for c in chain))
         return self._region

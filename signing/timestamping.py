@@ -1,10 +1,11 @@
 """Where signature and document time-stamps come from: RegCA's one TSA (tsa/authority.py).
 
 ``[signing] timestamper`` chooses the way there. ``"http"`` (the default) is pyHanko's RFC 3161
-HTTP client pointed at the configured TSA URL (``ctx.urls.tsa`` unless ``[signing] tsa_url``
-says otherwise). ``"in-process"`` hands pyHanko's request to the same ``TimeStampAuthority`` in
-this process, for a home that runs the signing API without the TSA service: the tokens are the
-same (policy, serial counter, key) and are on record before pyHanko sees them.
+HTTP client pointed at the configured TSA URL (the home's own ``/tsa`` unless ``[signing]
+tsa_url`` says otherwise). ``"in-process"`` hands pyHanko's request to the same
+``TimeStampAuthority`` in this process, for a home that runs the signing API without the TSA
+service: the tokens are the same (policy, serial counter, key) and are on record before pyHanko
+sees them. The composition (regca/roles.py) chooses and builds the time-stamper.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from asn1crypto import tsp
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
 
-from ca.context import CaContext
 from tsa.authority import TimeStampAuthority
 from tsa.errors import Rejected
 from tsa.reply import TimeStampResp, granted, rejection
 from tsa.request import parse_request
 
-__all__ = ["AuthorityTimeStamper", "http_timestamper", "in_process_timestamper"]
+__all__ = ["AuthorityTimeStamper", "IN_PROCESS_REQUESTER", "http_timestamper"]
 
 IN_PROCESS_REQUESTER = "in-process:signing"
 
@@ -43,11 +43,6 @@ class AuthorityTimeStamper(TimeStamper):
         except Rejected as exc:
             reply = rejection(exc)
         return TimeStampResp.load(reply)  # its token is optional, as RFC 3161 says
-
-
-def in_process_timestamper(ctx: CaContext) -> TimeStamper:
-    """The home's TSA in this process, behind pyHanko's ``TimeStamper``."""
-    return AuthorityTimeStamper(TimeStampAuthority.from_context(ctx))
 
 
 def http_timestamper(url: str, timeout: float = 10) -> TimeStamper:

@@ -4,7 +4,9 @@ fetching (signing/fetching.py) that validation uses for OCSP, CRLs and AIA."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import datetime as dt
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from cryptography import x509
 from pyhanko.sign.validation.policy_decl import (
@@ -23,7 +25,7 @@ from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.policy_decl import CertRevTrustPolicy, RevocationCheckingPolicy
 from pyhanko_certvalidator.registry import TrustManager
 
-from ca.context import CaContext
+from ca.clock import Clock
 from signing.fetch_policy import FetchPolicy
 from signing.fetching import FencedFetcherBackend
 from signing.qualification import qualification_of, trust_manager
@@ -31,7 +33,7 @@ from signing.report import Qualification
 from signing.seal import to_asn1
 from signing.trusted_list_store import load_registry
 
-__all__ = ["TrustStore"]
+__all__ = ["TrustInputs", "TrustStore"]
 
 # Seals carry documentSigning / nonRepudiation; pyHanko's default asks for no particular EKU.
 KEY_USAGE = KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usages=False)
@@ -39,23 +41,39 @@ KEY_USAGE = KeyUsageConstraints(key_usage={"non_repudiation"}, match_all_key_usa
 _REVOCATION = CertRevTrustPolicy(RevocationCheckingPolicy.from_legacy("soft-fail"))
 
 
+@dataclass(frozen=True)
+class TrustInputs:
+    """What the verifiers are built from: RegCA's root and issuing CA certificates, the home
+    whose stored trusted lists they read, the public URL whose OCSP/CRL/CA answers they may
+    always fetch, and the clock."""
+
+    root: x509.Certificate
+    issuing: x509.Certificate
+    home: Path
+    public_url: str
+    clock: Clock
+
+
 class TrustStore:
-    def __init__(self, ctx: CaContext, extra: tuple[x509.Certificate, ...] = (),
+    def __init__(self, inputs: TrustInputs, extra: tuple[x509.Certificate, ...] = (),
                  fetching: FetchPolicy | None = None):
-        self.ctx, self.extra = ctx, extra
+        self.inputs, self.extra = inputs, extra
         self._roots = [to_asn1(c) for c in self.anchors]
-        self._intermediates = [to_asn1(ctx.certificate_of("issuing-ca"))]
+        self._intermediates = [to_asn1(inputs.issuing)]
         self.registry()  # read the stored trusted lists now, not on a first request
         # RegCA's own OCSP/CRL/CA URLs are always fetchable (B-LT sealing needs them).
-        self.fetching = (fetching or FetchPolicy()).allowing(ctx.settings.public_url)
+        self.fetching = (fetching or FetchPolicy()).allowing(inputs.public_url)
 
     @property
     def anchors(self) -> list[x509.Certificate]:
-        return [self.ctx.certificate_of("root-ca"), *self.extra]
+        return [self.inputs.root, *self.extra]
+
+    def now(self) -> dt.datetime:
+        return self.inputs.clock.now()
 
     def registry(self) -> TSPRegistry | None:
         """The EU trusted lists' qualified services (``regca trust refresh``), if loaded."""
-        return load_registry(self.ctx.settings.home)
+        return load_registry(self.inputs.home)
 
     def trust_manager(self) -> TrustManager:
         """RegCA's anchors first, then the CA/QC services of the loaded trusted lists."""
@@ -63,7 +81,7 @@ class TrustStore:
 
     def timing(self) -> ValidationTimingInfo:
         """Validation at the injected clock's time (STYLE.md, "clock")."""
-        now = self.ctx.now()
+        now = self.now()
         return ValidationTimingInfo(validation_time=now, best_signature_time=now,
                                     point_in_time_validation=False)
 
@@ -105,7 +123,7 @@ class TrustStore:
         """For a PDF's document time-stamps: what the DSS holds, never the network."""
         from pyhanko.sign.validation.dss import DocumentSecurityStore
         settings = {"trust_manager": self.trust_manager(), "allow_fetching": False,
-                    "revocation_mode": "soft-fail", "moment": self.ctx.now(),
+                    "revocation_mode": "soft-fail", "moment": self.now(),
                     "other_certs": list(self._intermediates)}
         if "/DSS" in reader.root:
             return DocumentSecurityStore.read_dss(reader).as_validation_context(settings)
@@ -133,5 +151,5 @@ class TrustStore:
         return ValidationContext(
             trust_manager=self.trust_manager(), other_certs=list(self._intermediates),
             allow_fetching=fetching, revocation_mode=revocation_mode,
-            moment=moment or self.ctx.now(),
+            moment=moment or self.now(),
             fetcher_backend=(backend or self.fetcher_backend()) if fetching else None)

@@ -54,7 +54,7 @@ from signxml.exceptions import SignXMLException
 from signxml.xades import XAdESSignatureConfiguration, XAdESVerifier
 from xsdata.exceptions import ParserError
 
-from ca.context import CaContext
+from ca.config import Settings
 from ca.errors import ConfigurationError
 from signing.errors import TrustedListRefused
 from signing.trusted_list_store import StoredList, write_lists
@@ -85,12 +85,12 @@ class TrustedListsConfig:
         return list(self.lotl_signers) or latest_known_lotl_tlso_certs()
 
     @classmethod
-    def load(cls, ctx: CaContext) -> TrustedListsConfig:
-        raw = tomllib.loads(ctx.settings.config_file.read_text())
+    def load(cls, settings: Settings) -> TrustedListsConfig:
+        raw = tomllib.loads(settings.config_file.read_text())
         raw = raw.get("signing", {}).get("trusted_lists", {})
         signers: list[asn1_x509.Certificate] = []
         for name in raw.get("lotl_signers", []):
-            path = Path(name) if Path(name).is_absolute() else ctx.settings.home / name
+            path = Path(name) if Path(name).is_absolute() else settings.home / name
             try:
                 signers += [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
                             for c in x509.load_pem_x509_certificates(path.read_bytes())]
@@ -281,15 +281,15 @@ def _given_lists(files: Sequence[Path], config) -> list[tuple[str, str, bytes | 
     return out
 
 
-def refresh(ctx: CaContext, lotl_source: str | None = None, tl_files: Sequence[Path] = (),
-            config: TrustedListsConfig | None = None) -> RefreshResult:
+def refresh(settings: Settings, at: dt.datetime, lotl_source: str | None = None,
+            tl_files: Sequence[Path] = (), config: TrustedListsConfig | None = None,
+            ) -> RefreshResult:
     """Load, check and store the LOTL and its national lists (CONTRACT.md ``trust refresh``).
 
     With ``tl_files`` only those national lists are loaded (nothing is downloaded for the
     others); without, every list the LOTL points to is downloaded.
     """
-    config = config or TrustedListsConfig.load(ctx)
-    at = ctx.now()
+    config = config or TrustedListsConfig.load(settings)
     source = lotl_source or config.lotl_url
     lotl_data = _read_source(source, config)
     lotl = verify_lotl(lotl_data, config.pinned_signers, at)
@@ -318,5 +318,5 @@ def refresh(ctx: CaContext, lotl_source: str | None = None, tl_files: Sequence[P
             refused.append((territory, str(exc)))
             continue
         loaded[territory] = dataclasses.replace(item, source=origin)
-    write_lists(ctx.settings.home, stored_lotl, list(loaded.values()), at)
+    write_lists(settings.home, stored_lotl, list(loaded.values()), at)
     return RefreshResult(stored_lotl, tuple(loaded.values()), tuple(refused))

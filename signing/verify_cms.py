@@ -17,10 +17,10 @@ __all__ = ["CadesVerifier", "load_signed_data"]
 
 
 def load_signed_data(der: bytes) -> cms.SignedData:
-    if der.startswith(b"-----BEGIN"):
-        from asn1crypto import pem
-        _, _, der = pem.unarmor(der)
     try:
+        if der.startswith(b"-----BEGIN"):
+            from asn1crypto import pem
+            _, _, der = pem.unarmor(der)  # ValueError for a header without its END line
         info = cms.ContentInfo.load(der)
         if info["content_type"].native != "signed_data":
             raise ValueError("not SignedData")
@@ -47,7 +47,7 @@ class CadesVerifier:
                                                      "FORMAT_FAILURE", detail=str(exc)),))
         stamp = timestamp_of(status.timestamp_validity, "signature")
         indication, sub = verdict(status, stamp)
-        best = stamp.time if stamp and stamp.valid else self.trust.ctx.now()
+        best = stamp.time if stamp and stamp.valid else self.trust.now()
         return ValidationReport((SignatureResult(
             "CAdES", indication, sub, signer=signer_of(status),
             signing_time=status.signer_reported_dt,

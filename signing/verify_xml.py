@@ -161,7 +161,7 @@ class XadesVerifier:
         signer = _signer(signature, certs)
         covers = _coverage(root, signature, refs)
         stamps = _timestamps(signature, self.trust)
-        now = self.trust.ctx.now()
+        now = self.trust.now()
         poe = min((t.time for t in stamps if t.valid and t.time is not None), default=None)
         base = dict(format=fmt, signer=signer, timestamps=tuple(stamps), covers=covers,
                     best_signature_time=poe or now)

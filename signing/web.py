@@ -7,14 +7,16 @@ in the one /api/v1 mapper (edge/problems.py), which the RA API installs too.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from importlib import resources
 
 from flask import Flask, Response, request
+from pyhanko.sign.timestamps import TimeStamper
 
-from ca.context import CaContext
+from ca.clock import Clock
 from ca.errors import Malformed, PayloadTooLarge
 from edge.problems import install_problems
-from ra.apikeys import Principal, authenticate, require_scope
+from ra.apikeys import ApiKeys, Principal, require_scope
 from signing.cades import CadesSealer
 from signing.config import SigningConfig
 from signing.errors import BadDocument
@@ -22,14 +24,13 @@ from signing.etsi_report import etsi_report
 from signing.options import CmsOptions, PdfOptions, XmlOptions
 from signing.pades import PadesSealer
 from signing.seal import SealRegistry
-from signing.timestamping import http_timestamper, in_process_timestamper
 from signing.trust import TrustStore
 from signing.verify_cms import CadesVerifier
 from signing.verify_pdf import PadesVerifier
 from signing.verify_xml import XadesVerifier
 from signing.xades import XadesSealer
 
-__all__ = ["create_app", "load_openapi"]
+__all__ = ["SigningServices", "create_app", "load_openapi"]
 
 _XML_TYPES = ("application/xml", "text/xml")
 _REPORT_TYPES = ("application/json", "application/xml")  # the first is the default
@@ -43,23 +44,26 @@ def _is_xml(data: bytes) -> bool:
     return data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
 
 
-def _default_timestamper(ctx: CaContext, config: SigningConfig):
-    if config.timestamper == "in-process":
-        return in_process_timestamper(ctx)
-    return http_timestamper(config.tsa_url or ctx.urls.tsa)
+@dataclass(frozen=True)
+class SigningServices:
+    """Everything the signing API is given (regca/roles.py builds it): the seal keys and no
+    other, a TSA client, what the verifiers trust, the API-key check, its settings, the clock."""
+
+    config: SigningConfig
+    seals: SealRegistry
+    timestamper: TimeStamper  # over HTTP or the TSA core in-process (signing/timestamping.py)
+    trust: TrustStore
+    api_keys: ApiKeys
+    clock: Clock
 
 
-def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=None,
-               fetch_revocation: bool = True) -> Flask:
-    """``timestamper``: any pyHanko TimeStamper; default per ``[signing] timestamper``."""
-    ctx.check_keys(("seal",))  # a seal certificate for another key is refused at start-up
-    config = config or SigningConfig.load(ctx)
-    timestamper = timestamper or _default_timestamper(ctx, config)
-    trust = TrustStore(ctx, config.trust_anchors, config.fetching)
-    seals = SealRegistry(ctx)
+def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flask:
+    config, clock, trust, seals = (services.config, services.clock, services.trust,
+                                   services.seals)
+    timestamper, api_keys = services.timestamper, services.api_keys
     pades, xades, cades = (PadesSealer(trust, timestamper),
-                           XadesSealer(ctx.clock, timestamper, config.xades_policy),
-                           CadesSealer(ctx.clock, timestamper))
+                           XadesSealer(clock, timestamper, config.xades_policy),
+                           CadesSealer(clock, timestamper))
     verifiers = {"pdf": PadesVerifier(trust, fetch_revocation),
                  "xml": XadesVerifier(trust, fetch_revocation),
                  "cms": CadesVerifier(trust, fetch_revocation)}
@@ -73,7 +77,7 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
     def caller(scope: str) -> Principal:
         header = request.headers.get("Authorization", "")
         bearer = header[7:] if header[:7].lower() == "bearer " else None
-        principal = authenticate(ctx, bearer)
+        principal = api_keys.authenticate(bearer)
         require_scope(principal, scope)
         return principal
 
@@ -140,7 +144,7 @@ def create_app(ctx: CaContext, config: SigningConfig | None = None, timestamper=
             raise BadDocument("send application/pdf, application/xml, or multipart/form-data "
                               "with 'signature' and 'content' parts")
         if request.accept_mimetypes.best_match(_REPORT_TYPES) == "application/xml":
-            return Response(etsi_report(report, ctx.now()), 200, mimetype="application/xml")
+            return Response(etsi_report(report, clock.now()), 200, mimetype="application/xml")
         return Response(json.dumps(report.to_json(), ensure_ascii=False), 200,
                         mimetype="application/json")
 

@@ -109,8 +109,8 @@ def home(tmp_path_factory):
 def client(home):
     """The signing API of ``home`` under Flask's test client: no real port, so the TSA key in
     the HSM stamps in-process and nothing is fetched (real HTTP: the ``served`` fixture)."""
-    from signing import create_app
-    from signing.timestamping import in_process_timestamper
+    from regca.roles import in_process_timestamper
+    from regca.roles import signing_app as create_app
     return create_app(home, timestamper=in_process_timestamper(home),
                       fetch_revocation=False).test_client()
 

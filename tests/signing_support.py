@@ -49,9 +49,8 @@ def verdicts_around_revocation(served, signed: bytes, serial: str, reason: str, 
     ``serial`` is revoked for ``reason`` (later than any time-stamp), fetching OCSP from the
     ``served`` home; ``verify(client, key, body)`` is the test module's own call."""
     from ra.apikeys import create_api_key
-    from signing import create_app
-    from signing.timestamping import in_process_timestamper
-    app = create_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
+    from regca.roles import in_process_timestamper, signing_app
+    app = signing_app(served, timestamper=in_process_timestamper(served), fetch_revocation=True)
     key = create_api_key(served, "eod", ["verify"], None)
     before = verify(app.test_client(), key, signed)["signatures"][0]
     revoke_later(served, serial, reason)

@@ -17,7 +17,7 @@ from pyhanko.sign import signers
 from signing_support import sample_pdf
 
 from ra.apikeys import create_api_key
-from signing.timestamping import in_process_timestamper
+from regca.roles import in_process_timestamper
 
 pytestmark = pytest.mark.hsm
 

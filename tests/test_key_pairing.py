@@ -25,11 +25,10 @@ from ca.context import CaContext
 from ca.errors import KeyMismatch
 from ca.issuance import Issuer
 from keys.objects import spki_fingerprint
-from ocsp import OcspApp
 from regca.health import HealthApp
+from regca.roles import ocsp_app, tsa_app
+from regca.roles import signing_app as create_signing
 from regca.wsgi import create_app as create_wsgi
-from signing import create_app as create_signing
-from tsa.app import TsaApp
 
 pytestmark = [pytest.mark.hsm]
 
@@ -37,7 +36,7 @@ LABELS = {"ocsp": "regca-ocsp-responder", "tsa": "regca-tsa", "seal": "regca-sea
           "issuing": "regca-issuing-ca"}
 PROFILES = {"ocsp": "ocsp-responder", "tsa": "tsa", "seal": "seal", "issuing": "issuing-ca"}
 # Each service app, built on a home, and the HSM key role it signs with.
-APPS = {"ocsp": OcspApp, "tsa": TsaApp, "seal": create_signing}
+APPS = {"ocsp": ocsp_app, "tsa": tsa_app, "seal": create_signing}
 
 
 def reissue_for_other_key(path, role: str, other: str) -> CaContext:
@@ -98,12 +97,12 @@ def test_the_composed_app_and_the_ocsp_app_refuse_to_start(ocsp_swapped):
         create_wsgi(ctx.settings.home)
     assert_names_the_mismatch(refused.value.message, ctx, "ocsp", "tsa")
     with pytest.raises(KeyMismatch):
-        OcspApp(CaContext.open(ctx.settings.home))
+        ocsp_app(CaContext.open(ctx.settings.home))
 
 
 def test_services_whose_keys_match_still_start_beside_the_mismatch(ocsp_swapped):
     home = ocsp_swapped.settings.home
-    TsaApp(CaContext.open(home))
+    tsa_app(CaContext.open(home))
     create_signing(CaContext.open(home))
 
 
@@ -129,7 +128,7 @@ def test_each_service_app_refuses_its_own_key_only(tmp_path, role, other):
     with pytest.raises(KeyMismatch) as refused:
         APPS[role](CaContext.open(ctx.settings.home))
     assert_names_the_mismatch(refused.value.message, ctx, role, other)
-    OcspApp(CaContext.open(ctx.settings.home))  # its keys match: it starts
+    ocsp_app(CaContext.open(ctx.settings.home))  # its keys match: it starts
 
 
 def test_the_command_line_refuses_an_issuing_ca_certificate_for_another_key(tmp_path):

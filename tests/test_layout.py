@@ -81,6 +81,12 @@ def test_ocsp_and_tsa_never_import_the_web_or_each_other(package, others):
     assert _offending(package, others) == []
 
 
+@pytest.mark.parametrize("package", ["ocsp", "tsa", "signing"])
+def test_protocol_and_signing_fronts_never_take_the_whole_context(package):
+    # They get narrow services built by the composition (regca/roles.py, ca/services.py).
+    assert _offending(package, {"ca.context"}) == []
+
+
 @pytest.mark.parametrize("package", sorted(FRONTS))
 def test_no_front_mounts_another_fronts_app(package):
     assert _offending(package, APPS - {a for a in APPS if a.split(".")[0] == package}) == []

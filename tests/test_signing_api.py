@@ -19,9 +19,9 @@ from signxml.exceptions import InvalidDigest
 from signxml.xades import XAdESVerifier
 
 from ra.apikeys import create_api_key
-from signing import create_app
+from regca.roles import in_process_timestamper
+from regca.roles import signing_app as create_app
 from signing.seal import to_asn1
-from signing.timestamping import in_process_timestamper
 
 # B-LT, B-LTA and the revoked-signer case need a real server: tests/test_signing_http.py.
 
@@ -277,7 +277,8 @@ def _der(tag: int, body: bytes) -> bytes:
     _der(0x30, bytes.fromhex("06092a864886f70d010702") + _der(0xA0, functools.reduce(
         lambda inner, _: _der(0x30, inner), range(5000), b"\x05\x00"))),
     _der(0x30, bytes.fromhex("06092a864886f70d010701") + _der(0xA0, b"\x04\x00")),
-], ids=["garbage", "deeply-nested", "data-not-signed-data"])
+    b"-----BEGIN PKCS7-----\nMIIB\n",  # a PEM header without its END line
+], ids=["garbage", "deeply-nested", "data-not-signed-data", "pem-without-end"])
 def test_hostile_detached_cms_is_400(client, keys, signature):
     resp = client.post("/api/v1/verify", headers=auth(keys["verify"]), data={
         "signature": (io.BytesIO(signature), "sig.p7s"), "content": (io.BytesIO(CONTENT), "c")},

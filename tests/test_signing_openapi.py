@@ -10,8 +10,8 @@ from conftest import SAMPLE_XML, make_home
 from signing_support import sample_pdf
 
 from ra.apikeys import create_api_key
-from signing import create_app
-from signing.timestamping import in_process_timestamper
+from regca.roles import in_process_timestamper
+from regca.roles import signing_app as create_app
 from signing.web import load_openapi
 
 pytestmark = pytest.mark.hsm

@@ -307,7 +307,7 @@ def test_list_over_the_size_cap_is_refused(home, qca, lotl_signer, tmp_path):
     lists = write_trusted_lists(tmp_path, qca.cert, at=PINNED, lotl_signer=lotl_signer)
     config = TrustedListsConfig(lotl_signers=(_asn1(lotl_signer.cert),), max_bytes=1000)
     with pytest.raises(TrustedListRefused, match="larger than 1000 bytes"):
-        refresh(home, str(lists.lotl), [lists.tl], config=config)
+        refresh(home.settings, home.now(), str(lists.lotl), [lists.tl], config=config)
 
 
 def test_index_records_what_was_loaded(home, qca, lotl_signer, tmp_path):

@@ -20,7 +20,7 @@ from ca.policy import load_tsa_policy
 from ca.store import timestamps as store
 from ca.tsaserials import SerialAllocator
 from ra.apikeys import create_api_key
-from tsa.app import TsaApp
+from regca.roles import tsa_app
 from tsa.reply import TimeStampResp
 
 pytestmark = pytest.mark.hsm
@@ -48,21 +48,21 @@ def _with_tsa_settings(ctx: CaContext, tmp_path, table: str, clock=None) -> CaCo
 # -- policy settings ------------------------------------------------------------------------------
 
 def test_sha1_is_refused_by_default(sqlite_ctx, tmp_path):
-    with wsgi_thread(TsaApp(sqlite_ctx)) as base:
+    with wsgi_thread(tsa_app(sqlite_ctx)) as base:
         _, _, body = post(base, make_query(tmp_path, "q", "-sha1").read_bytes())
     assert _status(body) == ("rejection", {"bad_alg"})
 
 
 def test_sha1_is_granted_when_the_policy_allows_it(sqlite_ctx, tmp_path):
     ctx = _with_tsa_settings(sqlite_ctx, tmp_path, "allow_sha1 = true\n")
-    with wsgi_thread(TsaApp(ctx)) as base:
+    with wsgi_thread(tsa_app(ctx)) as base:
         _, _, body = post(base, make_query(tmp_path, "q", "-sha1").read_bytes())
     assert _status(body) == ("granted", set())
 
 
 def test_accuracy_is_configurable(sqlite_ctx, tmp_path):
     ctx = _with_tsa_settings(sqlite_ctx, tmp_path, "accuracy_seconds = 0.25\n")
-    with wsgi_thread(TsaApp(ctx)) as base:
+    with wsgi_thread(tsa_app(ctx)) as base:
         _, _, body = post(base, make_query(tmp_path, "q").read_bytes())
     (tmp_path / "r.tsr").write_bytes(body)
     assert "Accuracy: unspecified seconds, 0xFA millis" in reply_text(tmp_path, tmp_path / "r.tsr")
@@ -77,7 +77,7 @@ def test_bad_tsa_setting_fails_at_start_with_the_field(sqlite_ctx, tmp_path):
 def test_gen_time_keeps_sub_second_precision(sqlite_ctx, tmp_path):
     at = PINNED + dt.timedelta(seconds=7, microseconds=123450)
     ctx = CaContext(sqlite_ctx.settings, FixedClock(at))
-    with wsgi_thread(TsaApp(ctx)) as base:
+    with wsgi_thread(tsa_app(ctx)) as base:
         _, _, body = post(base, make_query(tmp_path, "q").read_bytes())
     assert _tst(body)["gen_time"].native == at
     (tmp_path / "r.tsr").write_bytes(body)
@@ -88,7 +88,7 @@ def test_gen_time_keeps_sub_second_precision(sqlite_ctx, tmp_path):
 
 def test_wrong_media_type_and_method_get_a_reply_not_a_page(sqlite_ctx, tmp_path):
     query = make_query(tmp_path, "q").read_bytes()
-    with wsgi_thread(TsaApp(sqlite_ctx)) as base:
+    with wsgi_thread(tsa_app(sqlite_ctx)) as base:
         status, ctype, body = post(base, query, content_type="text/plain")
         assert (status, ctype) == (415, "application/timestamp-reply")
         assert _status(body) == ("rejection", {"bad_request"})
@@ -107,7 +107,7 @@ def test_request_extensions_are_refused(sqlite_ctx):
                             "hashed_message": b"\x01" * 32},
         "extensions": [{"extn_id": "1.2.3.4", "extn_value": b"\x05\x00"}],
     })
-    with wsgi_thread(TsaApp(sqlite_ctx)) as base:
+    with wsgi_thread(tsa_app(sqlite_ctx)) as base:
         _, _, body = post(base, req.dump())
     assert _status(body) == ("rejection", {"unaccepted_extensions"})
 
@@ -115,7 +115,7 @@ def test_request_extensions_are_refused(sqlite_ctx):
 def test_imprint_of_the_wrong_length_is_bad_data_format(sqlite_ctx):
     req = tsp.TimeStampReq({"version": "v1", "message_imprint": {
         "hash_algorithm": {"algorithm": "sha384"}, "hashed_message": b"\x01" * 32}})
-    with wsgi_thread(TsaApp(sqlite_ctx)) as base:
+    with wsgi_thread(tsa_app(sqlite_ctx)) as base:
         _, _, body = post(base, req.dump())
     assert _status(body) == ("rejection", {"bad_data_format"})
 
@@ -145,7 +145,7 @@ def test_serials_are_unique_across_allocators_and_grow_after_restart(ctx):
 
 def test_record_holds_serial_time_imprint_and_requester(ctx, tmp_path):
     key = create_api_key(ctx, "e-urząd", ["sign"], None)
-    app = TsaApp(ctx)
+    app = tsa_app(ctx)
     query = make_query(tmp_path, "q", "-sha384", data=b"akt notarialny")
     with wsgi_thread(app) as base:
         _, _, anonymous = post(base, query.read_bytes())
@@ -165,7 +165,7 @@ def test_record_holds_serial_time_imprint_and_requester(ctx, tmp_path):
 def test_invalid_api_key_is_refused_and_not_recorded(ctx, tmp_path):
     with ctx.db.reading() as s:
         before = store.count_tokens(s)
-    with wsgi_thread(TsaApp(ctx)) as base:
+    with wsgi_thread(tsa_app(ctx)) as base:
         status, ctype, body = post(base, make_query(tmp_path, "q").read_bytes(),
                                    headers={"Authorization": "Bearer rca_nope"})
     assert (status, ctype) == (401, "application/timestamp-reply")
@@ -180,7 +180,7 @@ def test_hsm_unavailable_is_system_failure_503_and_service_recovers(tmp_path):
     ctx = make_home(tmp_path / "home")
     tokens = ctx.settings.hsm.softhsm_conf.parent / "tokens"
     query = make_query(tmp_path, "q").read_bytes()
-    with wsgi_thread(TsaApp(ctx)) as base:
+    with wsgi_thread(tsa_app(ctx)) as base:
         assert _status(post(base, query)[2]) == ("granted", set())
         shutil.move(tokens, tmp_path / "tokens-away")
         try:
@@ -196,7 +196,7 @@ def test_hsm_unavailable_is_system_failure_503_and_service_recovers(tmp_path):
 def test_no_token_after_the_tsa_certificate_expires(sqlite_ctx, tmp_path):
     expiry = sqlite_ctx.certificate_of("tsa").not_valid_after_utc
     ctx = CaContext(sqlite_ctx.settings, FixedClock(expiry + dt.timedelta(seconds=1)))
-    with wsgi_thread(TsaApp(ctx)) as base:
+    with wsgi_thread(tsa_app(ctx)) as base:
         status, _, body = post(base, make_query(tmp_path, "q").read_bytes())
     assert status == 503
     assert _status(body) == ("rejection", {"system_failure"})
@@ -207,7 +207,7 @@ def test_a_token_that_cannot_be_recorded_is_not_handed_out(tmp_path):
 
     ctx = make_home(tmp_path / "home")
     query = make_query(tmp_path, "q").read_bytes()
-    with wsgi_thread(TsaApp(ctx)) as base:
+    with wsgi_thread(tsa_app(ctx)) as base:
         assert _status(post(base, query)[2]) == ("granted", set())
         with ctx.db.engine.begin() as conn:  # the record refuses every row meanwhile
             conn.execute(text("ALTER TABLE tsa_tokens RENAME TO tsa_tokens_away"))

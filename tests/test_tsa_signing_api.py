@@ -20,10 +20,10 @@ from ca.context import CaContext
 from ca.policy import load_oids
 from ca.store import timestamps as store
 from ra.apikeys import create_api_key
-from signing import create_app
+from regca.roles import in_process_timestamper, tsa_app
+from regca.roles import signing_app as create_app
 from signing.config import SigningConfig
-from signing.timestamping import IN_PROCESS_REQUESTER, AuthorityTimeStamper, in_process_timestamper
-from tsa.app import TsaApp
+from signing.timestamping import IN_PROCESS_REQUESTER, AuthorityTimeStamper
 from tsa.authority import TimeStampAuthority
 
 pytestmark = pytest.mark.hsm
@@ -102,7 +102,7 @@ def test_in_process_timestamper_is_the_tsa_core(served):
     stamper = in_process_timestamper(served)
     assert isinstance(stamper, AuthorityTimeStamper)
     assert isinstance(stamper.authority, TimeStampAuthority)
-    assert isinstance(TsaApp(served).authority, TimeStampAuthority)
+    assert isinstance(tsa_app(served).authority, TimeStampAuthority)
 
 
 def _count(ctx: CaContext) -> int:

@@ -26,12 +26,12 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from ca.errors import ConfigurationError
 from ra.apikeys import create_api_key
-from signing import create_app
+from regca.roles import in_process_timestamper
+from regca.roles import signing_app as create_app
 from signing.config import SigningConfig
 from signing.fetch_policy import FetchPolicy, FetchRefused, FetchUnavailable, check_url
 from signing.fetching import POOL_THREADS, Deadline, FencedFetcherBackend, fetch
 from signing.seal import to_asn1
-from signing.timestamping import in_process_timestamper
 
 MARGIN = 1.0  # seconds of slack over a budget: a bound on the fence, not a benchmark
 CONTENT = b"Pismo z obcego urzedu, podpisane certyfikatem obcego CA.\n"
@@ -424,7 +424,7 @@ def _configured(home, table: str) -> SigningConfig:
     original = home.settings.config_file.read_text()
     try:
         home.settings.config_file.write_text(original + "\n" + table)
-        return SigningConfig.load(home)
+        return SigningConfig.load(home.settings)
     finally:
         home.settings.config_file.write_text(original)
 
@@ -438,7 +438,7 @@ def _anchoring(home, ca, tmp_path, fetching: str = "") -> SigningConfig:
 @pytest.mark.hsm
 def test_verify_fetches_nothing_from_a_foreign_cas_loopback_urls(home, listener):
     ca, leaf, key = foreign_pki(listener.url().rstrip("/"))
-    config = SigningConfig.load(home)  # as served: [signing.fetching] defaults
+    config = SigningConfig.load(home.settings)  # as served: [signing.fetching] defaults
     resp, elapsed = _verify(home, config, _detached_cms(leaf, key, ca, with_ca=False))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert resp.mimetype == "application/json"
@@ -486,9 +486,9 @@ def test_signing_config_loads_the_fetching_table(tmp_path):
             config_file = tmp_path / "regca.toml"
     Home.settings.config_file.write_text(
         '[signing.fetching]\nallow_hosts = ["10.0.0.0/8"]\nbudget_seconds = 2\n')
-    config = SigningConfig.load(Home)
+    config = SigningConfig.load(Home.settings)
     assert config.fetching.budget_seconds == 2.0
     assert check_url("http://10.9.9.9/", config.fetching)
     Home.settings.config_file.write_text('[signing.fetching]\nbudget_seconds = -1\n')
     with pytest.raises(ConfigurationError, match="signing.fetching.budget_seconds"):
-        SigningConfig.load(Home)
+        SigningConfig.load(Home.settings)

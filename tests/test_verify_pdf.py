@@ -19,8 +19,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 from signing_support import resident_with_key, sample_pdf, verdicts_around_revocation
 
 from ra.apikeys import create_api_key
-from signing.timestamping import in_process_timestamper
-from signing.trust import TrustStore
+from regca.roles import in_process_timestamper, trust_store
 
 pytestmark = pytest.mark.hsm
 
@@ -76,7 +75,7 @@ def _stamp(home, data: bytes) -> bytes:
 
 def _pyhanko_bottom_line(home, data: bytes) -> list[bool]:
     """pyHanko's own judgement of each signature, with the same trust anchor."""
-    vc = TrustStore(home).validation_context(fetching=False)
+    vc = trust_store(home).validation_context(fetching=False)
     return [validate_pdf_signature(s, vc, vc).bottom_line
             for s in PdfFileReader(io.BytesIO(data)).embedded_regular_signatures]
 
@@ -120,7 +119,7 @@ def test_dss_added_after_the_seal_stays_passed(client, key, home, sealed):
     def add_dss(writer):
         sig = PdfFileReader(io.BytesIO(sealed)).embedded_signatures[0]
         DocumentSecurityStore.supply_dss_in_writer(
-            writer, sig.pkcs7_content, certs=list(TrustStore(home)._intermediates))
+            writer, sig.pkcs7_content, certs=list(trust_store(home)._intermediates))
     extended = _update(sealed, add_dss)
     sig = verify(client, key, extended)["signatures"][0]
     assert sig["indication"] == "TOTAL_PASSED"

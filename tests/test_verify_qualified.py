@@ -26,9 +26,9 @@ from trusted_list_support import (
 )
 
 from ra.apikeys import create_api_key
-from signing import create_app
+from regca.roles import in_process_timestamper
+from regca.roles import signing_app as create_app
 from signing.seal import to_asn1
-from signing.timestamping import in_process_timestamper
 from signing.trusted_list_store import load_registry
 
 pytestmark = pytest.mark.hsm

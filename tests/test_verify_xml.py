@@ -22,11 +22,10 @@ from signxml.xades import XAdESSigner, XAdESVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, xades_tag
 
 from ra.apikeys import create_api_key
-from signing import create_app
+from regca.roles import in_process_timestamper, seal_registry
+from regca.roles import signing_app as create_app
 from signing.config import SigningConfig
 from signing.pl_identity import PPZP, PPZP_OS
-from signing.seal import SealRegistry
-from signing.timestamping import in_process_timestamper
 
 pytestmark = pytest.mark.hsm
 
@@ -45,7 +44,7 @@ def key(home):
 
 @pytest.fixture(scope="module")
 def seal(home):
-    return SealRegistry(home).for_principal(None)
+    return seal_registry(home).for_principal(None)
 
 
 def auth(key):
@@ -490,7 +489,7 @@ def _signed_by_a_resident(ctx, level: str) -> tuple[bytes, str]:
 
     private, issued = resident_with_key(ctx)
     chain = tuple(ctx.chain())
-    identity = replace(SealRegistry(ctx).for_principal(None), certificate=issued.certificate,
+    identity = replace(seal_registry(ctx).for_principal(None), certificate=issued.certificate,
                        key=private, chain=chain, asn1_certificate=to_asn1(issued.certificate),
                        asn1_chain=tuple(to_asn1(c) for c in chain))
     sealer = XadesSealer(ctx.clock, in_process_timestamper(ctx))

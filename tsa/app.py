@@ -13,10 +13,9 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ca.context import CaContext
 from ca.errors import Unauthorized
 from edge.wsgi import BodyTooLarge, read_body, respond
-from ra.apikeys import authenticate
+from ra.apikeys import ApiKeys
 from tsa.authority import TimeStampAuthority
 from tsa.errors import Rejected
 from tsa.reply import granted, rejection
@@ -33,12 +32,12 @@ _KEY_CACHE_SECONDS = 60.0
 
 class TsaApp:
     """The HTTP front of the home's ``TimeStampAuthority``: a reply leaves only with a token
-    already on record."""
+    already on record. Given the authority (the TSA key only) and the API-key check that names
+    requesters, nothing else (regca/roles.py builds both)."""
 
-    def __init__(self, ctx: CaContext, authority: TimeStampAuthority | None = None):
-        self.ctx = ctx
-        ctx.check_keys(("tsa",))  # a TSA certificate for another key fails at start-up
-        self.authority = authority or TimeStampAuthority.from_context(ctx)  # fails at start-up
+    def __init__(self, authority: TimeStampAuthority, api_keys: ApiKeys):
+        self.authority = authority
+        self.api_keys = api_keys
         self.policy = self.authority.policy
         self._keys: dict[str, tuple[str, float]] = {}
 
@@ -85,7 +84,7 @@ class TsaApp:
         if cached and cached[1] > time.monotonic():
             return cached[0]
         try:
-            principal = authenticate(self.ctx, bearer)
+            principal = self.api_keys.authenticate(bearer)
         except Unauthorized as exc:
             raise Rejected("bad_request", exc.message, 401) from None
         except SQLAlchemyError:

@@ -11,15 +11,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Sequence
 
 from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 
 from ca.clock import Clock
-from ca.context import CaContext
 from ca.errors import HsmUnavailable, RegCAError
-from ca.policy import TsaPolicy, load_tsa_policy
+from ca.policy import TsaPolicy
+from ca.services import RoleKey
 from ca.store.db import Database
 from ca.tsaserials import SerialAllocator
 from tsa.errors import Rejected
@@ -31,40 +31,33 @@ __all__ = ["TimeStampAuthority"]
 
 log = logging.getLogger(__name__)
 
-# What the TSA signs with, looked up when first needed: its certificate, its HSM key and the
-# CA certificates between its certificate and the root.
-KeySource = Callable[[], tuple[x509.Certificate, object, list[x509.Certificate]]]
-
 
 class TimeStampAuthority:
-    """Issues tokens for parsed requests; refusals are ``Rejected`` (RFC 3161 failInfo)."""
+    """Issues tokens for parsed requests; refusals are ``Rejected`` (RFC 3161 failInfo).
 
-    def __init__(self, db: Database, policy: TsaPolicy, key_source: KeySource, clock: Clock):
+    It holds the TSA's own key (``key``, role ``tsa``) and the CA certificates between its
+    certificate and the root (``intermediates``); of the store it uses its serial counter and
+    its journal only. No other key. The composition builds it (regca/roles.py).
+    """
+
+    def __init__(self, db: Database, policy: TsaPolicy, key: RoleKey,
+                 intermediates: Sequence[x509.Certificate], clock: Clock):
         self.policy = policy
         self.clock = clock
         self.serials = SerialAllocator(db, policy.serial_block)
         self.journal = TokenJournal(db)
-        self._key_source = key_source
+        self.key = key
+        self.intermediates = list(intermediates)
         self._signer: TokenSigner | None = None
         self._signer_pid = -1
         self._lock = threading.Lock()
-
-    @classmethod
-    def from_context(cls, ctx: CaContext) -> TimeStampAuthority:
-        """The home's TSA; its policy is checked here, so a bad ``[tsa]`` table fails at start."""
-        def keys():
-            intermediates = [c for c in ctx.chain() if c.issuer != c.subject]
-            certificate, key = ctx.key_pair("tsa")  # refuses a certificate for another key
-            return certificate, key, intermediates
-
-        return cls(ctx.db, load_tsa_policy(ctx.settings), keys, ctx.clock)
 
     def signer(self) -> TokenSigner:
         """This process's signer, built after the fork (PKCS#11 sessions never cross one)."""
         with self._lock:
             if self._signer is None or self._signer_pid != os.getpid():
-                certificate, key, intermediates = self._key_source()
-                self._signer = TokenSigner(certificate, key, self.policy, intermediates)
+                certificate, key = self.key.pair()  # refuses a certificate for another key
+                self._signer = TokenSigner(certificate, key, self.policy, self.intermediates)
                 self._signer_pid = os.getpid()
             return self._signer
 
