@@ -4,11 +4,10 @@ Adding a JST goes through ``ra.organizations`` (codes validated, audited)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, url_for
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ca.errors import RegCAError
-from ca.store.models import User, UserOrganization
+from ca.store import accounts as account_store
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import OrganizationForm, UserForm
@@ -35,11 +34,7 @@ def _page(form: OrganizationForm, error: str | None = None, status: int = 200,
           user_form: UserForm | None = None, user_error: str | None = None):
     ctx = _ctx()
     with ctx.db.reading() as s:
-        users = list(s.execute(select(User.username, User.role).order_by(User.username)))
-        scopes = {}
-        for username, teryt in s.execute(select(UserOrganization.username,
-                                                UserOrganization.teryt)):
-            scopes.setdefault(username, []).append(teryt)
+        users, scopes = account_store.users_and_scopes(s)
     profiles = [p for p in ctx.profiles if p.subject in ("resident", "staff")]
     return render_template("admin.html", form=form, error=error, users=users, scopes=scopes,
                            orgs=list_organizations(ctx), profiles=profiles,

@@ -7,7 +7,6 @@ from flask import Blueprint, abort, current_app, redirect, render_template, url_
 
 from ca.errors import RegCAError
 from ca.store import enrolments as store
-from ca.store.models import Enrolment
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ReplaceForm, TokenActionForm, UnblockForm
@@ -36,7 +35,7 @@ def registry_list():
     actor = current_actor()
     with _ctx().db.reading() as s:
         tokens = store.list_tokens(s, list(actor.orgs) if actor.orgs is not None else None)
-        rows = [(tk, s.get(Enrolment, tk.enrolment_id)) for tk in tokens]
+        rows = [(tk, store.get(s, tk.enrolment_id)) for tk in tokens]
     return render_template("tokens.html", rows=rows)
 
 
@@ -45,7 +44,7 @@ def _page(token_id: int, status: int = 200, error: str | None = None, **forms):
     token = registry.visible_token(_ctx(), token_id, actor.orgs)
     with _ctx().db.reading() as s:
         certs = store.token_certificates(s, token_id)
-        e = s.get(Enrolment, token.enrolment_id)
+        e = store.get(s, token.enrolment_id)
     return render_template(
         "token.html", tk=token, certs=certs, e=e, error=error,
         action_form=TokenActionForm(formdata=None),
