@@ -10,12 +10,11 @@ import datetime as dt
 from ca.audit import Event
 from ca.context import CaContext
 from ca.store import certificates as cert_store
-from ca.store.certificates import PendingCertificate, SignedCertificate
+from ca.store.certificates import PendingCertificate, RevocationChange, SignedCertificate
 
 __all__ = ["revoke", "seed"]
 
 _CHUNK = 20000  # rows per transaction
-_REVOKE_CHUNK = 2000
 
 
 def seed(ctx: CaContext, entries: list[tuple[str, str | None]]) -> None:
@@ -36,10 +35,12 @@ def revoke(ctx: CaContext, pairs: list[tuple[str, str]]) -> None:
     """Revoke each ``(serial, reason)`` as the store records any revocation (row, audit event,
     the change a delta CRL lists); no OCSP response is re-signed."""
     now = ctx.now()
-    for start in range(0, len(pairs), _REVOKE_CHUNK):
+    for start in range(0, len(pairs), _CHUNK):
+        reasons = dict(pairs[start:start + _CHUNK])
         with ctx.db.transaction() as s:
-            for serial, reason in pairs[start:start + _REVOKE_CHUNK]:
-                row = cert_store.get(s, serial, for_update=True)
-                cert_store.set_revocation(s, row, "revoked", now, now, reason, None, Event(
-                    actor="bench", action="certificate.revoke", object=f"certificate:{serial}",
-                    details={"reason": reason}))
+            rows = cert_store.get_many(s, list(reasons), for_update=True)
+            cert_store.set_revocation(s, [RevocationChange(
+                row, "revoked", now, reasons[row.serial], None, Event(
+                    actor="bench", action="certificate.revoke",
+                    object=f"certificate:{row.serial}", details={"reason": reasons[row.serial]}))
+                for row in rows], now)

@@ -32,7 +32,12 @@ from ca.profiles import Profile
 from ca.serials import new_serial, serial_hex
 from ca.store import certificates as cert_store
 from ca.store import organizations as org_store
-from ca.store.certificates import IssuanceWriter, PendingCertificate, SignedCertificate
+from ca.store.certificates import (
+    IssuanceWriter,
+    PendingCertificate,
+    RevocationChange,
+    SignedCertificate,
+)
 from ca.store.models import Organization
 
 __all__ = ["IssuanceRequest", "IssuedCertificate", "Issuer"]
@@ -176,14 +181,14 @@ class Issuer:
         signed but was never stored is treated as revoked, so no relying party trusts it."""
         ctx = self.ctx
         cutoff = ctx.now() - dt.timedelta(seconds=ctx.settings.pending_grace_seconds)
-        settled = []
+        now = ctx.now()  # listed by the next delta CRL, as revoked at this time
         with ctx.db.transaction() as s:
-            for row in cert_store.stale_pending(s, cutoff):
-                now = ctx.now()  # listed by the next delta CRL, as revoked at this time
-                cert_store.set_revocation(s, row, "abandoned", now, now, None, None, Event(
+            stale = cert_store.stale_pending(s, cutoff)
+            cert_store.set_revocation(s, [RevocationChange(
+                row, "abandoned", now, None, None, Event(
                     actor="system", action="certificate.abandon",
                     object=f"certificate:{row.serial}", organization_teryt=row.organization_teryt,
                     details={"profile": row.profile,
                              "reason": "pending at restart; treated as revoked"}))
-                settled.append(row.serial)
-        return settled
+                for row in stale], now)
+        return [row.serial for row in stale]

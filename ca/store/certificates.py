@@ -27,9 +27,9 @@ from ca.store.groupcommit import GroupWriter
 from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
 
-__all__ = ["PendingCertificate", "SignedCertificate", "IssuanceWriter", "insert_pending",
-           "insert_pending_many", "store_issued", "set_revocation", "get", "current_for_profile",
-           "stale_pending"]
+__all__ = ["PendingCertificate", "SignedCertificate", "RevocationChange", "IssuanceWriter",
+           "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
+           "get_many", "current_for_profile", "stale_pending"]
 
 
 _TABLE = Certificate.__table__
@@ -105,16 +105,30 @@ def store_issued(session, signed: Sequence[SignedCertificate], at: dt.datetime) 
             raise RuntimeError(f"certificate {which} was not pending when its signature arrived")
 
 
-def set_revocation(session: Session, row: Certificate, status: str, at: dt.datetime,
-                   revoked_at: dt.datetime | None, reason: str | None,
-                   invalidity_date: dt.datetime | None, event: Event) -> None:
-    """Change ``row``'s revocation state (revoked, on hold, released to ``issued``, or
-    ``abandoned``) inside the caller's transaction, with its audit ``event`` and the change the
-    next delta CRL lists, all stamped ``at``."""
-    row.status, row.revoked_at = status, revoked_at
-    row.revocation_reason, row.invalidity_date = reason, invalidity_date
-    crl_store.record_change(session, row, at)
-    audit_store.append(session, event, at)
+class RevocationChange(NamedTuple):
+    """A row's move to another revocation state, and the audit event that records it."""
+
+    row: Certificate  # read in the same transaction (``get``, ``get_many``), for update
+    status: str  # revoked, issued (released from hold) or abandoned
+    revoked_at: dt.datetime | None
+    reason: str | None
+    invalidity_date: dt.datetime | None
+    event: Event
+
+
+def set_revocation(session: Session, changes: Sequence[RevocationChange], at: dt.datetime
+                   ) -> None:
+    """Change rows' revocation state (revoked, on hold, released to ``issued``, or
+    ``abandoned``) inside the caller's transaction, with each change's audit event and the
+    changes the next delta CRL lists, all stamped ``at``."""
+    if not changes:
+        return  # nor take the audit head's lock
+    for c in changes:
+        row = c.row
+        row.status, row.revoked_at = c.status, c.revoked_at
+        row.revocation_reason, row.invalidity_date = c.reason, c.invalidity_date
+        crl_store.record_change(session, row, at)
+    audit_store.append_many(session, [(at, c.event) for c in changes])
 
 
 class IssuanceWriter:
@@ -140,6 +154,15 @@ def get(session: Session, serial: str, for_update: bool = False) -> Certificate 
     if for_update:
         q = q.with_for_update()
     return session.execute(q).scalar_one_or_none()
+
+
+def get_many(session: Session, serials: Sequence[str], for_update: bool = False
+             ) -> list[Certificate]:
+    """The rows of ``serials`` that exist, in no particular order."""
+    q = select(Certificate).where(Certificate.serial.in_(list(serials)))
+    if for_update:
+        q = q.with_for_update()
+    return list(session.execute(q).scalars())
 
 
 def current_for_profile(session: Session, profile: str,
