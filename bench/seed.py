@@ -10,7 +10,7 @@ import datetime as dt
 from ca.audit import Event
 from ca.context import CaContext
 from ca.store import certificates as cert_store
-from ca.store.certificates import PendingCertificate, RevocationChange, SignedCertificate
+from ca.store.certificates import PendingCertificate, Revocation, SignedCertificate
 
 __all__ = ["revoke", "seed"]
 
@@ -39,7 +39,7 @@ def revoke(ctx: CaContext, pairs: list[tuple[str, str]]) -> None:
         reasons = dict(pairs[start:start + _CHUNK])
         with ctx.db.transaction() as s:
             rows = cert_store.get_many(s, list(reasons), for_update=True)
-            cert_store.set_revocation(s, [RevocationChange(
+            cert_store.set_revocation(s, [Revocation(
                 row, "revoked", now, reasons[row.serial], None, Event(
                     actor="bench", action="certificate.revoke",
                     object=f"certificate:{row.serial}", details={"reason": reasons[row.serial]}))

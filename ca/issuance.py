@@ -35,7 +35,7 @@ from ca.store import organizations as org_store
 from ca.store.certificates import (
     IssuanceWriter,
     PendingCertificate,
-    RevocationChange,
+    Revocation,
     SignedCertificate,
 )
 from ca.store.models import Organization
@@ -184,7 +184,7 @@ class Issuer:
         now = ctx.now()  # listed by the next delta CRL, as revoked at this time
         with ctx.db.transaction() as s:
             stale = cert_store.stale_pending(s, cutoff)
-            cert_store.set_revocation(s, [RevocationChange(
+            cert_store.set_revocation(s, [Revocation(
                 row, "abandoned", now, None, None, Event(
                     actor="system", action="certificate.abandon",
                     object=f"certificate:{row.serial}", organization_teryt=row.organization_teryt,

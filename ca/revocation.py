@@ -15,7 +15,7 @@ from ca.errors import AlreadyRevoked, Conflict, Forbidden, Malformed, NotFound
 from ca.ocsp_cache import ResponseCache
 from ca.serials import parse_serial
 from ca.store import certificates as cert_store
-from ca.store.certificates import RevocationChange
+from ca.store.certificates import Revocation
 from ca.store.models import Certificate
 
 __all__ = ["REASONS", "RevocationRequest", "Revoker", "parse_reason"]
@@ -80,7 +80,7 @@ class Revoker:
                 raise Forbidden(f"certificate {serial} does not belong to JST "
                                 f"{request.scope_teryt}")
             to = self._decide(row, reason, now, request.invalidity_date)
-            cert_store.set_revocation(s, [RevocationChange(
+            cert_store.set_revocation(s, [Revocation(
                 row, to.status, to.revoked_at, to.reason, to.invalidity_date,
                 Event(actor=request.actor, action=to.action, object=f"certificate:{serial}",
                       organization_teryt=row.organization_teryt, details={"reason": reason}))],

@@ -377,3 +377,19 @@ def _count_events_in(session, serial: str) -> int:
     return len(session.execute(select(AuditEvent.seq).where(
         AuditEvent.object == f"certificate:{serial}")).all())
 
+
+
+def test_a_revocation_event_must_name_its_certificate(ctx):
+    """The event is the row's own: one naming another certificate is refused, nothing
+    changes."""
+    from ca.audit import Event
+
+    serial, other = _issue(Issuer(ctx)), _issue(Issuer(ctx))
+    with pytest.raises(ValueError, match="names"), ctx.db.transaction() as s:
+        row = cert_store.get(s, serial, for_update=True)
+        cert_store.set_revocation(s, [cert_store.Revocation(
+            row, "revoked", ctx.now(), "keyCompromise", None,
+            Event(actor="test", action="certificate.revoke", object=f"certificate:{other}"))],
+            ctx.now())
+    assert _status(ctx, serial) == "issued"
+    assert _events(ctx, serial) == _events(ctx, other) == ["certificate.issue"]

@@ -27,7 +27,7 @@ from ca.store.groupcommit import GroupWriter
 from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
 
-__all__ = ["PendingCertificate", "SignedCertificate", "RevocationChange", "IssuanceWriter",
+__all__ = ["PendingCertificate", "SignedCertificate", "Revocation", "IssuanceWriter",
            "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
            "get_many", "current_for_profile", "stale_pending"]
 
@@ -105,7 +105,7 @@ def store_issued(session, signed: Sequence[SignedCertificate], at: dt.datetime) 
             raise RuntimeError(f"certificate {which} was not pending when its signature arrived")
 
 
-class RevocationChange(NamedTuple):
+class Revocation(NamedTuple):
     """A row's move to another revocation state, and the audit event that records it."""
 
     row: Certificate  # read in the same transaction (``get``, ``get_many``), for update
@@ -116,13 +116,16 @@ class RevocationChange(NamedTuple):
     event: Event
 
 
-def set_revocation(session: Session, changes: Sequence[RevocationChange], at: dt.datetime
-                   ) -> None:
+def set_revocation(session: Session, changes: Sequence[Revocation], at: dt.datetime) -> None:
     """Change rows' revocation state (revoked, on hold, released to ``issued``, or
     ``abandoned``) inside the caller's transaction, with each change's audit event and the
-    changes the next delta CRL lists, all stamped ``at``."""
+    changes the next delta CRL lists, all stamped ``at``. ValueError if an event names another
+    object than its certificate."""
     if not changes:
         return  # nor take the audit head's lock
+    for c in changes:
+        if c.event.object != f"certificate:{c.row.serial}":
+            raise ValueError(f"the event of certificate {c.row.serial} names {c.event.object}")
     for c in changes:
         row = c.row
         row.status, row.revoked_at = c.status, c.revoked_at
