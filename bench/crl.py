@@ -23,7 +23,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import update
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,9 +30,10 @@ sys.path.insert(0, str(ROOT))
 from ca.context import CaContext  # noqa: E402
 from ca.crl import CrlPublisher  # noqa: E402
 from ca.store import crl as crl_store  # noqa: E402
-from ca.store.bulk import insert_certificates, insert_changes  # noqa: E402
-from ca.store.models import Certificate  # noqa: E402
 from regca.bootstrap import InitOptions, initialise  # noqa: E402
+
+sys.path.append(str(ROOT / "bench"))
+from seed import revoke, seed  # noqa: E402  (bench/seed.py)
 
 REASONS = ["keyCompromise", "superseded", "affiliationChanged", "cessationOfOperation",
            "unspecified"]  # the reasons `openssl ca` knows too
@@ -57,33 +57,19 @@ authorityKeyIdentifier = keyid:always
 
 
 def load(ctx: CaContext, certs: int, revoked: int) -> list[tuple]:
-    now = ctx.now().replace(microsecond=0)
     revoked_idx = set(secrets.SystemRandom().sample(range(certs), revoked))
     entries = []
     for i in range(certs):
         serial = format(secrets.randbits(126) | 1 << 125, "x")
         reason = REASONS[i % len(REASONS)] if i in revoked_idx else None
         entries.append((serial, reason))
-    rows = ({"serial": serial, "issuer": "issuing", "profile": "resident-signing",
-             "status": "revoked" if reason else "issued", "subject": f"CN=bench {i}",
-             "requested_by": "bench", "not_before": now,
-             "not_after": now + dt.timedelta(days=365), "tbs": b"", "created_at": now,
-             "issued_at": now, "revoked_at": now if reason else None,
-             "revocation_reason": reason} for i, (serial, reason) in enumerate(entries))
-    with ctx.db.transaction() as s:
-        insert_certificates(s, rows)
+    seed(ctx, entries)
     return entries
 
 
 def revoke_more(ctx: CaContext, serials: list[str]) -> None:
     """Bulk revocations after the complete CRL, recorded as changes for the delta."""
-    now = ctx.now()
-    with ctx.db.transaction() as s:
-        for i in range(0, len(serials), 500):
-            s.execute(update(Certificate).where(Certificate.serial.in_(serials[i:i + 500]))
-                      .values(status="revoked", revoked_at=now, revocation_reason="superseded"))
-        insert_changes(s, [{"serial": x, "issuer": "issuing", "released": False,
-                            "changed_at": now} for x in serials])
+    revoke(ctx, [(serial, "superseded") for serial in serials])
 
 
 def openssl_peer(tmp: Path, entries: list[tuple], extra_revoked: set[str]) -> tuple[float, int]:
@@ -143,7 +129,8 @@ def main() -> None:
         ctx = CaContext.open(tmp / "home")
         t = time.perf_counter()
         entries = load(ctx, args.certs, args.revoked)
-        print(f"bulk insert of {args.certs} rows: {time.perf_counter() - t:.1f} s", flush=True)
+        print(f"store loaded with {args.certs} rows: {time.perf_counter() - t:.1f} s",
+              flush=True)
         publisher = CrlPublisher(ctx)
         publisher.publish("issuing")  # warm-up: HSM log-in, first CRL number
         t = time.perf_counter()

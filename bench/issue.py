@@ -135,7 +135,7 @@ def main() -> None:
                 ctx = CaContext.open(home)
                 for threads in (int(t) for t in args.threads.split(",")):
                     rows.append((backend, threads, _measured(ctx, home, args, threads)))
-                ctx.db.engine.dispose()
+                ctx.db.dispose()
     lines = ["# Issuance throughput", "",
              f"`.venv/bin/python bench/issue.py --count {args.count} --repeat {args.repeat}`: "
              f"resident-signing certificates, EC P-256 issuing key in SoftHSM2, each validated, "

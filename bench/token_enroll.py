@@ -64,7 +64,7 @@ def main() -> None:
                 labels = _tokens(conf, args.count, f"{where[:3]}{len(profiles)}-")
                 seconds = _run(ctx, conf, labels, profiles)
                 rows.append((where, len(profiles), args.count, seconds))
-        ctx.db.engine.dispose()
+        ctx.db.dispose()
     lines = ["# Token personalisation (SoftHSM2 2.6, EC P-256, SQLite, one process)", "",
              f"`.venv/bin/python bench/token_enroll.py --count {args.count}`", "",
              "| token store | certificates per token | tokens | seconds | tokens/s | ms/token |",

@@ -81,11 +81,6 @@ class CaContext:
     def audit(self, session: Session, event: Event) -> int:
         return audit_store.append(session, event, self.now())
 
-    def audit_many(self, session, events: list[Event]) -> int:
-        """Append several events in one go (one head lock); ``session`` may be a connection."""
-        at = self.now()
-        return audit_store.append_many(session, [(at, e) for e in events])
-
     def certificate_of(self, profile: str) -> x509.Certificate:
         """The current certificate of a CA or service profile (cached per process)."""
         cert = self._certificates.get(profile)

@@ -31,14 +31,14 @@ from ca.ocsp_cache import ResponseCache
 from ca.profiles import Profile
 from ca.serials import new_serial, serial_hex
 from ca.store import certificates as cert_store
-from ca.store import crl as crl_store
-from ca.store import ocsp as ocsp_store
 from ca.store import organizations as org_store
-from ca.store.certificates import PendingCertificate
-from ca.store.direct import DirectConnection
-from ca.store.groupcommit import GroupWriter
+from ca.store.certificates import (
+    IssuanceWriter,
+    PendingCertificate,
+    Revocation,
+    SignedCertificate,
+)
 from ca.store.models import Organization
-from ca.store.ocsp import ResponseRow
 
 __all__ = ["IssuanceRequest", "IssuedCertificate", "Issuer"]
 
@@ -54,16 +54,6 @@ class IssuanceRequest:
     subject: dict
     actor: str
     scope_teryt: str | None = None  # an API key bound to one JST may only issue for it
-
-
-@dataclass(frozen=True)
-class _Signed:
-    """A signed certificate on its way to the store, with its first OCSP responses."""
-
-    row: PendingCertificate  # what was recorded before signing
-    der: bytes
-    certificate: x509.Certificate
-    responses: list[ResponseRow]
 
 
 @dataclass(frozen=True)
@@ -137,7 +127,7 @@ class Issuer:
         """Sign ``spec`` with ``issuer`` (or ``self_key`` for a self-signed root).
 
         Must run its steps in this order; each commit is a point a crash may stop at.
-        Concurrent callers share their commits (``GroupWriter``).
+        Concurrent callers share their commits (``IssuanceWriter``).
         """
         ctx = self.ctx
         key = issuer.key if issuer else self_key
@@ -156,7 +146,7 @@ class Issuer:
                 serial_hex(serial), issuer_name, spec.profile.name, subject_text,
                 organization_teryt, actor, now, not_after, tbs, ctx.now())
             try:
-                self._pending.submit(row)
+                self._writer.record_pending(row)
                 break
             except IntegrityError:
                 continue  # a serial collision: astronomically rare, never silently reused
@@ -169,33 +159,17 @@ class Issuer:
 
         # Step 3: store it as issued, audit, and keep its pre-signed OCSP responses, in one
         # transaction.
-        self._store_issued(_Signed(row, der, certificate,
-                                   self._responses.for_new(row.serial, issuer_name)))
+        self._store_issued(SignedCertificate(row, der,
+                                             self._responses.for_new(row.serial, issuer_name)))
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
 
-    def _store_issued(self, item: _Signed) -> None:
-        self._issued.submit(item)
+    def _store_issued(self, signed: SignedCertificate) -> None:
+        self._writer.record_issued(signed)
 
     @cached_property
-    def _pending(self) -> GroupWriter[PendingCertificate]:
-        return GroupWriter(self.ctx.db, cert_store.insert_pending_many, one_statement_each=True)
-
-    @cached_property
-    def _issued(self) -> GroupWriter[_Signed]:
-        return GroupWriter(self.ctx.db, self._write_issued)
-
-    def _write_issued(self, conn: DirectConnection, group: list[_Signed]) -> None:
-        at = self.ctx.now()
-        all_pending = cert_store.mark_issued_many(conn, [(s.row.serial, s.der, at) for s in group])
-        ocsp_store.save(conn, [r for s in group for r in s.responses])
-        # Last: appending takes the audit head's lock, which every writer of every process
-        # waits for; it is held from here to the COMMIT only.
-        self.ctx.audit_many(conn, [Event(
-            actor=s.row.requested_by, action="certificate.issue",
-            object=f"certificate:{s.row.serial}", organization_teryt=s.row.organization_teryt,
-            details={"profile": s.row.profile, "subject": s.row.subject}) for s in group])
-        all_pending()  # read once the head's row has come back: no round trip of its own
+    def _writer(self) -> IssuanceWriter:
+        return IssuanceWriter(self.ctx.db, self.ctx.now)
 
     def _chain_for(self, issuer: Authority) -> list[x509.Certificate]:
         if issuer.name == "root":
@@ -207,15 +181,14 @@ class Issuer:
         signed but was never stored is treated as revoked, so no relying party trusts it."""
         ctx = self.ctx
         cutoff = ctx.now() - dt.timedelta(seconds=ctx.settings.pending_grace_seconds)
-        settled = []
+        now = ctx.now()  # listed by the next delta CRL, as revoked at this time
         with ctx.db.transaction() as s:
-            for row in cert_store.stale_pending(s, cutoff):
-                cert_store.set_revocation(row, "abandoned", ctx.now(), None, None)
-                crl_store.record_change(s, row, ctx.now())  # listed by the next delta CRL
-                ctx.audit(s, Event(actor="system", action="certificate.abandon",
-                                   object=f"certificate:{row.serial}",
-                                   organization_teryt=row.organization_teryt,
-                                   details={"profile": row.profile,
-                                            "reason": "pending at restart; treated as revoked"}))
-                settled.append(row.serial)
-        return settled
+            stale = cert_store.stale_pending(s, cutoff)
+            cert_store.set_revocation(s, [Revocation(
+                row, "abandoned", now, None, None, Event(
+                    actor="system", action="certificate.abandon",
+                    object=f"certificate:{row.serial}", organization_teryt=row.organization_teryt,
+                    details={"profile": row.profile,
+                             "reason": "pending at restart; treated as revoked"}))
+                for row in stale], now)
+        return [row.serial for row in stale]

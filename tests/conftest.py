@@ -83,7 +83,7 @@ def home_ctx(backend, tmp_path_factory):
     with fresh_database(backend, tmp) as url:
         ctx = make_home(tmp / "home", url)
         yield ctx
-        ctx.db.engine.dispose()
+        ctx.db.dispose()
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def home(tmp_path_factory):
     """A demo home of the test module's own (SQLite, SoftHSM2, the pinned clock)."""
     ctx = make_home(tmp_path_factory.mktemp("home") / "home")
     yield ctx
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def served(tmp_path_factory):
                     public_url=f"http://127.0.0.1:{port}")
     with wsgi_thread(create_wsgi(ctx.settings.home, ctx), port):
         yield ctx
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 # -- subscriber keys and CSRs (software keys: these play the subscriber's token) ----------------

@@ -169,4 +169,4 @@ def served_on(backend: str, tmp: Path):
             yield s
         finally:
             stop(s.process)
-            s.ctx.db.engine.dispose()
+            s.ctx.db.dispose()

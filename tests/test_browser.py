@@ -63,7 +63,7 @@ def site(tmp_path_factory):
     yield {"url": f"http://127.0.0.1:{server.server_port}", "ctx": ctx, "token": token,
            "secrets": secrets_, "state": {}}
     server.shutdown()
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -75,21 +75,27 @@ def test_a_lone_statement_is_written_without_a_transaction_and_fails_cleanly(ctx
         assert _stored(ctx, _write_then_fail(ctx).serial) is None
 
 
+def _pending(row: Certificate) -> cert_store.PendingCertificate:
+    return cert_store.PendingCertificate(*(getattr(row, f)
+                                           for f in cert_store.PendingCertificate._fields))
+
+
 def test_marking_a_row_that_is_not_pending_fails_the_whole_write(ctx):
-    pending, ghost = _pending_row(), serial_hex(new_serial())
+    """A signature for a row that is not pending (a ghost, or one already settled) fails the
+    whole group: no row marked, no audit event left behind."""
+    pending, ghost = _pending_row(), _pending_row()
     with ctx.db.direct_transaction() as conn:
         cert_store.insert_pending_many(conn, [pending])
     with pytest.raises(RuntimeError, match="not pending"), \
             ctx.db.direct_transaction() as conn:
-        all_pending = cert_store.mark_issued_many(
-            conn, [(pending.serial, b"der", _AT), (ghost, b"der", _AT)])
-        audit_store.append_many(conn, [(_AT, Event(actor="test", action="mark.test",
-                                                   object=f"certificate:{ghost}"))])
-        all_pending()  # after a later statement's result, as issuance reads it
+        cert_store.store_issued(conn, [cert_store.SignedCertificate(_pending(pending), b"der"),
+                                       cert_store.SignedCertificate(_pending(ghost), b"der")],
+                                _AT)
     with ctx.db.reading() as s:
         assert s.get(Certificate, pending.serial).status == "pending"
-        assert s.scalar(select(func.count()).select_from(AuditEvent)
-                        .where(AuditEvent.action == "mark.test")) == 0
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.object.in_([f"certificate:{pending.serial}",
+                                   f"certificate:{ghost.serial}"]))) == 0
 
 
 def test_one_group_of_audit_events_keeps_the_chain(ctx):
@@ -247,7 +253,7 @@ def test_issuance_survives_the_server_dropping_its_connections(ctx):
         pytest.skip("SQLite has no server to drop connections")
     issuer = Issuer(ctx)
     issuer.issue(IssuanceRequest("resident-signing", make_csr(), dict(RESIDENT), "test"))
-    admin = ctx.db.engine.raw_connection()
+    admin = ctx.db._engine.raw_connection()
     try:
         admin.cursor().execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

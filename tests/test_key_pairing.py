@@ -69,7 +69,7 @@ def ocsp_swapped(tmp_path_factory):
     """The OCSP responder's certificate re-issued for the TSA's key."""
     ctx = reissue_for_other_key(tmp_path_factory.mktemp("swapped") / "home", "ocsp", "tsa")
     yield ctx
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 def test_regca_serve_refuses_a_certificate_for_another_key_with_one_line(ocsp_swapped):

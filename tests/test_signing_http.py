@@ -39,7 +39,7 @@ def live(tmp_path_factory):
     key = create_api_key(ctx, "eod", ["sign", "verify"], None)
     with wsgi_thread(create_app(ctx.settings.home, ctx), port):
         yield {"ctx": ctx, "base": base, "key": key, "prefixes": prefixes}
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 def curl(live, *args: str, data: bytes | None = None) -> tuple[int, bytes]:

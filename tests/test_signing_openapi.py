@@ -23,7 +23,7 @@ SPEC = load_openapi()
 def home(tmp_path_factory):
     ctx = make_home(tmp_path_factory.mktemp("openapi") / "home")
     yield ctx
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 @pytest.fixture(scope="module")

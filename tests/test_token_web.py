@@ -25,7 +25,7 @@ def home(tmp_path_factory):
     ctx = make_home(tmp_path_factory.mktemp("tokweb") / "home")
     secret = add_staff(ctx, "officer_t", "officer", ["0862011"])
     yield ctx, secret
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 @pytest.fixture

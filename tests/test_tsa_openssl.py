@@ -108,4 +108,4 @@ def test_openssl_verifies_tokens_of_other_tsa_keys(tmp_path, algorithm, signatur
     assert token.returncode == 0
     dump = openssl("cms", "-cmsout", "-print", "-inform", "DER", "-in", "t.der", cwd=tmp_path)
     assert f"algorithm: {signature}" in dump.stdout
-    ctx.db.engine.dispose()
+    ctx.db.dispose()

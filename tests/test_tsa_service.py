@@ -190,7 +190,7 @@ def test_hsm_unavailable_is_system_failure_503_and_service_recovers(tmp_path):
         assert (status, ctype) == (503, "application/timestamp-reply")
         assert _status(body) == ("rejection", {"system_failure"})
         assert _status(post(base, query)[2]) == ("granted", set())
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 def test_no_token_after_the_tsa_certificate_expires(sqlite_ctx, tmp_path):
@@ -209,14 +209,14 @@ def test_a_token_that_cannot_be_recorded_is_not_handed_out(tmp_path):
     query = make_query(tmp_path, "q").read_bytes()
     with wsgi_thread(tsa_app(ctx)) as base:
         assert _status(post(base, query)[2]) == ("granted", set())
-        with ctx.db.engine.begin() as conn:  # the record refuses every row meanwhile
+        with ctx.db._engine.begin() as conn:  # the record refuses every row meanwhile
             conn.execute(text("ALTER TABLE tsa_tokens RENAME TO tsa_tokens_away"))
         try:
             status, ctype, body = post(base, query)
         finally:
-            with ctx.db.engine.begin() as conn:
+            with ctx.db._engine.begin() as conn:
                 conn.execute(text("ALTER TABLE tsa_tokens_away RENAME TO tsa_tokens"))
         assert (status, ctype) == (503, "application/timestamp-reply")
         assert _status(body) == ("rejection", {"system_failure"})
         assert _status(post(base, query)[2]) == ("granted", set())
-    ctx.db.engine.dispose()
+    ctx.db.dispose()

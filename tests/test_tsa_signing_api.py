@@ -124,4 +124,4 @@ def test_in_process_gives_no_token_outside_the_tsa_certificate(served):
     with pytest.raises(TimestampRequestError, match="not valid"):
         asyncio.run(in_process_timestamper(later).async_timestamp(b"\x01" * 32, "sha256"))
     assert _count(served) == before
-    later.db.engine.dispose()
+    later.db.dispose()

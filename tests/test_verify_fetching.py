@@ -394,7 +394,7 @@ def test_pyhanko_fetchers_get_fetch_errors_and_the_listener_nothing(listener):
 def home(tmp_path_factory):
     ctx = make_home(tmp_path_factory.mktemp("fetching") / "home")
     yield ctx
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 def _detached_cms(leaf, key, ca, with_ca: bool) -> bytes:

@@ -49,7 +49,7 @@ def home(tmp_path_factory, lotl_signer):
     pem.write_bytes(lotl_signer.cert.public_bytes(Encoding.PEM))
     pin_lotl_signer(path, pem)
     yield ctx
-    ctx.db.engine.dispose()
+    ctx.db.dispose()
 
 
 def _cades(ca, **qualified) -> bytes:

@@ -1,19 +1,35 @@
-"""Certificate rows: pending -> issued -> revoked, and the queries services need."""
+"""Certificate rows: pending -> issued -> revoked, and the queries services need.
+
+The only module that writes the ``certificates`` table, through three functions
+(tests/test_store_api.py pins it): ``insert_pending_many`` records an intent before signing
+(settled later by one of the other two, so audited when it ends: issued or abandoned);
+``store_issued`` is the one writer of the issued state and appends each certificate's
+``certificate.issue`` event; ``set_revocation`` changes a row's revocation state and appends
+its event and the change the next delta CRL lists. Each writes its audit event in the caller's
+transaction, so no certificate is stored without one (DESIGN.md, "The audit log").
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from ca.store.db import connection_of
+from ca.audit import Event
+from ca.store import audit as audit_store
+from ca.store import crl as crl_store
+from ca.store import ocsp as ocsp_store
+from ca.store.db import Database, connection_of
+from ca.store.groupcommit import GroupWriter
 from ca.store.models import Certificate
+from ca.store.ocsp import ResponseRow
 
-__all__ = ["PendingCertificate", "insert_pending", "insert_pending_many", "mark_issued_many", "get",
-           "current_for_profile", "stale_pending", "set_revocation"]
+__all__ = ["PendingCertificate", "SignedCertificate", "Revocation", "IssuanceWriter",
+           "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
+           "get_many", "current_for_profile", "stale_pending"]
 
 
 _TABLE = Certificate.__table__
@@ -38,44 +54,102 @@ class PendingCertificate(NamedTuple):
     not_after: dt.datetime
     tbs: bytes
     created_at: dt.datetime
-    status: str = "pending"
 
 
-def insert_pending(session: Session, row: Certificate | PendingCertificate) -> None:
+class SignedCertificate(NamedTuple):
+    """The certificate signed for a pending row, with its first OCSP responses."""
+
+    row: PendingCertificate
+    der: bytes
+    responses: Sequence[ResponseRow] = ()
+
+
+def insert_pending(session, row: PendingCertificate | Certificate) -> None:
     insert_pending_many(session, [row])
 
 
-def insert_pending_many(session, rows: list[Certificate | PendingCertificate]) -> None:
-    """Insert through SQL Core in one statement (the hot path of issuance: no unit-of-work
-    bookkeeping); the primary key makes a duplicate serial fail here, before anything is
-    signed. Columns a row does not name are NULL."""
-    values = [row._asdict() if isinstance(row, PendingCertificate)
-              else {c.key: getattr(row, c.key) for c in _TABLE.columns} for row in rows]
+def insert_pending_many(session, rows: Sequence[PendingCertificate | Certificate]) -> None:
+    """Record certificates about to be signed, status ``pending``, in one statement (no
+    unit-of-work bookkeeping: the hot path of issuance); the primary key makes a duplicate
+    serial fail here, before anything is signed. ``session`` may be a connection."""
+    values = [{**(row._asdict() if isinstance(row, PendingCertificate) else
+                  {c: getattr(row, c) for c in PendingCertificate._fields}), "status": "pending"}
+              for row in rows]
     connection_of(session).execute(_INSERT, values)
 
 
-def mark_issued_many(session, issued: list[tuple[str, bytes, dt.datetime]]
-                     ) -> Callable[[], None]:
-    """Store signed certificates ``(serial, der, issued_at)``; each must still be pending.
-
-    Returns the check that each was, which raises RuntimeError otherwise: call it after the
-    transaction's last statement. On a pipelined connection, reading a row count waits for the
-    server, a round trip of its own unless a later statement's result has already been read."""
+def store_issued(session, signed: Sequence[SignedCertificate], at: dt.datetime) -> None:
+    """Store signed certificates as issued, with their OCSP responses and one
+    ``certificate.issue`` audit event each, in the caller's transaction (a session or a
+    connection). Each must still be pending, or RuntimeError (the transaction must then
+    roll back)."""
     conn = connection_of(session)
-    params = [{"p_serial": serial, "p_der": der, "p_at": at} for serial, der, at in issued]
+    params = [{"p_serial": s.row.serial, "p_der": s.der, "p_at": at} for s in signed]
     if len(params) > 1 and not conn.dialect.supports_sane_multi_rowcount:
         # this driver cannot count an executemany: one statement each
         marks = [(conn.execute(_MARK_ISSUED, p), [p]) for p in params]
     else:
         marks = [(conn.execute(_MARK_ISSUED, params), params)]
+    ocsp_store.save(conn, [r for s in signed for r in s.responses])
+    # Last: appending takes the audit head's lock, which every writer of every process waits
+    # for; it is held from here to the COMMIT only.
+    audit_store.append_many(conn, [(at, Event(
+        actor=s.row.requested_by, action="certificate.issue",
+        object=f"certificate:{s.row.serial}", organization_teryt=s.row.organization_teryt,
+        details={"profile": s.row.profile, "subject": s.row.subject})) for s in signed])
+    # Row counts read once the head's row has come back: on a pipelined connection, no round
+    # trip of their own.
+    for result, marked in marks:
+        if result.rowcount != len(marked):
+            which = marked[0]["p_serial"] if len(marked) == 1 else f"one of {len(marked)}"
+            raise RuntimeError(f"certificate {which} was not pending when its signature arrived")
 
-    def check() -> None:
-        for result, marked in marks:
-            if result.rowcount != len(marked):
-                which = marked[0]["p_serial"] if len(marked) == 1 else f"one of {len(marked)}"
-                raise RuntimeError(f"certificate {which} was not pending when its signature "
-                                   "arrived")
-    return check
+
+class Revocation(NamedTuple):
+    """A row's move to another revocation state, and the audit event that records it."""
+
+    row: Certificate  # read in the same transaction (``get``, ``get_many``), for update
+    status: str  # revoked, issued (released from hold) or abandoned
+    revoked_at: dt.datetime | None
+    reason: str | None
+    invalidity_date: dt.datetime | None
+    event: Event
+
+
+def set_revocation(session: Session, changes: Sequence[Revocation], at: dt.datetime) -> None:
+    """Change rows' revocation state (revoked, on hold, released to ``issued``, or
+    ``abandoned``) inside the caller's transaction, with each change's audit event and the
+    changes the next delta CRL lists, all stamped ``at``. ValueError if an event names another
+    object than its certificate."""
+    if not changes:
+        return  # nor take the audit head's lock
+    for c in changes:
+        if c.event.object != f"certificate:{c.row.serial}":
+            raise ValueError(f"the event of certificate {c.row.serial} names {c.event.object}")
+    for c in changes:
+        row = c.row
+        row.status, row.revoked_at = c.status, c.revoked_at
+        row.revocation_reason, row.invalidity_date = c.reason, c.invalidity_date
+        crl_store.record_change(session, row, at)
+    audit_store.append_many(session, [(at, c.event) for c in changes])
+
+
+class IssuanceWriter:
+    """Issuance's write path: each call returns once its row is committed. Concurrent callers
+    share transactions (group commit, ``ca/store/groupcommit.py``) on the direct DB-API path
+    (``ca/store/direct.py``), measured in bench/issue.py."""
+
+    def __init__(self, db: Database, clock: Callable[[], dt.datetime]):
+        self._pending = GroupWriter(db, insert_pending_many, one_statement_each=True)
+        self._issued = GroupWriter(
+            db, lambda conn, group: store_issued(conn, group, clock()))
+
+    def record_pending(self, row: PendingCertificate) -> None:
+        """Raises IntegrityError when the serial is taken."""
+        self._pending.submit(row)
+
+    def record_issued(self, signed: SignedCertificate) -> None:
+        self._issued.submit(signed)
 
 
 def get(session: Session, serial: str, for_update: bool = False) -> Certificate | None:
@@ -83,6 +157,15 @@ def get(session: Session, serial: str, for_update: bool = False) -> Certificate 
     if for_update:
         q = q.with_for_update()
     return session.execute(q).scalar_one_or_none()
+
+
+def get_many(session: Session, serials: Sequence[str], for_update: bool = False
+             ) -> list[Certificate]:
+    """The rows of ``serials`` that exist, in no particular order."""
+    q = select(Certificate).where(Certificate.serial.in_(list(serials)))
+    if for_update:
+        q = q.with_for_update()
+    return list(session.execute(q).scalars())
 
 
 def current_for_profile(session: Session, profile: str,
@@ -100,9 +183,3 @@ def stale_pending(session: Session, before: dt.datetime) -> list[Certificate]:
     q = (select(Certificate).where(Certificate.status == "pending",
                                    Certificate.created_at < before).with_for_update())
     return list(session.execute(q).scalars())
-
-
-def set_revocation(row: Certificate, status: str, at: dt.datetime | None, reason: str | None,
-                   invalidity_date: dt.datetime | None) -> None:
-    row.status, row.revoked_at = status, at
-    row.revocation_reason, row.invalidity_date = reason, invalidity_date

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca.errors import ConfigurationError
-from ca.store.direct import DirectConnection, translated_errors
+from ca.store.direct import DirectConnection, DirectReader, translated_errors
 
 __all__ = ["Database", "connection_of"]
 
@@ -137,38 +137,47 @@ def _server_transaction(dbapi, dialect, one_statement: bool):
 
 
 class Database:
+    """The store's one handle: ``transaction()`` and ``reading()`` give a session for the
+    functions of ``ca/store/*``; the engines stay inside (nothing outside the store writes SQL,
+    tests/test_store_api.py)."""
+
     def __init__(self, url: str):
         self.url = url
         try:
             if url.startswith("sqlite"):
-                self.engine = _sqlite_engine(url, immediate=True)
+                self._engine = _sqlite_engine(url, immediate=True)
                 self._read_engine = _sqlite_engine(url, immediate=False)
-                self._direct_engine = self.engine
+                self._direct_engine = self._engine
             else:
-                self.engine = create_engine(url, pool_pre_ping=True, pool_size=10,
-                                            max_overflow=20)
-                self._read_engine = self.engine
+                self._engine = create_engine(url, pool_pre_ping=True, pool_size=10,
+                                             max_overflow=20)
+                self._read_engine = self._engine
                 # The hot write path pings no connection before use (a round trip per
                 # transaction, a sixth of an issuance on PostgreSQL): a dropped one fails its
                 # transaction, which the server rolled back, and the pool is renewed.
                 self._direct_engine = create_engine(url, pool_size=5, max_overflow=10)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigurationError(f"database_url: {exc}") from None
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         self._compiled: dict = {}  # Core statement -> its compiled form, for direct_transaction
-        database = self.engine.url.database
+        database = self._engine.url.database
         self._writers = (_WriterQueue(database) if self.dialect == "sqlite" and database
                          and database != ":memory:" else None)
         self._pid = os.getpid()
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self._engine.dialect.name
+
+    def dispose(self) -> None:
+        """Close every pooled connection (a test home's end, a benchmark's worker)."""
+        for engine in {self._engine, self._read_engine, self._direct_engine}:
+            engine.dispose()
 
     def _after_fork(self) -> None:
         if self._pid != os.getpid():  # never share pooled connections across a fork
-            self.engine.dispose(close=False)
+            self._engine.dispose(close=False)
             self._read_engine.dispose(close=False)
             self._direct_engine.dispose(close=False)
             self._pid = os.getpid()
@@ -237,6 +246,16 @@ class Database:
             with translated_errors(dialect, "BEGIN"):
                 dbapi.execute("BEGIN IMMEDIATE")
 
+    def direct_reader(self) -> DirectReader:
+        """A connection of the read pool in autocommit, for the OCSP responder's hot reads
+        (``ca/store/ocsp.py``): every read sees the newest committed row. Kept by its caller
+        across requests; ``DirectReader.discard`` once it failed."""
+        self._after_fork()
+        pooled = self._read_engine.raw_connection()
+        if self._read_engine.dialect.name != "sqlite":
+            pooled.driver_connection.autocommit = True  # no transaction left open between reads
+        return DirectReader(pooled, self._read_engine.dialect, self._compiled)
+
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
         self._after_fork()
@@ -260,7 +279,7 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         try:
-            with self.engine.connect() as conn:
+            with self._engine.connect() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "heads")  # one branch per capability, see migrations/README
                 conn.commit()
@@ -269,4 +288,4 @@ class Database:
 
     @property
     def safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return self._engine.url.render_as_string(hide_password=True)

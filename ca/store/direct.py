@@ -1,4 +1,6 @@
-"""Write transactions straight on the DB-API connection, for the issuance hot path.
+"""Statements straight on the DB-API connection, for the store's hot paths (issuance and the
+TSA's writes, the OCSP responder's reads). Internal to ``ca/store``: callers use the store's
+named functions and writers (``certificates.IssuanceWriter``, ``timestamps.TokenWriter``).
 
 Measured on SQLite here: a transaction holding one statement costs about 150 µs through
 SQLAlchemy Core and 6 µs on the sqlite3 connection, and issuance writes twice per certificate.
@@ -16,7 +18,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
-__all__ = ["DirectConnection", "translated_errors"]
+__all__ = ["DirectConnection", "DirectReader", "translated_errors"]
+
 
 class _Compiled:
     """One statement compiled for one dialect: its SQL, parameter order and converters."""
@@ -93,6 +96,38 @@ class DirectConnection:
         held, self._held = self._held, []
         for cursor, sql, values, many in held:
             _run(self.dialect, cursor, sql, values, many)
+
+
+class DirectReader:
+    """A pooled DB-API connection in autocommit, running Core selects compiled once.
+
+    Through the ORM a cached OCSP answer spent 80% of its time in SQLAlchemy (about 0.2 ms of
+    0.26 ms, measured in-process); a compiled statement on the DB-API connection costs tens of
+    microseconds. Values come back as the driver gives them (SQLite: datetimes as text).
+    """
+
+    def __init__(self, pooled, dialect: Dialect, cache: dict):
+        self.dialect = dialect
+        self._pooled, self._dbapi, self._cache = pooled, pooled.driver_connection, cache
+
+    def first(self, statement: ClauseElement, parameters: dict) -> tuple | None:
+        """The first row of ``statement``, or None; a DB-API error is raised as SQLAlchemy's."""
+        compiled = self._cache.get(statement)
+        if compiled is None:
+            compiled = self._cache[statement] = _Compiled(statement, self.dialect)
+        with translated_errors(self.dialect, compiled.sql):
+            cursor = self._dbapi.cursor()
+            try:
+                cursor.execute(compiled.sql, compiled.parameters(parameters))
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+
+    def discard(self) -> None:
+        """Drop the connection for good: back in the pool it would still be in autocommit, and
+        a writer taking it would commit statement by statement."""
+        with contextlib.suppress(Exception):
+            self._pooled.invalidate()
 
 
 def _run(dialect: Dialect, cursor, sql: str, values, many: bool) -> None:

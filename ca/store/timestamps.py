@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ca.store.db import connection_of
+from ca.store.db import Database, connection_of
+from ca.store.groupcommit import GroupWriter
 from ca.store.models import TimestampToken, TsaSerialCounter
 
-__all__ = ["count_tokens", "record_tokens", "reserve_serials", "tokens_between"]
+__all__ = ["TokenWriter", "count_tokens", "record_tokens", "reserve_serials", "tokens_between"]
 
 _COUNTER_ID = 1
 _INSERT_TOKENS = TimestampToken.__table__.insert()  # one object: compiled once per dialect
@@ -32,9 +33,22 @@ def reserve_serials(session: Session, count: int) -> int:
 
 def record_tokens(session, rows: list[dict]) -> None:
     """Insert a batch of journal rows (keys as TimestampToken's columns) in one statement;
-    ``session`` may be a connection (the TSA writes through ``GroupWriter``)."""
+    ``session`` may be a connection (``TokenWriter``'s)."""
     if rows:
         connection_of(session).execute(_INSERT_TOKENS, rows)
+
+
+class TokenWriter:
+    """The TSA's write path: ``record`` returns once the row is committed. Concurrent callers
+    share transactions (group commit, ``ca/store/groupcommit.py``): a group is one multi-row
+    INSERT, so a row written alone needs no transaction around it."""
+
+    def __init__(self, db: Database):
+        self._writer: GroupWriter[dict] = GroupWriter(db, record_tokens, one_statement_each=True)
+
+    def record(self, row: dict) -> None:
+        """Raises what writing the row raised (an SQLAlchemyError, usually)."""
+        self._writer.submit(row)
 
 
 def count_tokens(session: Session) -> int:
