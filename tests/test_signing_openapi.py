@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_XML, make_home
+from conftest import SAMPLE_XML
 from signing_support import sample_pdf
 
 from ra.apikeys import create_api_key
@@ -17,13 +17,6 @@ from signing.web import load_openapi
 pytestmark = pytest.mark.hsm
 
 SPEC = load_openapi()
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    ctx = make_home(tmp_path_factory.mktemp("openapi") / "home")
-    yield ctx
-    ctx.db.dispose()
 
 
 @pytest.fixture(scope="module")
