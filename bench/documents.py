@@ -1,13 +1,17 @@
-"""Documents the benchmarks sign and verify, the same in every script."""
+"""What the benchmarks share: the documents they sign and verify, and a home served in a
+thread (sealing at B-LT calls the same server back for OCSP and the TSA)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from pyhanko.pdf_utils import generic, writer
 
-__all__ = ["pdf_of_size"]
+__all__ = ["pdf_of_size", "serve_in_thread"]
 
 
 def pdf_of_size(size: int) -> bytes:
@@ -20,3 +24,19 @@ def pdf_of_size(size: int) -> bytes:
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def serve_in_thread(app, port: int) -> WSGIServer:
+    """``app`` on 127.0.0.1:``port`` in a daemon thread; ``shutdown()`` stops it."""
+    server = make_server("127.0.0.1", port, app, server_class=_Server, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

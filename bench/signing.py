@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from documents import pdf_of_size  # noqa: E402  (bench/, the script's own folder)
+from documents import pdf_of_size, serve_in_thread  # noqa: E402  (bench/, the script's own folder)
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 
@@ -81,9 +81,6 @@ def long_term_rows(tmp: Path, pdf: bytes, tsa_url: str | None) -> list:
     """B-LT sealing and verification over real HTTP, when this tree mounts /ocsp and /crl: the
     seal fetches OCSP/CRL from the same server, as in service."""
     import socket
-    import threading
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
     import requests
 
@@ -103,16 +100,7 @@ def long_term_rows(tmp: Path, pdf: bytes, tsa_url: str | None) -> list:
         with open(ctx.settings.config_file, "a") as f:
             f.write('\n[signing]\ntimestamper = "in-process"\n')
 
-    class Server(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = make_server("127.0.0.1", port, compose(ctx.settings.home, ctx),
-                         server_class=Server, handler_class=Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(compose(ctx.settings.home, ctx), port)
     key = create_api_key(ctx, "bench-lt", ["sign", "verify"], None)
     session = requests.Session()
     session.headers.update({"Authorization": f"Bearer {key}", "Content-Type": "application/pdf"})

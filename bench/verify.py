@@ -31,11 +31,8 @@ import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -44,7 +41,7 @@ import requests  # noqa: E402
 from asn1crypto import cms  # noqa: E402
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives.serialization import Encoding  # noqa: E402
-from documents import pdf_of_size  # noqa: E402  (bench/, the script's own folder)
+from documents import pdf_of_size, serve_in_thread  # noqa: E402  (bench/, the script's own folder)
 from lxml import etree  # noqa: E402
 from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: E402
 from pyhanko.sign.validation import validate_pdf_signature  # noqa: E402
@@ -105,16 +102,7 @@ def live_home(tmp: Path):
         with open(ctx.settings.config_file, "a") as f:
             f.write('\n[signing]\ntimestamper = "in-process"\n')
 
-    class Server(ThreadingMixIn, WSGIServer):
-        daemon_threads = True  # sealing at B-LT calls the same server back
-
-    class Quiet(WSGIRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = make_server("127.0.0.1", port, compose(ctx.settings.home, ctx),
-                         server_class=Server, handler_class=Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = serve_in_thread(compose(ctx.settings.home, ctx), port)
     return ctx, base, server
 
 
