@@ -123,6 +123,21 @@ class Hsm:
         token = self._token_config(key.token)
         return Hsm(replace(self.config, tokens={key.token: token}, keys={role: key}))
 
+    def with_key(self, role: str, key: KeyConfig) -> Hsm:
+        """This HSM narrowed to one role whose key is ``key``: another generation of the
+        role's key (``KeyConfig.generation``), on the role's token."""
+        if key.token != self.config.key(role).token:
+            raise ConfigurationError(f"hsm.keys.{role}: a generation on another token")
+        narrowed = self.only(role)
+        return Hsm(replace(narrowed.config, keys={role: key}))
+
+    def has_key(self, role: str) -> bool:
+        """Whether the role's private key is in its token now (a rollover that stopped after
+        generating the key finds it here)."""
+        key = self.config.key(role)
+        return self.with_session(key.token, lambda s: bool(list(s.get_objects({
+            Attribute.LABEL: key.label, Attribute.CLASS: ObjectClass.PRIVATE_KEY}))))
+
     # -- the module ---------------------------------------------------------------------------
 
     def _ensure_loaded(self) -> _Module:

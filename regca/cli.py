@@ -179,6 +179,20 @@ def cmd_ocsp_refresh(args) -> None:
         print(f"{ca}: {count} OCSP responses signed")
 
 
+def cmd_rollover(args) -> None:
+    from ca.rollover import roll_over
+    scope = args.org or ""
+    if scope and args.service != "seal":
+        raise UserError(f"--org: only seals belong to a JST, not the {args.service} service")
+    if scope and not (scope.isdigit() and len(scope) == 7):
+        raise UserError(f"--org: {scope!r} is not a 7-digit TERYT code")
+    done = roll_over(_ctx(args), args.service, scope)
+    until = done.certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+    print(f"{done.role} generation {done.generation}: certificate {done.serial}, "
+          f"key {done.key_label!r}, valid until {until}; signing with it from now on")
+    print(f"previous certificate {done.previous_serial} stays published for validation")
+
+
 def cmd_trust_refresh(args) -> None:
     from signing.trusted_lists import refresh
     ctx = _ctx(args)
@@ -289,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "this home's CA in-process")
     sp.add_argument("--api-key", default=None, help="API key of scope 'issue' for --ca-url")
     sp.set_defaults(fn=cmd_token_enroll)
+
+    sp = add("rollover", cmd_rollover, "a new HSM key and certificate for a service; every "
+             "worker signs with it within seconds, the old certificate stays published")
+    sp.add_argument("service", choices=["ocsp", "tsa", "seal"])
+    sp.add_argument("--org", default=None, metavar="TERYT", help="the seal of this JST")
 
     trust = sub.add_parser("trust", help="EU trusted lists").add_subparsers(
         dest="trust_command", required=True, metavar="ACTION")
