@@ -34,9 +34,10 @@ from ca.issuance import IssuedCertificate, Issuer
 from ca.rolekeys import SERVICE_PROFILES, key_of
 from ca.store import certificates as cert_store
 from ca.store import service_certificates as generations_store
+from ca.store.service_certificates import Generation
 
 __all__ = ["RolledOver", "roll_over", "record_generation", "renewal_due", "renew_due",
-           "AUTO_RENEWED", "RENEW_AT"]
+           "published", "published_name", "AUTO_RENEWED", "RENEW_AT"]
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,19 @@ def roll_over(ctx: CaContext, role: str, scope: str = "", actor: str = "operator
     ctx.forget_cached()  # this process follows at once; the others within RECHECK seconds
     return RolledOver(role, scope, generation, issued.serial, issued.certificate, key.label,
                       current.serial)
+
+
+def published_name(generation: Generation) -> str:
+    """The name an earlier or current generation's certificate is published under:
+    ``<role>[-<teryt>]-g<n>`` (``regca export-ca`` adds ``.pem``, ``/ca/`` serves ``.crt``)."""
+    scope = f"-{generation.scope}" if generation.scope else ""
+    return f"{generation.role}{scope}-g{generation.generation}"
+
+
+def published(ctx: CaContext) -> dict[str, bytes]:
+    """Every generation of every service certificate, by ``published_name``, as DER."""
+    with ctx.db.reading() as s:
+        return {published_name(g): g.der for g in generations_store.generations(s)}
 
 
 def renewal_due(certificate: x509.Certificate, now: dt.datetime,

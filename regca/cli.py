@@ -81,7 +81,15 @@ def cmd_export_ca(args) -> None:
     for name, profile in files.items():
         (out / name).write_text(_pem(ctx.certificate_of(profile)))
     (out / "chain.pem").write_text("".join(_pem(c) for c in ctx.chain()))
-    print(f"wrote {', '.join([*files, 'chain.pem'])} to {out}")
+    # Every generation of the service certificates, earlier ones included: what they signed
+    # (responses, time-stamps, seals) is still validated against them.
+    from cryptography import x509
+
+    from ca.rollover import published
+    generations = {f"{name}.pem": der for name, der in published(ctx).items()}
+    for name, der in generations.items():
+        (out / name).write_text(_pem(x509.load_der_x509_certificate(der)))
+    print(f"wrote {', '.join([*files, 'chain.pem', *generations])} to {out}")
 
 
 def cmd_issue(args) -> None:
