@@ -34,7 +34,7 @@ from ca.errors import ConfigurationError, HsmUnavailable
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["Hsm", "load_module", "CURVES"]
+__all__ = ["Hsm", "load_module", "CURVES", "error_listeners"]
 
 T = TypeVar("T")
 
@@ -109,6 +109,20 @@ def load_module(path: str, conf: str | None) -> _Module:
     return m
 
 
+# Called with the role's token name each time a call into the module fails for good (an
+# HsmUnavailable raised): how the composition counts HSM errors (regca/metrics.py) without the
+# key code knowing any metrics library.
+error_listeners: list[Callable[[str], None]] = []
+
+
+def _report_error(token_name: str) -> None:
+    for listener in error_listeners:
+        try:
+            listener(token_name)
+        except Exception:  # noqa: BLE001 - counting must never change what the caller sees
+            pass
+
+
 class Hsm:
     """The CA's keys in a PKCS#11 module, addressed by role (``issuing``, ``ocsp``...)."""
 
@@ -167,6 +181,13 @@ class Hsm:
 
     def with_session(self, token_name: str, fn: Callable[[Any], T]) -> T:
         """Run ``fn(session)`` under the module lock, recovering from lost sessions."""
+        try:
+            return self._with_session(token_name, fn)
+        except HsmUnavailable:
+            _report_error(token_name)
+            raise
+
+    def _with_session(self, token_name: str, fn: Callable[[Any], T]) -> T:
         last: Exception | None = None
         for attempt in range(_ATTEMPTS):
             with self._module.lock:

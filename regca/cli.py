@@ -201,6 +201,14 @@ def cmd_rollover(args) -> None:
     print(f"previous certificate {done.previous_serial} stays published for validation")
 
 
+def cmd_status(args) -> None:
+    from regca.status_report import build_report
+    report = build_report(_ctx(args))
+    print(report.as_json() if args.json else report.as_text())
+    if not report.ok:
+        raise UserError(f"{len(report.problems)} problem(s): {report.problems[0]}")
+
+
 def cmd_trust_refresh(args) -> None:
     from signing.trusted_lists import refresh
     ctx = _ctx(args)
@@ -311,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "this home's CA in-process")
     sp.add_argument("--api-key", default=None, help="API key of scope 'issue' for --ca-url")
     sp.set_defaults(fn=cmd_token_enroll)
+
+    sp = add("status", cmd_status, "CA and service certificates, CRLs, HSM, database, "
+             "pending issuances and the jobs process; exit 1 on any problem")
+    sp.add_argument("--json", action="store_true", help="the same as one JSON object")
 
     sp = add("rollover", cmd_rollover, "a new HSM key and certificate for a service; every "
              "worker signs with it within seconds, the old certificate stays published")

@@ -22,14 +22,17 @@ from ca.context import CaContext
 from ca.crl import CrlPublisher
 from ca.ocsp_cache import ResponseCache
 from ca.rollover import renew_due
+from regca.status_report import write_heartbeat
 
 __all__ = ["run_once", "start_jobs"]
 
 log = logging.getLogger(__name__)
 
 
-def run_once(ctx: CaContext) -> None:
-    """Do what is due; a failed job is logged and tried again on the next round."""
+def run_once(ctx: CaContext) -> list[str]:
+    """Do what is due; a failed job is logged and tried again on the next round. Returns the
+    names of the jobs that failed."""
+    failed = []
     jobs = {"CRL publication": CrlPublisher(ctx).publish_due,
             "service certificate renewal": lambda: renew_due(ctx),
             "OCSP refresh": ResponseCache(ctx).refresh}  # after a renewal: re-signs at once
@@ -38,13 +41,19 @@ def run_once(ctx: CaContext) -> None:
             job()
         except Exception:
             log.exception("background job %s failed", name)
+            failed.append(name)
+    return failed
 
 
 def _loop(home: Path, interval: float) -> None:
     logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
     ctx = CaContext.open(home)
     while True:
-        run_once(ctx)
+        failed = run_once(ctx)
+        try:  # what `regca status` reads: this process is alive, and how its round went
+            write_heartbeat(ctx, interval, failed)
+        except OSError as exc:
+            log.warning("jobs heartbeat not written: %s", exc)
         time.sleep(interval)
 
 
