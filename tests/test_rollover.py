@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import tsp
-from conftest import PINNED, RESIDENT, make_csr, make_home, run_cli
+from conftest import PINNED, RESIDENT, backends, fresh_database, make_csr, make_home, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -353,3 +353,32 @@ def test_served_responses_come_from_the_renewed_responder_in_every_worker(aged_s
         answer = ocsp.load_der_ocsp_response(out.read_bytes())
         new.public_key().verify(answer.signature, answer.tbs_response_bytes,
                                 ec.ECDSA(answer.signature_hash_algorithm))
+
+
+# -- a home made before generations were recorded --------------------------------------------
+
+@pytest.mark.parametrize("backend", backends())
+def test_migration_records_generation_one_of_an_older_home(backend, tmp_path):
+    """Migration 0006 on a home whose schema predates it: each service's newest certificate
+    becomes its active generation 1 under the key regca.toml configures, and it rolls over."""
+    from sqlalchemy import create_engine, text
+    with fresh_database(backend, tmp_path) as url:
+        ctx = make_home(tmp_path / "home", url)
+        engine = create_engine(url)
+        with engine.begin() as conn:  # back to the schema before 0006
+            conn.execute(text("DROP TABLE service_certificates"))
+            conn.execute(text("DELETE FROM alembic_version "
+                              "WHERE version_num = '0006_service_certificates'"))
+        engine.dispose()
+        ctx.db.migrate()
+        with ctx.db.reading() as s:
+            rows = generations_store.generations(s)
+        assert {(r.role, r.generation, r.active, r.key_label) for r in rows} == {
+            ("ocsp", 1, True, None), ("tsa", 1, True, None), ("seal", 1, True, None)}
+        fresh = CaContext.open(ctx.settings.home, ctx.clock)
+        for role, profile in (("ocsp", "ocsp-responder"), ("tsa", "tsa"), ("seal", "seal")):
+            assert fresh.key_pair(role).certificate == fresh.certificate_of(profile)
+        rolled = roll_over(fresh, "tsa", actor="test")
+        assert rolled.generation == 2 and rolled.key_label == "regca-tsa-g2"
+        ctx.db.dispose()
+        fresh.db.dispose()
