@@ -382,3 +382,23 @@ def test_migration_records_generation_one_of_an_older_home(backend, tmp_path):
         assert rolled.generation == 2 and rolled.key_label == "regca-tsa-g2"
         ctx.db.dispose()
         fresh.db.dispose()
+
+
+def test_an_interrupted_rollover_uses_the_key_it_left_and_a_racing_one_is_refused(tmp_path):
+    from ca.errors import Conflict
+    from ca.issuance import IssuedCertificate
+    from ca.rollover import record_generation
+    ctx = make_home(tmp_path / "home")
+    # A rollover stopped right after generating its key (generation 2, nothing recorded).
+    key = ctx.hsm.config.key("tsa").generation(2)
+    left = ctx.hsm.with_key("tsa", key).generate_key("tsa")
+    rolled = roll_over(ctx, "tsa", actor="test")
+    assert rolled.generation == 2 and rolled.certificate.public_key() == left
+    # Another rollover that also made generation 2 meanwhile is refused, and changes nothing.
+    issued = IssuedCertificate(rolled.serial, rolled.certificate, [])
+    with pytest.raises(Conflict, match="generation 2"):
+        record_generation(ctx, "tsa", "", 2, issued, "test", key)
+    with ctx.db.reading() as s:
+        assert [(g.generation, g.active) for g in generations_store.generations(s, "tsa")] == [
+            (1, False), (2, True)]
+    ctx.db.dispose()
