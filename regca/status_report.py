@@ -25,6 +25,7 @@ from ca.context import CA_PROFILES, CaContext
 from ca.crl import crl_path
 from ca.errors import ConfigurationError, RegCAError
 from ca.rolekeys import SERVICE_PROFILES
+from ca.status import certificate_status
 from ca.store import certificates as cert_store
 from ca.store import service_certificates as generations_store
 from ca.urls import CA_NAMES
@@ -71,7 +72,7 @@ class CertificateLine:
     not_after_at: str  # the same to the second
     days_left: int
     warning_days: int
-    state: str  # ok | expiring | expired
+    state: str  # ok | expiring | expired (ca/status.py's word)
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,22 @@ class StatusReport:
 
 # -- certificates ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Issued:
+    """A CA or service certificate as ``certificate_status`` reads a row: issued, and never
+    revoked while it is the one in use."""
+
+    not_after: dt.datetime
+    status: str = "issued"
+    revocation_reason: str | None = None
+
+
 def _certificate_line(name: str, kind: str, profile: str, cert: x509.Certificate,
                       generation: int | None, window: int, now: dt.datetime) -> CertificateLine:
     not_after = cert.not_valid_after_utc
     days_left = (not_after - now).days  # whole days left, rounded down
-    state = ("expired" if now > not_after else
+    decided = certificate_status(_Issued(not_after), now)  # expiry is ca/status.py's to say
+    state = (decided.state if decided.expired else
              "expiring" if not_after - now <= dt.timedelta(days=window) else "ok")
     return CertificateLine(name, kind, profile, format(cert.serial_number, "x"), generation,
                            _date(not_after), _moment(not_after), days_left, window, state)
