@@ -161,6 +161,26 @@ def cmd_token_enroll(args) -> None:
               f"label={item.label}")
 
 
+def cmd_backup(args) -> None:
+    from regca.backup import make_backup, passphrase_from_env
+    passphrase = passphrase_from_env()
+    done = make_backup(_ctx(args), Path(args.out), passphrase)
+    print(f"backup of {args.home} ({done.database} database, {done.files} files) written to "
+          f"{done.path}: {done.size} bytes")
+
+
+def cmd_restore(args) -> None:
+    import os
+
+    from regca.backup import passphrase_from_env, restore
+    source = Path(args.source)
+    if not source.is_file():
+        raise UserError(f"{source}: no such file")
+    done = restore(source, args.home, passphrase_from_env(),
+                   database_url=os.environ.get("REGCA_DATABASE_URL"))
+    print(f"restored {done.home} ({done.database} database, {done.files} files)")
+
+
 def cmd_crl(args) -> None:
     from ca.crl import CrlPublisher
     from ca.urls import CA_NAMES
@@ -240,6 +260,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("revoke", cmd_revoke, "revoke a certificate")
     sp.add_argument("serial")
     sp.add_argument("--reason", required=True)
+
+    sp = add("backup", cmd_backup, "an encrypted backup of this home (database snapshot, HSM "
+             "token store, configuration); passphrase in $REGCA_BACKUP_PASSPHRASE")
+    sp.add_argument("--out", required=True, metavar="FILE")
+
+    sp = add("restore", cmd_restore, "build a home in the empty or absent --home DIR from a "
+             "backup; passphrase in $REGCA_BACKUP_PASSPHRASE")
+    sp.add_argument("--from", dest="source", required=True, metavar="FILE")
 
     sp = add("crl", cmd_crl, "generate and publish fresh CRLs now (complete, or --delta)")
     sp.add_argument("--delta", action="store_true", help="a delta CRL on the last complete one")
