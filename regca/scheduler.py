@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 
 def run_once(ctx: CaContext) -> None:
-    """Do what is due; a failed job is logged and tried again on the next round."""
+    """Do what is due for the online CAs; a failed job is logged and tried again on the next
+    round. The root is never touched: its CRL and OCSP answers are signed at its ceremonies
+    (ca/ceremony.py) and last until past the next one."""
     for job in (CrlPublisher(ctx).publish_due, ResponseCache(ctx).refresh):
         try:
             job()

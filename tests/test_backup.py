@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import PG_URL, PINNED, backends, fresh_database, make_home, run_cli
+from conftest import PG_URL, PINNED, ROOT_PIN, backends, fresh_database, make_home, run_cli
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
@@ -148,6 +148,10 @@ def test_restore_into_an_empty_directory_works(backed_up, tmp_path):
     assert done.code == 0, done.err
     assert run_cli(target, "audit", "verify").code == 0
     assert _siblings(target) == ["restored"]
+    # The root's PIN was in no file of the backed-up home, so in none of the restored one; the
+    # restored root token opens with the PIN its officers keep.
+    assert not [p for p in target.rglob("*") if p.is_file() and ROOT_PIN.encode() in p.read_bytes()]
+    assert run_cli(target, "ceremony", "root", env={"REGCA_ROOT_PIN": ROOT_PIN}).code == 0
 
 
 @pytest.mark.parametrize("damage", ["flipped-byte", "truncated", "version", "appended"])
