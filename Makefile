@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HOME_DIR ?= $(or $(REGCA_HOME),var/demo)
-APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium
+APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium postgresql-client
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test system-packages bench clean

@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def run_once(ctx: CaContext) -> list[str]:
-    """Do what is due; a failed job is logged and tried again on the next round. Returns the
-    names of the jobs that failed."""
+    """Do what is due for the online CAs; a failed job is logged and tried again on the next
+    round. Returns the names of the jobs that failed. The root is never touched: its CRL and OCSP
+    answers are signed at its ceremonies (ca/ceremony.py) and last until past the next one."""
     failed = []
     jobs = {"CRL publication": CrlPublisher(ctx).publish_due,
             "service certificate renewal": lambda: renew_due(ctx),
