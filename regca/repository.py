@@ -1,4 +1,6 @@
-"""The public PKI repository: CA certificates at the AIA caIssuers URLs (``/ca/<ca>.crt``)."""
+"""The public PKI repository: CA certificates at the AIA caIssuers URLs (``/ca/<ca>.crt``) and
+the CP/CPS at ``/cps``, the URI certificates name in their policy qualifier unless regca.toml
+names another (``cps_url``)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ class RepositoryApp:
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if path == "/cps":
+            return self._cps(start_response)
         name = path.removeprefix("/ca/").removesuffix(".crt")
         if not (path.startswith("/ca/") and path.endswith(".crt")) or name not in CA_PROFILES:
             return respond(start_response, 404, b"not found\n", "text/plain")
@@ -25,4 +29,9 @@ class RepositoryApp:
         except RegCAError:
             return respond(start_response, 503, b"CA not available\n", "text/plain")
         return respond(start_response, 200, der, "application/pkix-cert",
+                       [("Cache-Control", "public, max-age=86400")])
+
+    def _cps(self, start_response):
+        text = (self.ctx.settings.policies_dir / "cps.md").read_bytes()
+        return respond(start_response, 200, text, "text/markdown; charset=utf-8",
                        [("Cache-Control", "public, max-age=86400")])
