@@ -1,6 +1,7 @@
 """The revocation-status jobs ``regca serve`` runs in the background: OCSP responses
-refreshed before their nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at
-scale").
+refreshed before their nextUpdate, CRLs re-published when due (DESIGN.md, "OCSP and CRL at
+scale"), and, polled every second between those rounds, a complete CRL re-published within
+seconds of a revocation (ca/prompt_crl.py).
 
 They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
@@ -20,10 +21,13 @@ from pathlib import Path
 from ca.context import CaContext
 from ca.crl import CrlPublisher
 from ca.ocsp_cache import ResponseCache
+from ca.prompt_crl import PromptCrlPublisher
 
 __all__ = ["run_once", "start_jobs"]
 
 log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0  # how often the jobs look for revocations the complete CRL lacks
 
 
 def run_once(ctx: CaContext) -> None:
@@ -38,9 +42,17 @@ def run_once(ctx: CaContext) -> None:
 def _loop(home: Path, interval: float) -> None:
     logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
     ctx = CaContext.open(home)
+    prompt = PromptCrlPublisher(ctx)
+    next_round = time.monotonic()
     while True:
-        run_once(ctx)
-        time.sleep(interval)
+        if time.monotonic() >= next_round:
+            run_once(ctx)
+            next_round = time.monotonic() + interval
+        try:
+            prompt.poll()
+        except Exception:
+            log.exception("prompt CRL publication failed")
+        time.sleep(POLL_SECONDS)
 
 
 def start_jobs(home: Path, interval: float | None = None) -> subprocess.Popen:
