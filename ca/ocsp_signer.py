@@ -133,8 +133,11 @@ class OcspSigner:
         if enc is None:
             source = self.source
             if ca == "root":
+                # The root answers for the issuing CA itself, and sends its certificate along:
+                # GnuTLS finds a signer only among the response's certificates and does not
+                # search its trust list by a by-key ResponderID (RFC 6960 §4.2.1 allows it).
                 cert, key = source.key_pair("root")
-                enc = ResponseEncoder(key, cert, None)
+                enc = ResponseEncoder(key, cert, [cert])
             else:
                 # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along.
                 cert, key = source.key_pair("ocsp")
