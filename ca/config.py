@@ -120,6 +120,7 @@ class Settings:
     policies_dir: Path
     pending_grace_seconds: int
     operator: dict
+    cps_url: str | None = None
 
     @property
     def config_file(self) -> Path:
@@ -198,6 +199,17 @@ def _parse_operator(raw: dict) -> dict:
     return raw
 
 
+def _cps_url(raw: dict) -> str | None:
+    """``cps_url``: where the operator publishes its CP/CPS, named in every end-entity
+    certificate; absent, the copy ``regca serve`` publishes at ``<public_url>/cps``."""
+    value = raw.get("cps_url")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigurationError(f"cps_url: expected an http(s) URL, got {value!r}")
+    return value
+
+
 def load_settings(home: Path) -> Settings:
     """Read ``home/regca.toml``; the environment may override the database URL."""
     home = home.resolve()
@@ -219,6 +231,7 @@ def load_settings(home: Path) -> Settings:
         policies_dir=Path(policies) if policies else POLICIES_DIR,
         pending_grace_seconds=int(raw.get("pending_grace_seconds", 300)),
         operator=_parse_operator(raw.get("operator", {})),
+        cps_url=_cps_url(raw),
     )
 
 

@@ -44,7 +44,7 @@ class CaContext:
     def __init__(self, settings: Settings, clock: Clock | None = None):
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.urls = PublicUrls(settings.public_url)
+        self.urls = PublicUrls(settings.public_url, settings.cps_url)
         self._authorities: dict[str, Authority] = {}
         self._certificates: dict[str, x509.Certificate] = {}
         self._role_keys: dict[tuple[str, str], RoleKey] = {}

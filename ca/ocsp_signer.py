@@ -137,8 +137,11 @@ class OcspSigner:
         enc = self._encoders.get(ca)
         if ca == "root":
             if enc is None:
+                # The root answers for the issuing CA itself, and sends its certificate along:
+                # GnuTLS finds a signer only among the response's certificates and does not
+                # search its trust list by a by-key ResponderID (RFC 6960 §4.2.1 allows it).
                 cert, key = self.source.key_pair("root")
-                enc = self._encoders[ca] = ResponseEncoder(key, cert, None)
+                enc = self._encoders[ca] = ResponseEncoder(key, cert, [cert])
             return enc
         # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along. Asked
         # for each response (a cheap call): after a rollover the responder's key changes
