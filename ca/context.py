@@ -34,7 +34,8 @@ __all__ = ["CaContext", "CA_PROFILES", "KEY_PROFILES", "KeyPair"]
 # The profile of each CA certificate, by the name URLs use.
 CA_PROFILES = {"root": "root-ca", "issuing": "issuing-ca"}
 # The profile of the certificate each HSM key role signs under (hsm-config/pkcs11.toml).
-KEY_PROFILES = {**CA_PROFILES, "ocsp": "ocsp-responder", "tsa": "tsa", "seal": "seal"}
+KEY_PROFILES = {**CA_PROFILES, "ocsp": "ocsp-responder", "tsa": "tsa", "seal": "seal",
+                "audit": "audit-log"}
 
 
 class KeyPair(NamedTuple):

@@ -131,6 +131,11 @@ def _issue_hierarchy(ctx: CaContext, report: InitReport) -> None:
                         root_key.public_key()),
         None, "init", self_key=root_key)
     report.serials["root"] = root.serial
+    if "audit" in ctx.settings.hsm.keys:  # absent from a regca.toml written before it existed
+        report.serials["audit"] = issuer.issue_spec(
+            CertificateSpec(profiles.get("audit-log"),
+                            service_name("RegCA Transparency Log", op), hsm.public_key("audit")),
+            ctx.authority("root"), "init").serial
     report.serials["issuing"] = issuer.issue_spec(
         CertificateSpec(profiles.get("issuing-ca"), service_name("RegCA Issuing CA", op),
                         hsm.public_key("issuing")),
@@ -181,5 +186,8 @@ def initialise(opts: InitOptions, clock: Clock | None = None) -> InitReport:
         ctx.audit(s, Event(actor="init", action="pki.init", object=f"home:{home.name}",
                            details={"public_url": ctx.settings.public_url, "demo": opts.demo,
                                     "certificates": report.serials}))
+    if "audit" in report.serials:
+        from regca.roles import head_signer  # the TSA's code: only init and the jobs need it
+        head_signer(ctx).sign()  # the first tree head, so /transparency/v1/sth answers at once
     ctx.settings.initialised_marker.write_text("initialised\n")
     return report

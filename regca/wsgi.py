@@ -16,7 +16,7 @@ from enrollment_web.web import create_enrollment_app
 from regca.crls import CrlApp
 from regca.health import HealthApp
 from regca.repository import RepositoryApp
-from regca.roles import ocsp_app, signing_app, tsa_app
+from regca.roles import ocsp_app, signing_app, transparency_app, tsa_app
 
 __all__ = ["Dispatcher", "create_app"]
 
@@ -54,5 +54,6 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/tsa": tsa_app(ctx),
         "/ocsp": ocsp_app(ctx),
         "/crl": CrlApp(ctx),
+        "/transparency": transparency_app(ctx),
     }
     return Dispatcher(routes, fallback=create_enrollment_app(ctx))
