@@ -1,6 +1,7 @@
-"""The revocation-status jobs ``regca serve`` runs in the background: OCSP responses
-refreshed before their nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at
-scale").
+"""The jobs ``regca serve`` runs in the background: OCSP responses refreshed before their
+nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at scale"), and the
+transparency log's tree head signed every ``[transparency] every_entries`` entries or
+``every_seconds`` (ca/transparency.py; the contract's maximum merge delay is 60 s).
 
 They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
@@ -20,10 +21,12 @@ from pathlib import Path
 from ca.context import CaContext
 from ca.crl import CrlPublisher
 from ca.ocsp_cache import ResponseCache
+from ca.transparency import HeadSigner
 
-__all__ = ["run_once", "start_jobs"]
+__all__ = ["run_once", "sign_tree_head", "start_jobs"]
 
 log = logging.getLogger(__name__)
+TICK = 5.0  # how often the tree head's schedule is looked at, in seconds
 
 
 def run_once(ctx: CaContext) -> None:
@@ -35,12 +38,33 @@ def run_once(ctx: CaContext) -> None:
             log.exception("revocation-status job %s failed", job.__qualname__)
 
 
+def sign_tree_head(ctx: CaContext, signer: HeadSigner | None, margin: float
+                   ) -> HeadSigner | None:
+    """Sign the log's head when due; returns the signer to reuse (None: try building it again
+    next time, e.g. while the HSM is away)."""
+    from regca.roles import head_signer  # the TSA's and the web's imports: this process only
+    try:
+        signer = signer or head_signer(ctx)
+        if signer.due(margin):
+            signer.sign()
+        return signer
+    except Exception:
+        log.exception("signing the transparency log's tree head failed")
+        return None
+
+
 def _loop(home: Path, interval: float) -> None:
-    logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="[jobs] %(message)s")
     ctx = CaContext.open(home)
+    tick = min(TICK, interval)
+    signer, last_round = None, -interval
     while True:
-        run_once(ctx)
-        time.sleep(interval)
+        if time.monotonic() - last_round >= interval:
+            last_round = time.monotonic()
+            run_once(ctx)
+        if "audit" in ctx.settings.hsm.keys:
+            signer = sign_tree_head(ctx, signer, tick)
+        time.sleep(tick)
 
 
 def start_jobs(home: Path, interval: float | None = None) -> subprocess.Popen:

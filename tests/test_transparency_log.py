@@ -160,6 +160,26 @@ def test_a_certificate_not_yet_under_a_tree_head_is_404_until_the_next(ctx):
     assert _get(ctx, f"/transparency/v1/proof?serial={issued.serial}")[0] == 200
 
 
+def test_the_jobs_sign_within_the_maximum_merge_delay_or_every_n_entries(ctx):
+    from ca.transparency import LogSchedule
+    from regca.scheduler import TICK, sign_tree_head
+    head_signer(ctx).sign()
+    issued = _issue(ctx)
+    signer = sign_tree_head(ctx, None, TICK)  # a round at once: the head is fresh, not due
+    assert _get(ctx, f"/transparency/v1/proof?serial={issued.serial}")[0] == 404
+    ctx.clock.advance(seconds=60 - TICK)  # the last round before 60 s have passed
+    sign_tree_head(ctx, signer, TICK)
+    status, proof = _get(ctx, f"/transparency/v1/proof?serial={issued.serial}")
+    assert status == 200
+    signer.schedule = LogSchedule(every_entries=2, every_seconds=60)
+    _issue(ctx)
+    sign_tree_head(ctx, signer, TICK)
+    assert _get(ctx, "/transparency/v1/sth")[1]["tree_size"] == proof["tree_size"]
+    _issue(ctx)  # the second new entry: due without waiting
+    sign_tree_head(ctx, signer, TICK)
+    assert _get(ctx, "/transparency/v1/sth")[1]["tree_size"] == proof["tree_size"] + 2
+
+
 # -- tampering with a copy of a home, every hash recomputed -------------------------------------
 
 def _copy_database(ctx, backend: str, url: str, tmp) -> str:
