@@ -11,6 +11,9 @@ import hashlib
 import json
 import sqlite3
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import rfc9162
@@ -30,6 +33,7 @@ from ca.store.models import AuditEvent
 from regca.roles import head_signer, transparency_app
 
 pytestmark = pytest.mark.hsm
+REPO = Path(__file__).resolve().parents[1]
 
 
 # -- the tree itself ---------------------------------------------------------------------------
@@ -354,3 +358,113 @@ def test_a_forged_saved_tree_head_is_refused(signed_home, tmp_path):
     garbage.write_text("{\"tree_size\": 3}")
     r = run_cli(ctx.settings.home, "audit", "verify", "--sth", str(garbage))
     assert r.code == 1 and "not a saved tree head" in r.err and "Traceback" not in r.err
+
+
+# -- the export and the stand-alone verifier ----------------------------------------------------
+
+VERIFIER = REPO / "regca" / "offline_verify.py"
+
+
+def _offline(folder, root_pem, tmp_path):
+    """The verifier copied alone and run isolated (-I: no PYTHONPATH, no project on the
+    path): Python's standard library and cryptography only."""
+    script = tmp_path / "offline_verify.py"
+    script.write_bytes(VERIFIER.read_bytes())
+    return subprocess.run([sys.executable, "-I", str(script), str(folder), "--root",
+                           str(root_pem)], capture_output=True, text=True, cwd=tmp_path)
+
+
+def test_the_offline_verifier_imports_nothing_of_regca():
+    import ast
+    tree = ast.parse(VERIFIER.read_text())
+    found = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    found |= {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
+              for a in n.names}
+    assert found - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+@pytest.fixture
+def exported(ctx, tmp_path):
+    _issue(ctx)
+    head_signer(ctx).sign()
+    out = tmp_path / "export"
+    r = run_cli(ctx.settings.home, "audit", "export", "--out", str(out))
+    assert r.code == 0, r.err
+    root_pem = tmp_path / "root.pem"
+    root_pem.write_bytes(ctx.certificate_of("root-ca").public_bytes(Encoding.PEM))
+    return out, root_pem
+
+
+def test_the_offline_verifier_checks_an_export(exported, tmp_path):
+    out, root_pem = exported
+    r = _offline(out, root_pem, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("OK: ") and "certificates in the log" in r.stdout
+
+
+def _rewrite_entry(out, index, change):
+    doc = json.loads((out / "entries.json").read_text())
+    doc["entries"] = change(doc["entries"], index)
+    (out / "entries.json").write_text(json.dumps(doc))
+
+
+def _edited(entries, i):
+    event = json.loads(base64.b64decode(entries[i]["leaf"]))
+    event["actor"] = "mallory"
+    entries[i]["leaf"] = base64.b64encode(json.dumps(event).encode()).decode()
+    return entries
+
+
+def _dropped(entries, i):
+    """Entry i gone, the rest renumbered, and as many entries as before (the last twice)."""
+    kept = entries[:i] + entries[i + 1:] + entries[-1:]
+    return [dict(e, index=n) for n, e in enumerate(kept)]
+
+
+@pytest.mark.parametrize("tamper, message", [
+    (lambda out: _rewrite_entry(out, 3, _edited), "the entries do not make its root hash"),
+    (lambda out: _rewrite_entry(out, 3, _dropped), "the entries do not make its root hash"),
+    (lambda out: _rewrite_entry(out, 3, lambda e, i: e[:i] + e[i + 1:]), "entry 3: missing"),
+    (lambda out: _tamper_head(out, "root_hash"), "signature does not verify"),
+    (lambda out: _tamper_head(out, "timestamp"), "signature does not verify"),
+    (lambda out: _tamper_head(out, "timestamp_token"), "time-stamp token"),
+    (lambda out: (out / "certificates" / "ff.der").write_bytes(
+        base64.b64decode(_ANOTHER_CERT)), "no issuance entry names it"),
+])
+def test_the_offline_verifier_fails_on_a_tampered_export(exported, tmp_path, tamper, message):
+    out, root_pem = exported
+    tamper(out)
+    r = _offline(out, root_pem, tmp_path)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_the_offline_verifier_trusts_only_the_given_root(exported, tmp_path):
+    out, _ = exported
+    other = tmp_path / "other-root.pem"
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Mallory Root")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    other.write_bytes(cert.public_bytes(Encoding.PEM))
+    r = _offline(out, other, tmp_path)
+    assert r.returncode == 1 and "not issued by the root" in r.stderr
+
+
+def _tamper_head(out, field):
+    heads = json.loads((out / "tree-heads.json").read_text())
+    head = heads[-1]
+    if field == "root_hash":
+        head[field] = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    elif field == "timestamp":
+        head[field] = head[field].replace("Z", "-00:01")  # a minute later
+    else:
+        token = bytearray(base64.b64decode(head[field]))
+        token[-10] ^= 0x01  # inside the SignerInfo's signature
+        head[field] = base64.b64encode(bytes(token)).decode()
+    (out / "tree-heads.json").write_text(json.dumps(heads))
+
+
+_ANOTHER_CERT = base64.b64encode(b"not even a certificate, but bytes no entry names").decode()
