@@ -21,6 +21,8 @@ HMAC_ROLE = "hmac"  # the HSM key role (hsm-config/pkcs11.toml)
 
 # the ETSI EN 319 412-1 semantics identifier a person's subject carries
 PESEL_IN_SUBJECT = re.compile(r"PNOPL-(\d{11})")
+# a PESEL in a JSON text: as a semantics identifier, or the value of a "pesel" key
+_PESEL_IN_TEXT = re.compile(r'(PNOPL-|"pesel":\s*")(\d{11})')
 _DOMAIN = b"regca-pesel\x00"
 
 
@@ -51,6 +53,15 @@ class PersonRefs:
             raise ConfigurationError("hsm.keys.hmac: this home has no HMAC key for PESELs")
         mac = self._hmac(_DOMAIN + pesel.encode())
         return "hmac:" + base64.b32encode(mac).decode()[:26].lower()
+
+    def text(self, value: str) -> str:
+        """Any text shown to an auditor (an event's details, a subject): each PESEL found as
+        ``PNOPL-...`` or a ``"pesel"`` value replaced by its reference, or masked without the
+        key. Rows written before PESELs were kept out of the log show the same way."""
+        def swap(m: re.Match) -> str:
+            pesel = m.group(2)
+            return m.group(1) + (self.ref(pesel) if self._hmac else mask_pesel(pesel))
+        return _PESEL_IN_TEXT.sub(swap, value)
 
     def subject(self, subject: str) -> str:
         """``subject`` with each PESEL replaced by its reference (``PNOPL-hmac:...``)."""

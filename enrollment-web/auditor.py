@@ -22,7 +22,8 @@ def _ctx():
 def _query(form: AuditFilterForm) -> audit_log.AuditQuery:
     return audit_log.AuditQuery(teryt=form.teryt.data, officer=form.officer.data,
                                 action=form.action.data, profile=form.profile.data or None,
-                                since=form.since.data, until=form.until.data)
+                                since=form.since.data, until=form.until.data,
+                                pesel=form.pesel.data)
 
 
 def _form() -> AuditFilterForm:
