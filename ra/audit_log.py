@@ -14,16 +14,19 @@ from dataclasses import dataclass
 
 from ca.audit import ChainProblem, Event
 from ca.context import CaContext
+from ca.errors import NotFound
 from ca.identity import validate_pesel
 from ca.personal_data import PersonRefs
 from ca.store import audit as audit_store
 from ca.store import enrolments as store
 from ca.store.models import Enrolment
+from ca.transparency import LogReader
+from ca.tree_head import SignedTreeHead
 from ra.access import SEE, Caller, find_certificate
 from ra.certificates import CertificateView, view_of
 
 __all__ = ["AuditQuery", "Entry", "CertificateHistory", "search", "check_chain", "export_csv",
-           "certificate_history"]
+           "certificate_history", "latest_tree_head"]
 
 _CSV_COLUMNS = ("seq", "at", "actor", "action", "object", "outcome", "organization_teryt",
                 "details", "hash")
@@ -104,6 +107,15 @@ def check_chain(ctx: CaContext) -> tuple[int, list[ChainProblem]]:
     """How many rows the hash chain holds and what is wrong with it (``ca.store.audit``)."""
     with ctx.db.reading() as s:
         return audit_store.verify_chain(s)
+
+
+def latest_tree_head(ctx: CaContext) -> SignedTreeHead | None:
+    """The transparency log's latest signed tree head, for the auditor to see and keep (what
+    ``regca audit verify --sth`` later checks the log against); None before the first."""
+    try:
+        return LogReader(ctx.db).latest()
+    except NotFound:
+        return None
 
 
 def export_csv(ctx: CaContext, actor: str, q: AuditQuery, filters: dict[str, str]) -> str:
