@@ -135,6 +135,13 @@ def test_consistency_between_two_tree_heads_and_the_entries(ctx):
     assert rfc9162.mth(entries) == second_root
 
 
+def test_the_hmac_key_never_leaves_the_hsm(ctx):
+    assert ctx.hsm.key_attributes("hmac") == {"sensitive": True, "extractable": False}
+    mac = ctx.hsm.hmac_sha256("hmac", b"x")
+    assert len(mac) == 32 and mac == ctx.hsm.hmac_sha256("hmac", b"x")
+    assert mac != ctx.hsm.hmac_sha256("hmac", b"y")
+
+
 def test_an_unchanged_log_signs_no_new_head(ctx):
     head_signer(ctx).sign()
     assert head_signer(ctx).sign() is None
