@@ -148,9 +148,7 @@ def check_saved(db: Database, saved: SignedTreeHead, root: x509.Certificate,
         return LogProblem(None, f"the saved tree head: {exc}")
     leaves: list[bytes] = []
     with db.reading() as s:
-        for seq, entry, _ in log_store.leaf_rows(s):
-            if seq > saved.tree_size:
-                break
+        for _seq, entry, _ in log_store.leaf_rows(s, 0, saved.tree_size - 1):
             leaves.append(merkle.leaf_hash(entry if entry is not None else b"\xff"))
         macs = log_store.macs(s, 0, saved.tree_size) if hmac is not None else {}
     if len(leaves) == saved.tree_size and merkle.root_of(leaves) == saved.root_hash:

@@ -104,8 +104,8 @@ class HeadSigner:
             size, frontier = log_store.head(s)
             last = log_store.latest_tree_head(s)
             first_new = log_store.mac_count(s)
-            new = [(seq - 1, entry, stored) for seq, entry, stored in _rows_from(s, first_new)
-                   if seq <= size]
+            new = [(seq - 1, entry, stored) for seq, entry, stored
+                   in log_store.leaf_rows(s, first_new, size - 1)]
         if last is not None and last.tree_size >= size:
             return None
         # Step 1: the new leaves as their rows are now, HMACed in the HSM.
@@ -130,12 +130,6 @@ class HeadSigner:
                 return None
             log_store.add_tree_head(s, _row_of(head), macs)
         return head
-
-
-def _rows_from(session, first: int):
-    for seq, entry, stored in log_store.leaf_rows(session):
-        if seq > first:
-            yield seq, entry, stored
 
 
 def _row_of(head: SignedTreeHead) -> TreeHead:

@@ -60,11 +60,15 @@ def entries(session: Session, start: int, end: int) -> list[tuple[int, bytes]]:
     return [(row.seq - 1, _entry_bytes(row)) for row in rows]
 
 
-def leaf_rows(session: Session) -> Iterator[tuple[int, bytes | None, str | None]]:
-    """Every row in order: ``(seq, entry bytes or None when its details are not JSON, stored
-    leaf hash)``; for verification, which recomputes the leaves from the rows."""
-    rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq)
-                           .execution_options(yield_per=2000)).scalars()
+def leaf_rows(session: Session, first: int = 0, last: int | None = None
+              ) -> Iterator[tuple[int, bytes | None, str | None]]:
+    """The rows of leaves ``first`` to ``last`` (default: to the end) in order: ``(seq, entry
+    bytes or None when its details are not JSON, stored leaf hash)``; for verification and
+    signing, which recompute the leaves from the rows."""
+    q = select(AuditEvent).where(AuditEvent.seq > first).order_by(AuditEvent.seq)
+    if last is not None:
+        q = q.where(AuditEvent.seq <= last + 1)
+    rows = session.execute(q.execution_options(yield_per=2000)).scalars()
     for row in rows:
         try:
             entry = _entry_bytes(row)
