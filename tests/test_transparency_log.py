@@ -315,11 +315,12 @@ def test_the_intact_copy_verifies_against_the_saved_tree_head(signed_home, tmp_p
 
 
 @pytest.mark.parametrize("how", [_delete, _edit, _reorder], ids=["delete", "edit", "reorder"])
-@pytest.mark.parametrize("which", ["first-issue", "last-covered"])
+@pytest.mark.parametrize("which", ["first", "first-issue", "last-covered"])
 def test_a_rewritten_log_fails_naming_the_first_bad_entry(signed_home, tmp_path, how, which):
     ctx, backend, url, saved, serials = signed_home
     size = json.loads(saved.read_text())["tree_size"]
-    k = _index_of(ctx, serials[0]) if which == "first-issue" else size - 2
+    k = {"first": 0, "first-issue": _index_of(ctx, serials[0]),
+         "last-covered": size - 2}[which]
     copy = _copy_database(ctx, backend, url, tmp_path)
     try:
         _rewrite_with_every_hash(copy, how(k))
