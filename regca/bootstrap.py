@@ -25,7 +25,8 @@ from ca.store.models import Certificate
 from ra.organizations import add_organization
 from ra.users import create_user
 
-__all__ = ["InitOptions", "InitReport", "initialise", "DEMO_REGION", "DEMO_JST"]
+__all__ = ["InitOptions", "InitReport", "initialise", "DEMO_REGION", "DEMO_JST",
+           "add_transparency_log"]
 
 # A demo voivodeship (Lubuskie) and a handful of its JST. TERYT codes follow TERC; the NIP and
 # REGON numbers are synthetic but pass their check digits.
@@ -191,3 +192,42 @@ def initialise(opts: InitOptions, clock: Clock | None = None) -> InitReport:
         head_signer(ctx).sign()  # the first tree head, so /transparency/v1/sth answers at once
     ctx.settings.initialised_marker.write_text("initialised\n")
     return report
+
+
+LOG_ROLES = ("audit", "hmac")  # the transparency log's keys (hsm-config/pkcs11.toml)
+
+
+def add_transparency_log(home: Path, clock: Clock | None = None) -> str:
+    """For a home made before the transparency log: add its two keys to regca.toml (as
+    hsm-config/pkcs11.toml ships them), generate them in the HSM, have the root certify the
+    ``audit`` key and sign the first tree head. Returns the new certificate's serial. Needs
+    the root token's PIN, as ``regca init`` does; refuses a home that has the log already."""
+    home = home.resolve()
+    ctx = CaContext.open(home, clock)
+    if all(role in ctx.settings.hsm.keys for role in LOG_ROLES):
+        raise AlreadyInitialised(f"{home} has the transparency log's keys already")
+    shipped = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())["keys"]
+    missing = [role for role in LOG_ROLES if role not in ctx.settings.hsm.keys]
+    for role in missing:
+        if shipped[role]["token"] not in ctx.settings.hsm.tokens:
+            raise ConfigurationError(f"hsm.tokens.{shipped[role]['token']}: needed for the "
+                                     f"{role} key, not configured in this home")
+    text = "".join(f'\n[hsm.keys.{role}]\n' + "".join(
+        f'{k} = "{v}"\n' for k, v in shipped[role].items()) for role in missing)
+    ctx.settings.config_file.write_text(ctx.settings.config_file.read_text() + text)
+    ctx = CaContext.open(home, clock)
+    for role in missing:
+        ctx.hsm.generate_key(role)
+        key = ctx.settings.hsm.keys[role]
+        with ctx.db.transaction() as s:
+            ctx.audit(s, Event(actor="operator", action="key.generate", object=f"key:{role}",
+                               details={"label": key.label, "algorithm": key.algorithm,
+                                        "token": ctx.settings.hsm.tokens[key.token].label}))
+    serial = Issuer(ctx).issue_spec(
+        CertificateSpec(ctx.profiles.get("audit-log"),
+                        service_name("RegCA Transparency Log", ctx.operator),
+                        ctx.hsm.public_key("audit")),
+        ctx.authority("root"), "operator").serial
+    from regca.roles import head_signer
+    head_signer(ctx).sign()
+    return serial

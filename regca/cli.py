@@ -157,6 +157,13 @@ def cmd_audit_verify(args) -> None:
               "the same entries")
 
 
+def cmd_audit_init_log(args) -> None:
+    from regca.bootstrap import add_transparency_log
+    serial = add_transparency_log(args.home)
+    print(f"transparency log keys generated; audit-log certificate {serial}; first tree head "
+          "signed")
+
+
 def cmd_audit_export(args) -> None:
     from ca.log_export import export_log
     ctx = _ctx(args)
@@ -346,6 +353,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a tree head saved from /transparency/v1/sth: prove the log still "
                          "holds, unchanged, what it covered")
     sp.set_defaults(fn=cmd_audit_verify)
+    sp = audit.add_parser("init-log", help="add the transparency log's keys and certificate "
+                                           "to a home made before it (needs the root's PIN)")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.set_defaults(fn=cmd_audit_init_log)
     sp = audit.add_parser("export", help="write entries, tree heads and certificates for the "
                                          "offline verifier")
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)

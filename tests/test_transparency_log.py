@@ -28,6 +28,7 @@ from werkzeug.test import Client
 
 from ca import merkle
 from ca.audit import GENESIS, Event, canonical, chain_hash
+from ca.context import CaContext
 from ca.issuance import IssuanceRequest, Issuer
 from ca.store.models import AuditEvent
 from regca.roles import head_signer, transparency_app
@@ -476,3 +477,41 @@ def _tamper_head(out, field):
 
 
 _ANOTHER_CERT = base64.b64encode(b"not even a certificate, but bytes no entry names").decode()
+
+
+# -- a home made before the log ---------------------------------------------------------------
+
+def test_a_home_made_before_the_log_gets_it_with_audit_init_log(tmp_path):
+    import tomllib
+
+    from ca.config import HSM_CONFIG_DIR, write_settings
+    home = tmp_path / "home"
+    home.mkdir()
+    hsm = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())
+    for role in ("audit", "hmac"):  # the layout of the releases before the log
+        del hsm["keys"][role]
+    hsm["softhsm_conf"] = "hsm/softhsm2.conf"
+    for name, token in hsm["tokens"].items():
+        token["pin_file"] = f"hsm/{name}.pin"
+    write_settings(home / "regca.toml", {"public_url": "http://127.0.0.1:8080"},
+                   {"name": "RegCA"}, hsm)
+    old = make_home(home)
+    issued = _issue(old)
+    with old.db.reading() as s:  # without the HMAC key the PESEL is masked, never in clear
+        details = s.scalar(select(AuditEvent.details).where(
+            AuditEvent.object == f"certificate:{issued.serial}"))
+    assert "PNOPL-02*******24" in details and RESIDENT["pesel"] not in details
+    assert _get(old, "/transparency/v1/sth")[0] == 404
+    r = run_cli(home, "audit", "init-log")
+    assert r.code == 0, r.err
+    ctx = CaContext.open(home, old.clock)
+    status, proof = _get(ctx, f"/transparency/v1/proof?serial={issued.serial}")
+    assert status == 200
+    root = _check_sth_independently(ctx, proof["sth"])
+    leaf = base64.b64decode(proof["leaf"])
+    path = [base64.b64decode(h) for h in proof["audit_path"]]
+    assert rfc9162.root_from_inclusion(proof["leaf_index"], proof["tree_size"], leaf,
+                                       path) == root
+    assert run_cli(home, "audit", "verify").code == 0
+    again = run_cli(home, "audit", "init-log")
+    assert again.code == 1 and "already" in again.err
