@@ -32,6 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# the repository before bench/, whose ocsp.py and tsa.py would shadow the packages
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conftest import RESIDENT, fresh_database, make_csr  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402

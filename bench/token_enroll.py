@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+# the repository before bench/, whose ocsp.py and tsa.py would shadow the packages
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from conftest import RESIDENT, make_home  # noqa: E402
 

@@ -31,7 +31,8 @@ def shipped_dir(package_name: str, folder: str) -> Path:
 
 POLICIES_DIR = shipped_dir("policies", "policies")
 HSM_CONFIG_DIR = shipped_dir("hsm_config", "hsm-config")
-KEY_ALGORITHMS = ("ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096")
+KEY_ALGORITHMS = ("ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096",
+                  "hmac-sha256")  # the last: a secret key (CKK_GENERIC_SECRET), never a pair
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,9 @@ __all__ = ["CaContext", "CA_PROFILES", "KEY_PROFILES", "KeyPair"]
 # The profile of each CA certificate, by the name URLs use.
 CA_PROFILES = {"root": "root-ca", "issuing": "issuing-ca"}
 # The profile of the certificate each HSM key role signs under (hsm-config/pkcs11.toml).
-KEY_PROFILES = {**CA_PROFILES, **SERVICE_PROFILES}
+KEY_PROFILES = {**CA_PROFILES, **SERVICE_PROFILES, "audit": "audit-log"}
 _SERVICE_ROLES = {profile: role for role, profile in SERVICE_PROFILES.items()}
+
 
 
 class CaContext:

@@ -28,6 +28,7 @@ from ca.errors import Forbidden, InvalidSubject, RegCAError, UnknownProfile
 from ca.identity import Subscriber, parse_subscriber
 from ca.names import person_name
 from ca.ocsp_cache import ResponseCache
+from ca.personal_data import PersonRefs
 from ca.profiles import Profile
 from ca.serials import new_serial, serial_hex
 from ca.store import certificates as cert_store
@@ -160,12 +161,17 @@ class Issuer:
         # Step 3: store it as issued, audit, and keep its pre-signed OCSP responses, in one
         # transaction.
         self._store_issued(SignedCertificate(row, der,
-                                             self._responses.for_new(row.serial, issuer_name)))
+                                             self._responses.for_new(row.serial, issuer_name),
+                                             self._people.subject(subject_text)))
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
 
     def _store_issued(self, signed: SignedCertificate) -> None:
         self._writer.record_issued(signed)
+
+    @cached_property
+    def _people(self) -> PersonRefs:
+        return PersonRefs.of(self.ctx.hsm, self.ctx.settings.hsm.keys)
 
     @cached_property
     def _writer(self) -> IssuanceWriter:

@@ -29,6 +29,8 @@ EKUS = {
     "time_stamping": ExtendedKeyUsageOID.TIME_STAMPING,
     # id-kp-documentSigning, RFC 9336
     "document_signing": ObjectIdentifier("1.3.6.1.5.5.7.3.36"),
+    # signer of the transparency log's tree heads, under this CP's arc (policies/oids.toml)
+    "transparency_log_signing": ObjectIdentifier("1.3.6.1.4.1.99999.616.4.1"),
 }
 # The ETSI EN 319 411-1 §5.3 policies an end-entity certificate may claim (cps.md §1.2 says
 # which profile claims which, and why).

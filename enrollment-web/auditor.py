@@ -3,6 +3,8 @@ audit chain check. Read-only: no view here accepts a POST."""
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from ca.serials import parse_serial
@@ -22,7 +24,8 @@ def _ctx():
 def _query(form: AuditFilterForm) -> audit_log.AuditQuery:
     return audit_log.AuditQuery(teryt=form.teryt.data, officer=form.officer.data,
                                 action=form.action.data, profile=form.profile.data or None,
-                                since=form.since.data, until=form.until.data)
+                                since=form.since.data, until=form.until.data,
+                                pesel=form.pesel.data)
 
 
 def _form() -> AuditFilterForm:
@@ -39,7 +42,19 @@ def events():
     rows = audit_log.search(_ctx(), _query(form)) if form.validate() else []
     count, problems = audit_log.check_chain(_ctx())
     return render_template("audit.html", form=form, rows=rows, chain_count=count,
-                           chain_problems=problems), (400 if form.errors else 200)
+                           chain_problems=problems, sth=audit_log.latest_tree_head(_ctx())
+                           ), (400 if form.errors else 200)
+
+
+@bp.route("/audit/sth.json")
+@require("auditor")
+def tree_head():
+    sth = audit_log.latest_tree_head(_ctx())
+    if sth is None:
+        abort(404)
+    return Response(json.dumps(sth.to_json(), indent=1), mimetype="application/json",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="regca-sth-{sth.tree_size}.json"'})
 
 
 @bp.route("/audit.csv")

@@ -104,6 +104,7 @@ class AuditFilterForm(FlaskForm):
     officer = StringField("officer", validators=[Optional(), Length(max=64)])
     profile = SelectField("profile", choices=[], validators=[Optional()])
     action = StringField("action", validators=[Optional(), Length(max=64)])
+    pesel = StringField("pesel", validators=[Optional(), Length(max=11)])
     since = DateField("since", validators=[Optional()])
     until = DateField("until", validators=[Optional()])
     submit = SubmitField("filter")

@@ -77,6 +77,10 @@ def create_ra_api(ctx: CaContext) -> Flask:
             return Response(found.der, mimetype="application/pkix-cert")
         return jsonify(_status_body(found))
 
+    @app.get("/api/v1/certificates/<serial>/proof")
+    def proof(serial: str):
+        return jsonify(certificates.proof(ctx, caller(principal()), serial).to_json())
+
     @app.post("/api/v1/certificates/<serial>/revoke")
     def revoke(serial: str):
         who = caller(principal())

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pkcs11
 from cryptography.hazmat.primitives import serialization
-from pkcs11 import Attribute, KeyType, MechanismFlag, ObjectClass
+from pkcs11 import Attribute, KeyType, Mechanism, MechanismFlag, ObjectClass
 from pkcs11 import exceptions as p11e
 from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pkcs11.util.rsa import encode_rsa_public_key
@@ -48,6 +48,13 @@ _RECOVERABLE = (
 )
 _ATTEMPTS = 4
 _SIGN_CAPS = MechanismFlag.SIGN | MechanismFlag.VERIFY
+SECRET_ALGORITHMS = ("hmac-sha256",)
+
+
+def _object_class(key: KeyConfig) -> ObjectClass:
+    """The class of the object that is the role's key: its private half, or the secret."""
+    return (ObjectClass.SECRET_KEY if key.algorithm in SECRET_ALGORITHMS
+            else ObjectClass.PRIVATE_KEY)
 
 
 @dataclass
@@ -216,7 +223,7 @@ class Hsm:
                 if self.config.offline(key.role):
                     continue  # the root's token is offline between ceremonies: not a fault
                 self.with_session(key.token, lambda s, k=key: s.get_key(
-                    object_class=ObjectClass.PRIVATE_KEY, id=k.id, label=k.label))
+                    object_class=_object_class(k), id=k.id, label=k.label))
             return True
         except (HsmUnavailable, ConfigurationError):
             return False
@@ -243,10 +250,10 @@ class Hsm:
         handle = cache.get(slot)
         if handle is None:
             try:
-                handle = session.get_key(object_class=ObjectClass.PRIVATE_KEY, id=key.id,
+                handle = session.get_key(object_class=_object_class(key), id=key.id,
                                          label=key.label)
             except p11e.NoSuchKey:
-                raise HsmUnavailable(f"no private key {key.label!r} on token "
+                raise HsmUnavailable(f"no key {key.label!r} on token "
                                      f"{self.config.tokens[key.token].label!r}") from None
             cache[slot] = handle
         return handle
@@ -257,6 +264,16 @@ class Hsm:
             key.token,
             lambda s: self._handle(s, key).sign(data, mechanism=mechanism,
                                                 mechanism_param=mechanism_param))
+
+    def hmac_sha256(self, role: str, data: bytes) -> bytes:
+        """HMAC-SHA-256 of ``data`` with the role's secret key, computed in the HSM
+        (CKM_SHA256_HMAC): the key never leaves it, so only this HSM can make or check one."""
+        key = self.config.key(role)
+        if key.algorithm not in SECRET_ALGORITHMS:
+            raise ConfigurationError(f"hsm.keys.{role}: not an HMAC key ({key.algorithm})")
+        return bytes(self.with_session(
+            key.token, lambda s: self._handle(s, key).sign(data,
+                                                           mechanism=Mechanism.SHA256_HMAC)))
 
     def public_key(self, role: str):
         """The role's public key as a ``cryptography`` object."""
@@ -301,12 +318,16 @@ class Hsm:
 
         def generate(session):
             existing = list(session.get_objects({Attribute.LABEL: key.label,
-                                                 Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
+                                                 Attribute.CLASS: _object_class(key)}))
             if existing:
                 raise HsmUnavailable(f"token already holds a key labelled {key.label!r}")
             private = {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
                        Attribute.PRIVATE: True}
-            if key.algorithm in CURVES:
+            if key.algorithm in SECRET_ALGORITHMS:
+                session.generate_key(KeyType.GENERIC_SECRET, 256, store=True, id=key.id,
+                                     label=key.label, capabilities=_SIGN_CAPS,
+                                     template=private)
+            elif key.algorithm in CURVES:
                 params = session.create_domain_parameters(
                     KeyType.EC,
                     {Attribute.EC_PARAMS: encode_named_curve_parameters(CURVES[key.algorithm])},
@@ -320,7 +341,7 @@ class Hsm:
                                          private_template=private)
 
         self.with_session(key.token, generate)
-        return self.public_key(role)
+        return None if key.algorithm in SECRET_ALGORITHMS else self.public_key(role)
 
     # -- SoftHSM2 token set-up ------------------------------------------------------------------
 

@@ -7,20 +7,26 @@ filters and render.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from dataclasses import dataclass
 
 from ca.audit import ChainProblem, Event
 from ca.context import CaContext
+from ca.errors import NotFound
+from ca.identity import validate_pesel
+from ca.personal_data import PersonRefs
 from ca.store import audit as audit_store
 from ca.store import enrolments as store
 from ca.store.models import Enrolment
+from ca.transparency import LogReader
+from ca.tree_head import SignedTreeHead
 from ra.access import SEE, Caller, find_certificate
 from ra.certificates import CertificateView, view_of
 
 __all__ = ["AuditQuery", "Entry", "CertificateHistory", "search", "check_chain", "export_csv",
-           "certificate_history"]
+           "certificate_history", "latest_tree_head"]
 
 _CSV_COLUMNS = ("seq", "at", "actor", "action", "object", "outcome", "organization_teryt",
                 "details", "hash")
@@ -37,6 +43,7 @@ class AuditQuery:
     profile: str | None = None
     since: dt.date | None = None
     until: dt.date | None = None
+    pesel: str | None = None  # given by the RA: found through its keyed reference
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,14 @@ class CertificateHistory:
     enrolment: Enrolment | None
 
 
-def _entry(row) -> Entry:
+def _people(ctx: CaContext) -> PersonRefs:
+    return PersonRefs.of(ctx.hsm, ctx.settings.hsm.keys)
+
+
+def _entry(row, people: PersonRefs) -> Entry:
+    """No PESEL in clear, also from rows written before events kept them out."""
     return Entry(row.seq, row.at, row.actor, row.action, row.object, row.outcome,
-                 row.organization_teryt, row.details, row.hash)
+                 row.organization_teryt, people.text(row.details), row.hash)
 
 
 def _day(d: dt.date) -> dt.datetime:
@@ -74,6 +86,11 @@ def search(ctx: CaContext, q: AuditQuery) -> list[Entry]:
     """The events matching ``q``, newest first; the profile filter goes through the
     certificates of that profile."""
     officer = (q.officer or "").strip()
+    people = _people(ctx)
+    person = None
+    if (q.pesel or "").strip():
+        pesel = validate_pesel(q.pesel.strip())
+        person = [people.ref(pesel), f"PNOPL-{pesel}"]  # the second: rows of older releases
     with ctx.db.reading() as s:
         serials = store.serials_of_profile(s, q.profile) if q.profile else None
         rows = store.search_events(
@@ -81,14 +98,24 @@ def search(ctx: CaContext, q: AuditQuery) -> list[Entry]:
             actor=(f"user:{officer}" if officer and ":" not in officer else officer) or None,
             action=(q.action or "").strip() or None,
             since=_day(q.since) if q.since else None,
-            until=_day(q.until) + dt.timedelta(days=1) if q.until else None, serials=serials)
-        return [_entry(r) for r in rows]
+            until=_day(q.until) + dt.timedelta(days=1) if q.until else None, serials=serials,
+            details_any=person)
+        return [_entry(r, people) for r in rows]
 
 
 def check_chain(ctx: CaContext) -> tuple[int, list[ChainProblem]]:
     """How many rows the hash chain holds and what is wrong with it (``ca.store.audit``)."""
     with ctx.db.reading() as s:
         return audit_store.verify_chain(s)
+
+
+def latest_tree_head(ctx: CaContext) -> SignedTreeHead | None:
+    """The transparency log's latest signed tree head, for the auditor to see and keep (what
+    ``regca audit verify --sth`` later checks the log against); None before the first."""
+    try:
+        return LogReader(ctx.db).latest()
+    except NotFound:
+        return None
 
 
 def export_csv(ctx: CaContext, actor: str, q: AuditQuery, filters: dict[str, str]) -> str:
@@ -109,7 +136,10 @@ def export_csv(ctx: CaContext, actor: str, q: AuditQuery, filters: dict[str, str
 def certificate_history(ctx: CaContext, caller: Caller, serial: str) -> CertificateHistory:
     """A certificate, every event about it and the enrolment it was issued for."""
     found = find_certificate(ctx, caller, serial, SEE)
+    people = _people(ctx)
     with ctx.db.reading() as s:
-        events = [_entry(r) for r in store.search_events(s, serials=[found.row.serial])]
+        events = [_entry(r, people) for r in store.search_events(s, serials=[found.row.serial])]
         e = store.get(s, found.enrolment_id) if found.enrolment_id else None
-    return CertificateHistory(view_of(found.row, ctx.now(), found.enrolment_id), events, e)
+    view = view_of(found.row, ctx.now(), found.enrolment_id)
+    return CertificateHistory(dataclasses.replace(view, subject=people.text(view.subject)),
+                              events, e)

@@ -8,6 +8,7 @@ call and render, and receive ``CertificateView`` objects, never store rows.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -20,16 +21,20 @@ from ca.revocation import RevocationRequest, Revoker
 from ca.status import CertificateStatus, certificate_status
 from ca.store import enrolments as enrol_store
 from ca.store.models import Certificate
+from ca.transparency import InclusionProof, LogReader
 from ra.access import REVOKE, SEE, Caller, find_certificate
 from ra.enrolment import check_revocation_password, visible
 from ra.token_registry import visible_token
 
 __all__ = ["CertificateView", "Download", "FORMATS", "view_of", "show", "revoke", "download",
+           "proof",
            "of_enrolment", "of_token"]
 
 # The resident's download formats: media type and file extension.
 FORMATS = {"pem": ("application/x-pem-file", "crt"), "der": ("application/pkix-cert", "cer"),
-           "p7b": ("application/pkcs7-mime", "p7b")}
+           "p7b": ("application/pkcs7-mime", "p7b"),
+           # the transparency log's inclusion proof (CONTRACT.md's JSON shape)
+           "proof": ("application/json", "proof.json")}
 # What a resident's own revocation records: RFC 5280 §5.3.1 has no reason for "the holder
 # asked", and the holder's word proves no key compromise.
 _RESIDENT_REASON = "unspecified"
@@ -101,7 +106,9 @@ def download(ctx: CaContext, caller: Caller, serial: str, fmt: str) -> Download:
     if row.der is None:
         raise NotFound(f"no certificate with serial {row.serial}")
     cert = x509.load_der_x509_certificate(row.der)
-    if fmt == "pem":
+    if fmt == "proof":
+        body = json.dumps(LogReader(ctx.db).inclusion(row.serial).to_json(), indent=1).encode()
+    elif fmt == "pem":
         body = cert.public_bytes(Encoding.PEM)
     elif fmt == "der":
         body = row.der
@@ -113,6 +120,13 @@ def download(ctx: CaContext, caller: Caller, serial: str, fmt: str) -> Download:
                            organization_teryt=row.organization_teryt, details={"format": fmt}))
     media_type, ext = FORMATS[fmt]
     return Download(body, media_type, f"{row.serial}.{ext}")
+
+
+def proof(ctx: CaContext, caller: Caller, serial: str) -> InclusionProof:
+    """The transparency log's proof that the latest signed tree head covers this certificate's
+    issuance, for whoever may see the certificate (NotFound until a head covers it)."""
+    found = find_certificate(ctx, caller, serial, SEE)
+    return LogReader(ctx.db).inclusion(found.row.serial)
 
 
 def of_enrolment(ctx: CaContext, caller: Caller, enrolment_id: int,

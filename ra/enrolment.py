@@ -18,6 +18,7 @@ from ca.context import CaContext
 from ca.errors import InvalidSubject, NotFound, Unauthorized
 from ca.identity import mask_pesel, parse_subscriber
 from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
+from ca.personal_data import HMAC_ROLE, PersonRefs
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
@@ -94,6 +95,8 @@ def record(ctx: CaContext, applicant: Applicant, actor: str,
         if org_store.get(s, applicant.organization_teryt) is None:
             raise InvalidSubject("organization_teryt", "no such JST in this home")
         doc = sub.identity_document
+        person = (PersonRefs.of(ctx.hsm, ctx.settings.hsm.keys).ref(sub.pesel)
+                  if sub.pesel and HMAC_ROLE in ctx.settings.hsm.keys else None)
         e = store.add(s, Enrolment(
             organization_teryt=applicant.organization_teryt, officer=actor, kind=applicant.kind,
             given_name=sub.given_name, surname=sub.surname, pesel=sub.pesel, email=sub.email,
@@ -103,7 +106,8 @@ def record(ctx: CaContext, applicant: Applicant, actor: str,
             revocation_password_hash=password_hasher.hash(password) if password else None))
         ctx.audit(s, Event(actor=actor, action="enrolment.record", object=f"enrolment:{e.id}",
                            organization_teryt=e.organization_teryt,
-                           details={"kind": e.kind, "pesel": mask_pesel(e.pesel)}))
+                           details={"kind": e.kind, "pesel": mask_pesel(e.pesel),
+                                    **({"person": person} if person else {})}))
     return e, code
 
 

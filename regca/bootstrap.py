@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ca.audit import Event
-from ca.ceremony import RootCeremony, next_root_ceremony
+from ca.ceremony import RootCeremony, next_root_ceremony, root_ceremony
 from ca.certbuilder import CertificateSpec
 from ca.clock import Clock
 from ca.config import HSM_CONFIG_DIR, write_settings, write_softhsm_conf
@@ -27,7 +27,8 @@ from ca.store.models import Certificate
 from ra.organizations import add_organization
 from ra.users import create_user
 
-__all__ = ["InitOptions", "InitReport", "initialise", "DEMO_REGION", "DEMO_JST"]
+__all__ = ["InitOptions", "InitReport", "initialise", "DEMO_REGION", "DEMO_JST",
+           "add_transparency_log"]
 
 # A demo voivodeship (Lubuskie) and a handful of its JST. TERYT codes follow TERC; the NIP and
 # REGON numbers are synthetic but pass their check digits.
@@ -156,6 +157,11 @@ def _issue_hierarchy(ctx: CaContext, report: InitReport) -> None:
                         root_key.public_key()),
         None, "init", self_key=root_key)
     report.serials["root"] = root.serial
+    if "audit" in ctx.settings.hsm.keys:  # absent from a regca.toml written before it existed
+        report.serials["audit"] = issuer.issue_spec(
+            CertificateSpec(profiles.get("audit-log"),
+                            service_name("RegCA Transparency Log", op), hsm.public_key("audit")),
+            ctx.authority("root"), "init").serial
     report.serials["issuing"] = issuer.issue_spec(
         CertificateSpec(profiles.get("issuing-ca"), service_name("RegCA Issuing CA", op),
                         hsm.public_key("issuing")),
@@ -233,3 +239,48 @@ def _initialise(ctx: CaContext, opts: InitOptions, report: InitReport) -> None:
         ctx.audit(s, Event(actor="init", action="pki.init", object=f"home:{home.name}",
                            details={"public_url": ctx.settings.public_url, "demo": opts.demo,
                                     "certificates": report.serials}))
+    if "audit" in report.serials:
+        from regca.roles import head_signer  # the TSA's code: only init and the jobs need it
+        head_signer(ctx).sign()  # the first tree head, so /transparency/v1/sth answers at once
+
+
+LOG_ROLES = ("audit", "hmac")  # the transparency log's keys (hsm-config/pkcs11.toml)
+
+
+def add_transparency_log(home: Path, root_pin: str, clock: Clock | None = None) -> str:
+    """For a home made before the transparency log: add its two keys to regca.toml (as
+    hsm-config/pkcs11.toml ships them), generate them in the HSM, have the root certify the
+    ``audit`` key and sign the first tree head. Returns the new certificate's serial. Needs
+    the root token's PIN, as ``regca init`` does; refuses a home that has the log already."""
+    home = home.resolve()
+    ctx = CaContext.open(home, clock)
+    if all(role in ctx.settings.hsm.keys for role in LOG_ROLES):
+        raise AlreadyInitialised(f"{home} has the transparency log's keys already")
+    shipped = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())["keys"]
+    missing = [role for role in LOG_ROLES if role not in ctx.settings.hsm.keys]
+    for role in missing:
+        if shipped[role]["token"] not in ctx.settings.hsm.tokens:
+            raise ConfigurationError(f"hsm.tokens.{shipped[role]['token']}: needed for the "
+                                     f"{role} key, not configured in this home")
+    text = "".join(f'\n[hsm.keys.{role}]\n' + "".join(
+        f'{k} = "{v}"\n' for k, v in shipped[role].items()) for role in missing)
+    ctx.settings.config_file.write_text(ctx.settings.config_file.read_text() + text)
+    ctx = CaContext.open(home, clock)
+    for role in missing:
+        ctx.hsm.generate_key(role)
+        key = ctx.settings.hsm.keys[role]
+        with ctx.db.transaction() as s:
+            ctx.audit(s, Event(actor="operator", action="key.generate", object=f"key:{role}",
+                               details={"label": key.label, "algorithm": key.algorithm,
+                                        "token": ctx.settings.hsm.tokens[key.token].label}))
+    with root_ceremony(ctx, root_pin, "operator:init-log") as ceremony:
+        root = ceremony.ctx
+        serial = Issuer(root).issue_spec(
+            CertificateSpec(root.profiles.get("audit-log"),
+                            service_name("RegCA Transparency Log", root.operator),
+                            root.hsm.public_key("audit")),
+            root.authority("root"), "operator").serial
+        ceremony.done.append("audit-log")
+    from regca.roles import head_signer
+    head_signer(ctx).sign()
+    return serial

@@ -173,13 +173,56 @@ def cmd_apikey_create(args) -> None:
 
 
 def cmd_audit_verify(args) -> None:
+    from ca.log_check import check_log, check_saved
+    from ca.personal_data import HMAC_ROLE
     from ca.store.audit import verify_chain
+    from ca.tree_head import SignedTreeHead, TreeHeadProblem
     ctx = _ctx(args)
+    saved = None
+    if args.sth:
+        try:
+            saved = SignedTreeHead.from_json(json.loads(_read(args.sth)))
+        except (ValueError, TreeHeadProblem) as exc:
+            raise UserError(f"{args.sth}: not a saved tree head ({exc})") from None
     with ctx.db.reading() as s:
         count, problems = verify_chain(s)
     if problems:
         raise UserError(f"audit log broken: {problems[0]}")
-    print(f"audit log intact: {count} events")
+    root = ctx.certificate_of("root-ca")
+    hmac = None
+    if HMAC_ROLE in ctx.settings.hsm.keys:
+        hsm = ctx.hsm.only(HMAC_ROLE)
+        hmac = lambda data: hsm.hmac_sha256(HMAC_ROLE, data)  # noqa: E731
+    if saved is not None:
+        problem = check_saved(ctx.db, saved, root, hmac)
+        if problem is not None:
+            raise UserError(f"audit log broken: {problem}")
+    report = check_log(ctx.db, root, hmac)
+    if report.problems:
+        raise UserError(f"audit log broken: {report.problems[0]}")
+    print(f"audit log intact: {count} events, Merkle tree of {report.entries} entries, "
+          f"{report.tree_heads} signed tree heads, {report.macs_checked} entry HMACs")
+    if saved is not None:
+        print(f"the saved tree head of size {saved.tree_size} is signed and still covers "
+              "the same entries")
+
+
+def cmd_audit_init_log(args) -> None:
+    from regca.bootstrap import add_transparency_log
+    serial = add_transparency_log(args.home, _root_pin())
+    print(f"transparency log keys generated; audit-log certificate {serial}; first tree head "
+          "signed")
+
+
+def cmd_audit_export(args) -> None:
+    from ca.log_export import export_log
+    ctx = _ctx(args)
+    try:
+        written = export_log(ctx, args.out)
+    except OSError as exc:
+        raise UserError(f"{args.out}: {exc.strerror or exc}") from None
+    print(f"{written.entries} entries, {written.tree_heads} tree heads, "
+          f"{written.certificates} certificates written to {args.out}")
 
 
 def cmd_token_enroll(args) -> None:
@@ -431,9 +474,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION")
-    sp = audit.add_parser("verify", help="re-check the whole audit chain")
+    sp = audit.add_parser("verify", help="re-check the audit chain, the Merkle log and every "
+                                         "signed tree head")
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--sth", default=None, metavar="FILE",
+                    help="a tree head saved from /transparency/v1/sth: prove the log still "
+                         "holds, unchanged, what it covered")
     sp.set_defaults(fn=cmd_audit_verify)
+    sp = audit.add_parser("init-log", help="add the transparency log's keys and certificate "
+                                           "to a home made before it (needs the root's PIN)")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.set_defaults(fn=cmd_audit_init_log)
+    sp = audit.add_parser("export", help="write entries, tree heads and certificates for the "
+                                         "offline verifier")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--out", required=True, type=Path, metavar="DIR")
+    sp.set_defaults(fn=cmd_audit_export)
     return p
 
 

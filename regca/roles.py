@@ -6,14 +6,18 @@ the keys it hands out at start-up (a certificate for another key is refused, Key
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from asn1crypto import tsp
 from flask import Flask
 from pyhanko.sign.timestamps import TimeStamper
 
-from ca.context import CA_PROFILES, CaContext
+from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
-from ca.rolekeys import ServiceGenerations
+from ca.rolekeys import KeyPair, ServiceGenerations
 from ca.services import OcspServices, ResponderKeys, ResponseStore, RoleKey
+from ca.transparency import AUDIT_ROLE, HMAC_ROLE, HeadSigner, LogReader, LogSchedule
 from ocsp.app import OcspApp
 from ra.apikeys import ApiKeys
 from signing.config import SigningConfig
@@ -21,12 +25,17 @@ from signing.seal import SealRegistry
 from signing.timestamping import AuthorityTimeStamper, http_timestamper
 from signing.trust import TrustInputs, TrustStore
 from signing.web import SigningServices, create_app
+from transparency.app import TransparencyApp
 from tsa.app import TsaApp
 from tsa.authority import TimeStampAuthority
+from tsa.request import TimestampRequest
+
+LOG_REQUESTER = "in-process:transparency"
 
 __all__ = ["role_key", "ocsp_services", "ocsp_app", "time_stamp_authority", "tsa_app",
            "in_process_timestamper", "trust_store", "seal_registry", "signing_services",
-           "signing_app"]
+           "signing_app", "log_timestamp", "head_signer", "log_reader",
+           "transparency_app"]
 
 
 def role_key(ctx: CaContext, role: str, scope: str = "") -> RoleKey:
@@ -66,6 +75,41 @@ def tsa_app(ctx: CaContext, authority: TimeStampAuthority | None = None) -> TsaA
 def in_process_timestamper(ctx: CaContext) -> AuthorityTimeStamper:
     """The home's TSA in this process, behind pyHanko's ``TimeStamper``."""
     return AuthorityTimeStamper(time_stamp_authority(ctx))
+
+
+# -- transparency log -----------------------------------------------------------------------------
+
+def log_timestamp(ctx: CaContext, authority: TimeStampAuthority | None = None
+                  ) -> Callable[[bytes], bytes]:
+    """SHA-256 digest -> an RFC 3161 token (DER) from the home's TSA core, in this process."""
+    authority = authority or time_stamp_authority(ctx)
+
+    def stamp(digest: bytes) -> bytes:
+        imprint = tsp.MessageImprint({"hash_algorithm": {"algorithm": "sha256"},
+                                      "hashed_message": digest})
+        request = TimestampRequest(imprint, "sha256", digest, None, True)
+        return authority.issue(request, LOG_REQUESTER).der
+
+    return stamp
+
+
+def head_signer(ctx: CaContext) -> HeadSigner:
+    """The jobs process's signer of tree heads: the ``audit`` key, the HSM's HMAC key and the
+    TSA, checked now (KeyMismatch)."""
+    # Not a service with generations: the root certifies this key, at a ceremony.
+    certificate = ctx.certificate_of(KEY_PROFILES[AUDIT_ROLE])
+    audit = KeyPair(certificate, ctx.hsm.only(AUDIT_ROLE).private_key(AUDIT_ROLE, certificate))
+    hsm = ctx.hsm.only(HMAC_ROLE)
+    return HeadSigner(ctx.db, ctx.clock, lambda: audit, lambda d: hsm.hmac_sha256(HMAC_ROLE, d),
+                      log_timestamp(ctx), LogSchedule.load(ctx.settings))
+
+
+def log_reader(ctx: CaContext) -> LogReader:
+    return LogReader(ctx.db)
+
+
+def transparency_app(ctx: CaContext) -> TransparencyApp:
+    return TransparencyApp(log_reader(ctx))
 
 
 # -- signing ------------------------------------------------------------------------------------

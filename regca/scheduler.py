@@ -2,7 +2,9 @@
 responder's short-lived certificate renewed once past three quarters of its life
 (ca/rollover.py), OCSP responses refreshed before their nextUpdate or after a responder rollover
 (DESIGN.md, "OCSP and CRL at scale"), and, polled every second between those rounds, a complete
-CRL re-published within seconds of a revocation (ca/prompt_crl.py).
+CRL re-published within seconds of a revocation (ca/prompt_crl.py). The transparency log's
+tree head is signed every ``[transparency] every_entries`` entries or ``every_seconds``
+(ca/transparency.py; the contract's maximum merge delay is 60 s).
 
 They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
@@ -24,11 +26,13 @@ from ca.crl import CrlPublisher
 from ca.ocsp_cache import ResponseCache
 from ca.prompt_crl import PromptCrlPublisher
 from ca.rollover import renew_due
+from ca.transparency import HeadSigner
 from regca.status_report import write_heartbeat
 
-__all__ = ["run_once", "start_jobs"]
+__all__ = ["run_once", "sign_tree_head", "start_jobs"]
 
 log = logging.getLogger(__name__)
+TICK = 5.0  # how early a due tree head is signed: it is looked at every POLL_SECONDS
 
 POLL_SECONDS = 1.0  # how often the jobs look for revocations the complete CRL lacks
 
@@ -50,11 +54,26 @@ def run_once(ctx: CaContext) -> list[str]:
     return failed
 
 
+def sign_tree_head(ctx: CaContext, signer: HeadSigner | None, margin: float
+                   ) -> HeadSigner | None:
+    """Sign the log's head when due; returns the signer to reuse (None: try building it again
+    next time, e.g. while the HSM is away)."""
+    from regca.roles import head_signer  # the TSA's and the web's imports: this process only
+    try:
+        signer = signer or head_signer(ctx)
+        if signer.due(margin):
+            signer.sign()
+        return signer
+    except Exception:
+        log.exception("signing the transparency log's tree head failed")
+        return None
+
+
 def _loop(home: Path, interval: float) -> None:
-    logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="[jobs] %(message)s")
     ctx = CaContext.open(home)
     prompt = PromptCrlPublisher(ctx)
-    next_round = time.monotonic()
+    signer, next_round = None, time.monotonic()
     while True:
         if time.monotonic() >= next_round:
             failed = run_once(ctx)
@@ -67,6 +86,8 @@ def _loop(home: Path, interval: float) -> None:
             prompt.poll()
         except Exception:
             log.exception("prompt CRL publication failed")
+        if "audit" in ctx.settings.hsm.keys:
+            signer = sign_tree_head(ctx, signer, TICK)
         time.sleep(POLL_SECONDS)
 
 

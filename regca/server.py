@@ -59,6 +59,7 @@ def serve(home: Path, bind: str, workers: int) -> None:
                        ("/crl/issuing.crl", "CRL (also /crl/root.crl, *-delta.crl)"),
                        ("/ca/issuing.crt", "CA certificates (also /ca/root.crt)"),
                        ("/api/v1/openapi.json", "signing, verification and RA API"),
+                       ("/transparency/v1/sth", "transparency log (signed audit log)"),
                        ("/healthz", "health"), ("/metrics", "metrics (Prometheus)")):
         print(f"  {base}{path:24} {what}")
     logins = ctx.settings.home / "demo-logins.txt"

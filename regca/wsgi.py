@@ -17,7 +17,7 @@ from regca.crls import CrlApp
 from regca.health import HealthApp
 from regca.metrics import Instrumented, MetricsApp
 from regca.repository import RepositoryApp
-from regca.roles import ocsp_app, signing_app, tsa_app
+from regca.roles import ocsp_app, signing_app, transparency_app, tsa_app
 
 __all__ = ["Dispatcher", "create_app"]
 
@@ -58,5 +58,6 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/ocsp": Instrumented("ocsp", ocsp_app(ctx)),
         "/metrics": MetricsApp(ctx),
         "/crl": CrlApp(ctx),
+        "/transparency": transparency_app(ctx),
     }
     return Dispatcher(routes, fallback=create_enrollment_app(ctx))

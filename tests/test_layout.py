@@ -12,13 +12,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"ca": "ca", "ra": "ra", "keys": "keys", "ocsp": "ocsp", "tsa": "tsa",
            "signing": "signing", "enrollment-web": "enrollment_web", "edge": "edge",
-           "regca": "regca"}
+           "regca": "regca", "transparency": "transparency"}
 CORE = {"ca", "ra", "keys"}
-FRONTS = {"ocsp", "tsa", "signing", "enrollment_web", "edge"}
+FRONTS = {"ocsp", "tsa", "signing", "enrollment_web", "edge", "transparency"}
 HTTP = {"flask", "werkzeug", "requests", "aiohttp", "wsgiref", "gunicorn", "granian",
         "http.client", "http.server", "urllib.request", "urllib.error"}
 # The WSGI apps of the fronts: only the composition (regca) mounts them.
-APPS = {"ocsp.app", "tsa.app", "signing.web", "enrollment_web"}
+APPS = {"ocsp.app", "tsa.app", "signing.web", "enrollment_web", "transparency.app"}
 
 
 def imports_of(source: str) -> set[str]:
@@ -81,7 +81,7 @@ def test_ocsp_and_tsa_never_import_the_web_or_each_other(package, others):
     assert _offending(package, others) == []
 
 
-@pytest.mark.parametrize("package", ["ocsp", "tsa", "signing"])
+@pytest.mark.parametrize("package", ["ocsp", "tsa", "signing", "transparency"])
 def test_protocol_and_signing_fronts_never_take_the_whole_context(package):
     # They get narrow services built by the composition (regca/roles.py, ca/services.py).
     assert _offending(package, {"ca.context"}) == []

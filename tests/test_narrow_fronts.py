@@ -35,7 +35,7 @@ from keys.hsm import Hsm
 from keys.objects import Pkcs11EcKey, Pkcs11RsaKey
 from ocsp.app import OcspApp
 from ra.apikeys import create_api_key
-from regca.roles import ocsp_app, signing_app, tsa_app
+from regca.roles import ocsp_app, signing_app, transparency_app, tsa_app
 
 pytestmark = pytest.mark.hsm
 
@@ -195,3 +195,14 @@ def test_signing_front_holds_the_seal_key_only(home):
     assert facts["key_roles"] == {"seal"}
     assert facts["hsm_roles"] == {"seal"}
     assert set(facts["db_holders"]) == {"ApiKeys", "ServiceGenerations"}
+
+
+def test_transparency_front_holds_the_log_reader_only_and_no_key(home):
+    app = transparency_app(home)
+    resp = Client(app).get("/transparency/v1/sth")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    facts = audit(app)
+    assert facts["contexts"] == 0
+    assert facts["key_roles"] == set()
+    assert facts["hsm_roles"] == set()
+    assert set(facts["db_holders"]) == {"LogReader"}

@@ -314,12 +314,12 @@ class _HeadAway:
     def __enter__(self):
         with self.ctx.db.transaction() as s:
             head = s.get(AuditHead, 1)
-            self.seq, self.hash = head.seq, head.hash
+            self.seq, self.hash, self.frontier = head.seq, head.hash, head.frontier
             s.delete(head)
 
     def __exit__(self, *exc):
         with self.ctx.db.transaction() as s:
-            s.add(AuditHead(id=1, seq=self.seq, hash=self.hash))
+            s.add(AuditHead(id=1, seq=self.seq, hash=self.hash, frontier=self.frontier))
 
 
 def _status(ctx, serial: str) -> str:

@@ -9,18 +9,27 @@ from collections.abc import Iterator
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ca import merkle
 from ca.audit import GENESIS, ChainProblem, Event, canonical, chain_hash, sequenced, unsequenced
 from ca.store.db import connection_of
-from ca.store.models import AuditEvent, AuditHead
+from ca.store.models import AuditEvent, AuditHead, LogNode
 
 __all__ = ["append", "append_many", "verify_chain", "events"]
 
-_EVENTS, _HEAD = AuditEvent.__table__, AuditHead.__table__
+_EVENTS, _HEAD, _NODES = AuditEvent.__table__, AuditHead.__table__, LogNode.__table__
 # Built once: every write path appends.
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_LOCK_HEAD = (select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.frontier).where(_HEAD.c.id == 1)
+              .with_for_update())
 _INSERT_EVENT = _EVENTS.insert()
+_INSERT_NODES = _NODES.insert()
 _MOVE_HEAD = (_HEAD.update().where(_HEAD.c.id == 1)
-              .values(seq=bindparam("p_seq"), hash=bindparam("p_hash")))
+              .values(seq=bindparam("p_seq"), hash=bindparam("p_hash"),
+                      frontier=bindparam("p_frontier")))
+
+
+def frontier_of(text: str) -> list[bytes]:
+    """The head row's frontier column as hashes (64 hex digits each)."""
+    return [bytes.fromhex(text[i:i + 64]) for i in range(0, len(text), 64)]
 
 
 def append(session: Session, event: Event, at: dt.datetime) -> int:
@@ -34,7 +43,9 @@ def append_many(session, events: list[tuple[dt.datetime, Event]]) -> int:
 
     The head row is locked (FOR UPDATE on PostgreSQL; SQLite transactions here are already
     BEGIN IMMEDIATE), so concurrent appenders line up and the chain stays linear; a group of
-    events takes that lock once.
+    events takes that lock once. Each row is also the next leaf of the Merkle log: its leaf
+    hash goes in the row, the interior nodes it completes in ``log_nodes`` and the new
+    frontier in the head, O(log n) hashes per event (ca/merkle.py).
     """
     conn = connection_of(session)  # SQL Core: appends are on every write path
     # Everything but the chaining is prepared before the head's lock is taken.
@@ -43,15 +54,24 @@ def append_many(session, events: list[tuple[dt.datetime, Event]]) -> int:
              "details": json.dumps(event.details, sort_keys=True, ensure_ascii=False,
                                    default=str),
              "text": unsequenced(at, event)} for at, event in events]
-    seq, head_hash = conn.execute(_LOCK_HEAD).one()
+    seq, head_hash, frontier_text = conn.execute(_LOCK_HEAD).one()
+    size, leaves = seq, []
     for row in rows:
         seq += 1
-        row_hash = chain_hash(head_hash, sequenced(row.pop("text"), seq))
-        row.update(seq=seq, prev_hash=head_hash, hash=row_hash)
+        text = sequenced(row.pop("text"), seq)
+        row_hash = chain_hash(head_hash, text)
+        leaf = merkle.leaf_hash(text.encode())
+        leaves.append(leaf)
+        row.update(seq=seq, prev_hash=head_hash, hash=row_hash, leaf_hash=leaf.hex())
         head_hash = row_hash
     if rows:
+        frontier, completed = merkle.append(frontier_of(frontier_text), size, leaves)
         conn.execute(_INSERT_EVENT, rows)
-        conn.execute(_MOVE_HEAD, {"p_seq": seq, "p_hash": head_hash})
+        if completed:
+            conn.execute(_INSERT_NODES, [{"level": lv, "idx": ix, "hash": h.hex()}
+                                         for lv, ix, h in completed])
+        conn.execute(_MOVE_HEAD, {"p_seq": seq, "p_hash": head_hash,
+                                  "p_frontier": "".join(h.hex() for h in frontier)})
     return seq
 
 

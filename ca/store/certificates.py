@@ -12,6 +12,7 @@ transaction, so no certificate is stored without one (DESIGN.md, "The audit log"
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -19,6 +20,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ca.audit import Event
+from ca.personal_data import masked_subject
 from ca.store import audit as audit_store
 from ca.store import crl as crl_store
 from ca.store import ocsp as ocsp_store
@@ -58,11 +60,13 @@ class PendingCertificate(NamedTuple):
 
 
 class SignedCertificate(NamedTuple):
-    """The certificate signed for a pending row, with its first OCSP responses."""
+    """The certificate signed for a pending row, with its first OCSP responses and the subject
+    as its audit event names it (PESEL as a keyed hash, ca/personal_data.py; empty: masked)."""
 
     row: PendingCertificate
     der: bytes
     responses: Sequence[ResponseRow] = ()
+    audit_subject: str = ""
 
 
 def insert_pending(session, row: PendingCertificate | Certificate) -> None:
@@ -94,10 +98,15 @@ def store_issued(session, signed: Sequence[SignedCertificate], at: dt.datetime) 
     ocsp_store.save(conn, [r for s in signed for r in s.responses])
     # Last: appending takes the audit head's lock, which every writer of every process waits
     # for; it is held from here to the COMMIT only.
+    # The event is the certificate's transparency-log entry: its SHA-256 lets the holder of
+    # the certificate recompute the leaf (CONTRACT.md, "Issuance transparency log").
     audit_store.append_many(conn, [(at, Event(
         actor=s.row.requested_by, action="certificate.issue",
         object=f"certificate:{s.row.serial}", organization_teryt=s.row.organization_teryt,
-        details={"profile": s.row.profile, "subject": s.row.subject})) for s in signed])
+        details={"profile": s.row.profile,
+                 "subject": s.audit_subject or masked_subject(s.row.subject),
+                 "certificate_sha256": hashlib.sha256(s.der).hexdigest()}))
+        for s in signed])
     # Row counts read once the head's row has come back: on a pipelined connection, no round
     # trip of their own.
     for result, marked in marks:

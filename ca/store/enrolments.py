@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,8 +129,10 @@ def serials_of_profile(session: Session, profile: str) -> list[str]:
 def search_events(session: Session, *, teryt: str | None = None, actor: str | None = None,
                   action: str | None = None, object_prefix: str | None = None,
                   since: dt.datetime | None = None, until: dt.datetime | None = None,
-                  serials: list[str] | None = None, limit: int = 500) -> list[AuditEvent]:
-    """The audit log, newest first, narrowed by the auditor's filters."""
+                  serials: list[str] | None = None, details_any: list[str] | None = None,
+                  limit: int = 500) -> list[AuditEvent]:
+    """The audit log, newest first, narrowed by the auditor's filters; ``details_any``: events
+    whose details contain one of these texts (a person's keyed PESEL reference)."""
     q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
     if teryt:
         q = q.where(AuditEvent.organization_teryt == teryt)
@@ -146,4 +148,7 @@ def search_events(session: Session, *, teryt: str | None = None, actor: str | No
         q = q.where(AuditEvent.at < until)
     if serials is not None:
         q = q.where(AuditEvent.object.in_([f"certificate:{s}" for s in serials]))
+    if details_any:
+        q = q.where(or_(*[AuditEvent.details.contains(t, autoescape=True)
+                          for t in details_any]))
     return list(session.execute(q).scalars())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -19,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["Base", "UtcDateTime", "Organization", "Certificate", "AuditEvent", "AuditHead",
+           "LogNode", "LogMac", "TreeHead",
            "ApiKey", "User", "UserOrganization", "CERT_STATUSES", "Enrolment",
            "EnrolmentCertificate", "Token", "TokenCertificate", "LoginState", "TOKEN_STATES"]
 
@@ -108,6 +110,8 @@ class AuditEvent(Base):
     organization_teryt: Mapped[str | None] = mapped_column(String(7))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # RFC 9162 leaf hash of the row's canonical text: the row is leaf ``seq - 1`` of the log
+    leaf_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_object", "object"), Index("ix_audit_at", "at"))
 
@@ -120,6 +124,39 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    # the Merkle tree's frontier: hex roots of its perfect subtrees, largest first, concatenated
+    frontier: Mapped[str] = mapped_column(Text, default="")
+
+
+class LogNode(Base):
+    """An interior node of the Merkle log that an append completed: the hash of leaves
+    ``[idx << level, (idx + 1) << level)``; what proofs are built from (ca/merkle.py)."""
+
+    __tablename__ = "log_nodes"
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class LogMac(Base):
+    """HMAC (HSM key) of a leaf's index and hash, written when a tree head first covers it:
+    what names the first changed entry when a saved tree head no longer matches."""
+
+    __tablename__ = "log_macs"
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    mac: Mapped[str] = mapped_column(String(64))
+
+
+class TreeHead(Base):
+    """A signed tree head (CONTRACT.md, "Issuance transparency log")."""
+
+    __tablename__ = "tree_heads"
+    tree_size: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)  # DER of the signing certificate
+    timestamp_token: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ApiKey(Base):

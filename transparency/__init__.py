@@ -1,0 +1,1 @@
+"""The transparency log's read-only HTTP front (``/transparency/v1/*``)."""
