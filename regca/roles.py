@@ -1,7 +1,9 @@
 """Each front built with only what it uses (issue 13, "Narrow interfaces instead of one
 context"): the composition holds the ``CaContext``; OCSP gets a status store and the responder's
-key, the TSA its own key, the signing API the seal key and a TSA client. Each builder checks
-the keys it hands out at start-up (a certificate for another key is refused, KeyMismatch).
+key, the TSA its own key, the signing API the seal key and a TSA client; the web and the RA API
+the registration authority (which reaches the CA's issuing key only through ``IssuingCa``) and
+a read-only view of the store. Each builder checks the keys it hands out at start-up (a
+certificate for another key is refused, KeyMismatch).
 """
 
 from __future__ import annotations
@@ -12,9 +14,19 @@ from pyhanko.sign.timestamps import TimeStamper
 from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
-from ca.services import OcspServices, ResponderKeys, ResponseStore, RoleKey
+from ca.services import (
+    IssuingCa,
+    OcspServices,
+    ReadOnlyStore,
+    ResponderKeys,
+    ResponseStore,
+    RoleKey,
+)
+from enrollment_web.ra_api import create_ra_api
+from enrollment_web.web import WebSettings, create_enrollment_app
 from ocsp.app import OcspApp
 from ra.apikeys import ApiKeys
+from ra.authority import RegistrationAuthority
 from signing.config import SigningConfig
 from signing.seal import SealRegistry
 from signing.timestamping import AuthorityTimeStamper, http_timestamper
@@ -25,7 +37,8 @@ from tsa.authority import TimeStampAuthority
 
 __all__ = ["role_key", "ocsp_services", "ocsp_app", "time_stamp_authority", "tsa_app",
            "in_process_timestamper", "trust_store", "seal_registry", "signing_services",
-           "signing_app"]
+           "signing_app", "issuing_ca", "registration_authority", "read_only_store",
+           "enrollment_app", "ra_api"]
 
 
 def role_key(ctx: CaContext, role: str) -> RoleKey:
@@ -97,3 +110,32 @@ def signing_services(ctx: CaContext, config: SigningConfig | None = None,
 def signing_app(ctx: CaContext, config: SigningConfig | None = None,
                 timestamper: TimeStamper | None = None, fetch_revocation: bool = True) -> Flask:
     return create_app(signing_services(ctx, config, timestamper), fetch_revocation)
+
+
+# -- the registration authority, the web and the RA API -----------------------------------------
+
+def issuing_ca(ctx: CaContext) -> IssuingCa:
+    """The CA as the RA reaches it: the issuing CA's key and the OCSP responder's (pre-signed
+    responses), the CA certificates; never the root's key."""
+    certificates = {p: ctx.certificate_of(p) for p in (*CA_PROFILES.values(), "ocsp-responder")}
+    return IssuingCa(ctx.db, ctx.profiles, ctx.clock, ctx.urls, ctx.settings.crl_dir,
+                     certificates, {role: role_key(ctx, role) for role in ("issuing", "ocsp")})
+
+
+def registration_authority(ctx: CaContext, ca: IssuingCa | None = None) -> RegistrationAuthority:
+    return RegistrationAuthority(ctx.db, ctx.clock, ctx.profiles, ca or issuing_ca(ctx))
+
+
+def read_only_store(ctx: CaContext) -> ReadOnlyStore:
+    return ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles)
+
+
+def enrollment_app(ctx: CaContext, ra: RegistrationAuthority | None = None, **config) -> Flask:
+    """The web pages; ``config`` overrides Flask settings (tests: limiters, WEB_SETTINGS)."""
+    return create_enrollment_app(ra or registration_authority(ctx), read_only_store(ctx),
+                                 config.pop("WEB_SETTINGS", None) or WebSettings(ctx.settings),
+                                 **config)
+
+
+def ra_api(ctx: CaContext, ra: RegistrationAuthority | None = None) -> Flask:
+    return create_ra_api(ra or registration_authority(ctx), read_only_store(ctx), ApiKeys(ctx.db))

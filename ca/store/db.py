@@ -136,6 +136,10 @@ def _server_transaction(dbapi, dialect, one_statement: bool):
         dbapi.commit()
 
 
+def _refuse_commit(_session) -> None:
+    raise ConfigurationError("a read-only view of the store commits nothing")
+
+
 class Database:
     """The store's one handle: ``transaction()`` and ``reading()`` give a session for the
     functions of ``ca/store/*``; the engines stay inside (nothing outside the store writes SQL,
@@ -260,6 +264,13 @@ class Database:
     def reading(self) -> Iterator[Session]:
         self._after_fork()
         with self._read_sessions() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[Session]:
+        """A reading session that refuses to commit: what a read-only view hands out."""
+        with self.reading() as session:
+            event.listen(session, "before_commit", _refuse_commit)
             yield session
 
     def ping(self) -> bool:
