@@ -11,10 +11,9 @@ import datetime as dt
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography import x509
-from sqlalchemy.orm import Session
 
 from ca.audit import Event
 from ca.certbuilder import Authority
@@ -25,9 +24,13 @@ from ca.profiles import ProfileSet, load_profiles
 from ca.store import audit as audit_store
 from ca.store import certificates as cert_store
 from ca.store.db import Database
-from ca.store.models import Organization
 from ca.urls import CA_NAMES, PublicUrls
 from keys.hsm import Hsm
+
+if TYPE_CHECKING:  # the ORM: `regca issue` signs and stores without loading it
+    from sqlalchemy.orm import Session
+
+    from ca.store.models import Organization
 
 __all__ = ["CaContext", "CA_PROFILES", "KEY_PROFILES", "KeyPair"]
 
@@ -72,6 +75,7 @@ class CaContext:
     @property
     def operator(self) -> Organization:
         """The centre's operator (the voivodeship office in the demo), named in CA subjects."""
+        from ca.store.models import Organization
         op = self.settings.operator
         return Organization(teryt=op.get("teryt"), name=op["name"], nip=op.get("nip"))
 
@@ -85,11 +89,10 @@ class CaContext:
         """The current certificate of a CA or service profile (cached per process)."""
         cert = self._certificates.get(profile)
         if cert is None:
-            with self.db.reading() as s:
-                row = cert_store.current_for_profile(s, profile)
-            if row is None:
+            der = cert_store.current_der(self.db, profile)
+            if der is None:
                 raise NotFound(f"no issued {profile} certificate (is the home initialised?)")
-            cert = x509.load_der_x509_certificate(row.der)
+            cert = x509.load_der_x509_certificate(der)
             self._certificates[profile] = cert
         return cert
 
