@@ -6,14 +6,14 @@ fresh process, as an operator's script runs them one after another.
 Builds a throw-away demo home (SQLite, SoftHSM2), then runs, `--runs` times and interleaved so
 the host's drift falls on all alike: `regca --help`; `regca --home H issue --profile
 resident-signing --csr ... --subject ...` (a fresh key's CSR each time); and, as the floor
-measured alongside, the bare interpreter (`python -c pass`) and the import of SQLAlchemy's ORM
-(which the store's models need). The command is the console script next to this interpreter,
-run on this checkout's code (PYTHONPATH), with its bytecode cached as an installed wheel has it
-(one unmeasured run of each first). Medians, with the fastest and slowest run; the load average
-before and after says how quiet the host was. One more `issue` under `-X importtime` shows
-where its import time goes, by top-level package. ``--compare`` adds another checkout's
-`regca --help` and `regca issue` on the same home to the rounds (an older commit, say, exported
-with ``git archive``).
+measured alongside, the bare interpreter (`python -c pass`) and the import of SQLAlchemy Core
+(which the store's write path needs; `regca issue` loads no ORM). The command is the console
+script next to this interpreter, run on this checkout's code (PYTHONPATH), with its bytecode
+cached as an installed wheel has it (one unmeasured run of each first). Medians, with the
+fastest and slowest run; the load average before and after says how quiet the host was. One
+more `issue` under `-X importtime` shows where its import time goes, by top-level package.
+``--compare`` adds another checkout's `regca --help` and `regca issue` on the same home to the
+rounds (an older commit, say, exported with ``git archive``).
 
 Writes a table to bench/results/cli.md (or ``--out``).
 """
@@ -102,8 +102,8 @@ def main() -> None:
             "`regca issue` (resident-signing, SQLite, SoftHSM2)":
                 (lambda i: [*regca, *issue(i)], env),
             "floor: `python -c pass`": (lambda i: [sys.executable, "-c", "pass"], env),
-            "floor: `python -c 'import sqlalchemy.orm'`":
-                (lambda i: [sys.executable, "-c", "import sqlalchemy.orm"], env),
+            "floor: `python -c 'import sqlalchemy'`":
+                (lambda i: [sys.executable, "-c", "import sqlalchemy"], env),
         }
         if args.compare:
             other = _env(args.compare.resolve())
@@ -133,7 +133,7 @@ def main() -> None:
     total = sum(ms for _, ms in shares)
     lines += ["", f"Where one `regca issue`'s import time goes (`-X importtime`, which slows "
               f"imports down; {total:.0f} ms in all), by top-level package: each module's own "
-              f"time, with what runs as it is imported (SQLAlchemy mapping the store's models "
+              f"time, with what runs as it is imported (building the store's Core tables "
               f"counts to `ca`; `asyncio` and `email` are loaded by SQLAlchemy and "
               f"cryptography):", "",
               "| package | ms | share |", "|---|---:|---:|"]

@@ -27,6 +27,7 @@ from conftest import RESIDENT, make_home  # noqa: E402
 from ca.config import write_softhsm_conf  # noqa: E402
 from ra.personalisation import LocalCa, PersonalisationRequest, personalise  # noqa: E402
 from ra.token import TokenRef  # noqa: E402
+from regca.roles import issuing_ca  # noqa: E402
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 RESULTS = Path(__file__).parent / "results" / "token_enroll.md"
@@ -43,7 +44,7 @@ def _tokens(conf: Path, count: int, prefix: str) -> list[str]:
 
 
 def _run(ctx, conf: Path, labels: list[str], profiles: tuple[str, ...]) -> float:
-    ca = LocalCa(ctx, "bench")
+    ca = LocalCa(issuing_ca(ctx), "bench")
     start = time.perf_counter()
     for label in labels:
         personalise(PersonalisationRequest(TokenRef(MODULE, label, str(conf)), "1234",

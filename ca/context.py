@@ -12,9 +12,9 @@ import datetime as dt
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography import x509
-from sqlalchemy.orm import Session
 
 from ca.audit import Event
 from ca.ceremony_policy import CeremonyPolicy, load_ceremony_policy
@@ -22,14 +22,19 @@ from ca.certbuilder import Authority
 from ca.clock import Clock, SystemClock
 from ca.config import Settings, load_settings
 from ca.errors import ConfigurationError, HsmUnavailable, KeyMismatch, NotFound
+from ca.personal_data import PersonRefs
 from ca.profiles import ProfileSet, load_profiles
 from ca.rolekeys import SERVICE_PROFILES, KeyPair, RoleKey, ServiceGenerations
 from ca.store import audit as audit_store
 from ca.store import certificates as cert_store
 from ca.store.db import Database
-from ca.store.models import Organization
 from ca.urls import CA_NAMES, PublicUrls
 from keys.hsm import Hsm
+
+if TYPE_CHECKING:  # the ORM: `regca issue` signs and stores without loading it
+    from sqlalchemy.orm import Session
+
+    from ca.store.models import Organization
 
 __all__ = ["CaContext", "CA_PROFILES", "KEY_PROFILES", "KeyPair"]
 
@@ -89,6 +94,7 @@ class CaContext:
     @property
     def operator(self) -> Organization:
         """The centre's operator (the voivodeship office in the demo), named in CA subjects."""
+        from ca.store.models import Organization
         op = self.settings.operator
         return Organization(teryt=op.get("teryt"), name=op["name"], nip=op.get("nip"))
 
@@ -116,13 +122,17 @@ class CaContext:
             return self.role_key(_SERVICE_ROLES[profile]).certificate
         cert = self._certificates.get(profile)
         if cert is None:
-            with self.db.reading() as s:
-                row = cert_store.current_for_profile(s, profile)
-            if row is None:
+            der = cert_store.current_der(self.db, profile)
+            if der is None:
                 raise NotFound(f"no issued {profile} certificate (is the home initialised?)")
-            cert = x509.load_der_x509_certificate(row.der)
+            cert = x509.load_der_x509_certificate(der)
             self._certificates[profile] = cert
         return cert
+
+    @cached_property
+    def people(self) -> PersonRefs:
+        """PESELs as HSM-keyed references where the audit log keeps them (ca/personal_data.py)."""
+        return PersonRefs.of(self.hsm, self.settings.hsm.keys)
 
     def key_pair(self, role: str) -> KeyPair:
         """The role's current certificate and its HSM key; KeyMismatch when the certificate

@@ -85,7 +85,7 @@ class CrlPublisher:
     def _validity(self, ca: str, delta: bool) -> dt.timedelta:
         """The offline root's CRLs (and its empty delta) last until past its next ceremony
         (policies/ceremonies.toml); an online CA's are re-issued by the scheduler."""
-        if self.ctx.settings.hsm.offline(ca):
+        if ca not in self.ctx.online_cas():
             return self.ctx.ceremony_policy.validity
         return DELTA_VALIDITY if delta else FULL_VALIDITY
 

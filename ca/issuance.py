@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +40,9 @@ from ca.store.certificates import (
     Revocation,
     SignedCertificate,
 )
-from ca.store.models import Organization
+
+if TYPE_CHECKING:
+    from ca.store.models import Organization
 
 __all__ = ["IssuanceRequest", "IssuedCertificate", "Issuer"]
 
@@ -91,8 +94,7 @@ class Issuer:
             raise Forbidden(f"this key may only issue for JST {scope_teryt}")
         org = self._organizations.get(sub.organization_teryt)
         if org is None:
-            with self.ctx.db.reading() as s:
-                org = org_store.get(s, sub.organization_teryt)
+            org = org_store.find(self.ctx.db, sub.organization_teryt)
         if org is None:
             raise InvalidSubject("organization_teryt", f"no JST with TERYT "
                                  f"{sub.organization_teryt} is served by this home")
@@ -171,7 +173,7 @@ class Issuer:
 
     @cached_property
     def _people(self) -> PersonRefs:
-        return PersonRefs.of(self.ctx.hsm, self.ctx.settings.hsm.keys)
+        return self.ctx.people
 
     @cached_property
     def _writer(self) -> IssuanceWriter:

@@ -7,12 +7,16 @@ no personal names.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ca.errors import InvalidSubject
 from ca.identity import Subscriber
-from ca.store.models import Organization
+
+if TYPE_CHECKING:  # any row with teryt, name, nip and regon will do (``organizations.find``)
+    from ca.store.models import Organization
 
 __all__ = ["person_name", "seal_name", "service_name", "organization_identifier"]
 

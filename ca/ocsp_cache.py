@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
@@ -16,8 +15,12 @@ from ca.rolekeys import RECHECK
 from ca.store import ocsp as ocsp_store
 from ca.store import service_certificates as generations_store
 from ca.store.db import Database
-from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ca.store.models import Certificate
 
 __all__ = ["ResponseCache", "save_current"]
 

@@ -46,6 +46,11 @@ class PersonRefs:
         only = hsm.only(HMAC_ROLE)
         return cls(lambda data: only.hmac_sha256(HMAC_ROLE, data))
 
+    @property
+    def keyed(self) -> bool:
+        """Whether PESELs become searchable references here (the home has the HMAC key)."""
+        return self._hmac is not None
+
     def ref(self, pesel: str) -> str:
         """``hmac:`` and 26 base32 letters (130 bits): in base32's alphabet (a-z, 2-7) no run
         of digits looks like a PESEL."""

@@ -27,7 +27,8 @@ from ca.store import service_certificates as generations_store
 from ca.store.db import Database
 from ca.store.service_certificates import Generation
 
-__all__ = ["KeyPair", "RoleKey", "ServiceGenerations", "SERVICE_PROFILES", "RECHECK"]
+__all__ = ["KeyPair", "RoleKey", "CertifiedKey", "ServiceGenerations", "SERVICE_PROFILES",
+           "RECHECK"]
 
 # The certificate profile of each service role whose key rolls over (hsm-config/pkcs11.toml).
 SERVICE_PROFILES = {"ocsp": "ocsp-responder", "tsa": "tsa", "seal": "seal"}
@@ -50,8 +51,7 @@ class ServiceGenerations:
         self._db = db
 
     def active(self, role: str, scope: str = "") -> Generation:
-        with self._db.reading() as s:
-            found = generations_store.active(s, role, scope)
+        found = generations_store.active_in(self._db, role, scope)
         if found is None:
             whose = f" of JST {scope}" if scope else ""
             raise NotFound(f"no active {role} certificate{whose} (is the home initialised?)")
@@ -134,3 +134,31 @@ def key_of(hsm, generation: Generation):
         raise ConfigurationError(f"service certificate {generation.serial}: key id "
                                  f"{generation.key_id!r} is not hex") from None
     return replace(base, label=generation.key_label, id=key_id)
+
+
+class CertifiedKey:
+    """A CA's or the transparency log's key: one certificate for its whole life (a new one
+    comes from a root ceremony, not from a rollover), paired with its HSM key on first use and
+    checked then (KeyMismatch). The same face as ``RoleKey`` for whoever only signs."""
+
+    def __init__(self, role: str, certificate: x509.Certificate, hsm):
+        self.role, self.certificate = role, certificate
+        self._hsm = hsm.only(role)
+        self._lock = threading.Lock()
+        self._pair: KeyPair | None = None
+
+    def pair(self) -> KeyPair:
+        with self._lock:
+            if self._pair is None:
+                self._pair = KeyPair(self.certificate,
+                                     self._hsm.private_key(self.role, self.certificate))
+            return self._pair
+
+    def check(self) -> None:
+        """At start-up: refuse a certificate for another key; an HSM away is left to use."""
+        try:
+            self.pair()
+        except KeyMismatch:
+            raise
+        except HsmUnavailable:
+            pass

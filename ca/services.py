@@ -2,29 +2,48 @@
 
 A context reaches the whole store and every HSM key; a front gets only what it uses (issue 13,
 "No front can reach a key it does not use"): OCSP a status source and the responder's key, the
-TSA its own key, the signing API the seal key. Each object here is built once by the composition
-(regca/roles.py) from the context, which the fronts never see. ``RoleKey`` (ca/rolekeys.py)
-follows its service's active key generation, so a rollover reaches every front without a
-restart.
+TSA its own key, the signing API the seal key; the registration authority (and through it the
+web) the CA's ``IssuingCa`` and a ``ReadOnlyStore``. Each object here is built once by the
+composition (regca/roles.py) from the context, which the fronts never see. ``RoleKey``
+(ca/rolekeys.py) follows its service's active key generation, so a rollover reaches every front
+without a restart.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
 from cryptography import x509
 
+from ca.audit import Event
+from ca.ceremony_policy import CeremonyPolicy
+from ca.certbuilder import Authority
 from ca.clock import Clock
 from ca.errors import ConfigurationError, NotFound
+from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
 from ca.ocsp_cache import save_current
 from ca.ocsp_signer import OcspSigner
-from ca.rolekeys import KeyPair, RoleKey
+from ca.personal_data import PersonRefs
+from ca.profiles import ProfileSet
+from ca.revocation import RevocationRequest, Revoker
+from ca.rolekeys import SERVICE_PROFILES, KeyPair, RoleKey
+from ca.store import audit as audit_store
 from ca.store import ocsp as ocsp_store
 from ca.store.db import Database
+from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
+from ca.transparency import LogReader
+from ca.urls import PublicUrls
 
-__all__ = ["RoleKey", "ResponderKeys", "ResponseStore", "OcspServices"]
+_SERVICE_ROLES = {profile: role for role, profile in SERVICE_PROFILES.items()}
+
+__all__ = ["RoleKey", "ResponderKeys", "ResponseStore", "OcspServices", "IssuingCa",
+           "ReadOnlyStore"]
 
 
 class ResponderKeys:
@@ -84,3 +103,110 @@ class OcspServices:
     signer: OcspSigner  # over ResponderKeys
     store: ResponseStore
     clock: Clock
+
+
+# -- the CA as the registration authority reaches it -------------------------------------------
+
+class _CaSettings(NamedTuple):
+    crl_dir: Path  # where a revocation's delta CRL is published
+
+
+class _IssuingSource:
+    """What ``Issuer``, ``Revoker``, the OCSP response cache and the CRL publisher ask a
+    context for, narrowed to subscriber work: the CA certificates, the issuing CA's key and the
+    OCSP responder's key (pre-signed responses). No root key: a root-issued certificate revoked
+    here is recorded, and its responses and CRL are left to the operator's jobs."""
+
+    def __init__(self, db: Database, profiles: ProfileSet, clock: Clock, urls: PublicUrls,
+                 crl_dir: Path, certificates: dict[str, x509.Certificate],
+                 keys: dict[str, RoleKey], people: PersonRefs, ceremony_policy: CeremonyPolicy):
+        self.db, self.profiles, self.clock, self.urls = db, profiles, clock, urls
+        self.people, self.ceremony_policy = people, ceremony_policy
+        self.settings = _CaSettings(crl_dir)
+        self._certificates, self._keys = dict(certificates), dict(keys)
+        self._authorities: dict[str, Authority] = {}
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def online_cas(self) -> list[str]:
+        return ["issuing"]  # the only CA key held here
+
+    def audit(self, session, event: Event) -> int:
+        return audit_store.append(session, event, self.now())
+
+    def certificate_of(self, profile: str) -> x509.Certificate:
+        role = _SERVICE_ROLES.get(profile)
+        if role in self._keys:  # a service's active generation, which a rollover changes
+            return self._keys[role].certificate
+        try:
+            return self._certificates[profile]
+        except KeyError:
+            raise NotFound(f"the issuing CA knows no {profile} certificate") from None
+
+    def key_pair(self, role: str) -> KeyPair:
+        key = self._keys.get(role)
+        if key is None:
+            raise ConfigurationError(f"the issuing CA holds no {role} key")
+        return key.pair()
+
+    def authority(self, name: str) -> Authority:
+        auth = self._authorities.get(name)
+        if auth is None:
+            auth = self._authorities[name] = Authority(name, *self.key_pair(name))
+        return auth
+
+    def chain(self) -> list[x509.Certificate]:
+        return [self.certificate_of("issuing-ca"), self.certificate_of("root-ca")]
+
+
+class IssuingCa:
+    """The CA as the registration authority reaches it (Boulder's RA to CA): issue a
+    subscriber's certificate, check a request without issuing, revoke, and the chain. Every
+    decision about the certificate stays the CA's (``Issuer.prepare``); the keys stay inside,
+    reached by no public attribute."""
+
+    def __init__(self, db: Database, profiles: ProfileSet, clock: Clock, urls: PublicUrls,
+                 crl_dir: Path, certificates: dict[str, x509.Certificate],
+                 keys: dict[str, RoleKey], people: PersonRefs, ceremony_policy: CeremonyPolicy):
+        source = _IssuingSource(db, profiles, clock, urls, crl_dir, certificates, keys, people,
+                                ceremony_policy)
+        self._issuer, self._revoker = Issuer(source), Revoker(source)
+        self._chain = source.chain
+
+    def prepare(self, request: IssuanceRequest) -> None:
+        """Everything that would refuse ``request``, without issuing."""
+        self._issuer.prepare(request)
+
+    def issue(self, request: IssuanceRequest) -> IssuedCertificate:
+        return self._issuer.issue(request)
+
+    def revoke(self, request: RevocationRequest) -> Certificate:
+        return self._revoker.revoke(request)
+
+    def chain(self) -> list[x509.Certificate]:
+        return self._chain()
+
+    def __repr__(self) -> str:
+        return "<IssuingCa>"
+
+
+class ReadOnlyStore:
+    """The store as the web's pages read it: reading sessions, which refuse to commit, the
+    time, the profiles and the PESEL references (``people``); no write transaction
+    (``transaction`` does not exist here)."""
+
+    def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, people: PersonRefs):
+        self._db, self.clock, self.profiles, self.people = db, clock, profiles, people
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator:
+        with self._db.read_only() as session:
+            yield session
+
+    def now(self) -> dt.datetime:
+        return self.clock.now()
+
+    def log(self) -> LogReader:
+        """The transparency log, read only (signed heads, proofs)."""
+        return LogReader(self._db)

@@ -3,12 +3,13 @@ Adding a JST goes through ``ra.organizations`` (codes validated, audited)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 
 from ca.errors import RegCAError
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import OrganizationForm, UserForm
+from enrollment_web.services import authority, store
 from ra.organizations import add_organization, list_organizations
 from ra.users import create_user, list_staff
 
@@ -17,23 +18,19 @@ __all__ = ["bp"]
 bp = Blueprint("admin", __name__)
 
 
-def _ctx():
-    return current_app.config["REGCA_CTX"]
-
 
 def _user_form(bound: bool = True) -> UserForm:
     form = UserForm() if bound else UserForm(formdata=None)
     form.organizations.choices = [(o.teryt, f"{o.teryt} {o.name}")
-                                  for o in list_organizations(_ctx())]
+                                  for o in list_organizations(store())]
     return form
 
 
 def _page(form: OrganizationForm, error: str | None = None, status: int = 200,
           user_form: UserForm | None = None, user_error: str | None = None):
-    ctx = _ctx()
-    profiles = [p for p in ctx.profiles if p.subject in ("resident", "staff")]
-    return render_template("admin.html", form=form, error=error, users=list_staff(ctx),
-                           orgs=list_organizations(ctx), profiles=profiles,
+    profiles = [p for p in store().profiles if p.subject in ("resident", "staff")]
+    return render_template("admin.html", form=form, error=error, users=list_staff(store()),
+                           orgs=list_organizations(store()), profiles=profiles,
                            user_form=user_form or _user_form(bound=False),
                            user_error=user_error), status
 
@@ -51,7 +48,7 @@ def add_org():
     if not form.validate_on_submit():
         return _page(form, "teryt, name", 400)
     try:
-        add_organization(_ctx(), form.teryt.data, form.name.data, form.nip.data or None,
+        add_organization(authority(), form.teryt.data, form.name.data, form.nip.data or None,
                          form.regon.data or None, actor=current_actor().audit_name)
     except RegCAError as exc:
         return _page(form, exc.message, form_status(exc))
@@ -70,7 +67,7 @@ def add_user():
         return _page(OrganizationForm(formdata=None), status=400, user_form=form,
                      user_error="organizations: an officer acts for at least one JST")
     try:
-        create_user(_ctx(), form.username.data.strip(), form.password.data, form.role.data,
+        create_user(authority(), form.username.data.strip(), form.password.data, form.role.data,
                     orgs, actor=current_actor().audit_name)
     except RegCAError as exc:
         return _page(OrganizationForm(formdata=None), status=form_status(exc), user_form=form,

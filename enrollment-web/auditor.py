@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from ca.serials import parse_serial
 from enrollment_web.auth import current_actor, require
 from enrollment_web.forms import AuditFilterForm
+from enrollment_web.services import authority, store
 from ra import audit_log
 
 __all__ = ["bp"]
 
 bp = Blueprint("auditor", __name__)
 
-
-def _ctx():
-    return current_app.config["REGCA_CTX"]
 
 
 def _query(form: AuditFilterForm) -> audit_log.AuditQuery:
@@ -30,7 +28,7 @@ def _query(form: AuditFilterForm) -> audit_log.AuditQuery:
 
 def _form() -> AuditFilterForm:
     form = AuditFilterForm(request.args)
-    form.profile.choices = [("", "-")] + [(p.name, p.name) for p in _ctx().profiles
+    form.profile.choices = [("", "-")] + [(p.name, p.name) for p in store().profiles
                                           if p.subject in ("resident", "staff")]
     return form
 
@@ -39,17 +37,17 @@ def _form() -> AuditFilterForm:
 @require("auditor")
 def events():
     form = _form()
-    rows = audit_log.search(_ctx(), _query(form)) if form.validate() else []
-    count, problems = audit_log.check_chain(_ctx())
+    rows = audit_log.search(store(), _query(form)) if form.validate() else []
+    count, problems = audit_log.check_chain(store())
     return render_template("audit.html", form=form, rows=rows, chain_count=count,
-                           chain_problems=problems, sth=audit_log.latest_tree_head(_ctx())
+                           chain_problems=problems, sth=audit_log.latest_tree_head(store())
                            ), (400 if form.errors else 200)
 
 
 @bp.route("/audit/sth.json")
 @require("auditor")
 def tree_head():
-    sth = audit_log.latest_tree_head(_ctx())
+    sth = audit_log.latest_tree_head(store())
     if sth is None:
         abort(404)
     return Response(json.dumps(sth.to_json(), indent=1), mimetype="application/json",
@@ -63,7 +61,7 @@ def export():
     form = _form()
     if not form.validate():
         abort(400)
-    body = audit_log.export_csv(_ctx(), current_actor().audit_name, _query(form),
+    body = audit_log.export_csv(authority(), current_actor().audit_name, _query(form),
                                 dict(request.args))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": 'attachment; filename="regca-audit.csv"'})
@@ -76,6 +74,6 @@ def certificate(serial: str):
         serial = parse_serial(serial)
     except ValueError:
         abort(404)
-    h = audit_log.certificate_history(_ctx(), current_actor().caller, serial)
+    h = audit_log.certificate_history(store(), current_actor().caller, serial)
     return render_template("certificate.html", row=h.certificate, history=h.events,
                            e=h.enrolment)

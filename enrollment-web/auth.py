@@ -21,6 +21,7 @@ from flask import (
 from ca.errors import RegCAError
 from enrollment_web.forms import LoginForm, TotpForm
 from enrollment_web.i18n import t
+from enrollment_web.services import authority
 from ra import logins
 from ra.access import Caller
 
@@ -85,9 +86,6 @@ def require(*roles: str):
     return wrap
 
 
-def _ctx():
-    return current_app.config["REGCA_CTX"]
-
 
 def _limited() -> bool:
     return not current_app.config["LOGIN_LIMITER"].allow(request.remote_addr or "?")
@@ -108,7 +106,7 @@ def login():
                 "Zbyt wiele prób logowania. Spróbuj ponownie za minutę.",
                 "Too many log-in attempts. Try again in a minute.")), 429
         try:
-            who = logins.check_password(_ctx(), form.username.data, form.password.data)
+            who = logins.check_password(authority(), form.username.data, form.password.data)
         except RegCAError as exc:
             error = t("Nieprawidłowa nazwa użytkownika lub hasło.",
                       "Wrong user name or password.")
@@ -138,7 +136,7 @@ def totp():
         if _limited():
             abort(429)
         try:
-            logins.check_totp(_ctx(), session["user"], form.code.data)
+            logins.check_totp(authority(), session["user"], form.code.data)
         except RegCAError as exc:
             if exc.code == "locked_out":
                 session.clear()
@@ -158,7 +156,7 @@ def totp_setup():
     error = None
     if form.validate_on_submit():
         try:
-            logins.confirm_totp(_ctx(), session["user"], secret, form.code.data)
+            logins.confirm_totp(authority(), session["user"], secret, form.code.data)
         except RegCAError:
             error = t("Kod nie pasuje. Sprawdź zegar w aplikacji i spróbuj ponownie.",
                       "The code does not match. Check the app's clock and try again.")
@@ -174,7 +172,7 @@ def totp_setup():
 def logout():
     actor = current_actor()
     if actor is not None:
-        logins.logout(_ctx(), actor.audit_name)
+        logins.logout(authority(), actor.audit_name)
     lang = session.get("lang")
     session.clear()
     if lang:

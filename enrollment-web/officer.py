@@ -16,6 +16,7 @@ from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
 from enrollment_web.i18n import t
+from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
 from ra.organizations import list_organizations
@@ -27,22 +28,19 @@ bp = Blueprint("officer", __name__)
 _READERS = ("officer", "auditor")
 
 
-def _ctx():
-    return current_app.config["REGCA_CTX"]
-
 
 def _profiles(kind: str) -> list[tuple[str, str]]:
-    return [(p.name, f"{p.name}: {p.title}") for p in _ctx().profiles if p.subject == kind]
+    return [(p.name, f"{p.name}: {p.title}") for p in store().profiles if p.subject == kind]
 
 
 def _org_names() -> dict[str, str]:
-    return {o.teryt: o.name for o in list_organizations(_ctx())}
+    return {o.teryt: o.name for o in list_organizations(store())}
 
 
 @bp.route("/enrolments")
 @require(*_READERS)
 def enrolments():
-    rows = enrol.list_visible(_ctx(), current_actor().orgs)
+    rows = enrol.list_visible(store(), current_actor().orgs)
     return render_template("enrolments.html", rows=rows, orgs=_org_names())
 
 
@@ -65,7 +63,7 @@ def new_enrolment():
             "kind", "organization_teryt", "given_name", "surname", "pesel", "email", "title",
             "document_type", "document_number", "revocation_password")})
         try:
-            e, code = enrol.record(_ctx(), applicant, actor.audit_name, actor.orgs)
+            e, code = enrol.record(authority(), applicant, actor.audit_name, actor.orgs)
         except RegCAError as exc:
             error, status = exc.message, form_status(exc)
         else:
@@ -77,9 +75,9 @@ def new_enrolment():
 
 def _detail(enrolment_id: int, status: int = 200, **extra):
     actor = current_actor()
-    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
-    certs = certificates.of_enrolment(_ctx(), actor.caller, e.id)
-    tokens = enrol.tokens_of(_ctx(), e.id, actor.orgs)
+    e = enrol.visible(store(), enrolment_id, actor.orgs)
+    certs = certificates.of_enrolment(store(), actor.caller, e.id)
+    tokens = enrol.tokens_of(store(), e.id, actor.orgs)
     csr_form = extra.pop("csr_form", None) or CsrForm(formdata=None)
     csr_form.profile.choices = _profiles(e.kind)
     token_form = extra.pop("token_form", None) or TokenForm(formdata=None)
@@ -102,14 +100,14 @@ def enrolment(enrolment_id: int):
 @require("officer")
 def issue_csr(enrolment_id: int):
     actor = current_actor()
-    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
+    e = enrol.visible(store(), enrolment_id, actor.orgs)
     form = CsrForm()
     form.profile.choices = _profiles(e.kind)
     if not form.validate_on_submit():
         return _detail(enrolment_id, 400, csr_form=form, csr_error=t(
             "Wybierz profil i plik z żądaniem CSR.", "Pick a profile and a CSR file."))
     try:
-        issued = enrol.issue_from_csr(_ctx(), e.id, form.profile.data, form.csr.data.read(),
+        issued = enrol.issue_from_csr(authority(), e.id, form.profile.data, form.csr.data.read(),
                                       actor.audit_name, actor.orgs)
     except RegCAError as exc:
         return _detail(enrolment_id, form_status(exc), csr_form=form, csr_error=exc.message)
@@ -121,7 +119,7 @@ def issue_csr(enrolment_id: int):
 @require("officer")
 def personalise(enrolment_id: int):
     actor = current_actor()
-    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
+    e = enrol.visible(store(), enrolment_id, actor.orgs)
     form = TokenForm()
     form.profiles.choices = _profiles(e.kind)
     if not form.validate_on_submit():
@@ -133,9 +131,9 @@ def personalise(enrolment_id: int):
     so_pin = None
     try:
         if form.initialise.data:
-            so_pin = enrol.initialise_blank_token(_ctx(), e.id, ref, form.pin.data,
+            so_pin = enrol.initialise_blank_token(authority(), e.id, ref, form.pin.data,
                                                   actor.audit_name, actor.orgs)
-        token, done = enrol.personalise_token(_ctx(), e.id, tuple(form.profiles.data), ref,
+        token, done = enrol.personalise_token(authority(), e.id, tuple(form.profiles.data), ref,
                                               form.pin.data, actor.audit_name, actor.orgs)
     except RegCAError as exc:
         status = form_status(exc)
@@ -154,8 +152,8 @@ def pickup_code(enrolment_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     actor = current_actor()
-    code = enrol.new_pickup_code(_ctx(), enrolment_id, actor.audit_name, actor.orgs)
-    e = enrol.visible(_ctx(), enrolment_id, actor.orgs)
+    code = enrol.new_pickup_code(authority(), enrolment_id, actor.audit_name, actor.orgs)
+    e = enrol.visible(store(), enrolment_id, actor.orgs)
     return render_template("enrolment_recorded.html", e=e, code=code)
 
 
@@ -171,5 +169,5 @@ def revoke(serial: str):
         serial = parse_serial(serial)
     except ValueError:
         abort(404)
-    revoked = certificates.revoke(_ctx(), actor.caller, serial, form.reason.data)
+    revoked = certificates.revoke(authority(), actor.caller, serial, form.reason.data)
     return redirect(url_for("officer.enrolment", enrolment_id=revoked.enrolment_id))

@@ -8,13 +8,14 @@ from __future__ import annotations
 from cryptography.hazmat.primitives.serialization import Encoding
 from flask import Flask, Response, jsonify, request
 
-from ca.context import CaContext
 from ca.errors import Malformed
-from ca.issuance import IssuanceRequest, Issuer
+from ca.issuance import IssuanceRequest
+from ca.services import ReadOnlyStore
 from edge.problems import install_problems
 from ra import certificates
 from ra.access import REVOKE, Caller, find_certificate
-from ra.apikeys import Principal, authenticate, require_scope
+from ra.apikeys import ApiKeys, Principal, require_scope
+from ra.authority import RegistrationAuthority
 from ra.certificates import CertificateView
 
 __all__ = ["create_ra_api"]
@@ -40,16 +41,17 @@ def _status_body(c: CertificateView) -> dict:
             "not_after": c.not_after.isoformat(), "certificate": c.pem()}
 
 
-def create_ra_api(ctx: CaContext) -> Flask:
+def create_ra_api(ra: RegistrationAuthority, store: ReadOnlyStore, api_keys: ApiKeys) -> Flask:
+    """Given the registration authority (it issues and revokes through the CA), a read-only
+    view of the store and the API-key check; built by regca/roles.py."""
     app = Flask("regca-ra-api")
     app.config["MAX_CONTENT_LENGTH"] = _MAX_BODY
     install_problems(app)
-    issuer = Issuer(ctx)
 
     def principal() -> Principal:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        return authenticate(ctx, token if scheme.lower() == "bearer" else None)
+        return api_keys.authenticate(token if scheme.lower() == "bearer" else None)
 
     def caller(p: Principal) -> Caller:
         return Caller.api_key(p)
@@ -64,7 +66,7 @@ def create_ra_api(ctx: CaContext) -> Flask:
                 raise Malformed(f"{field}: required")
         if not isinstance(body["csr"], str) or not isinstance(body["profile"], str):
             raise Malformed("profile and csr must be strings")
-        issued = issuer.issue(IssuanceRequest(
+        issued = certificates.issue(ra, IssuanceRequest(
             profile=body["profile"], csr=body["csr"], subject=body["subject"], actor=p.actor,
             scope_teryt=p.organization_teryt))
         return jsonify({"serial": issued.serial, "certificate": _pem(issued.certificate),
@@ -72,22 +74,22 @@ def create_ra_api(ctx: CaContext) -> Flask:
 
     @app.get("/api/v1/certificates/<serial>")
     def show(serial: str):
-        found = certificates.show(ctx, caller(principal()), serial)
+        found = certificates.show(store, caller(principal()), serial)
         if request.accept_mimetypes.best == "application/pkix-cert":
             return Response(found.der, mimetype="application/pkix-cert")
         return jsonify(_status_body(found))
 
     @app.get("/api/v1/certificates/<serial>/proof")
     def proof(serial: str):
-        return jsonify(certificates.proof(ctx, caller(principal()), serial).to_json())
+        return jsonify(certificates.proof(store, caller(principal()), serial).to_json())
 
     @app.post("/api/v1/certificates/<serial>/revoke")
     def revoke(serial: str):
         who = caller(principal())
-        find_certificate(ctx, who, serial, REVOKE)  # refused before the body is read
+        find_certificate(store, who, serial, REVOKE)  # refused before the body is read
         reason = _json_body().get("reason")
         if not isinstance(reason, str):
             raise Malformed("reason: required (an RFC 5280 reason name)")
-        return jsonify(_status_body(certificates.revoke(ctx, who, serial, reason)))
+        return jsonify(_status_body(certificates.revoke(ra, who, serial, reason)))
 
     return app

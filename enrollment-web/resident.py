@@ -21,6 +21,7 @@ from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm
 from enrollment_web.i18n import t
+from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
 
@@ -31,9 +32,6 @@ _FORMATS = {"pem": "application/x-pem-file", "der": "application/pkix-cert",
             "p7b": "application/pkcs7-mime"}
 
 
-def _ctx():
-    return current_app.config["REGCA_CTX"]
-
 
 @bp.route("/pickup", methods=["GET", "POST"])
 def pickup():
@@ -42,7 +40,7 @@ def pickup():
         if not current_app.config["PICKUP_LIMITER"].allow(request.remote_addr or "?"):
             abort(429)
         try:
-            enrolment_id = enrol.redeem_pickup(_ctx(), form.code.data)
+            enrolment_id = enrol.redeem_pickup(authority(), form.code.data)
         except RegCAError:
             return render_template("pickup.html", form=form, error=t(
                 "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
@@ -69,8 +67,8 @@ def _serial(text: str) -> str:
 @require("resident")
 def mine(status: int = 200, **extra):
     actor = current_actor()
-    e = enrol.visible(_ctx(), actor.enrolment, None)
-    certs = certificates.of_enrolment(_ctx(), actor.caller, e.id, issued_only=True)
+    e = enrol.visible(store(), actor.enrolment, None)
+    certs = certificates.of_enrolment(store(), actor.caller, e.id, issued_only=True)
     return render_template("resident.html", e=e, certs=certs,
                            revoke_form=ResidentRevokeForm(formdata=None), **extra), status
 
@@ -80,7 +78,7 @@ def mine(status: int = 200, **extra):
 def download(serial: str, fmt: str):
     if fmt not in certificates.FORMATS:
         abort(404)
-    d = certificates.download(_ctx(), current_actor().caller, _serial(serial), fmt)
+    d = certificates.download(authority(), current_actor().caller, _serial(serial), fmt)
     return Response(d.body, mimetype=d.media_type, headers={
         "Content-Disposition": f'attachment; filename="{d.filename}"'})
 
@@ -90,13 +88,13 @@ def download(serial: str, fmt: str):
 def revoke(serial: str):
     serial = _serial(serial)
     caller = current_actor().caller
-    certificates.show(_ctx(), caller, serial)  # not theirs: 404 before the form is judged
+    certificates.show(store(), caller, serial)  # not theirs: 404 before the form is judged
     form = ResidentRevokeForm()
     if not form.validate_on_submit():
         return mine(400, revoke_error=t("Podaj hasło do unieważnienia.",
                                         "Give the revocation password."))
     try:
-        certificates.revoke(_ctx(), caller, serial, "unspecified", password=form.password.data)
+        certificates.revoke(authority(), caller, serial, "unspecified", password=form.password.data)
     except RegCAError as exc:
         status = form_status(exc)
         message = (t("Nieprawidłowe hasło do unieważnienia.", "Wrong revocation password.")

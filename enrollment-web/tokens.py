@@ -9,6 +9,7 @@ from ca.errors import RegCAError
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ReplaceForm, TokenActionForm, UnblockForm
+from enrollment_web.services import authority, store
 from ra import certificates
 from ra import token_registry as registry
 from ra.token import TokenRef
@@ -20,9 +21,6 @@ _REPORTS = {"lost": registry.report_lost, "destroyed": registry.report_destroyed
             "blocked": registry.report_blocked}
 
 
-def _ctx():
-    return current_app.config["REGCA_CTX"]
-
 
 def _ref(label: str) -> TokenRef:
     web = current_app.config["WEB_SETTINGS"]
@@ -32,14 +30,14 @@ def _ref(label: str) -> TokenRef:
 @bp.route("/tokens")
 @require("officer", "auditor")
 def registry_list():
-    return render_template("tokens.html", rows=registry.listed(_ctx(), current_actor().orgs))
+    return render_template("tokens.html", rows=registry.listed(store(), current_actor().orgs))
 
 
 def _page(token_id: int, status: int = 200, error: str | None = None, **forms):
     actor = current_actor()
-    token = registry.visible_token(_ctx(), token_id, actor.orgs)
-    certs = certificates.of_token(_ctx(), actor.caller, token_id)
-    e = registry.holder_of(_ctx(), token)
+    token = registry.visible_token(store(), token_id, actor.orgs)
+    certs = certificates.of_token(store(), actor.caller, token_id)
+    e = registry.holder_of(store(), token)
     return render_template(
         "token.html", tk=token, certs=certs, e=e, error=error,
         action_form=TokenActionForm(formdata=None),
@@ -64,7 +62,7 @@ def report(token_id: int, state: str):
         abort(400)
     actor = current_actor()
     try:
-        _REPORTS[state](_ctx(), token_id, actor.audit_name, actor.orgs)
+        _REPORTS[state](authority(), token_id, actor.audit_name, actor.orgs)
     except RegCAError as exc:
         return _page(token_id, form_status(exc), exc.message)
     return redirect(url_for("tokens.detail", token_id=token_id))
@@ -85,9 +83,9 @@ def _with_token(token_id: int, form, call, form_name: str):
 @require("officer")
 def unblock(token_id: int):
     form = UnblockForm()
-    token = registry.visible_token(_ctx(), token_id, current_actor().orgs)
+    token = registry.visible_token(store(), token_id, current_actor().orgs)
     return _with_token(token_id, form, lambda a: registry.unblock(
-        _ctx(), token_id, _ref(token.label), form.so_pin.data, form.new_pin.data,
+        authority(), token_id, _ref(token.label), form.so_pin.data, form.new_pin.data,
         a.audit_name, a.orgs), "unblock_form")
 
 
@@ -96,7 +94,7 @@ def unblock(token_id: int):
 def replace(token_id: int):
     form = ReplaceForm()
     return _with_token(token_id, form, lambda a: registry.replace(
-        _ctx(), token_id, _ref(form.token_label.data), form.pin.data, a.audit_name, a.orgs),
+        authority(), token_id, _ref(form.token_label.data), form.pin.data, a.audit_name, a.orgs),
         "replace_form")
 
 
@@ -105,5 +103,5 @@ def replace(token_id: int):
 def renew(token_id: int):
     form = ReplaceForm(prefix="renew")
     return _with_token(token_id, form, lambda a: registry.renew(
-        _ctx(), token_id, _ref(form.token_label.data), form.pin.data, a.audit_name, a.orgs),
+        authority(), token_id, _ref(form.token_label.data), form.pin.data, a.audit_name, a.orgs),
         "renew_form")

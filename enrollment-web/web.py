@@ -16,15 +16,16 @@ from pathlib import Path
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFProtect
 
-from ca.config import write_softhsm_conf
-from ca.context import CaContext
+from ca.config import Settings, write_softhsm_conf
 from ca.identity import mask_pesel
+from ca.services import ReadOnlyStore
 from enrollment_web.auth import bp as auth_bp
 from enrollment_web.auth import current_actor
 from enrollment_web.errorpages import install_error_pages
 from enrollment_web.forms import EmptyForm
 from enrollment_web.i18n import current_language, remember_language, t
 from enrollment_web.ratelimit import RateLimiter
+from ra.authority import RegistrationAuthority
 
 __all__ = ["create_enrollment_app", "WebSettings"]
 
@@ -64,20 +65,24 @@ class WebSettings:
     With SoftHSM2 and nothing configured, subscriber tokens live in ``<home>/station``, a
     store apart from the CA's own tokens, so nothing typed on these pages reaches a CA key."""
 
-    def __init__(self, ctx: CaContext):
-        raw = tomllib.loads(ctx.settings.config_file.read_text()).get("enrollment", {})
-        self.token_module: str = raw.get("token_module", ctx.settings.hsm.module)
+    def __init__(self, settings: Settings):
+        self.home = settings.home
+        raw = tomllib.loads(settings.config_file.read_text()).get("enrollment", {})
+        self.token_module: str = raw.get("token_module", settings.hsm.module)
         conf = raw.get("token_softhsm_conf")
-        self.token_softhsm_conf: str | None = str(ctx.settings.home / conf) if conf else None
+        self.token_softhsm_conf: str | None = str(settings.home / conf) if conf else None
         if conf is None and "softhsm" in Path(self.token_module).name:
-            station = ctx.settings.home / "station"
+            station = settings.home / "station"
             if not (station / "softhsm2.conf").exists():
                 write_softhsm_conf(station / "softhsm2.conf", station / "tokens")
             self.token_softhsm_conf = str(station / "softhsm2.conf")
         self.secure_cookies: bool = bool(raw.get("secure_cookies", False))
 
 
-def create_enrollment_app(ctx: CaContext, **config) -> Flask:
+def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
+                          settings: WebSettings, **config) -> Flask:
+    """The pages, given the registration authority (it acts: enrols, issues, revokes, logs
+    in) and a read-only view of the store (they read through it); built by regca/roles.py."""
     from enrollment_web.admin import bp as admin_bp
     from enrollment_web.auditor import bp as auditor_bp
     from enrollment_web.officer import bp as officer_bp
@@ -86,10 +91,10 @@ def create_enrollment_app(ctx: CaContext, **config) -> Flask:
 
     app = Flask("enrollment_web", template_folder=str(Path(__file__).parent / "templates"),
                 static_folder=str(Path(__file__).parent / "static"))
-    settings = WebSettings(ctx)
     app.config.update(
-        SECRET_KEY=_secret_key(ctx.settings.home),
-        REGCA_CTX=ctx,
+        SECRET_KEY=_secret_key(settings.home),
+        REGCA_RA=ra,
+        REGCA_STORE=store,
         WEB_SETTINGS=settings,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

@@ -17,13 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ca.context import CaContext
 from ca.errors import Forbidden, Malformed, NotFound
 from ca.serials import parse_serial
 from ca.store import certificates as cert_store
 from ca.store import enrolments as enrol_store
 from ca.store.models import Certificate
 from ra.apikeys import Principal
+from ra.authority import Reader
 
 __all__ = ["SEE", "REVOKE", "Caller", "Found", "in_scope", "check_certificate",
            "find_certificate"]
@@ -112,7 +112,7 @@ def _may(caller: Caller, action: str) -> None:
         raise Forbidden(f"{caller.actor} may not {action} certificates")
 
 
-def find_certificate(ctx: CaContext, caller: Caller, serial: str, action: str = SEE) -> Found:
+def find_certificate(ra: Reader, caller: Caller, serial: str, action: str = SEE) -> Found:
     """The certificate ``serial`` if ``caller`` may ``action`` it; Forbidden, NotFound or
     (a serial that is not hex) Malformed otherwise."""
     _may(caller, action)
@@ -120,7 +120,7 @@ def find_certificate(ctx: CaContext, caller: Caller, serial: str, action: str = 
         serial = parse_serial(serial)
     except ValueError as exc:
         raise Malformed(str(exc)) from None
-    with ctx.db.reading() as s:
+    with ra.reading() as s:
         row = cert_store.get(s, serial)
         enrolment = enrol_store.enrolment_of_certificate(s, serial) if row else None
     found = Found(row, enrolment.id if enrolment else None) if row else None

@@ -13,15 +13,15 @@ import secrets
 from dataclasses import dataclass
 
 from ca.audit import Event
-from ca.context import CaContext
 from ca.errors import Forbidden, InvalidSubject, Malformed, Unauthorized
 from ca.identity import validate_teryt
 from ca.store import accounts
 from ca.store import organizations as org_store
 from ca.store.db import Database
 from ca.store.models import ApiKey
+from ra.authority import Recorder
 
-__all__ = ["SCOPES", "ApiKeys", "Principal", "create_api_key", "authenticate", "require_scope"]
+__all__ = ["SCOPES", "ApiKeys", "Principal", "create_api_key", "require_scope"]
 
 SCOPES = ("sign", "verify", "issue", "revoke")
 _FORMAT = re.compile(r"^rca_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
@@ -45,7 +45,7 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_api_key(ctx: CaContext, name: str, scopes: list[str], teryt: str | None,
+def create_api_key(ra: Recorder, name: str, scopes: list[str], teryt: str | None,
                    actor: str = "operator") -> str:
     """Create a key and return it; only its hash is kept, so this is the one chance to see it."""
     if not name.strip():
@@ -55,15 +55,15 @@ def create_api_key(ctx: CaContext, name: str, scopes: list[str], teryt: str | No
         raise Malformed(f"scopes: {', '.join(bad) or 'none given'} (allowed: {', '.join(SCOPES)})")
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    with ctx.db.transaction() as s:
+    with ra.db.transaction() as s:
         if teryt is not None:
             teryt = validate_teryt(teryt, "org")
             if org_store.get(s, teryt) is None:
                 raise InvalidSubject("org", f"no JST with TERYT {teryt} is served by this home")
         accounts.add_api_key(s, ApiKey(id=key_id, name=name.strip(), secret_hash=_digest(secret),
                                        scopes=",".join(sorted(set(scopes))),
-                                       organization_teryt=teryt, created_at=ctx.now()))
-        ctx.audit(s, Event(actor=actor, action="apikey.create", object=f"apikey:{key_id}",
+                                       organization_teryt=teryt, created_at=ra.now()))
+        ra.audit(s, Event(actor=actor, action="apikey.create", object=f"apikey:{key_id}",
                            organization_teryt=teryt,
                            details={"name": name.strip(), "scopes": sorted(set(scopes))}))
     return f"rca_{key_id}_{secret}"
@@ -91,10 +91,6 @@ class ApiKeys:
             raise Unauthorized("the API key is not valid")
         return Principal(row.id, row.name, frozenset(row.scopes.split(",")),
                          row.organization_teryt)
-
-
-def authenticate(ctx: CaContext, presented: str | None) -> Principal:
-    return ApiKeys(ctx.db).authenticate(presented)
 
 
 def require_scope(principal: Principal, scope: str) -> None:

@@ -13,16 +13,15 @@ import io
 from dataclasses import dataclass
 
 from ca.audit import ChainProblem, Event
-from ca.context import CaContext
 from ca.errors import NotFound
 from ca.identity import validate_pesel
 from ca.personal_data import PersonRefs
 from ca.store import audit as audit_store
 from ca.store import enrolments as store
 from ca.store.models import Enrolment
-from ca.transparency import LogReader
 from ca.tree_head import SignedTreeHead
 from ra.access import SEE, Caller, find_certificate
+from ra.authority import Reader, RegistrationAuthority
 from ra.certificates import CertificateView, view_of
 
 __all__ = ["AuditQuery", "Entry", "CertificateHistory", "search", "check_chain", "export_csv",
@@ -68,10 +67,6 @@ class CertificateHistory:
     enrolment: Enrolment | None
 
 
-def _people(ctx: CaContext) -> PersonRefs:
-    return PersonRefs.of(ctx.hsm, ctx.settings.hsm.keys)
-
-
 def _entry(row, people: PersonRefs) -> Entry:
     """No PESEL in clear, also from rows written before events kept them out."""
     return Entry(row.seq, row.at, row.actor, row.action, row.object, row.outcome,
@@ -82,16 +77,16 @@ def _day(d: dt.date) -> dt.datetime:
     return dt.datetime.combine(d, dt.time(), dt.timezone.utc)
 
 
-def search(ctx: CaContext, q: AuditQuery) -> list[Entry]:
+def search(ra: Reader, q: AuditQuery) -> list[Entry]:
     """The events matching ``q``, newest first; the profile filter goes through the
     certificates of that profile."""
     officer = (q.officer or "").strip()
-    people = _people(ctx)
+    people = ra.people
     person = None
     if (q.pesel or "").strip():
         pesel = validate_pesel(q.pesel.strip())
         person = [people.ref(pesel), f"PNOPL-{pesel}"]  # the second: rows of older releases
-    with ctx.db.reading() as s:
+    with ra.reading() as s:
         serials = store.serials_of_profile(s, q.profile) if q.profile else None
         rows = store.search_events(
             s, teryt=(q.teryt or "").strip() or None,
@@ -103,43 +98,44 @@ def search(ctx: CaContext, q: AuditQuery) -> list[Entry]:
         return [_entry(r, people) for r in rows]
 
 
-def check_chain(ctx: CaContext) -> tuple[int, list[ChainProblem]]:
+def check_chain(ra: Reader) -> tuple[int, list[ChainProblem]]:
     """How many rows the hash chain holds and what is wrong with it (``ca.store.audit``)."""
-    with ctx.db.reading() as s:
+    with ra.reading() as s:
         return audit_store.verify_chain(s)
 
 
-def latest_tree_head(ctx: CaContext) -> SignedTreeHead | None:
+def latest_tree_head(ra: Reader) -> SignedTreeHead | None:
     """The transparency log's latest signed tree head, for the auditor to see and keep (what
     ``regca audit verify --sth`` later checks the log against); None before the first."""
     try:
-        return LogReader(ctx.db).latest()
+        return ra.log().latest()
     except NotFound:
         return None
 
 
-def export_csv(ctx: CaContext, actor: str, q: AuditQuery, filters: dict[str, str]) -> str:
+def export_csv(ra: RegistrationAuthority, actor: str, q: AuditQuery,
+               filters: dict[str, str]) -> str:
     """The matching events as CSV; the export is recorded with the filters it used."""
-    entries = search(ctx, q)
+    entries = search(ra, q)
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(_CSV_COLUMNS)
     for e in entries:
         w.writerow([e.seq, e.at.isoformat(), e.actor, e.action, e.object, e.outcome,
                     e.organization_teryt or "", e.details, e.hash])
-    with ctx.db.transaction() as s:
-        ctx.audit(s, Event(actor=actor, action="audit.export", object="audit:csv",
+    with ra.db.transaction() as s:
+        ra.audit(s, Event(actor=actor, action="audit.export", object="audit:csv",
                            details={"rows": len(entries), "filters": filters}))
     return out.getvalue()
 
 
-def certificate_history(ctx: CaContext, caller: Caller, serial: str) -> CertificateHistory:
+def certificate_history(ra: Reader, caller: Caller, serial: str) -> CertificateHistory:
     """A certificate, every event about it and the enrolment it was issued for."""
-    found = find_certificate(ctx, caller, serial, SEE)
-    people = _people(ctx)
-    with ctx.db.reading() as s:
+    found = find_certificate(ra, caller, serial, SEE)
+    people = ra.people
+    with ra.reading() as s:
         events = [_entry(r, people) for r in store.search_events(s, serials=[found.row.serial])]
         e = store.get(s, found.enrolment_id) if found.enrolment_id else None
-    view = view_of(found.row, ctx.now(), found.enrolment_id)
+    view = view_of(found.row, ra.now(), found.enrolment_id)
     return CertificateHistory(dataclasses.replace(view, subject=people.text(view.subject)),
                               events, e)

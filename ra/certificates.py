@@ -15,14 +15,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from ca.audit import Event
-from ca.context import CaContext
 from ca.errors import NotFound
-from ca.revocation import RevocationRequest, Revoker
+from ca.issuance import IssuanceRequest, IssuedCertificate
+from ca.revocation import RevocationRequest
 from ca.status import CertificateStatus, certificate_status
 from ca.store import enrolments as enrol_store
 from ca.store.models import Certificate
-from ca.transparency import InclusionProof, LogReader
+from ca.transparency import InclusionProof
 from ra.access import REVOKE, SEE, Caller, find_certificate
+from ra.authority import Reader, RegistrationAuthority
 from ra.enrolment import check_revocation_password, visible
 from ra.token_registry import visible_token
 
@@ -79,73 +80,78 @@ def view_of(row: Certificate, now: dt.datetime, enrolment_id: int | None = None
                            row.not_after, certificate_status(row, now), row.der, enrolment_id)
 
 
-def show(ctx: CaContext, caller: Caller, serial: str) -> CertificateView:
-    found = find_certificate(ctx, caller, serial, SEE)
-    return view_of(found.row, ctx.now(), found.enrolment_id)
+def issue(ra: RegistrationAuthority, request: IssuanceRequest) -> IssuedCertificate:
+    """Ask the CA to issue; every check of the request is the CA's (``Issuer.prepare``)."""
+    return ra.ca.issue(request)
 
 
-def revoke(ctx: CaContext, caller: Caller, serial: str, reason: str,
+def show(ra: Reader, caller: Caller, serial: str) -> CertificateView:
+    found = find_certificate(ra, caller, serial, SEE)
+    return view_of(found.row, ra.now(), found.enrolment_id)
+
+
+def revoke(ra: RegistrationAuthority, caller: Caller, serial: str, reason: str,
            password: str | None = None) -> CertificateView:
     """Revoke for ``caller``. A resident proves the request with the revocation password set
     at enrolment, and their revocation carries no reason of their choosing."""
-    found = find_certificate(ctx, caller, serial, REVOKE)
+    found = find_certificate(ra, caller, serial, REVOKE)
     if caller.enrolment is not None:
-        check_revocation_password(ctx, caller.enrolment, found.row.serial, password)
+        check_revocation_password(ra, caller.enrolment, found.row.serial, password)
         reason = _RESIDENT_REASON
-    row = Revoker(ctx).revoke(RevocationRequest(found.row.serial, reason, caller.actor))
-    return view_of(row, ctx.now(), found.enrolment_id)
+    row = ra.ca.revoke(RevocationRequest(found.row.serial, reason, caller.actor))
+    return view_of(row, ra.now(), found.enrolment_id)
 
 
-def download(ctx: CaContext, caller: Caller, serial: str, fmt: str) -> Download:
+def download(ra: RegistrationAuthority, caller: Caller, serial: str, fmt: str) -> Download:
     """The certificate as PEM, DER or a PKCS#7 bundle with its chain; each download is
     audited."""
     if fmt not in FORMATS:
         raise NotFound(f"no download format {fmt!r}")
-    found = find_certificate(ctx, caller, serial, SEE)
+    found = find_certificate(ra, caller, serial, SEE)
     row = found.row
     if row.der is None:
         raise NotFound(f"no certificate with serial {row.serial}")
     cert = x509.load_der_x509_certificate(row.der)
     if fmt == "proof":
-        body = json.dumps(LogReader(ctx.db).inclusion(row.serial).to_json(), indent=1).encode()
+        body = json.dumps(ra.log().inclusion(row.serial).to_json(), indent=1).encode()
     elif fmt == "pem":
         body = cert.public_bytes(Encoding.PEM)
     elif fmt == "der":
         body = row.der
     else:  # RFC 2315 degenerate SignedData: the certificate and its chain, no signers
-        body = pkcs7.serialize_certificates([cert, *ctx.chain()], Encoding.DER)
-    with ctx.db.transaction() as s:
-        ctx.audit(s, Event(actor=caller.actor, action="certificate.download",
+        body = pkcs7.serialize_certificates([cert, *ra.chain()], Encoding.DER)
+    with ra.db.transaction() as s:
+        ra.audit(s, Event(actor=caller.actor, action="certificate.download",
                            object=f"certificate:{row.serial}",
                            organization_teryt=row.organization_teryt, details={"format": fmt}))
     media_type, ext = FORMATS[fmt]
     return Download(body, media_type, f"{row.serial}.{ext}")
 
 
-def proof(ctx: CaContext, caller: Caller, serial: str) -> InclusionProof:
+def proof(ra: Reader, caller: Caller, serial: str) -> InclusionProof:
     """The transparency log's proof that the latest signed tree head covers this certificate's
     issuance, for whoever may see the certificate (NotFound until a head covers it)."""
-    found = find_certificate(ctx, caller, serial, SEE)
-    return LogReader(ctx.db).inclusion(found.row.serial)
+    found = find_certificate(ra, caller, serial, SEE)
+    return ra.log().inclusion(found.row.serial)
 
 
-def of_enrolment(ctx: CaContext, caller: Caller, enrolment_id: int,
+def of_enrolment(ra: Reader, caller: Caller, enrolment_id: int,
                  issued_only: bool = False) -> list[CertificateView]:
     """The certificates issued for an enrolment the caller may see (``ra.enrolment.visible``
     decides; a resident sees their own enrolment only)."""
     if caller.enrolment is not None and caller.enrolment != enrolment_id:
         raise NotFound(f"no enrolment {enrolment_id}")
-    visible(ctx, enrolment_id, caller.orgs)
-    now = ctx.now()
-    with ctx.db.reading() as s:
+    visible(ra, enrolment_id, caller.orgs)
+    now = ra.now()
+    with ra.reading() as s:
         rows = enrol_store.certificates_of(s, enrolment_id)
     return [view_of(r, now, enrolment_id) for r in rows if not issued_only or r.der is not None]
 
 
-def of_token(ctx: CaContext, caller: Caller, token_id: int) -> list[CertificateView]:
+def of_token(ra: Reader, caller: Caller, token_id: int) -> list[CertificateView]:
     """The certificates on a registry token the caller may see."""
-    visible_token(ctx, token_id, caller.orgs)
-    now = ctx.now()
-    with ctx.db.reading() as s:
+    visible_token(ra, token_id, caller.orgs)
+    now = ra.now()
+    with ra.reading() as s:
         rows = enrol_store.token_certificates(s, token_id)
     return [view_of(r, now) for r in rows]

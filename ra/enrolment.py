@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
-from ca.context import CaContext
 from ca.errors import InvalidSubject, NotFound, Unauthorized
 from ca.identity import mask_pesel, parse_subscriber
-from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
-from ca.personal_data import HMAC_ROLE, PersonRefs
+from ca.issuance import IssuanceRequest, IssuedCertificate
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
 from ra.access import in_scope
+from ra.authority import Reader, RegistrationAuthority
 from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ra.token import TokenRef, initialise_token
 from ra.users import password_hasher
@@ -74,7 +73,7 @@ def subject_of(e: Enrolment) -> dict:
                      e.title, e.document_type, e.document_number).subject()
 
 
-def record(ctx: CaContext, applicant: Applicant, actor: str,
+def record(ra: RegistrationAuthority, applicant: Applicant, actor: str,
            orgs: tuple[str, ...] | None) -> tuple[Enrolment, str]:
     """Validate and store the applicant; returns the enrolment and its one-time pickup code
     (shown once: only its hash is kept)."""
@@ -91,28 +90,27 @@ def record(ctx: CaContext, applicant: Applicant, actor: str,
         raise InvalidSubject("revocation_password",
                              f"at least {_MIN_REVOCATION_PASSWORD} characters")
     code = _new_code()
-    with ctx.db.transaction() as s:
+    with ra.db.transaction() as s:
         if org_store.get(s, applicant.organization_teryt) is None:
             raise InvalidSubject("organization_teryt", "no such JST in this home")
         doc = sub.identity_document
-        person = (PersonRefs.of(ctx.hsm, ctx.settings.hsm.keys).ref(sub.pesel)
-                  if sub.pesel and HMAC_ROLE in ctx.settings.hsm.keys else None)
+        person = ra.people.ref(sub.pesel) if sub.pesel and ra.people.keyed else None
         e = store.add(s, Enrolment(
             organization_teryt=applicant.organization_teryt, officer=actor, kind=applicant.kind,
             given_name=sub.given_name, surname=sub.surname, pesel=sub.pesel, email=sub.email,
             title=sub.title, document_type=doc.type if doc else None,
-            document_number=doc.number if doc else None, created_at=ctx.now(),
+            document_number=doc.number if doc else None, created_at=ra.now(),
             pickup_code_hash=_code_digest(code),
             revocation_password_hash=password_hasher.hash(password) if password else None))
-        ctx.audit(s, Event(actor=actor, action="enrolment.record", object=f"enrolment:{e.id}",
+        ra.audit(s, Event(actor=actor, action="enrolment.record", object=f"enrolment:{e.id}",
                            organization_teryt=e.organization_teryt,
                            details={"kind": e.kind, "pesel": mask_pesel(e.pesel),
                                     **({"person": person} if person else {})}))
     return e, code
 
 
-def visible(ctx: CaContext, enrolment_id: int, orgs: tuple[str, ...] | None) -> Enrolment:
-    with ctx.db.reading() as s:
+def visible(ra: Reader, enrolment_id: int, orgs: tuple[str, ...] | None) -> Enrolment:
+    with ra.reading() as s:
         e = store.get(s, enrolment_id)
     if e is None:
         raise NotFound(f"no enrolment {enrolment_id}")
@@ -120,36 +118,36 @@ def visible(ctx: CaContext, enrolment_id: int, orgs: tuple[str, ...] | None) -> 
     return e
 
 
-def _check_profile(ctx: CaContext, e: Enrolment, profile: str) -> None:
-    if ctx.profiles.get(profile).subject != e.kind:
+def _check_profile(ra: Reader, e: Enrolment, profile: str) -> None:
+    if ra.profiles.get(profile).subject != e.kind:
         raise InvalidSubject("profile", f"{profile} is not a {e.kind} profile")
 
 
-def issue_from_csr(ctx: CaContext, enrolment_id: int, profile: str, csr: bytes, actor: str,
-                   orgs: tuple[str, ...] | None) -> IssuedCertificate:
-    e = visible(ctx, enrolment_id, orgs)
-    _check_profile(ctx, e, profile)
-    issued = Issuer(ctx).issue(IssuanceRequest(profile, csr, subject_of(e), actor,
-                                               e.organization_teryt))
-    with ctx.db.transaction() as s:
+def issue_from_csr(ra: RegistrationAuthority, enrolment_id: int, profile: str, csr: bytes,
+                   actor: str, orgs: tuple[str, ...] | None) -> IssuedCertificate:
+    e = visible(ra, enrolment_id, orgs)
+    _check_profile(ra, e, profile)
+    issued = ra.ca.issue(IssuanceRequest(profile, csr, subject_of(e), actor,
+                                        e.organization_teryt))
+    with ra.db.transaction() as s:
         store.link_certificate(s, e.id, issued.serial)
     return issued
 
 
-def personalise_token(ctx: CaContext, enrolment_id: int, profiles: tuple[str, ...],
+def personalise_token(ra: RegistrationAuthority, enrolment_id: int, profiles: tuple[str, ...],
                       ref: TokenRef, pin: str, actor: str, orgs: tuple[str, ...] | None,
                       replaces: int | None = None,
                       renew_token: int | None = None) -> tuple[Token, list[Personalised]]:
     """Keys and certificates for ``profiles`` onto one token, which joins the registry (or,
     renewing, stays the registry row ``renew_token`` with the new certificates added)."""
-    e = visible(ctx, enrolment_id, orgs)
+    e = visible(ra, enrolment_id, orgs)
     for profile in profiles:
-        _check_profile(ctx, e, profile)
+        _check_profile(ra, e, profile)
     done = personalise(PersonalisationRequest(ref, pin, profiles, subject_of(e),
                                               renewal=renew_token is not None),
-                       LocalCa(ctx, actor, e.organization_teryt))
-    now = ctx.now()
-    with ctx.db.transaction() as s:
+                       LocalCa(ra.ca, actor, e.organization_teryt))
+    now = ra.now()
+    with ra.db.transaction() as s:
         if renew_token is not None:
             token = store.get_token(s, renew_token, for_update=True)
             token.updated_at = now
@@ -161,7 +159,7 @@ def personalise_token(ctx: CaContext, enrolment_id: int, profiles: tuple[str, ..
         for item in done:
             store.link_certificate(s, e.id, item.issued.serial)
             store.link_token(s, token.id, item.issued.serial)
-        ctx.audit(s, Event(actor=actor,
+        ra.audit(s, Event(actor=actor,
                            action="token.renew" if renew_token else "token.personalise",
                            object=f"token:{token.id}", organization_teryt=e.organization_teryt,
                            details={"enrolment": e.id, "label": ref.label,
@@ -170,46 +168,46 @@ def personalise_token(ctx: CaContext, enrolment_id: int, profiles: tuple[str, ..
     return token, done
 
 
-def initialise_blank_token(ctx: CaContext, enrolment_id: int, ref: TokenRef, pin: str,
+def initialise_blank_token(ra: RegistrationAuthority, enrolment_id: int, ref: TokenRef, pin: str,
                            actor: str, orgs: tuple[str, ...] | None) -> str:
     """Initialise a blank token for this enrolment; returns its SO PIN (shown once, never
     stored: with it the holder's officer can later unblock the user PIN)."""
-    e = visible(ctx, enrolment_id, orgs)
+    e = visible(ra, enrolment_id, orgs)
     so_pin = initialise_token(ref, pin)
-    with ctx.db.transaction() as s:
-        ctx.audit(s, Event(actor=actor, action="token.initialise", object=f"token:{ref.label}",
+    with ra.db.transaction() as s:
+        ra.audit(s, Event(actor=actor, action="token.initialise", object=f"token:{ref.label}",
                            organization_teryt=e.organization_teryt,
                            details={"enrolment": e.id, "module": ref.module}))
     return so_pin
 
 
-def new_pickup_code(ctx: CaContext, enrolment_id: int, actor: str,
+def new_pickup_code(ra: RegistrationAuthority, enrolment_id: int, actor: str,
                     orgs: tuple[str, ...] | None) -> str:
     """A fresh code (the old one stops working), e.g. when the resident lost the first."""
     code = _new_code()
-    with ctx.db.transaction() as s:
+    with ra.db.transaction() as s:
         e = store.get(s, enrolment_id, for_update=True)
         if e is None:
             raise NotFound(f"no enrolment {enrolment_id}")
         in_scope(orgs, e.organization_teryt)
         e.pickup_code_hash, e.pickup_used_at = _code_digest(code), None
-        ctx.audit(s, Event(actor=actor, action="enrolment.pickup_code", object=f"enrolment:{e.id}",
+        ra.audit(s, Event(actor=actor, action="enrolment.pickup_code", object=f"enrolment:{e.id}",
                            organization_teryt=e.organization_teryt))
     return code
 
 
-def redeem_pickup(ctx: CaContext, code: str) -> int:
+def redeem_pickup(ra: RegistrationAuthority, code: str) -> int:
     """Exchange a pickup code for the resident's enrolment, once: a second use is refused."""
-    with ctx.db.transaction() as s:
+    with ra.db.transaction() as s:
         e = store.by_pickup_hash(s, _code_digest(code or ""))
         if e is None or e.pickup_used_at is not None:
-            ctx.audit(s, Event(actor="resident", action="pickup.redeem", object="enrolment:?",
+            ra.audit(s, Event(actor="resident", action="pickup.redeem", object="enrolment:?",
                                outcome="failure",
                                details={"reason": "used" if e else "unknown code"}))
             ok = False
         else:
-            e.pickup_used_at = ctx.now()
-            ctx.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="pickup.redeem",
+            e.pickup_used_at = ra.now()
+            ra.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="pickup.redeem",
                                object=f"enrolment:{e.id}",
                                organization_teryt=e.organization_teryt))
             ok, enrolment_id = True, e.id
@@ -218,32 +216,32 @@ def redeem_pickup(ctx: CaContext, code: str) -> int:
     return enrolment_id
 
 
-def check_revocation_password(ctx: CaContext, enrolment_id: int, serial: str,
+def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, serial: str,
                               password: str | None) -> None:
     """A resident's own revocation is proven by the password set at enrolment; a wrong one is
     audited and refused. Which certificates are the resident's is ``ra.access``'s to say."""
-    with ctx.db.reading() as s:
+    with ra.reading() as s:
         e = store.get(s, enrolment_id)
     if e is None:
         raise NotFound(f"no enrolment {enrolment_id}")
     try:
         password_hasher.verify(e.revocation_password_hash or "", password or "")
     except (VerificationError, InvalidHashError):
-        with ctx.db.transaction() as s:
-            ctx.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="certificate.revoke",
+        with ra.db.transaction() as s:
+            ra.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="certificate.revoke",
                                object=f"certificate:{serial}", outcome="failure",
                                organization_teryt=e.organization_teryt,
                                details={"reason": "wrong revocation password"}))
         raise Unauthorized("wrong revocation password") from None
 
 
-def list_visible(ctx: CaContext, orgs: tuple[str, ...] | None) -> list[Enrolment]:
+def list_visible(ra: Reader, orgs: tuple[str, ...] | None) -> list[Enrolment]:
     """The newest enrolments of the caller's JST (None: every JST)."""
-    with ctx.db.reading() as s:
+    with ra.reading() as s:
         return store.list_for(s, list(orgs) if orgs is not None else None)
 
 
-def tokens_of(ctx: CaContext, enrolment_id: int, orgs: tuple[str, ...] | None) -> list[Token]:
-    e = visible(ctx, enrolment_id, orgs)
-    with ctx.db.reading() as s:
+def tokens_of(ra: Reader, enrolment_id: int, orgs: tuple[str, ...] | None) -> list[Token]:
+    e = visible(ra, enrolment_id, orgs)
+    with ra.reading() as s:
         return store.tokens_of(s, e.id)

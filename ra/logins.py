@@ -14,10 +14,10 @@ import pyotp
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
-from ca.context import CaContext
 from ca.errors import Malformed, Unauthorized
 from ca.store import accounts
 from ca.store import enrolments as store
+from ra.authority import Reader, Recorder, RegistrationAuthority
 from ra.users import password_hasher
 
 __all__ = ["StaffLogin", "LockedOut", "check_password", "check_totp", "start_totp",
@@ -40,7 +40,7 @@ class LockedOut(Unauthorized):
     code = "locked_out"
 
 
-def _fail(ctx: CaContext, s, username: str, reason: str, known: bool) -> None:
+def _fail(ra: Recorder, s, username: str, reason: str, known: bool) -> None:
     """Count a failure against a real account (unknown names get no row, so guessing names
     cannot grow the table); audit it either way."""
     failures = None
@@ -48,25 +48,25 @@ def _fail(ctx: CaContext, s, username: str, reason: str, known: bool) -> None:
         state = store.login_state(s, username)
         state.failures += 1
         if state.failures >= MAX_FAILURES:
-            state.locked_until = ctx.now() + LOCKOUT
+            state.locked_until = ra.now() + LOCKOUT
         failures = state.failures
-    ctx.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
+    ra.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
                        outcome="failure", details={"reason": reason, "failures": failures}))
 
 
-def _refuse_if_locked(ctx: CaContext, s, username: str) -> None:
+def _refuse_if_locked(ra: Recorder, s, username: str) -> None:
     state = store.login_state(s, username, create=False)
-    if state and state.locked_until and state.locked_until > ctx.now():
-        ctx.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
+    if state and state.locked_until and state.locked_until > ra.now():
+        ra.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
                            outcome="failure", details={"reason": "locked out"}))
         raise LockedOut("too many failed log-ins; the account is locked for "
                         f"{int(LOCKOUT.total_seconds() // 60)} minutes")
 
 
-def check_password(ctx: CaContext, username: str, password: str) -> StaffLogin:
+def check_password(ra: RegistrationAuthority, username: str, password: str) -> StaffLogin:
     """The first factor. Unknown users and wrong passwords get the same answer and cost."""
-    with ctx.db.transaction() as s:
-        _refuse_if_locked(ctx, s, username)
+    with ra.db.transaction() as s:
+        _refuse_if_locked(ra, s, username)
         user = accounts.get_user(s, username)
         try:
             password_hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -74,22 +74,22 @@ def check_password(ctx: CaContext, username: str, password: str) -> StaffLogin:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok:
-            _fail(ctx, s, username, "password", user is not None)
+            _fail(ra, s, username, "password", user is not None)
     if not ok:
         raise Unauthorized("wrong user name or password")
-    with ctx.db.reading() as s:
+    with ra.reading() as s:
         orgs = tuple(accounts.user_organizations(s, username))
     return StaffLogin(username, user.role, orgs, bool(user.totp_secret))
 
 
-def _totp_step(ctx: CaContext, secret: str, code: str) -> int | None:
+def _totp_step(ra: Reader, secret: str, code: str) -> int | None:
     """The time step ``code`` belongs to, or None. RFC 6238 §5.2: one step either side is
     accepted for clock drift."""
     code = (code or "").strip().replace(" ", "")
     if not code.isdigit():
         return None
     totp = pyotp.TOTP(secret)
-    current = totp.timecode(ctx.now())
+    current = totp.timecode(ra.now())
     for step in (current, current - 1, current + 1):
         if hmac.compare_digest(totp.generate_otp(step), code):
             return step
@@ -104,19 +104,19 @@ def _accept_step(state, step: int | None) -> bool:
     return True
 
 
-def check_totp(ctx: CaContext, username: str, code: str) -> None:
+def check_totp(ra: RegistrationAuthority, username: str, code: str) -> None:
     """The second factor; success clears the failure count and is audited as the log-in."""
-    with ctx.db.transaction() as s:
-        _refuse_if_locked(ctx, s, username)
+    with ra.db.transaction() as s:
+        _refuse_if_locked(ra, s, username)
         user = accounts.get_user(s, username)
-        step = _totp_step(ctx, user.totp_secret, code) if user and user.totp_secret else None
+        step = _totp_step(ra, user.totp_secret, code) if user and user.totp_secret else None
         state = store.login_state(s, username) if user else None
         if state is None or not _accept_step(state, step):
-            _fail(ctx, s, username, "totp", user is not None)
+            _fail(ra, s, username, "totp", user is not None)
             ok = False
         else:
             state.failures, state.locked_until = 0, None
-            ctx.audit(s, Event(actor=f"user:{username}", action="login",
+            ra.audit(s, Event(actor=f"user:{username}", action="login",
                                object=f"user:{username}", details={"second_factor": "totp"}))
             ok = True
     if not ok:
@@ -128,21 +128,21 @@ def start_totp() -> str:
     return pyotp.random_base32(32)
 
 
-def confirm_totp(ctx: CaContext, username: str, secret: str, code: str) -> None:
+def confirm_totp(ra: RegistrationAuthority, username: str, secret: str, code: str) -> None:
     """Store the secret once the user proves their authenticator app holds it."""
-    step = _totp_step(ctx, secret, code)
+    step = _totp_step(ra, secret, code)
     if step is None:
         raise Malformed("code: the one-time code does not match; check the app's clock")
-    with ctx.db.transaction() as s:
+    with ra.db.transaction() as s:
         user = accounts.get_user(s, username)
         if user is None or user.totp_secret:
             raise Unauthorized("the second factor is already set up")
         user.totp_secret = secret
         state = store.login_state(s, username)
         state.failures, state.locked_until, state.totp_counter = 0, None, step
-        ctx.audit(s, Event(actor=f"user:{username}", action="user.totp_enrol",
+        ra.audit(s, Event(actor=f"user:{username}", action="user.totp_enrol",
                            object=f"user:{username}"))
-        ctx.audit(s, Event(actor=f"user:{username}", action="login",
+        ra.audit(s, Event(actor=f"user:{username}", action="login",
                            object=f"user:{username}", details={"second_factor": "totp"}))
 
 
@@ -150,7 +150,7 @@ def totp_uri(username: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="RegCA")
 
 
-def logout(ctx: CaContext, actor: str) -> None:
+def logout(ra: RegistrationAuthority, actor: str) -> None:
     """The end of a session, staff's or a resident's, for the audit trail."""
-    with ctx.db.transaction() as s:
-        ctx.audit(s, Event(actor=actor, action="logout", object=actor))
+    with ra.db.transaction() as s:
+        ra.audit(s, Event(actor=actor, action="logout", object=actor))

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from ca.audit import Event
-from ca.context import CaContext
 from ca.errors import Conflict, InvalidSubject
 from ca.identity import validate_nip, validate_regon, validate_teryt
 from ca.store import organizations as org_store
 from ca.store.models import Organization
+from ra.authority import Reader, Recorder
 
 __all__ = ["add_organization", "list_organizations"]
 
 
-def add_organization(ctx: CaContext, teryt: str, name: str, nip: str | None = None,
+def add_organization(ra: Recorder, teryt: str, name: str, nip: str | None = None,
                      regon: str | None = None, actor: str = "operator") -> Organization:
     teryt = validate_teryt(teryt, "teryt")
     name = " ".join((name or "").split())
@@ -21,17 +21,17 @@ def add_organization(ctx: CaContext, teryt: str, name: str, nip: str | None = No
     org = Organization(teryt=teryt, name=name,
                        nip=validate_nip(nip) if nip else None,
                        regon=validate_regon(regon) if regon else None,
-                       created_at=ctx.now())
-    with ctx.db.transaction() as s:
+                       created_at=ra.now())
+    with ra.db.transaction() as s:
         if org_store.get(s, teryt) is not None:
             raise Conflict(f"teryt: JST {teryt} is already registered")
         org_store.add(s, org)
-        ctx.audit(s, Event(actor=actor, action="organization.add", object=f"organization:{teryt}",
+        ra.audit(s, Event(actor=actor, action="organization.add", object=f"organization:{teryt}",
                            organization_teryt=teryt,
                            details={"name": name, "nip": org.nip, "regon": org.regon}))
     return org
 
 
-def list_organizations(ctx: CaContext) -> list[Organization]:
-    with ctx.db.reading() as s:
+def list_organizations(ra: Reader) -> list[Organization]:
+    with ra.reading() as s:
         return org_store.all_(s)

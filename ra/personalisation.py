@@ -39,29 +39,29 @@ class CaClient(Protocol):
 
 
 class LocalCa:
-    """This home's CA, in-process."""
+    """This home's CA, in-process: the ``IssuingCa`` the composition built
+    (ca/services.py)."""
 
-    def __init__(self, ctx, actor: str, scope_teryt: str | None = None):
-        self.ctx, self.actor, self.scope_teryt = ctx, actor, scope_teryt
+    def __init__(self, ca, actor: str, scope_teryt: str | None = None):
+        self.ca, self.actor, self.scope_teryt = ca, actor, scope_teryt
 
     def check(self, profile: str, subject: dict) -> None:
-        """Issuer.prepare on a throwaway software CSR: every check but the token's key."""
-        from ca.issuance import IssuanceRequest, Issuer
-        Issuer(self.ctx).prepare(IssuanceRequest(profile, _probe_csr(), subject, self.actor,
-                                                 self.scope_teryt))
+        """The CA's checks on a throwaway software CSR: every check but the token's key."""
+        from ca.issuance import IssuanceRequest
+        self.ca.prepare(IssuanceRequest(profile, _probe_csr(), subject, self.actor,
+                                        self.scope_teryt))
 
     def issue(self, profile: str, csr: bytes, subject: dict) -> Issued:
-        from ca.issuance import IssuanceRequest, Issuer
-        done = Issuer(self.ctx).issue(IssuanceRequest(profile, csr, subject, self.actor,
-                                                      self.scope_teryt))
+        from ca.issuance import IssuanceRequest
+        done = self.ca.issue(IssuanceRequest(profile, csr, subject, self.actor,
+                                             self.scope_teryt))
         return Issued(done.serial, done.certificate, done.chain)
 
     def withdraw(self, serial: str) -> bool:
         """Revoke a certificate that never reached the token (RFC 5280 cessationOfOperation)."""
-        from ca.revocation import RevocationRequest, Revoker
+        from ca.revocation import RevocationRequest
         try:
-            Revoker(self.ctx).revoke(RevocationRequest(serial, "cessationOfOperation",
-                                                       self.actor))
+            self.ca.revoke(RevocationRequest(serial, "cessationOfOperation", self.actor))
         except RegCAError:
             return False
         return True

@@ -8,10 +8,10 @@ from argon2 import PasswordHasher
 from sqlalchemy.exc import IntegrityError
 
 from ca.audit import Event
-from ca.context import CaContext
 from ca.errors import Conflict, Malformed
 from ca.store import accounts
 from ca.store.models import User
+from ra.authority import Reader, Recorder
 
 __all__ = ["ROLES", "StaffMember", "create_user", "list_staff", "password_hasher"]
 
@@ -19,20 +19,20 @@ ROLES = ("administrator", "officer", "auditor")
 password_hasher = PasswordHasher()
 
 
-def create_user(ctx: CaContext, username: str, password: str, role: str,
+def create_user(ra: Recorder, username: str, password: str, role: str,
                 organizations: list[str] = (), actor: str = "operator") -> None:
     if role not in ROLES:
         raise Malformed(f"role: {role!r} is not one of {', '.join(ROLES)}")
     if len(password) < 12:
         raise Malformed("password: at least 12 characters")
     try:
-        with ctx.db.transaction() as s:
+        with ra.db.transaction() as s:
             if accounts.get_user(s, username) is not None:
                 raise Conflict(f"username: {username!r} is taken")
             accounts.add_user(s, User(username=username,
                                       password_hash=password_hasher.hash(password),
-                                      role=role, created_at=ctx.now()), list(organizations))
-            ctx.audit(s, Event(actor=actor, action="user.create", object=f"user:{username}",
+                                      role=role, created_at=ra.now()), list(organizations))
+            ra.audit(s, Event(actor=actor, action="user.create", object=f"user:{username}",
                                details={"role": role, "organizations": list(organizations)}))
     except IntegrityError:  # taken by a concurrent request since the check above
         raise Conflict(f"username: {username!r} is taken") from None
@@ -45,6 +45,6 @@ class StaffMember:
     organizations: tuple[str, ...]
 
 
-def list_staff(ctx: CaContext) -> list[StaffMember]:
-    with ctx.db.reading() as s:
+def list_staff(ra: Reader) -> list[StaffMember]:
+    with ra.reading() as s:
         return [StaffMember(u, r, tuple(o)) for u, r, o in accounts.staff(s)]

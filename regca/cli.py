@@ -156,7 +156,8 @@ def cmd_revoke(args) -> None:
 
 def cmd_org_list(args) -> None:
     from ra.organizations import list_organizations
-    for org in list_organizations(_ctx(args)):
+    from regca.roles import read_only_store
+    for org in list_organizations(read_only_store(_ctx(args))):
         print("\t".join([org.teryt, org.name, org.nip or "-", org.regon or "-"]))
 
 
@@ -231,6 +232,7 @@ def cmd_token_enroll(args) -> None:
     from ra.personalisation import LocalCa, PersonalisationRequest, personalise
     from ra.token import TokenRef
     from regca.remote_ca import RemoteCa
+    from regca.roles import issuing_ca
     try:
         subject = json.loads(_read(args.subject))
     except ValueError as exc:
@@ -245,7 +247,7 @@ def cmd_token_enroll(args) -> None:
         hsm = ctx.settings.hsm
         if conf is None and hsm.softhsm_conf and args.module == hsm.module:
             conf = str(hsm.softhsm_conf)  # no store of its own: the token is in the home's
-        ca = LocalCa(ctx, "operator:cli")
+        ca = LocalCa(issuing_ca(ctx), "operator:cli")
     done = personalise(PersonalisationRequest(
         TokenRef(args.module, args.token_label, conf), args.pin, tuple(args.profile), subject),
         ca)

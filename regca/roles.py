@@ -1,7 +1,9 @@
 """Each front built with only what it uses (issue 13, "Narrow interfaces instead of one
 context"): the composition holds the ``CaContext``; OCSP gets a status store and the responder's
-key, the TSA its own key, the signing API the seal key and a TSA client. Each builder checks
-the keys it hands out at start-up (a certificate for another key is refused, KeyMismatch).
+key, the TSA its own key, the signing API the seal key and a TSA client; the web and the RA API
+the registration authority (which reaches the CA's issuing key only through ``IssuingCa``) and
+a read-only view of the store. Each builder checks the keys it hands out at start-up (a
+certificate for another key is refused, KeyMismatch).
 """
 
 from __future__ import annotations
@@ -15,11 +17,21 @@ from pyhanko.sign.timestamps import TimeStamper
 from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
-from ca.rolekeys import KeyPair, ServiceGenerations
-from ca.services import OcspServices, ResponderKeys, ResponseStore, RoleKey
+from ca.rolekeys import SERVICE_PROFILES, CertifiedKey, ServiceGenerations
+from ca.services import (
+    IssuingCa,
+    OcspServices,
+    ReadOnlyStore,
+    ResponderKeys,
+    ResponseStore,
+    RoleKey,
+)
 from ca.transparency import AUDIT_ROLE, HMAC_ROLE, HeadSigner, LogReader, LogSchedule
+from enrollment_web.ra_api import create_ra_api
+from enrollment_web.web import WebSettings, create_enrollment_app
 from ocsp.app import OcspApp
 from ra.apikeys import ApiKeys
+from ra.authority import RegistrationAuthority
 from signing.config import SigningConfig
 from signing.seal import SealRegistry
 from signing.timestamping import AuthorityTimeStamper, http_timestamper
@@ -35,14 +47,19 @@ LOG_REQUESTER = "in-process:transparency"
 __all__ = ["role_key", "ocsp_services", "ocsp_app", "time_stamp_authority", "tsa_app",
            "in_process_timestamper", "trust_store", "seal_registry", "signing_services",
            "signing_app", "log_timestamp", "head_signer", "log_reader",
-           "transparency_app"]
+           "transparency_app", "issuing_ca", "registration_authority", "read_only_store",
+           "enrollment_app", "ra_api"]
 
 
-def role_key(ctx: CaContext, role: str, scope: str = "") -> RoleKey:
-    """The role's key following its active generation, checked now (KeyMismatch). A key of
-    its own for each front: it holds an HSM narrowed to its role and the store's view of
-    generations, nothing else of the context."""
-    key = RoleKey(role, ctx.hsm, ServiceGenerations(ctx.db), scope)
+def role_key(ctx: CaContext, role: str, scope: str = "") -> RoleKey | CertifiedKey:
+    """The role's key, checked now (KeyMismatch): a service's follows its active generation; a
+    CA's (or the log's) has one certificate. A key of its own for each front: it holds an HSM
+    narrowed to its role and, for a service, the store's view of generations; nothing else of
+    the context."""
+    if role in SERVICE_PROFILES:
+        key = RoleKey(role, ctx.hsm, ServiceGenerations(ctx.db), scope)
+    else:
+        key = CertifiedKey(role, ctx.certificate_of(KEY_PROFILES[role]), ctx.hsm)
     key.check()
     return key
 
@@ -96,11 +113,9 @@ def log_timestamp(ctx: CaContext, authority: TimeStampAuthority | None = None
 def head_signer(ctx: CaContext) -> HeadSigner:
     """The jobs process's signer of tree heads: the ``audit`` key, the HSM's HMAC key and the
     TSA, checked now (KeyMismatch)."""
-    # Not a service with generations: the root certifies this key, at a ceremony.
-    certificate = ctx.certificate_of(KEY_PROFILES[AUDIT_ROLE])
-    audit = KeyPair(certificate, ctx.hsm.only(AUDIT_ROLE).private_key(AUDIT_ROLE, certificate))
+    audit = role_key(ctx, AUDIT_ROLE)
     hsm = ctx.hsm.only(HMAC_ROLE)
-    return HeadSigner(ctx.db, ctx.clock, lambda: audit, lambda d: hsm.hmac_sha256(HMAC_ROLE, d),
+    return HeadSigner(ctx.db, ctx.clock, audit.pair, lambda d: hsm.hmac_sha256(HMAC_ROLE, d),
                       log_timestamp(ctx), LogSchedule.load(ctx.settings))
 
 
@@ -144,3 +159,34 @@ def signing_services(ctx: CaContext, config: SigningConfig | None = None,
 def signing_app(ctx: CaContext, config: SigningConfig | None = None,
                 timestamper: TimeStamper | None = None, fetch_revocation: bool = True) -> Flask:
     return create_app(signing_services(ctx, config, timestamper), fetch_revocation)
+
+
+# -- the registration authority, the web and the RA API -----------------------------------------
+
+def issuing_ca(ctx: CaContext) -> IssuingCa:
+    """The CA as the RA reaches it: the issuing CA's key and the OCSP responder's (pre-signed
+    responses), the CA certificates; never the root's key."""
+    certificates = {p: ctx.certificate_of(p) for p in (*CA_PROFILES.values(), "ocsp-responder")}
+    return IssuingCa(ctx.db, ctx.profiles, ctx.clock, ctx.urls, ctx.settings.crl_dir,
+                     certificates, {role: role_key(ctx, role) for role in ("issuing", "ocsp")},
+                     ctx.people, ctx.ceremony_policy)
+
+
+def registration_authority(ctx: CaContext, ca: IssuingCa | None = None) -> RegistrationAuthority:
+    return RegistrationAuthority(ctx.db, ctx.clock, ctx.profiles, ca or issuing_ca(ctx),
+                                 ctx.people)
+
+
+def read_only_store(ctx: CaContext) -> ReadOnlyStore:
+    return ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people)
+
+
+def enrollment_app(ctx: CaContext, ra: RegistrationAuthority | None = None, **config) -> Flask:
+    """The web pages; ``config`` overrides Flask settings (tests: limiters, WEB_SETTINGS)."""
+    return create_enrollment_app(ra or registration_authority(ctx), read_only_store(ctx),
+                                 config.pop("WEB_SETTINGS", None) or WebSettings(ctx.settings),
+                                 **config)
+
+
+def ra_api(ctx: CaContext, ra: RegistrationAuthority | None = None) -> Flask:
+    return create_ra_api(ra or registration_authority(ctx), read_only_store(ctx), ApiKeys(ctx.db))

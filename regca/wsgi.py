@@ -1,7 +1,7 @@
 """All services on one base URL. Each service is its own WSGI app and can run alone too.
 
-The context stays here: OCSP, the TSA and the signing API get only what they use
-(regca/roles.py)."""
+The context stays here: OCSP, the TSA, the signing API, the web and the RA API get only what
+they use (regca/roles.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from pathlib import Path
 from ca.context import CaContext
 from edge.problems import api_fallback
 from edge.wsgi import json_response
-from enrollment_web.ra_api import create_ra_api
-from enrollment_web.web import create_enrollment_app
 from regca.crls import CrlApp
 from regca.health import HealthApp
 from regca.metrics import Instrumented, MetricsApp
 from regca.repository import RepositoryApp
-from regca.roles import ocsp_app, signing_app, transparency_app, tsa_app
+from regca.roles import (
+    enrollment_app,
+    ocsp_app,
+    ra_api,
+    registration_authority,
+    signing_app,
+    transparency_app,
+    tsa_app,
+)
 
 __all__ = ["Dispatcher", "create_app"]
 
@@ -45,6 +51,7 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     ctx.check_keys()
     signing = signing_app(ctx)
     repository = RepositoryApp(ctx)
+    ra = registration_authority(ctx)  # one for the RA API and the pages
     routes: dict[str, Callable] = {
         "/api/v1/sign": signing,
         "/api/v1/verify": signing,
@@ -53,11 +60,11 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/healthz": HealthApp(ctx),
         "/ca": repository,
         "/cps": repository,
-        "/api/v1/certificates": create_ra_api(ctx),
+        "/api/v1/certificates": ra_api(ctx, ra),
         "/tsa": Instrumented("tsa", tsa_app(ctx)),
         "/ocsp": Instrumented("ocsp", ocsp_app(ctx)),
         "/metrics": MetricsApp(ctx),
         "/crl": CrlApp(ctx),
         "/transparency": transparency_app(ctx),
     }
-    return Dispatcher(routes, fallback=create_enrollment_app(ctx))
+    return Dispatcher(routes, fallback=enrollment_app(ctx, ra))

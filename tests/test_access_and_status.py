@@ -26,6 +26,7 @@ from ca.store.models import Certificate
 from ra import certificates
 from ra.access import REVOKE, SEE, Caller, Found, check_certificate
 from ra.apikeys import Principal, create_api_key
+from regca.roles import registration_authority
 from regca.wsgi import create_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -308,7 +309,8 @@ def test_auditor_sees_every_jst_and_revokes_through_no_door(house):
     page = v["auditor"].get(f"/audit/certificates/{serial}")
     assert page.status_code == 200 and "certificate.issue" in page.text
     with pytest.raises(Forbidden):
-        certificates.revoke(ctx, Caller.auditor("auditor"), serial, "keyCompromise")
+        certificates.revoke(registration_authority(ctx), Caller.auditor("auditor"), serial,
+                            "keyCompromise")
 
 
 @pytest.mark.hsm

@@ -63,22 +63,51 @@ def test_parsing_arguments_imports_nothing_heavy(args):
         "ca", "ca.errors"}
 
 
-@pytest.mark.hsm
-def test_issue_imports_no_migrations_no_web_and_no_other_dialect(home, tmp_path):
-    csr, subject = tmp_path / "r.csr", tmp_path / "subject.json"
+# What `regca issue` must not load: the web, the signing stack, migrations, the log-in
+# libraries, and SQLAlchemy's ORM with the store's models (it writes and reads through the
+# Core tables of ca/store/tables.py), nor the services and the RA it does not use.
+NOT_FOR_ISSUE = ({"alembic", "flask", "werkzeug", "gunicorn", "pyhanko", "pyhanko_certvalidator",
+                  "signxml", "lxml", "requests", "argon2", "pyotp", "sqlalchemy.orm",
+                  "ca.store.models", "ca.store.crl", "ca.store.enrolments", "ca.store.accounts",
+                  "ca.store.timestamps", "ca.revocation", "ca.crl", "ca.services", "ra",
+                  "regca.roles"} | FRONTS)
+
+
+def _issue(home, tmp_path, subject: dict, profile: str = "resident-signing"):
+    csr, subject_file = tmp_path / "r.csr", tmp_path / "subject.json"
     csr.write_bytes(make_csr())
-    subject.write_text(json.dumps(RESIDENT))
-    code, out, modules = _run("--home", str(home.settings.home), "issue", "--profile",
-                              "resident-signing", "--csr", str(csr), "--subject", str(subject))
+    subject_file.write_text(json.dumps(subject))
+    return _run("--home", str(home.settings.home), "issue", "--profile", profile,
+                "--csr", str(csr), "--subject", str(subject_file))
+
+
+@pytest.mark.hsm
+def test_issue_imports_no_orm_no_migrations_no_web_and_no_other_dialect(home, tmp_path):
+    code, out, modules = _issue(home, tmp_path, RESIDENT)
     assert code == 0
     # The serial in hex (leading zeros dropped, so not always 32 digits): it was issued.
     assert re.fullmatch(r"[0-9a-f]{16,40}", out.strip()), out
-    assert "sqlalchemy" in modules and "pkcs11" in modules  # the probe sees what was loaded
-    assert _packages(modules, {"alembic", "flask", "werkzeug", "gunicorn", "pyhanko",
-                               "pyhanko_certvalidator", "signxml", "lxml", "requests",
-                               "argon2", "pyotp"} | FRONTS) == set()
+    # the probe sees what was loaded
+    assert {"sqlalchemy", "pkcs11", "ca.store.tables", "ca.issuance"} <= modules
+    assert _packages(modules, NOT_FOR_ISSUE) == set()
     assert home.db.dialect == "sqlite"
     assert _packages(modules, {"sqlalchemy.dialects.postgresql", "psycopg"}) == set()
+
+
+@pytest.mark.hsm
+def test_issue_for_a_jst_reads_it_without_the_orm(home, tmp_path):
+    from ca.store import certificates as cert_store
+    staff = {"given_name": "Jan", "surname": "Urzędnik", "pesel": "44051401359",
+             "organization_teryt": "0862011", "email": "jan@example.pl"}
+    code, out, modules = _issue(home, tmp_path, staff, "staff-signing")
+    assert code == 0, out
+    assert _packages(modules, NOT_FOR_ISSUE) == set()
+    with home.db.reading() as s:
+        row = cert_store.get(s, out.strip())
+    assert row.status == "issued" and row.organization_teryt == "0862011"
+    # the JST's name and NIP, as read from its row (ETSI EN 319 412-2 staff subject)
+    assert "O=Gmina Miasto Zielona Góra" in row.subject
+    assert "VATPL-9291004928" in row.subject
 
 
 @pytest.mark.hsm

@@ -97,8 +97,8 @@ def test_lockout_after_five_failures_refuses_even_the_right_password(web):
 
 def test_login_rate_limit_answers_429(web):
     ctx, app, _ = web
-    from enrollment_web.web import create_enrollment_app
-    limited = create_enrollment_app(ctx, LOGIN_LIMITER=RateLimiter(2, 60))
+    from regca.roles import enrollment_app
+    limited = enrollment_app(ctx, LOGIN_LIMITER=RateLimiter(2, 60))
     v = Visitor(limited, ctx)
     codes = [v.post("/login", {"username": "nobody", "password": "x"}).status_code
              for _ in range(3)]
@@ -318,8 +318,8 @@ def test_staff_enrolment_issues_a_certificate_naming_the_jst(web):
 
 def test_pickup_attempts_are_rate_limited(web):
     ctx, _, _ = web
-    from enrollment_web.web import create_enrollment_app
-    v = Visitor(create_enrollment_app(ctx, PICKUP_LIMITER=RateLimiter(2, 60)), ctx)
+    from regca.roles import enrollment_app
+    v = Visitor(enrollment_app(ctx, PICKUP_LIMITER=RateLimiter(2, 60)), ctx)
     codes = [v.pickup("ZZZZ-ZZZZ-ZZZZ-ZZZZ").status_code for _ in range(3)]
     assert codes == [401, 401, 429]
 

@@ -6,17 +6,25 @@ graphs are walked: attributes, containers, closures of the Flask views, bound me
 must find no ``CaContext``, no HSM handle that knows another role's key, no key object of
 another role, and a database handle only inside the narrow store views the front is given
 (``ServiceGenerations``, read by each key to follow a rollover, among them).
+
+The web and the RA API issue and revoke through the registration authority, which asks the CA
+(``IssuingCa``): the walk stops there as it stops at a store handle, and the web must hold no key
+and no HSM handle outside it; the CA's own graph holds the issuing and OCSP keys, never the
+root's.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
+import re
 import types
 from collections import Counter
 
 import pytest
 from asn1crypto import algos, tsp
+from conftest import RESIDENT, make_csr
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -24,27 +32,43 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from pkcs11 import Mechanism
 from sqlalchemy.engine import Engine
+from webclient import Visitor, add_staff
+from werkzeug.local import LocalProxy
 from werkzeug.test import Client
 
 from ca.context import CaContext
 from ca.errors import ConfigurationError
 from ca.ocsp_signer import OcspSigner
-from ca.services import OcspServices, ResponseStore
+from ca.services import IssuingCa, OcspServices, ResponseStore
 from ca.store.db import Database
 from keys.hsm import Hsm
 from keys.objects import Pkcs11EcKey, Pkcs11RsaKey
 from ocsp.app import OcspApp
 from ra.apikeys import create_api_key
-from regca.roles import ocsp_app, signing_app, transparency_app, tsa_app
+from ra.authority import RegistrationAuthority
+from regca.roles import (
+    enrollment_app,
+    ocsp_app,
+    ra_api,
+    read_only_store,
+    signing_app,
+    transparency_app,
+    tsa_app,
+)
 
 pytestmark = pytest.mark.hsm
 
+# Not followed: values, types, modules, and Flask's proxies of the current request (``request``,
+# ``session``, ``g`` in the templates' globals), which hold nothing of their own.
 _ATOMS = (str, bytes, int, float, bool, type(None), dt.datetime, type, types.ModuleType,
-          types.BuiltinFunctionType)
+          types.BuiltinFunctionType, LocalProxy)
 
 
 # A store handle is where the walk stops: its insides (pools, event hooks) are the store's.
 _STORE = (Database, Engine)
+# So is the CA as the registration authority reaches it: its keys are the CA's (walked on their
+# own below).
+_STOPS = (*_STORE, IssuingCa)
 
 
 def _children(obj):
@@ -76,9 +100,10 @@ def _children(obj):
         yield from vars(obj).values()
 
 
-def reachable(root, depth: int = 12) -> list[tuple[object, object]]:
-    """Every ``(object, holder)`` pair reachable from ``root`` within ``depth`` steps: an
-    object held in several places appears once per holder."""
+def reachable(root, depth: int = 12, stops: tuple[type, ...] = _STOPS
+              ) -> list[tuple[object, object]]:
+    """Every ``(object, holder)`` pair reachable from ``root`` within ``depth`` steps, not
+    looking inside ``stops``: an object held in several places appears once per holder."""
     seen, found, layer = {id(root)}, [], [root]
     for _ in range(depth):
         following = []
@@ -87,18 +112,22 @@ def reachable(root, depth: int = 12) -> list[tuple[object, object]]:
                 if isinstance(child, _ATOMS):
                     continue
                 found.append((child, obj))
-                if id(child) not in seen and not isinstance(child, _STORE):
+                if id(child) not in seen and not isinstance(child, stops):
                     seen.add(id(child))
                     following.append(child)
         layer = following
     return found
 
 
-def audit(app) -> dict:
-    """The facts the tests pin: contexts, HSM roles, key roles, who holds a database."""
-    facts = {"contexts": 0, "hsm_roles": set(), "key_roles": set(), "db_holders": Counter()}
-    for obj, holder in reachable(app):
-        if isinstance(obj, CaContext):
+def audit(app, stops: tuple[type, ...] = _STOPS) -> dict:
+    """The facts the tests pin: contexts, HSM roles, key roles, who holds a database, and who
+    holds the CA (``IssuingCa``)."""
+    facts = {"contexts": 0, "hsm_roles": set(), "key_roles": set(), "db_holders": Counter(),
+             "ca_holders": Counter()}
+    for obj, holder in reachable(app, stops=stops):
+        if isinstance(obj, IssuingCa):
+            facts["ca_holders"][type(holder).__name__] += 1
+        elif isinstance(obj, CaContext):
             facts["contexts"] += 1
         elif isinstance(obj, Hsm):
             facts["hsm_roles"] |= set(obj.config.keys)
@@ -195,6 +224,109 @@ def test_signing_front_holds_the_seal_key_only(home):
     assert facts["key_roles"] == {"seal"}
     assert facts["hsm_roles"] == {"seal"}
     assert set(facts["db_holders"]) == {"ApiKeys", "ServiceGenerations"}
+
+
+# -- the web and the RA API ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def served_web(home):
+    """The pages after an officer enrolled a resident, issued a certificate and revoked it (the
+    CA's issuing and OCSP keys signed, the revocation's delta CRL published)."""
+    app = enrollment_app(home)
+    officer = Visitor(app, home).login("officer_narrow", add_staff(
+        home, "officer_narrow", "officer", ["0862011"]))
+    r = officer.post("/enrolments/new", {"kind": "resident", "organization_teryt": "0862011",
+                                         "revocation_password": "haslo-do-uniewaznienia",
+                                         **RESIDENT})
+    assert r.status_code == 200, r.text
+    enrolment = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
+    r = officer.post(f"/enrolments/{enrolment}/csr",
+                     {"profile": "resident-signing", "csr": (io.BytesIO(make_csr()), "r.pem")},
+                     form_page=f"/enrolments/{enrolment}")
+    assert r.status_code == 200, r.text
+    serial = re.search(r'<ul id="issued"><li><strong>[a-z-]+</strong>: <code>([0-9a-f]+)<',
+                       r.text)[1]
+    r = officer.post(f"/certificates/{serial}/revoke", {"reason": "keyCompromise"},
+                     form_page=f"/enrolments/{enrolment}")
+    assert r.status_code in (200, 302), r.text
+    with home.db.reading() as s:
+        from ca.store import certificates as cert_store
+        assert cert_store.get(s, serial).status == "revoked"
+    return app
+
+
+def _ra_of(app) -> RegistrationAuthority:
+    found = [o for o, _ in reachable(app) if isinstance(o, RegistrationAuthority)]
+    assert found
+    return found[0]
+
+
+def test_web_holds_the_registration_authority_and_a_read_only_store_only(served_web):
+    facts = audit(served_web)
+    assert facts["contexts"] == 0
+    assert facts["key_roles"] == set()  # no key outside the CA it asks
+    # the HSM only for the keyed hash that turns a PESEL into its audit reference: no signing key
+    assert facts["hsm_roles"] == {"hmac"}
+    assert set(facts["ca_holders"]) == {"RegistrationAuthority"}
+    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore"}
+
+
+def test_the_ca_the_web_reaches_holds_the_issuing_and_ocsp_keys_never_the_root(served_web):
+    ca = _ra_of(served_web).ca
+    facts = audit(ca, stops=_STORE)
+    assert facts["contexts"] == 0
+    assert facts["key_roles"] == {"issuing", "ocsp"}  # it signed, pre-signed and published
+    assert facts["hsm_roles"] == {"issuing", "ocsp", "hmac"}  # hmac: PESEL references
+    source = ca._issuer.ctx
+    with pytest.raises(ConfigurationError, match="no root key"):
+        source.key_pair("root")
+    with pytest.raises(ConfigurationError, match="no seal key"):
+        source.key_pair("seal")
+    assert not [name for name in vars(type(ca)) if "key" in name or "authority" in name]
+
+
+def test_the_read_only_store_opens_no_write_transaction(home):
+    from ca.store import organizations as org_store
+    from ca.store.models import Organization
+    store = read_only_store(home)
+    assert not hasattr(store, "transaction") and not hasattr(store, "db")
+    with pytest.raises(ConfigurationError, match="commits nothing"):
+        with store.reading() as s:
+            org_store.add(s, Organization(teryt="0863011", name="Gmina Narrow",
+                                            created_at=home.now()))
+            s.commit()
+    with home.db.reading() as s:
+        assert org_store.get(s, "0863011") is None
+
+
+def test_ra_api_holds_the_registration_authority_a_read_only_store_and_api_keys_only(home):
+    app = ra_api(home)
+    key = create_api_key(home, "ra-narrow", ["issue", "revoke"], "0862011")
+    auth = {"Authorization": f"Bearer {key}"}
+    client = Client(app)
+    resp = client.post("/api/v1/certificates", headers=auth, json={
+        "profile": "resident-signing", "csr": make_csr().decode(), "subject": RESIDENT})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    serial = resp.get_json()["serial"]
+    resp = client.post(f"/api/v1/certificates/{serial}/revoke", headers=auth,
+                       json={"reason": "superseded"})
+    assert resp.get_json()["status"] == "revoked"
+    facts = audit(app)
+    assert facts["contexts"] == 0
+    assert facts["key_roles"] == set()
+    assert facts["hsm_roles"] == {"hmac"}  # PESEL references in audit events, nothing else
+    assert set(facts["ca_holders"]) == {"RegistrationAuthority"}
+    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore", "ApiKeys"}
+    assert audit(_ra_of(app).ca, stops=_STORE)["key_roles"] == {"issuing", "ocsp"}
+
+
+def test_the_audit_sees_a_context_handed_to_the_web(home):
+    # The control: the pages as they were built before, the context in their configuration.
+    app = enrollment_app(home)
+    app.config["REGCA_CTX"] = home
+    facts = audit(app)
+    assert facts["contexts"] == 1
+    assert {"issuing", "root"} <= facts["hsm_roles"] and "CaContext" in facts["db_holders"]
 
 
 def test_transparency_front_holds_the_log_reader_only_and_no_key(home):

@@ -189,6 +189,7 @@ def test_certificates_that_cannot_be_written_are_revoked_and_keys_deleted(sqlite
     from ca.store import certificates as cert_store
     from ra.personalisation import Issued, LocalCa, PersonalisationRequest, personalise
     from ra.token import TokenError, TokenRef
+    from regca.roles import issuing_ca
 
     key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "no SKI")])
@@ -203,7 +204,7 @@ def test_certificates_that_cannot_be_written_are_revoked_and_keys_deleted(sqlite
             return Issued(done.serial, done.certificate, [bare])
 
     before = token.objects()
-    ca = OddChain(sqlite_ctx, "test")
+    ca = OddChain(issuing_ca(sqlite_ctx), "test")
     with pytest.raises(TokenError, match="revoked .cessationOfOperation.") as err:
         personalise(PersonalisationRequest(TokenRef(MODULE, token.label, str(token.conf)),
                                            token.pin, ("resident-signing",), RESIDENT), ca)

@@ -13,7 +13,8 @@ from webclient import Visitor, add_staff, pickup_code
 
 from ca.store import certificates as cert_store
 from enrollment_web.ratelimit import RateLimiter
-from enrollment_web.web import WebSettings, create_enrollment_app
+from enrollment_web.web import WebSettings
+from regca.roles import enrollment_app
 
 pytestmark = pytest.mark.hsm
 
@@ -33,10 +34,9 @@ def station(home, tmp_path):
     """The officer's workstation: its token store, and the web app configured to reach it."""
     ctx, secret = home
     token = make_token(tmp_path / "station", label="Karta 1")
-    settings = WebSettings(ctx)
+    settings = WebSettings(ctx.settings)
     settings.token_softhsm_conf = str(token.conf)
-    app = create_enrollment_app(ctx, WEB_SETTINGS=settings,
-                                LOGIN_LIMITER=RateLimiter(10_000, 60))
+    app = enrollment_app(ctx, WEB_SETTINGS=settings, LOGIN_LIMITER=RateLimiter(10_000, 60))
     officer = Visitor(app, ctx).login("officer_t", secret)
     return ctx, officer, token
 
@@ -225,10 +225,9 @@ def test_full_token_is_named_on_the_page_and_changes_nothing(home, tmp_path):
         pytest.skip("a full token is simulated with a tiny tmpfs, which needs root to mount")
     try:
         token = make_token(store, label="Pelna karta")
-        settings = WebSettings(ctx)
+        settings = WebSettings(ctx.settings)
         settings.token_softhsm_conf = str(token.conf)
-        app = create_enrollment_app(ctx, WEB_SETTINGS=settings,
-                                    LOGIN_LIMITER=RateLimiter(10_000, 60))
+        app = enrollment_app(ctx, WEB_SETTINGS=settings, LOGIN_LIMITER=RateLimiter(10_000, 60))
         officer = Visitor(app, ctx).login("officer_t", secret)
         enrolment_id = _enrol(officer)
         before = token.objects()

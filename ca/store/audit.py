@@ -5,18 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
 
 from ca import merkle
 from ca.audit import GENESIS, ChainProblem, Event, canonical, chain_hash, sequenced, unsequenced
+from ca.store import tables
 from ca.store.db import connection_of
-from ca.store.models import AuditEvent, AuditHead, LogNode
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ca.store.models import AuditEvent
 
 __all__ = ["append", "append_many", "verify_chain", "events"]
 
-_EVENTS, _HEAD, _NODES = AuditEvent.__table__, AuditHead.__table__, LogNode.__table__
+_EVENTS, _HEAD, _NODES = tables.audit_events, tables.audit_head, tables.log_nodes
 # Built once: every write path appends.
 _LOCK_HEAD = (select(_HEAD.c.seq, _HEAD.c.hash, _HEAD.c.frontier).where(_HEAD.c.id == 1)
               .with_for_update())
@@ -82,6 +87,7 @@ def _event_of(row: AuditEvent) -> Event:
 
 def verify_chain(session: Session) -> tuple[int, list[ChainProblem]]:
     """Re-check every row; returns (rows checked, problems) and stops at the first break."""
+    from ca.store.models import AuditEvent, AuditHead  # the ORM: not on the write path
     expected_seq, prev = 1, GENESIS
     rows = session.execute(select(AuditEvent).order_by(AuditEvent.seq)
                            .execution_options(yield_per=2000)).scalars()
@@ -111,6 +117,7 @@ def verify_chain(session: Session) -> tuple[int, list[ChainProblem]]:
 
 def events(session: Session, object_: str | None = None, action: str | None = None,
            limit: int = 1000) -> Iterator[AuditEvent]:
+    from ca.store.models import AuditEvent  # the ORM: not on the write path
     q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
     if object_:
         q = q.where(AuditEvent.object == object_)

@@ -14,33 +14,40 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
 
 from ca.audit import Event
 from ca.personal_data import masked_subject
 from ca.store import audit as audit_store
-from ca.store import crl as crl_store
 from ca.store import ocsp as ocsp_store
+from ca.store import tables
 from ca.store.db import Database, connection_of
 from ca.store.groupcommit import GroupWriter
-from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
+
+if TYPE_CHECKING:  # the ORM's rows; the write path runs on Core and never loads the ORM
+    from sqlalchemy.orm import Session
+
+    from ca.store.models import Certificate
 
 __all__ = ["PendingCertificate", "SignedCertificate", "Revocation", "IssuanceWriter",
            "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
-           "get_many", "current_for_profile", "stale_pending", "counts",
+           "get_many", "current_for_profile", "current_der", "stale_pending", "counts",
            "count_pending"]
 
 
-_TABLE = Certificate.__table__
+_TABLE = tables.certificates
 # Built once: issuance runs these for every certificate.
 _INSERT = _TABLE.insert()
 _MARK_ISSUED = (_TABLE.update()
                 .where(_TABLE.c.serial == bindparam("p_serial"), _TABLE.c.status == "pending")
                 .values(status="issued", der=bindparam("p_der"), issued_at=bindparam("p_at")))
+# A read: the newest issued certificate of a profile, without the ORM.
+_CURRENT_DER = (select(_TABLE.c.der)
+                .where(_TABLE.c.profile == bindparam("p_profile"), _TABLE.c.status == "issued")
+                .order_by(_TABLE.c.issued_at.desc()).limit(1))
 
 
 class PendingCertificate(NamedTuple):
@@ -133,6 +140,7 @@ def set_revocation(session: Session, changes: Sequence[Revocation], at: dt.datet
     object than its certificate."""
     if not changes:
         return  # nor take the audit head's lock
+    from ca.store import crl as crl_store  # the ORM's models: not on the issuance path
     for c in changes:
         if c.event.object != f"certificate:{c.row.serial}":
             raise ValueError(f"the event of certificate {c.row.serial} names {c.event.object}")
@@ -163,6 +171,7 @@ class IssuanceWriter:
 
 
 def get(session: Session, serial: str, for_update: bool = False) -> Certificate | None:
+    from ca.store.models import Certificate
     q = select(Certificate).where(Certificate.serial == serial)
     if for_update:
         q = q.with_for_update()
@@ -172,6 +181,7 @@ def get(session: Session, serial: str, for_update: bool = False) -> Certificate 
 def get_many(session: Session, serials: Sequence[str], for_update: bool = False
              ) -> list[Certificate]:
     """The rows of ``serials`` that exist, in no particular order."""
+    from ca.store.models import Certificate
     q = select(Certificate).where(Certificate.serial.in_(list(serials)))
     if for_update:
         q = q.with_for_update()
@@ -181,6 +191,7 @@ def get_many(session: Session, serials: Sequence[str], for_update: bool = False
 def current_for_profile(session: Session, profile: str,
                         organization_teryt: str | None = None) -> Certificate | None:
     """The newest issued certificate of a CA or service profile (root, issuing, ocsp...)."""
+    from ca.store.models import Certificate
     q = (select(Certificate).where(Certificate.profile == profile,
                                    Certificate.status == "issued")
          .order_by(Certificate.issued_at.desc()).limit(1))
@@ -189,7 +200,16 @@ def current_for_profile(session: Session, profile: str,
     return session.execute(q).scalar_one_or_none()
 
 
+def current_der(db: Database, profile: str) -> bytes | None:
+    """The DER of the newest issued certificate of a CA or service profile, read without the
+    ORM (every command that signs starts here)."""
+    with db.reading_connection() as conn:
+        row = conn.execute(_CURRENT_DER, {"p_profile": profile}).first()
+    return row[0] if row else None
+
+
 def stale_pending(session: Session, before: dt.datetime) -> list[Certificate]:
+    from ca.store.models import Certificate
     q = (select(Certificate).where(Certificate.status == "pending",
                                    Certificate.created_at < before).with_for_update())
     return list(session.execute(q).scalars())

@@ -7,19 +7,23 @@ import fcntl
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Iterator
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from ca.errors import ConfigurationError
 from ca.store.direct import DirectConnection, DirectReader, translated_errors
+
+if TYPE_CHECKING:  # the ORM is loaded on the first session: `regca issue` runs without it
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "connection_of"]
 
@@ -30,7 +34,8 @@ log = logging.getLogger(__name__)
 
 def connection_of(target: Session | Connection | DirectConnection):
     """What Core statements run on, given a session or a connection (direct or not)."""
-    return target.connection() if isinstance(target, Session) else target
+    orm = sys.modules.get("sqlalchemy.orm")  # not loaded: no session can have been made
+    return target.connection() if orm and isinstance(target, orm.Session) else target
 
 
 class _WriterQueue:
@@ -136,6 +141,10 @@ def _server_transaction(dbapi, dialect, one_statement: bool):
         dbapi.commit()
 
 
+def _refuse_commit(_session) -> None:
+    raise ConfigurationError("a read-only view of the store commits nothing")
+
+
 class Database:
     """The store's one handle: ``transaction()`` and ``reading()`` give a session for the
     functions of ``ca/store/*``; the engines stay inside (nothing outside the store writes SQL,
@@ -158,13 +167,21 @@ class Database:
                 self._direct_engine = create_engine(url, pool_size=5, max_overflow=10)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigurationError(f"database_url: {exc}") from None
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
         self._compiled: dict = {}  # Core statement -> its compiled form, for direct_transaction
         database = self._engine.url.database
         self._writers = (_WriterQueue(database) if self.dialect == "sqlite" and database
                          and database != ":memory:" else None)
         self._pid = os.getpid()
+
+    @cached_property
+    def _sessions(self) -> sessionmaker:
+        from sqlalchemy.orm import sessionmaker
+        return sessionmaker(self._engine, expire_on_commit=False)
+
+    @cached_property
+    def _read_sessions(self) -> sessionmaker:
+        from sqlalchemy.orm import sessionmaker
+        return sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -261,6 +278,21 @@ class Database:
         self._after_fork()
         with self._read_sessions() as session:
             yield session
+
+    @contextlib.contextmanager
+    def read_only(self) -> Iterator[Session]:
+        """A reading session that refuses to commit: what a read-only view hands out."""
+        with self.reading() as session:
+            event.listen(session, "before_commit", _refuse_commit)
+            yield session
+
+    @contextlib.contextmanager
+    def reading_connection(self) -> Iterator[Connection]:
+        """A Core connection of the read pool, for the store's reads that run without the ORM
+        (``regca issue`` loads no ORM: ``certificates.current_der``, ``organizations.find``)."""
+        self._after_fork()
+        with self._read_engine.connect() as conn:
+            yield conn
 
     def ping(self) -> bool:
         try:

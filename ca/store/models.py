@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models. Schema changes go through an Alembic migration in ``migrations/``."""
+"""SQLAlchemy 2 models (the hot paths' tables are defined in Core, ``tables.py``, and mapped
+here). Schema changes go through an Alembic migration in ``migrations/``."""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ import datetime as dt
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ca.store import tables
+from ca.store.tables import UtcDateTime
 
 __all__ = ["Base", "UtcDateTime", "Organization", "Certificate", "AuditEvent", "AuditHead",
            "LogNode", "LogMac", "TreeHead",
@@ -28,114 +28,40 @@ CERT_STATUSES = ("pending", "issued", "revoked", "abandoned")
 TOKEN_STATES = ("active", "blocked", "lost", "destroyed", "replaced")
 
 
-class UtcDateTime(TypeDecorator):
-    """Aware UTC datetimes on every backend (SQLite stores naive values)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store")
-        value = value.astimezone(dt.timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=dt.timezone.utc)
-        return value.astimezone(dt.timezone.utc)
-
-
 class Base(DeclarativeBase):
-    pass
+    metadata = tables.metadata  # one schema: the Core tables of the hot paths are in it
 
 
 class Organization(Base):
     """A JST (or the voivodeship itself) served by this home, keyed by its TERYT code."""
 
-    __tablename__ = "organizations"
-    teryt: Mapped[str] = mapped_column(String(7), primary_key=True)
-    name: Mapped[str] = mapped_column(String(200))
-    nip: Mapped[str | None] = mapped_column(String(10))
-    regon: Mapped[str | None] = mapped_column(String(14))
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    __table__ = tables.organizations
 
 
 class Certificate(Base):
     """Every certificate RegCA ever intended to sign, from the pending row onwards."""
 
-    __tablename__ = "certificates"
-    serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # lowercase hex
-    issuer: Mapped[str] = mapped_column(String(16))  # "root" | "issuing"
-    profile: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))
-    subject: Mapped[str] = mapped_column(Text)  # RFC 4514
-    organization_teryt: Mapped[str | None] = mapped_column(ForeignKey("organizations.teryt"))
-    requested_by: Mapped[str] = mapped_column(String(200))
-    not_before: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    tbs: Mapped[bytes] = mapped_column(LargeBinary)  # the TBSCertificate, recorded before signing
-    der: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    issued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-    revocation_reason: Mapped[str | None] = mapped_column(String(32))
-    invalidity_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
-
-    __table_args__ = (
-        CheckConstraint("status in ('pending', 'issued', 'revoked', 'abandoned')",
-                        name="ck_certificates_status"),
-        Index("ix_certificates_issuer_status", "issuer", "status"),
-        Index("ix_certificates_profile_status", "profile", "status"),
-        Index("ix_certificates_revoked_at", "issuer", "revoked_at"),
-        Index("ix_certificates_organization", "organization_teryt"),
-    )
+    __table__ = tables.certificates
 
 
 class AuditEvent(Base):
     """One row per event; ``hash`` chains it to the row before (DESIGN.md, "The audit log")."""
 
-    __tablename__ = "audit_events"
-    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(64))
-    object: Mapped[str] = mapped_column(String(200))
-    outcome: Mapped[str] = mapped_column(String(16))
-    details: Mapped[str] = mapped_column(Text)  # canonical JSON
-    organization_teryt: Mapped[str | None] = mapped_column(String(7))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-    # RFC 9162 leaf hash of the row's canonical text: the row is leaf ``seq - 1`` of the log
-    leaf_hash: Mapped[str] = mapped_column(String(64))
-
-    __table_args__ = (Index("ix_audit_object", "object"), Index("ix_audit_at", "at"))
+    __table__ = tables.audit_events
 
 
 class AuditHead(Base):
     """The chain's last sequence number and hash: the row appenders lock, and what detects
     a deleted tail."""
 
-    __tablename__ = "audit_head"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(Integer)
-    hash: Mapped[str] = mapped_column(String(64))
-    # the Merkle tree's frontier: hex roots of its perfect subtrees, largest first, concatenated
-    frontier: Mapped[str] = mapped_column(Text, default="")
+    __table__ = tables.audit_head
 
 
 class LogNode(Base):
     """An interior node of the Merkle log that an append completed: the hash of leaves
     ``[idx << level, (idx + 1) << level)``; what proofs are built from (ca/merkle.py)."""
 
-    __tablename__ = "log_nodes"
-    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    hash: Mapped[str] = mapped_column(String(64))
+    __table__ = tables.log_nodes
 
 
 class LogMac(Base):
@@ -307,15 +233,7 @@ class OcspResponse(Base):
     """A pre-signed OCSP response for one certificate and one CertID hash (RFC 5019 §2.1.1:
     SHA-1 for the lightweight profile; SHA-256 as RFC 6960 clients increasingly send)."""
 
-    __tablename__ = "ocsp_responses"
-    serial: Mapped[str] = mapped_column(String(40), primary_key=True)
-    hash_algorithm: Mapped[str] = mapped_column(String(16), primary_key=True)
-    issuer: Mapped[str] = mapped_column(String(16))
-    der: Mapped[bytes] = mapped_column(LargeBinary)  # the whole OCSPResponse
-    this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    next_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-
-    __table_args__ = (Index("ix_ocsp_responses_next_update", "next_update"),)
+    __table__ = tables.ocsp_responses
 
 
 class RevocationChange(Base):
@@ -359,21 +277,4 @@ class ServiceCertificate(Base):
     certificates published, so what they signed can still be validated.
     """
 
-    __tablename__ = "service_certificates"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    role: Mapped[str] = mapped_column(String(16))  # hsm.keys role: ocsp | tsa | seal
-    scope: Mapped[str] = mapped_column(String(7), default="")  # "" or a JST's TERYT
-    generation: Mapped[int] = mapped_column(Integer)
-    serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"))
-    # CKA_LABEL and CKA_ID (hex); NULL for a generation recorded before they were (migration
-    # 0006): then KeyConfig.generation derives them from regca.toml.
-    key_label: Mapped[str | None] = mapped_column(String(100))
-    key_id: Mapped[str | None] = mapped_column(String(64))
-    not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    active: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-
-    __table_args__ = (
-        UniqueConstraint("role", "scope", "generation", name="uq_service_generation"),
-        Index("ix_service_certificates_active", "role", "scope", "active"),
-    )
+    __table__ = tables.service_certificates

@@ -9,21 +9,24 @@ import importlib
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import bindparam, delete, func, or_, select
-from sqlalchemy.orm import Session
 
+from ca.store import tables
 from ca.store.db import Database, connection_of
 from ca.store.direct import DirectReader
-from ca.store.models import Certificate, OcspResponse
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["ResponseRow", "cached", "save", "invalidate", "serials_to_refresh", "status_rows",
            "presigned_until", "FastReader"]
 
+_TABLE, _CERTS = tables.ocsp_responses, tables.certificates
 # The columns a response is made from; tuples keep bulk refresh light.
-_STATUS_COLUMNS = (Certificate.serial, Certificate.issuer, Certificate.status,
-                   Certificate.revoked_at, Certificate.revocation_reason)
+_STATUS_COLUMNS = (_CERTS.c.serial, _CERTS.c.issuer, _CERTS.c.status,
+                   _CERTS.c.revoked_at, _CERTS.c.revocation_reason)
 
 
 class ResponseRow(NamedTuple):
@@ -41,12 +44,11 @@ class ResponseRow(NamedTuple):
 def cached(session: Session, serial: str, hash_algorithm: str):
     """``(der, this_update, next_update)`` of the stored response, or None."""
     return session.execute(
-        select(OcspResponse.der, OcspResponse.this_update, OcspResponse.next_update)
-        .where(OcspResponse.serial == serial, OcspResponse.hash_algorithm == hash_algorithm)
+        select(_TABLE.c.der, _TABLE.c.this_update, _TABLE.c.next_update)
+        .where(_TABLE.c.serial == serial, _TABLE.c.hash_algorithm == hash_algorithm)
     ).first()
 
 
-_TABLE = OcspResponse.__table__
 _DELETE_ONE = _TABLE.delete().where(_TABLE.c.serial == bindparam("p_serial"),
                                     _TABLE.c.hash_algorithm == bindparam("p_alg"))
 # Where each dialect's INSERT ... ON CONFLICT lives, imported on first use: the PostgreSQL
@@ -81,14 +83,14 @@ def save(session, rows: Iterable[ResponseRow]) -> None:
 
 
 def invalidate(session: Session, serial: str) -> None:
-    session.execute(delete(OcspResponse).where(OcspResponse.serial == serial))
+    session.execute(delete(_TABLE).where(_TABLE.c.serial == serial))
 
 
 def status_rows(session: Session, serials: Iterable[str], for_update: bool = False,
                 ) -> list[tuple]:
     """The status columns ``(serial, issuer, status, revoked_at, reason)`` of the given
     certificates; ``for_update`` locks them against a concurrent revocation."""
-    q = select(*_STATUS_COLUMNS).where(Certificate.serial.in_(list(serials)))
+    q = select(*_STATUS_COLUMNS).where(_CERTS.c.serial.in_(list(serials)))
     if for_update:
         q = q.with_for_update()
     return [tuple(r) for r in session.execute(q)]
@@ -102,19 +104,19 @@ def serials_to_refresh(session: Session, hash_algorithm: str, before: dt.datetim
     rolled over since), or, with ``missing``, does not exist, in batches (keyset pagination by
     serial)."""
     last = ""
-    joined = (OcspResponse.serial == Certificate.serial) & (
-        OcspResponse.hash_algorithm == hash_algorithm)
-    due = OcspResponse.next_update < before
+    joined = (_TABLE.c.serial == _CERTS.c.serial) & (
+        _TABLE.c.hash_algorithm == hash_algorithm)
+    due = _TABLE.c.next_update < before
     if signed_before is not None:
-        due = or_(due, OcspResponse.this_update < signed_before)
+        due = or_(due, _TABLE.c.this_update < signed_before)
     while True:
         q = select(*_STATUS_COLUMNS)
-        q = (q.outerjoin(OcspResponse, joined).where(or_(OcspResponse.serial.is_(None), due))
-             if missing else q.join(OcspResponse, joined).where(due))
-        q = (q.where(Certificate.status != "pending", Certificate.serial > last)
-             .order_by(Certificate.serial).limit(batch))
+        q = (q.outerjoin(_TABLE, joined).where(or_(_TABLE.c.serial.is_(None), due))
+             if missing else q.join(_TABLE, joined).where(due))
+        q = (q.where(_CERTS.c.status != "pending", _CERTS.c.serial > last)
+             .order_by(_CERTS.c.serial).limit(batch))
         if issuer is not None:
-            q = q.where(Certificate.issuer == issuer)
+            q = q.where(_CERTS.c.issuer == issuer)
         rows = [tuple(r) for r in session.execute(q)]
         if not rows:
             return
@@ -129,15 +131,14 @@ def presigned_until(session: Session, issuer: str, hash_algorithms: Iterable[str
     ``hash_algorithms`` (what the offline root must sign at its next ceremony)."""
     missing, earliest = 0, None
     for alg in hash_algorithms:
-        joined = (OcspResponse.serial == Certificate.serial) & (
-            OcspResponse.hash_algorithm == alg)
-        settled = (Certificate.issuer == issuer) & (Certificate.status != "pending")
+        joined = (_TABLE.c.serial == _CERTS.c.serial) & (_TABLE.c.hash_algorithm == alg)
+        settled = (_CERTS.c.issuer == issuer) & (_CERTS.c.status != "pending")
         missing += session.execute(
-            select(func.count()).select_from(Certificate).outerjoin(OcspResponse, joined)
-            .where(settled, OcspResponse.serial.is_(None))).scalar_one()
+            select(func.count()).select_from(_CERTS).outerjoin(_TABLE, joined)
+            .where(settled, _TABLE.c.serial.is_(None))).scalar_one()
         first = _utc(session.execute(
-            select(func.min(OcspResponse.next_update)).select_from(Certificate)
-            .join(OcspResponse, joined).where(settled)).scalar_one())
+            select(func.min(_TABLE.c.next_update)).select_from(_CERTS)
+            .join(_TABLE, joined).where(settled)).scalar_one())
         if first is not None and (earliest is None or first < earliest):
             earliest = first
     return missing, earliest
@@ -146,7 +147,7 @@ def presigned_until(session: Session, issuer: str, hash_algorithms: Iterable[str
 _RESPONSE = (select(_TABLE.c.der, _TABLE.c.this_update, _TABLE.c.next_update)
              .where(_TABLE.c.serial == bindparam("p_serial"),
                     _TABLE.c.hash_algorithm == bindparam("p_alg")))
-_STATUS = select(*_STATUS_COLUMNS).where(Certificate.serial == bindparam("p_serial"))
+_STATUS = select(*_STATUS_COLUMNS).where(_CERTS.c.serial == bindparam("p_serial"))
 
 
 class FastReader:

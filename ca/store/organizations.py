@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
-from ca.store.models import Organization
+from sqlalchemy import bindparam, select
 
-__all__ = ["get", "add", "all_"]
+from ca.store import tables
+from ca.store.db import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ca.store.models import Organization
+
+__all__ = ["get", "find", "add", "all_"]
+
+_TABLE = tables.organizations
+_FIND = select(_TABLE.c.teryt, _TABLE.c.name, _TABLE.c.nip, _TABLE.c.regon).where(
+    _TABLE.c.teryt == bindparam("p_teryt"))
 
 
 def get(session: Session, teryt: str) -> Organization | None:
+    from ca.store.models import Organization
     return session.get(Organization, teryt)
+
+
+def find(db: Database, teryt: str):
+    """The JST's ``(teryt, name, nip, regon)`` row, or None, read without the ORM (issuance
+    from the command line)."""
+    with db.reading_connection() as conn:
+        return conn.execute(_FIND, {"p_teryt": teryt}).first()
 
 
 def add(session: Session, org: Organization) -> None:
@@ -20,4 +39,5 @@ def add(session: Session, org: Organization) -> None:
 
 
 def all_(session: Session) -> list[Organization]:
+    from ca.store.models import Organization
     return list(session.execute(select(Organization).order_by(Organization.teryt)).scalars())

@@ -9,16 +9,20 @@ it makes a generation the active one and appends its audit event in the caller's
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from ca.audit import Event
 from ca.store import audit as audit_store
-from ca.store.models import Certificate, ServiceCertificate
+from ca.store import tables
 
-__all__ = ["Generation", "active", "generations", "next_generation", "activate"]
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from ca.store.db import Database
+
+__all__ = ["Generation", "active", "active_in", "generations", "next_generation", "activate"]
 
 
 class Generation(NamedTuple):
@@ -37,39 +41,45 @@ class Generation(NamedTuple):
     der: bytes
 
 
-_COLUMNS = (ServiceCertificate.role, ServiceCertificate.scope, ServiceCertificate.generation,
-            ServiceCertificate.serial, ServiceCertificate.key_label, ServiceCertificate.key_id,
-            ServiceCertificate.not_after, ServiceCertificate.active,
-            ServiceCertificate.created_at, Certificate.der)
+_SC, _CERTS = tables.service_certificates, tables.certificates
+_COLUMNS = (_SC.c.role, _SC.c.scope, _SC.c.generation, _SC.c.serial, _SC.c.key_label,
+            _SC.c.key_id, _SC.c.not_after, _SC.c.active, _SC.c.created_at, _CERTS.c.der)
 
 
 def _select():
-    return select(*_COLUMNS).join(Certificate, Certificate.serial == ServiceCertificate.serial)
+    return select(*_COLUMNS).join(_CERTS, _CERTS.c.serial == _SC.c.serial)
 
 
 def active(session: Session, role: str, scope: str = "") -> Generation | None:
     """The generation of ``role`` (for ``scope``) that signs now, or None."""
-    row = session.execute(_select().where(ServiceCertificate.role == role,
-                                          ServiceCertificate.scope == scope,
-                                          ServiceCertificate.active.is_(True))).first()
+    row = session.execute(_select().where(_SC.c.role == role,
+                                          _SC.c.scope == scope,
+                                          _SC.c.active.is_(True))).first()
     return Generation(*row) if row else None
+
+
+def active_in(db: Database, role: str, scope: str = "") -> Generation | None:
+    """``active`` on a Core connection of its own: what every worker's key asks every few
+    seconds, and `regca issue` (which loads no ORM) once."""
+    with db.reading_connection() as conn:
+        return active(conn, role, scope)
 
 
 def generations(session: Session, role: str | None = None, scope: str | None = None
                 ) -> list[Generation]:
     """Every generation (of ``role``, of ``scope``), oldest first."""
-    q = _select().order_by(ServiceCertificate.role, ServiceCertificate.scope,
-                           ServiceCertificate.generation)
+    q = _select().order_by(_SC.c.role, _SC.c.scope,
+                           _SC.c.generation)
     if role is not None:
-        q = q.where(ServiceCertificate.role == role)
+        q = q.where(_SC.c.role == role)
     if scope is not None:
-        q = q.where(ServiceCertificate.scope == scope)
+        q = q.where(_SC.c.scope == scope)
     return [Generation(*row) for row in session.execute(q)]
 
 
 def next_generation(session: Session, role: str, scope: str = "") -> int:
-    last = session.execute(select(func.max(ServiceCertificate.generation)).where(
-        ServiceCertificate.role == role, ServiceCertificate.scope == scope)).scalar()
+    last = session.execute(select(func.max(_SC.c.generation)).where(
+        _SC.c.role == role, _SC.c.scope == scope)).scalar()
     return (last or 0) + 1
 
 
@@ -78,12 +88,11 @@ def activate(session: Session, role: str, scope: str, generation: int, serial: s
              event: Event, at: dt.datetime) -> None:
     """Record ``generation`` as the active one of ``role``/``scope`` (the others inactive) and
     append ``event``, in the caller's transaction. A generation number already taken (another
-    rollover of the same service won) fails with IntegrityError at the flush."""
-    session.execute(update(ServiceCertificate)
-                    .where(ServiceCertificate.role == role, ServiceCertificate.scope == scope)
+    rollover of the same service won) fails with IntegrityError."""
+    session.execute(update(_SC)
+                    .where(_SC.c.role == role, _SC.c.scope == scope)
                     .values(active=False))
-    session.add(ServiceCertificate(role=role, scope=scope, generation=generation, serial=serial,
-                                   key_label=key_label, key_id=key_id, not_after=not_after,
-                                   active=True, created_at=at))
-    session.flush()
+    session.execute(_SC.insert().values(
+        role=role, scope=scope, generation=generation, serial=serial, key_label=key_label,
+        key_id=key_id, not_after=not_after, active=True, created_at=at))
     audit_store.append(session, event, at)
