@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
-__all__ = ["respond", "json_response", "read_body", "BodyTooLarge"]
+__all__ = ["API_KEY_ENVIRON", "respond", "json_response", "read_body", "BodyTooLarge"]
+
+# The WSGI environ key a front sets to the id of the API key a request came with, so that
+# `regca serve`'s access log names the key (never the secret) beside the request.
+API_KEY_ENVIRON = "regca.api_key"
 
 _REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 404: "Not Found",
             405: "Method Not Allowed", 413: "Content Too Large", 500: "Internal Server Error",

@@ -12,6 +12,7 @@ from ca.context import CaContext
 from ca.errors import Malformed
 from ca.issuance import IssuanceRequest, Issuer
 from edge.problems import install_problems
+from edge.wsgi import API_KEY_ENVIRON
 from ra import certificates
 from ra.access import REVOKE, Caller, find_certificate
 from ra.apikeys import Principal, authenticate, require_scope
@@ -49,7 +50,9 @@ def create_ra_api(ctx: CaContext) -> Flask:
     def principal() -> Principal:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        return authenticate(ctx, token if scheme.lower() == "bearer" else None)
+        found = authenticate(ctx, token if scheme.lower() == "bearer" else None)
+        request.environ[API_KEY_ENVIRON] = found.key_id  # for the access log
+        return found
 
     def caller(p: Principal) -> Caller:
         return Caller.api_key(p)

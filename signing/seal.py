@@ -16,12 +16,21 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ca.services import RoleKey
 from ra.apikeys import Principal
 
-__all__ = ["SealIdentity", "SealRegistry", "to_asn1"]
+__all__ = ["Sealed", "SealIdentity", "SealRegistry", "to_asn1"]
 
 
 def to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
     """cryptography and pyHanko/asn1crypto meet at DER."""
     return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A sealer's result: the bytes to hand back and the serials of the time-stamp tokens
+    taken for them (for the audit event)."""
+
+    data: bytes
+    timestamp_serials: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,21 @@ in the one /api/v1 mapper (edge/problems.py), which the RA API installs too.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 
 from flask import Flask, Response, request
 from pyhanko.sign.timestamps import TimeStamper
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ca.clock import Clock
-from ca.errors import Malformed, PayloadTooLarge
+from ca.errors import Malformed, PayloadTooLarge, RegCAError
+from ca.seal_journal import SealAttempt, SealJournal
 from edge.problems import install_problems
+from edge.wsgi import API_KEY_ENVIRON
 from ra.apikeys import ApiKeys, Principal, require_scope
 from signing.cades import CadesSealer
 from signing.config import SigningConfig
@@ -23,7 +28,7 @@ from signing.errors import BadDocument
 from signing.etsi_report import etsi_report
 from signing.options import CmsOptions, PdfOptions, XmlOptions
 from signing.pades import PadesSealer
-from signing.seal import SealRegistry
+from signing.seal import Sealed, SealIdentity, SealRegistry
 from signing.trust import TrustStore
 from signing.verify_cms import CadesVerifier
 from signing.verify_pdf import PadesVerifier
@@ -34,6 +39,51 @@ __all__ = ["SigningServices", "create_app", "load_openapi"]
 
 _XML_TYPES = ("application/xml", "text/xml")
 _REPORT_TYPES = ("application/json", "application/xml")  # the first is the default
+
+
+class _Call:
+    """What one sign call has learned so far, for its audit event (ca/seal_journal.py)."""
+
+    def __init__(self, fmt: str, identify: Callable[[], Principal]):
+        self.format, self._identify = fmt, identify
+        self.principal: Principal | None = None
+        self.level: str | None = None
+        self.document_sha256: str | None = None
+        self.seal: SealIdentity | None = None
+        self.timestamp_serials: tuple[int, ...] = ()
+        self.options: dict = {}
+
+    def authenticate(self, scope: str) -> Principal:
+        """The key, known before its scope is checked, so a refusal names who was refused."""
+        self.principal = self._identify()
+        require_scope(self.principal, scope)
+        return self.principal
+
+    def document(self, data: bytes) -> bytes:
+        self.document_sha256 = hashlib.sha256(data).hexdigest()
+        return data
+
+    def use(self, seal: SealIdentity) -> SealIdentity:
+        self.seal = seal
+        return seal
+
+    def attempt(self, error: RegCAError | None) -> SealAttempt:
+        p, seal = self.principal, self.seal
+        return SealAttempt(
+            key_id=p.key_id, key_name=p.name, organization_teryt=p.organization_teryt,
+            format=self.format, level=self.level, document_sha256=self.document_sha256,
+            seal_serial=format(seal.certificate.serial_number, "x") if seal else None,
+            seal_fallback=bool(seal and seal.fallback),
+            timestamp_serials=self.timestamp_serials, options=self.options, error=error)
+
+
+def _as_kind(exc: Exception) -> RegCAError:
+    """The core kind an exception counts as in the seal journal."""
+    if isinstance(exc, RegCAError):
+        return exc
+    if isinstance(exc, RequestEntityTooLarge):
+        return PayloadTooLarge("the body is over the size limit")
+    return RegCAError(f"internal error ({type(exc).__name__})")
 
 
 def load_openapi() -> dict:
@@ -47,20 +97,22 @@ def _is_xml(data: bytes) -> bool:
 @dataclass(frozen=True)
 class SigningServices:
     """Everything the signing API is given (regca/roles.py builds it): the seal keys and no
-    other, a TSA client, what the verifiers trust, the API-key check, its settings, the clock."""
+    other, a TSA client, what the verifiers trust, the API-key check, the seal journal (its
+    one way to the audit log), its settings, the clock."""
 
     config: SigningConfig
     seals: SealRegistry
     timestamper: TimeStamper  # over HTTP or the TSA core in-process (signing/timestamping.py)
     trust: TrustStore
     api_keys: ApiKeys
+    journal: SealJournal
     clock: Clock
 
 
 def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flask:
     config, clock, trust, seals = (services.config, services.clock, services.trust,
                                    services.seals)
-    timestamper, api_keys = services.timestamper, services.api_keys
+    timestamper, api_keys, journal = services.timestamper, services.api_keys, services.journal
     pades, xades, cades = (PadesSealer(trust, timestamper),
                            XadesSealer(clock, timestamper, config.xades_policy),
                            CadesSealer(clock, timestamper))
@@ -74,10 +126,15 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
     app.config["MAX_FORM_MEMORY_SIZE"] = config.max_body_bytes
     install_problems(app)
 
-    def caller(scope: str) -> Principal:
+    def identify() -> Principal:
         header = request.headers.get("Authorization", "")
         bearer = header[7:] if header[:7].lower() == "bearer " else None
         principal = api_keys.authenticate(bearer)
+        request.environ[API_KEY_ENVIRON] = principal.key_id  # for the access log
+        return principal
+
+    def caller(scope: str) -> Principal:
+        principal = identify()
         require_scope(principal, scope)
         return principal
 
@@ -89,40 +146,73 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
                               f"not {request.mimetype or 'missing'}")
         return request.get_data(cache=False)
 
-    def document(data: bytes, mimetype: str, name: str, seal) -> Response:
+    def sealing(fmt: str, work: Callable[[_Call], Response]) -> Response:
+        """Run one sign call and record it in the seal journal, sealed or not (a caller
+        without a valid key is not recorded: there is nobody to name)."""
+        call = _Call(fmt, identify)
+        try:
+            response = work(call)
+        except Exception as exc:
+            if call.principal is not None:
+                journal.record(call.attempt(_as_kind(exc)))
+            raise
+        journal.record(call.attempt(None))
+        return response
+
+    def document(sealed: Sealed, call: _Call, mimetype: str, name: str) -> Response:
+        call.timestamp_serials = sealed.timestamp_serials
+        seal = call.seal
         # Say which seal was used: a JST-bound key falls back to the region's (signing/seal.py).
         used = (f"region (no seal provisioned for JST {seal.requested_teryt})" if seal.fallback
                 else "region")
-        return Response(data, 200, mimetype=mimetype,
+        return Response(sealed.data, 200, mimetype=mimetype,
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "RegCA-Seal": used})
 
     @app.post("/api/v1/sign/pdf")
     def sign_pdf():
-        principal = caller("sign")
-        options = PdfOptions.from_query(request.args, "B-T")
-        data = body(("application/pdf",))
-        seal = seals.for_principal(principal)
-        return document(pades.seal(data, seal, options), "application/pdf", "signed.pdf", seal)
+        def work(call: _Call) -> Response:
+            principal = call.authenticate("sign")
+            options = PdfOptions.from_query(request.args, "B-T")
+            call.level = options.level
+            data = call.document(body(("application/pdf",)))
+            seal = call.use(seals.for_principal(principal))
+            return document(pades.seal(data, seal, options), call, "application/pdf",
+                            "signed.pdf")
+        return sealing("pdf", work)
 
     @app.post("/api/v1/sign/xml")
     def sign_xml():
-        principal = caller("sign")
-        options = XmlOptions.from_query(request.args, "B-T")
-        seal = seals.for_principal(principal)
-        signed = xades.seal(body(_XML_TYPES), seal, options)
-        return document(signed, "application/xml", "signed.xml", seal)
+        def work(call: _Call) -> Response:
+            principal = call.authenticate("sign")
+            options = XmlOptions.from_query(request.args, "B-T")
+            call.level, call.options = options.level, {"packaging": options.packaging}
+            data = call.document(body(_XML_TYPES))
+            seal = call.use(seals.for_principal(principal))
+            return document(xades.seal(data, seal, options), call, "application/xml",
+                            "signed.xml")
+        return sealing("xml", work)
 
     @app.post("/api/v1/sign/cms")
     def sign_cms():
-        principal = caller("sign")
-        options = CmsOptions.from_query(request.args, "B-T")
-        data = body()
-        if options.digest is not None and data:
-            raise Malformed("digest: send an empty body with ?digest=, or the bytes without it")
-        seal = seals.for_principal(principal)
-        signature = cades.seal(data, seal, options)
-        return document(signature, "application/pkcs7-signature", "signature.p7s", seal)
+        fmt = "digest" if "digest" in request.args else "cms"
+
+        def work(call: _Call) -> Response:
+            principal = call.authenticate("sign")
+            options = CmsOptions.from_query(request.args, "B-T")
+            call.level = options.level
+            data = body()
+            if options.digest is not None:
+                call.document_sha256 = options.digest.hex()
+                if data:
+                    raise Malformed("digest: send an empty body with ?digest=, or the bytes "
+                                    "without it")
+            else:
+                call.document(data)
+            seal = call.use(seals.for_principal(principal))
+            return document(cades.seal(data, seal, options), call,
+                            "application/pkcs7-signature", "signature.p7s")
+        return sealing(fmt, work)
 
     @app.post("/api/v1/verify")
     def verify():

@@ -24,7 +24,8 @@ from ca.clock import Clock
 from ca.errors import DependencyUnavailable
 from signing.errors import BadDocument
 from signing.options import XmlOptions
-from signing.seal import SealIdentity
+from signing.seal import Sealed, SealIdentity
+from signing.stamps import token_serial
 
 __all__ = ["DS", "XADES", "XadesSealer", "new_parser", "parse_xml"]
 
@@ -78,7 +79,7 @@ class XadesSealer:
                  policy: XAdESSignaturePolicy | None = None):
         self.clock, self.timestamper, self.policy = clock, timestamper, policy
 
-    def seal(self, data: bytes, identity: SealIdentity, options: XmlOptions) -> bytes:
+    def seal(self, data: bytes, identity: SealIdentity, options: XmlOptions) -> Sealed:
         root = parse_xml(data)
         method = (SignatureConstructionMethod.enveloped if options.packaging == "enveloped"
                   else SignatureConstructionMethod.detached)
@@ -96,11 +97,11 @@ class XadesSealer:
         # already signed, the first ds:Signature found is someone else's.
         signature = signed if method == SignatureConstructionMethod.detached else \
             signed.findall(f"{{{DS}}}Signature")[-1]
-        if options.level == "B-T":
-            self._add_signature_timestamp(signature)
-        return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+        stamps = (self._add_signature_timestamp(signature),) if options.level == "B-T" else ()
+        return Sealed(etree.tostring(signed, xml_declaration=True, encoding="UTF-8"), stamps)
 
-    def _add_signature_timestamp(self, signature: etree._Element) -> None:
+    def _add_signature_timestamp(self, signature: etree._Element) -> int:
+        """Adds the SignatureTimeStamp; returns the token's serial."""
         if self.timestamper is None:
             raise DependencyUnavailable("no TSA is configured for B-T")
         value = signature.find(f"{{{DS}}}SignatureValue")
@@ -116,6 +117,7 @@ class XadesSealer:
         etree.SubElement(stamp, f"{{{DS}}}CanonicalizationMethod", Algorithm=_C14N)
         encapsulated = etree.SubElement(stamp, f"{{{XADES}}}EncapsulatedTimeStamp")
         encapsulated.text = base64.b64encode(token.dump()).decode()
+        return token_serial(token)
 
 
 def _algorithm(identity: SealIdentity) -> str:
