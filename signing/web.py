@@ -201,9 +201,12 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
             principal = call.authenticate("sign")
             options = CmsOptions.from_query(request.args, "B-T")
             call.level = options.level
-            data = body()
             if options.digest is not None:
                 call.document_sha256 = options.digest.hex()
+                # bytes the server never sees: a scope of its own, in addition to sign
+                require_scope(principal, "sign-digest")
+            data = body()
+            if options.digest is not None:
                 if data:
                     raise Malformed("digest: send an empty body with ?digest=, or the bytes "
                                     "without it")

@@ -130,3 +130,42 @@ def test_the_audit_chain_stays_intact_after_seals(client, home):
     with home.db.reading() as s:
         count, problems = audit_store.verify_chain(s)
     assert problems == [] and count > 0
+
+
+# -- signing a bare digest: a scope of its own (sign-digest, in addition to sign) ---------------
+
+DIGEST = "sha256:" + hashlib.sha256(b"archiwum.zip").hexdigest()
+
+
+def test_a_digest_with_a_sign_key_is_403_and_recorded_as_a_digest(client, home):
+    key = create_api_key(home, "EOD old", ["sign"], JST)  # as every key made before the scope
+    resp = post(client, key, "cms", b"", "application/octet-stream", digest=DIGEST)
+    assert resp.status_code == 403
+    assert "sign-digest" in resp.get_json()["error"]["message"]
+    [(action, obj, outcome, _, details)] = events_of(home, key)
+    assert (action, obj, outcome, details["error"]["code"]) == (
+        "sign.digest", f"sha256:{DIGEST[7:]}", "refused", "forbidden")
+    assert details["seal_serial"] is None  # nothing was sealed
+
+
+def test_a_digest_with_a_sign_digest_key_is_200_and_recorded_as_a_digest(client, home):
+    key = create_api_key(home, "EOD archive", ["sign", "sign-digest"], JST)
+    resp = post(client, key, "cms", b"", "application/octet-stream", digest=DIGEST,
+                level="B-B")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    [(action, obj, outcome, _, details)] = events_of(home, key)
+    assert (action, obj, outcome) == ("sign.digest", f"sha256:{DIGEST[7:]}", "success")
+    assert (details["format"], details["seal_serial"]) == ("digest", seal_serial(home))
+
+
+def test_the_same_key_seals_bytes_as_cms_not_as_a_digest(client, home):
+    key = create_api_key(home, "EOD bytes", ["sign", "sign-digest"], JST)
+    assert post(client, key, "cms", b"abc", "application/octet-stream",
+                level="B-B").status_code == 200
+    assert [e[0] for e in events_of(home, key)] == ["sign.cms"]
+
+
+def test_sign_digest_without_sign_is_refused_at_creation(home):
+    from ca.errors import Malformed
+    with pytest.raises(Malformed, match="in addition to sign"):
+        create_api_key(home, "digest only", ["sign-digest"], None)

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.hsm
 
 @pytest.fixture(scope="module")
 def keys(home):
-    return {"sign": create_api_key(home, "eod", ["sign", "verify"], None),
+    return {"sign": create_api_key(home, "eod", ["sign", "verify", "sign-digest"], None),
             "verify": create_api_key(home, "inbox", ["verify"], None),
             "jst": create_api_key(home, "gmina", ["sign"], "0862011")}
 
