@@ -36,10 +36,11 @@ def json_response(start_response: Callable, status: int, payload: dict) -> list[
 _DRAIN_LIMIT = 8 * 1024 * 1024
 
 
-def _drain(stream, length: int) -> None:
-    """Read and drop a refused body of moderate size, so the client finishes sending and
-    reads our protocol error instead of a reset connection; larger ones are cut off."""
-    left = min(length, _DRAIN_LIMIT)
+def _drain(stream, length: int, most: int = _DRAIN_LIMIT) -> None:
+    """Read and drop a refused body of moderate size (up to ``most`` bytes), so the client
+    finishes sending and reads our error instead of a reset connection; larger ones are cut
+    off."""
+    left = min(length, most)
     while left > 0:
         chunk = stream.read(min(left, 65536))
         if not chunk:
@@ -47,17 +48,28 @@ def _drain(stream, length: int) -> None:
         left -= len(chunk)
 
 
-def read_body(environ: dict, limit: int) -> bytes:
-    """The request body, refusing more than ``limit`` bytes without keeping them."""
+def read_body(environ: dict, limit: int, drain: int = _DRAIN_LIMIT) -> bytes:
+    """The whole request body, whatever its transfer encoding, refusing more than ``limit``
+    bytes without keeping them (BodyTooLarge). A body with Content-Length is refused before a
+    byte is read; a chunked one (no Content-Length: the server decodes it and ends the stream,
+    ``wsgi.input_terminated``) is read until its end and refused once it passes the limit, so
+    nothing is ever handed on cut short. An excess of up to ``drain`` bytes is read and dropped
+    so that the client reads the refusal instead of a reset connection."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
     stream = environ["wsgi.input"]
     if length > limit:
-        _drain(stream, length)
+        _drain(stream, length, drain)
         raise BodyTooLarge(f"request body over {limit} bytes")
-    data = stream.read(length) if length else stream.read(limit + 1)
-    if len(data) > limit:
-        raise BodyTooLarge(f"request body over {limit} bytes")
-    return data
+    if length:
+        return stream.read(length)
+    data = bytearray()
+    while len(data) <= limit:
+        chunk = stream.read(min(65536, limit + 1 - len(data)))
+        if not chunk:
+            return bytes(data)
+        data += chunk
+    _drain(stream, drain, drain)
+    raise BodyTooLarge(f"request body over {limit} bytes")

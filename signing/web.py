@@ -20,7 +20,7 @@ from ca.clock import Clock
 from ca.errors import Malformed, PayloadTooLarge, RegCAError
 from ca.seal_journal import SealAttempt, SealJournal
 from edge.problems import install_problems
-from edge.wsgi import API_KEY_ENVIRON
+from edge.wsgi import API_KEY_ENVIRON, BodyTooLarge, read_body
 from ra.apikeys import ApiKeys, Principal, require_scope
 from signing.cades import CadesSealer
 from signing.config import SigningConfig
@@ -139,12 +139,18 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
         return principal
 
     def body(expected: tuple[str, ...] | None = None) -> bytes:
-        if request.content_length is not None and request.content_length > config.max_body_bytes:
-            raise PayloadTooLarge(f"the body is over the {config.max_body_bytes}-byte limit")
+        """The whole body, or PayloadTooLarge, with or without Content-Length (edge.wsgi):
+        never a body cut at the limit, as Werkzeug's stream gives a chunked one."""
+        try:
+            # an excess up to the limit again is drained: the client reads a clean 413
+            data = read_body(request.environ, config.max_body_bytes, config.max_body_bytes)
+        except BodyTooLarge:
+            raise PayloadTooLarge(
+                f"the body is over the {config.max_body_bytes}-byte limit") from None
         if expected and request.mimetype not in expected:
             raise BadDocument(f"Content-Type must be {' or '.join(expected)}, "
                               f"not {request.mimetype or 'missing'}")
-        return request.get_data(cache=False)
+        return data
 
     def sealing(fmt: str, work: Callable[[_Call], Response]) -> Response:
         """Run one sign call and record it in the seal journal, sealed or not (a caller
