@@ -191,8 +191,10 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
     def sign_xml():
         def work(call: _Call) -> Response:
             principal = call.authenticate("sign")
-            options = XmlOptions.from_query(request.args, "B-T")
+            options = XmlOptions.from_query(request.args, "B-T", request.mimetype)
             call.level, call.options = options.level, {"packaging": options.packaging}
+            if options.packaging == "detached":
+                call.options["reference_uri"] = options.reference_uri
             data = call.document(body(_XML_TYPES))
             seal = call.use(seals.for_principal(principal))
             return document(xades.seal(data, seal, options), call, "application/xml",
