@@ -27,12 +27,14 @@ from ca.errors import (
 from ca.store import audit as audit_store
 from ca.store.db import Database
 
-__all__ = ["FORMATS", "SEAL_ACTIONS", "SealAttempt", "SealJournal", "outcome_of"]
+__all__ = ["FORMATS", "SEAL_ACTIONS", "VERIFY_ACTION", "SealAttempt", "SealJournal",
+           "outcome_of"]
 
 # What the API seals: a PDF, an XML e-form, bytes as a detached CMS, or a bare SHA-256 (the
 # ``sign-digest`` scope); each its own audit action.
 FORMATS = ("pdf", "xml", "cms", "digest")
 SEAL_ACTIONS = tuple(f"sign.{f}" for f in FORMATS)
+VERIFY_ACTION = "verify"
 # The caller's mistakes are refusals; anything else that stops a seal is the service's failure.
 _CALLERS_MISTAKES = (Malformed, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
                      Unprocessable, TooManyRequests)
@@ -90,5 +92,17 @@ class SealJournal:
 
     def record(self, attempt: SealAttempt) -> int:
         """Append the attempt's event (its own transaction); returns its sequence number."""
+        return self._append(attempt.event())
+
+    def record_verification(self, key_id: str, key_name: str, teryt: str | None,
+                            document_sha256: str, indication: str) -> int:
+        """A validation report given to a key (the usage report counts them per JST)."""
+        return self._append(Event(actor=f"apikey:{key_id}", action=VERIFY_ACTION,
+                                  object=f"sha256:{document_sha256}",
+                                  details={"key_id": key_id, "key_name": key_name,
+                                           "indication": indication},
+                                  organization_teryt=teryt))
+
+    def _append(self, event: Event) -> int:
         with self._db.transaction() as s:
-            return audit_store.append(s, attempt.event(), self._clock.now())
+            return audit_store.append(s, event, self._clock.now())

@@ -203,6 +203,22 @@ def cmd_trust_refresh(args) -> None:
                          f"{len(done.loaded)} stored")
 
 
+def cmd_report_usage(args) -> None:
+    from ca.usage import Month, to_csv, usage_report
+    report = usage_report(_ctx(args).db, Month.parse(args.month))
+    if args.format == "json":
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        return
+    # UTF-8 with a BOM and CRLF lines, as Polish Excel opens it, whatever the locale says
+    text, raw = to_csv(report), getattr(sys.stdout, "buffer", None)
+    sys.stdout.flush()
+    if raw is None:  # a text-only stream (captured output)
+        sys.stdout.write(text)
+    else:
+        raw.write(text.encode("utf-8"))
+        raw.flush()
+
+
 # -- parser ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -300,6 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tl", nargs="+", action="extend", metavar="FILE",
                     help="national lists to load instead of downloading them")
     sp.set_defaults(fn=cmd_trust_refresh)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(
+        dest="report_command", required=True, metavar="ACTION")
+    sp = report.add_parser("usage", help="per JST, one month (Europe/Warsaw): certificates "
+                                         "issued and revoked, seals, time-stamps, verifications")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--month", required=True, metavar="YYYY-MM")
+    sp.add_argument("--format", choices=["csv", "json"], default="csv",
+                    help="csv: semicolons, UTF-8 with BOM, for Excel (default); json")
+    sp.set_defaults(fn=cmd_report_usage)
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION")

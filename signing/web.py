@@ -227,7 +227,7 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
 
     @app.post("/api/v1/verify")
     def verify():
-        caller("verify")
+        principal = caller("verify")
         if request.mimetype == "multipart/form-data":
             signature, content = request.files.get("signature"), request.files.get("content")
             if signature is None or content is None:
@@ -238,12 +238,15 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
             else:
                 report = verifiers["cms"].verify(signed, content.read())
         elif request.mimetype == "application/pdf":
-            report = verifiers["pdf"].verify(body())
+            report = verifiers["pdf"].verify(signed := body())
         elif request.mimetype in _XML_TYPES:
-            report = verifiers["xml"].verify(body())
+            report = verifiers["xml"].verify(signed := body())
         else:
             raise BadDocument("send application/pdf, application/xml, or multipart/form-data "
                               "with 'signature' and 'content' parts")
+        journal.record_verification(principal.key_id, principal.name,
+                                    principal.organization_teryt,
+                                    hashlib.sha256(signed).hexdigest(), report.indication.value)
         if request.accept_mimetypes.best_match(_REPORT_TYPES) == "application/xml":
             return Response(etsi_report(report, clock.now()), 200, mimetype="application/xml")
         return Response(json.dumps(report.to_json(), ensure_ascii=False), 200,
