@@ -10,62 +10,21 @@ those inside its seals; ``verifications`` the calls of ``/api/v1/verify`` with i
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
-import re
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
-from ca.errors import Malformed
+from ca.months import WARSAW, Month
 from ca.seal_journal import SEAL_ACTIONS, VERIFY_ACTION
 from ca.store import organizations as org_store
 from ca.store import usage as usage_store
 from ca.store.db import Database
 
 __all__ = ["WARSAW", "COLUMNS", "Month", "OrganizationUsage", "UsageReport", "usage_report",
-           "to_csv"]
+           "to_csv", "seals_and_timestamps"]
 
-WARSAW = ZoneInfo("Europe/Warsaw")
 COLUMNS = ("teryt", "name", "certificates_issued", "certificates_revoked", "seals",
            "signatures", "timestamps", "verifications")
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _FORMATS = {"pdf": "PAdES", "xml": "XAdES", "cms": "CAdES", "digest": "CAdES (digest)"}
-
-
-@dataclass(frozen=True)
-class Month:
-    """A calendar month in Europe/Warsaw, as ``[start, end)`` in UTC."""
-
-    year: int
-    month: int
-
-    def __post_init__(self):
-        if not (1 <= self.month <= 12 and 2000 <= self.year <= 9999):
-            raise Malformed(f"month: {self} is not a month (expected YYYY-MM)")
-
-    @classmethod
-    def parse(cls, text: str) -> Month:
-        match = _MONTH.match(text or "")
-        if not match:
-            raise Malformed(f"month: {text!r} is not YYYY-MM")
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    @classmethod
-    def of(cls, when: dt.datetime) -> Month:
-        local = when.astimezone(WARSAW)
-        return cls(local.year, local.month)
-
-    def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
-
-    @property
-    def start(self) -> dt.datetime:
-        return dt.datetime(self.year, self.month, 1, tzinfo=WARSAW).astimezone(dt.timezone.utc)
-
-    @property
-    def end(self) -> dt.datetime:
-        following = Month(self.year + self.month // 12, self.month % 12 + 1)
-        return following.start
 
 
 @dataclass
@@ -149,6 +108,25 @@ def usage_report(db: Database, month: Month) -> UsageReport:
         if key_id != requester and (row := rows.get(keys.get(key_id))) is not None:
             row.timestamps += n
     return UsageReport(month, [rows[t] for t in sorted(rows)])
+
+
+def seals_and_timestamps(db: Database, teryt: str, month: Month,
+                         with_timestamps: bool = True) -> tuple[int, int]:
+    """One JST's seals and time-stamps in ``month``, counted as the report counts them (the
+    time-stamps only when asked: they cost a read of every seal's details)."""
+    with db.reading() as s:
+        seals = usage_store.count_events(s, teryt, SEAL_ACTIONS, month.start, month.end)
+        if not with_timestamps:
+            return seals, 0
+        events = usage_store.events_of(s, SEAL_ACTIONS, month.start, month.end, teryt=teryt)
+        tokens = usage_store.tokens_per_requester(s, month.start, month.end)
+        keys = usage_store.api_key_organizations(s)
+    stamps = sum(len(d.get("timestamp_serials") or ()) for _, _, d in events)
+    holders: dict[str | None, set[str]] = {}
+    for key_id, bound_to in keys.items():
+        holders.setdefault(bound_to, set()).add(f"apikey:{key_id}")
+    mine = holders.get(teryt, set())
+    return seals, stamps + sum(n for requester, n in tokens.items() if requester in mine)
 
 
 def to_csv(report: UsageReport) -> str:

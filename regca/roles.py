@@ -12,6 +12,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
+from ca.quotas import QuotaGuard, Quotas
 from ca.seal_journal import SealJournal
 from ca.services import OcspServices, ResponderKeys, ResponseStore, RoleKey
 from ocsp.app import OcspApp
@@ -93,7 +94,8 @@ def signing_services(ctx: CaContext, config: SigningConfig | None = None,
     config = config or SigningConfig.load(ctx.settings)
     return SigningServices(config, seals, timestamper or _timestamper(ctx, config),
                            trust_store(ctx, config), ApiKeys(ctx.db),
-                           SealJournal(ctx.db, ctx.clock), ctx.clock)
+                           SealJournal(ctx.db, ctx.clock),
+                           QuotaGuard(ctx.db, Quotas.load(ctx.settings), ctx.clock), ctx.clock)
 
 
 def signing_app(ctx: CaContext, config: SigningConfig | None = None,

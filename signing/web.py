@@ -18,6 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ca.clock import Clock
 from ca.errors import Malformed, PayloadTooLarge, RegCAError
+from ca.quotas import QuotaGuard
 from ca.seal_journal import SealAttempt, SealJournal
 from edge.problems import install_problems
 from edge.wsgi import API_KEY_ENVIRON, BodyTooLarge, read_body
@@ -39,6 +40,8 @@ __all__ = ["SigningServices", "create_app", "load_openapi"]
 
 _XML_TYPES = ("application/xml", "text/xml")
 _REPORT_TYPES = ("application/json", "application/xml")  # the first is the default
+# Time-stamp tokens a seal of each level takes (B-LTA: the signature's and the document's).
+_STAMPS = {"B-B": 0, "B-T": 1, "B-LT": 1, "B-LTA": 2}
 
 
 class _Call:
@@ -98,7 +101,7 @@ def _is_xml(data: bytes) -> bool:
 class SigningServices:
     """Everything the signing API is given (regca/roles.py builds it): the seal keys and no
     other, a TSA client, what the verifiers trust, the API-key check, the seal journal (its
-    one way to the audit log), its settings, the clock."""
+    one way to the audit log), the JST quotas, its settings, the clock."""
 
     config: SigningConfig
     seals: SealRegistry
@@ -106,6 +109,7 @@ class SigningServices:
     trust: TrustStore
     api_keys: ApiKeys
     journal: SealJournal
+    quotas: QuotaGuard
     clock: Clock
 
 
@@ -113,6 +117,7 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
     config, clock, trust, seals = (services.config, services.clock, services.trust,
                                    services.seals)
     timestamper, api_keys, journal = services.timestamper, services.api_keys, services.journal
+    quotas = services.quotas
     pades, xades, cades = (PadesSealer(trust, timestamper),
                            XadesSealer(clock, timestamper, config.xades_policy),
                            CadesSealer(clock, timestamper))
@@ -182,6 +187,7 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
             options = PdfOptions.from_query(request.args, "B-T")
             call.level = options.level
             data = call.document(body(("application/pdf",)))
+            quotas.check(principal.organization_teryt, _STAMPS[options.level])
             seal = call.use(seals.for_principal(principal))
             return document(pades.seal(data, seal, options), call, "application/pdf",
                             "signed.pdf")
@@ -196,6 +202,7 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
             if options.packaging == "detached":
                 call.options["reference_uri"] = options.reference_uri
             data = call.document(body(_XML_TYPES))
+            quotas.check(principal.organization_teryt, _STAMPS[options.level])
             seal = call.use(seals.for_principal(principal))
             return document(xades.seal(data, seal, options), call, "application/xml",
                             "signed.xml")
@@ -220,6 +227,7 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
                                     "without it")
             else:
                 call.document(data)
+            quotas.check(principal.organization_teryt, _STAMPS[options.level])
             seal = call.use(seals.for_principal(principal))
             return document(cades.seal(data, seal, options), call,
                             "application/pkcs7-signature", "signature.p7s")

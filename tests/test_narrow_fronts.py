@@ -193,4 +193,4 @@ def test_signing_front_holds_the_seal_key_only(home):
     assert facts["contexts"] == 0
     assert facts["key_roles"] == {"seal"}
     assert facts["hsm_roles"] == {"seal"}
-    assert set(facts["db_holders"]) == {"ApiKeys", "SealJournal"}
+    assert set(facts["db_holders"]) == {"ApiKeys", "SealJournal", "QuotaGuard"}

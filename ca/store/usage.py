@@ -27,12 +27,15 @@ def certificates_per_profile(session: Session, column: str, start: dt.datetime,
 
 
 def events_of(session: Session, actions: tuple[str, ...], start: dt.datetime,
-              end: dt.datetime, outcome: str = "success") -> list[tuple[str | None, str, dict]]:
+              end: dt.datetime, outcome: str = "success",
+              teryt: str | None = None) -> list[tuple[str | None, str, dict]]:
     """``(JST, action, details)`` of the audit events with one of ``actions`` and ``outcome``
-    in ``[start, end)``."""
+    in ``[start, end)``; of one JST's only, given ``teryt``."""
     q = (select(AuditEvent.organization_teryt, AuditEvent.action, AuditEvent.details)
          .where(AuditEvent.action.in_(actions), AuditEvent.outcome == outcome,
                 AuditEvent.at >= start, AuditEvent.at < end))
+    if teryt is not None:
+        q = q.where(AuditEvent.organization_teryt == teryt)
     return [(teryt, action, json.loads(details)) for teryt, action, details
             in session.execute(q)]
 
