@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -58,6 +58,22 @@ class KeyConfig:
     label: str
     id: bytes
     algorithm: str
+
+    def generation(self, number: int, scope: str = "") -> KeyConfig:
+        """This role's key of generation ``number`` (ca/rollover.py), for the centre (``scope``
+        empty) or for one JST (``scope`` its TERYT). Generation 1 of the centre is the key
+        configured here; every other one gets a label and CKA_ID of its own, derived so that
+        they never collide: ``<label>[-<teryt>]-g<n>`` and ``<id>[<teryt as BCD>]<n, 2 bytes>``."""
+        if number < 1 or number > 0xFFFF:
+            raise ValueError(f"key generation {number} outside 1..65535")
+        if scope and not (scope.isdigit() and len(scope) == 7):
+            raise ValueError(f"key scope {scope!r} is not a 7-digit TERYT code")
+        if number == 1 and not scope:
+            return self
+        label = f"{self.label}-{scope}-g{number}" if scope else f"{self.label}-g{number}"
+        bcd = bytes.fromhex("0" + scope) if scope else b""
+        key_id = self.id + bcd + number.to_bytes(2, "big")
+        return replace(self, label=label, id=key_id)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import datetime as dt
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple
 
 from cryptography import x509
 from sqlalchemy.orm import Session
@@ -22,6 +21,7 @@ from ca.clock import Clock, SystemClock
 from ca.config import Settings, load_settings
 from ca.errors import ConfigurationError, HsmUnavailable, KeyMismatch, NotFound
 from ca.profiles import ProfileSet, load_profiles
+from ca.rolekeys import SERVICE_PROFILES, KeyPair, RoleKey, ServiceGenerations
 from ca.store import audit as audit_store
 from ca.store import certificates as cert_store
 from ca.store.db import Database
@@ -34,14 +34,8 @@ __all__ = ["CaContext", "CA_PROFILES", "KEY_PROFILES", "KeyPair"]
 # The profile of each CA certificate, by the name URLs use.
 CA_PROFILES = {"root": "root-ca", "issuing": "issuing-ca"}
 # The profile of the certificate each HSM key role signs under (hsm-config/pkcs11.toml).
-KEY_PROFILES = {**CA_PROFILES, "ocsp": "ocsp-responder", "tsa": "tsa", "seal": "seal"}
-
-
-class KeyPair(NamedTuple):
-    """A certificate and the HSM key it certifies (checked when the pair is made)."""
-
-    certificate: x509.Certificate
-    key: object  # keys.objects.Pkcs11EcKey or Pkcs11RsaKey: sign() runs in the HSM
+KEY_PROFILES = {**CA_PROFILES, **SERVICE_PROFILES}
+_SERVICE_ROLES = {profile: role for role, profile in SERVICE_PROFILES.items()}
 
 
 class CaContext:
@@ -51,6 +45,7 @@ class CaContext:
         self.urls = PublicUrls(settings.public_url)
         self._authorities: dict[str, Authority] = {}
         self._certificates: dict[str, x509.Certificate] = {}
+        self._role_keys: dict[tuple[str, str], RoleKey] = {}
         self._pid = os.getpid()
 
     @classmethod
@@ -81,8 +76,22 @@ class CaContext:
     def audit(self, session: Session, event: Event) -> int:
         return audit_store.append(session, event, self.now())
 
+    def role_key(self, role: str, scope: str = "") -> RoleKey:
+        """A service role's key following its active generation (ca/rolekeys.py), one per
+        process and (role, scope)."""
+        if role not in SERVICE_PROFILES:
+            raise ConfigurationError(f"hsm.keys.{role}: not a service key that rolls over")
+        key = self._role_keys.get((role, scope))
+        if key is None:
+            key = RoleKey(role, self.hsm, ServiceGenerations(self.db), scope)
+            self._role_keys[(role, scope)] = key
+        return key
+
     def certificate_of(self, profile: str) -> x509.Certificate:
-        """The current certificate of a CA or service profile (cached per process)."""
+        """The current certificate of a CA or service profile (a CA's cached per process; a
+        service's is its active generation's, which a rollover changes)."""
+        if profile in _SERVICE_ROLES:
+            return self.role_key(_SERVICE_ROLES[profile]).certificate
         cert = self._certificates.get(profile)
         if cert is None:
             with self.db.reading() as s:
@@ -98,6 +107,8 @@ class CaContext:
         certifies another key."""
         if role not in KEY_PROFILES:
             raise ConfigurationError(f"hsm.keys.{role}: no certificate profile for this role")
+        if role in SERVICE_PROFILES:
+            return self.role_key(role).pair()
         certificate = self.certificate_of(KEY_PROFILES[role])
         return KeyPair(certificate, self.hsm.private_key(role, certificate))
 
@@ -130,3 +141,4 @@ class CaContext:
     def forget_cached(self) -> None:
         self._authorities.clear()
         self._certificates.clear()
+        self._role_keys.clear()

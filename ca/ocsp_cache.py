@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
 from ca.ocsp_signer import HASHES, PRESIGNED, VALIDITY, OcspSigner, status_of
+from ca.rolekeys import RECHECK
 from ca.store import ocsp as ocsp_store
+from ca.store import service_certificates as generations_store
 from ca.store.db import Database
 from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
@@ -95,8 +97,9 @@ class ResponseCache:
 
     def refresh(self, issuers=tuple(VALIDITY), algorithms=tuple(HASHES),
                 batch: int = 500) -> dict[str, int]:
-        """Sign every response that has less than half its validity left, and the pre-signed
-        ones that are missing (``PRESIGNED``).
+        """Sign every response that has less than half its validity left, those an earlier
+        responder key signed (after a rollover), and the pre-signed ones that are missing
+        (``PRESIGNED``).
 
         Returns how many were signed per CA. A CA whose key is unreachable (an offline root) is
         skipped with a warning; the others still refresh.
@@ -106,18 +109,32 @@ class ResponseCache:
             before = self.ctx.now() + VALIDITY[ca] / 2
             count = 0
             try:
+                signed_before = None if ca == "root" else self._responder_since()
                 for alg in algorithms:
-                    count += self._refresh(ca, alg, before, batch)
+                    count += self._refresh(ca, alg, before, batch, signed_before)
             except (HsmUnavailable, ConfigurationError) as exc:  # e.g. no PIN: root offline
                 log.warning("OCSP responses of the %s CA not refreshed: %s", ca, exc)
             done[ca] = count
         return done
 
-    def _refresh(self, ca: str, alg: str, before: dt.datetime, batch: int) -> int:
+    def _responder_since(self) -> dt.datetime | None:
+        """Responses signed before this are by an earlier responder key: the activation of the
+        responder's generation, plus the time every worker may take to follow it
+        (ca/rolekeys.py), so nothing an old key signed stays in the cache once it has passed.
+        None while the first generation signs."""
+        with self.ctx.db.reading() as s:
+            active = generations_store.active(s, "ocsp")
+        if active is None or active.generation == 1:
+            return None
+        return active.created_at + dt.timedelta(seconds=2 * RECHECK)
+
+    def _refresh(self, ca: str, alg: str, before: dt.datetime, batch: int,
+                 signed_before: dt.datetime | None = None) -> int:
         count = 0
         with self.ctx.db.reading() as read:
             for rows in ocsp_store.serials_to_refresh(read, alg, before, ca, batch,
-                                                      missing=alg in PRESIGNED[ca]):
+                                                      missing=alg in PRESIGNED[ca],
+                                                      signed_before=signed_before):
                 count += self.save_current([(row, r) for row in rows
                                             for r in self.responses_for(row, (alg,))])
         return count

@@ -107,6 +107,7 @@ class OcspSigner:
     def __init__(self, source: SignerSource):
         self.source = source
         self._encoders: dict[str, ResponseEncoder] = {}
+        self._responders: dict[str, x509.Certificate] = {}  # what each encoder was built for
         self._hashes: dict[tuple[str, str], IssuerHashes] = {}
 
     @cached_property
@@ -130,16 +131,18 @@ class OcspSigner:
 
     def encoder(self, ca: str) -> ResponseEncoder:
         enc = self._encoders.get(ca)
-        if enc is None:
-            source = self.source
-            if ca == "root":
-                cert, key = source.key_pair("root")
-                enc = ResponseEncoder(key, cert, None)
-            else:
-                # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along.
-                cert, key = source.key_pair("ocsp")
-                enc = ResponseEncoder(key, cert, [cert])
-            self._encoders[ca] = enc
+        if ca == "root":
+            if enc is None:
+                cert, key = self.source.key_pair("root")
+                enc = self._encoders[ca] = ResponseEncoder(key, cert, None)
+            return enc
+        # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along. Asked
+        # for each response (a cheap call): after a rollover the responder's key changes
+        # (ca/rolekeys.py), and the encoder with it.
+        cert, key = self.source.key_pair("ocsp")
+        if enc is None or self._responders.get(ca) is not cert:
+            enc = self._encoders[ca] = ResponseEncoder(key, cert, [cert])
+            self._responders[ca] = cert
         return enc
 
     def window(self, ca: str) -> tuple[dt.datetime, dt.datetime]:

@@ -3,59 +3,28 @@
 A context reaches the whole store and every HSM key; a front gets only what it uses (issue 13,
 "No front can reach a key it does not use"): OCSP a status source and the responder's key, the
 TSA its own key, the signing API the seal key. Each object here is built once by the composition
-(regca/roles.py) from the context, which the fronts never see.
+(regca/roles.py) from the context, which the fronts never see. ``RoleKey`` (ca/rolekeys.py)
+follows its service's active key generation, so a rollover reaches every front without a
+restart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from dataclasses import dataclass
 
 from cryptography import x509
 
 from ca.clock import Clock
-from ca.context import KeyPair
-from ca.errors import ConfigurationError, HsmUnavailable, KeyMismatch, NotFound
+from ca.errors import ConfigurationError, NotFound
 from ca.ocsp_cache import save_current
 from ca.ocsp_signer import OcspSigner
+from ca.rolekeys import KeyPair, RoleKey
 from ca.store import ocsp as ocsp_store
 from ca.store.db import Database
 from ca.store.ocsp import ResponseRow
-from keys.hsm import Hsm
 
 __all__ = ["RoleKey", "ResponderKeys", "ResponseStore", "OcspServices"]
-
-
-class RoleKey:
-    """One HSM role's key beside the certificate that certifies it, and nothing else of the HSM
-    (``Hsm.only``). The key is fetched on first use, so a front answering from a cache starts
-    without the HSM; pairing is checked then (KeyMismatch, keys/objects.py)."""
-
-    def __init__(self, role: str, certificate: x509.Certificate, hsm: Hsm):
-        self.role, self.certificate = role, certificate
-        self._hsm = hsm.only(role)
-        self._key: object | None = None
-        self._lock = threading.Lock()
-
-    def pair(self) -> KeyPair:
-        with self._lock:
-            if self._key is None:
-                self._key = self._hsm.private_key(self.role, self.certificate)
-            return KeyPair(self.certificate, self._key)
-
-    def check(self) -> None:
-        """At start-up: refuse (KeyMismatch) a certificate for another key; a key the HSM
-        cannot give now is left to its first use and to /healthz (CaContext.check_keys)."""
-        try:
-            self.pair()
-        except KeyMismatch:  # a kind of HsmUnavailable, but not one to wait out
-            raise
-        except HsmUnavailable:
-            pass
-
-    def __repr__(self) -> str:
-        return f"<RoleKey role={self.role!r}>"
 
 
 class ResponderKeys:

@@ -34,7 +34,7 @@ from ca.errors import ConfigurationError, HsmUnavailable
 if TYPE_CHECKING:
     from cryptography import x509
 
-__all__ = ["Hsm", "load_module", "CURVES"]
+__all__ = ["Hsm", "load_module", "CURVES", "error_listeners"]
 
 T = TypeVar("T")
 
@@ -109,6 +109,20 @@ def load_module(path: str, conf: str | None) -> _Module:
     return m
 
 
+# Called with the role's token name each time a call into the module fails for good (an
+# HsmUnavailable raised): how the composition counts HSM errors (regca/metrics.py) without the
+# key code knowing any metrics library.
+error_listeners: list[Callable[[str], None]] = []
+
+
+def _report_error(token_name: str) -> None:
+    for listener in error_listeners:
+        try:
+            listener(token_name)
+        except Exception:  # noqa: BLE001 - counting must never change what the caller sees
+            pass
+
+
 class Hsm:
     """The CA's keys in a PKCS#11 module, addressed by role (``issuing``, ``ocsp``...)."""
 
@@ -122,6 +136,21 @@ class Hsm:
         key = self.config.key(role)
         token = self._token_config(key.token)
         return Hsm(replace(self.config, tokens={key.token: token}, keys={role: key}))
+
+    def with_key(self, role: str, key: KeyConfig) -> Hsm:
+        """This HSM narrowed to one role whose key is ``key``: another generation of the
+        role's key (``KeyConfig.generation``), on the role's token."""
+        if key.token != self.config.key(role).token:
+            raise ConfigurationError(f"hsm.keys.{role}: a generation on another token")
+        narrowed = self.only(role)
+        return Hsm(replace(narrowed.config, keys={role: key}))
+
+    def has_key(self, role: str) -> bool:
+        """Whether the role's private key is in its token now (a rollover that stopped after
+        generating the key finds it here)."""
+        key = self.config.key(role)
+        return self.with_session(key.token, lambda s: bool(list(s.get_objects({
+            Attribute.LABEL: key.label, Attribute.CLASS: ObjectClass.PRIVATE_KEY}))))
 
     # -- the module ---------------------------------------------------------------------------
 
@@ -152,6 +181,13 @@ class Hsm:
 
     def with_session(self, token_name: str, fn: Callable[[Any], T]) -> T:
         """Run ``fn(session)`` under the module lock, recovering from lost sessions."""
+        try:
+            return self._with_session(token_name, fn)
+        except HsmUnavailable:
+            _report_error(token_name)
+            raise
+
+    def _with_session(self, token_name: str, fn: Callable[[Any], T]) -> T:
         last: Exception | None = None
         for attempt in range(_ATTEMPTS):
             with self._module.lock:

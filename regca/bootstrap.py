@@ -21,6 +21,7 @@ from ca.context import CaContext
 from ca.errors import AlreadyInitialised, ConfigurationError
 from ca.issuance import Issuer
 from ca.names import seal_name, service_name
+from ca.rollover import record_generation
 from ca.store.models import Certificate
 from ra.organizations import add_organization
 from ra.users import create_user
@@ -136,14 +137,18 @@ def _issue_hierarchy(ctx: CaContext, report: InitReport) -> None:
                         hsm.public_key("issuing")),
         ctx.authority("root"), "init").serial
     issuing = ctx.authority("issuing")
+    services = {}
     for role, profile, cn in _SERVICE_CERTS:
-        report.serials[role] = issuer.issue_spec(
+        services[role] = issuer.issue_spec(
             CertificateSpec(profiles.get(profile), service_name(cn, op), hsm.public_key(role)),
-            issuing, "init").serial
-    report.serials["seal"] = issuer.issue_spec(
+            issuing, "init")
+    services["seal"] = issuer.issue_spec(
         CertificateSpec(profiles.get("seal"), seal_name(op, strict=False),
                         hsm.public_key("seal")),
-        issuing, "init", op.teryt).serial
+        issuing, "init", op.teryt)
+    for role, issued in services.items():
+        record_generation(ctx, role, "", 1, issued, "init")
+        report.serials[role] = issued.serial
 
 
 def _add_demo(ctx: CaContext, report: InitReport) -> None:

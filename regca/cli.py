@@ -81,7 +81,15 @@ def cmd_export_ca(args) -> None:
     for name, profile in files.items():
         (out / name).write_text(_pem(ctx.certificate_of(profile)))
     (out / "chain.pem").write_text("".join(_pem(c) for c in ctx.chain()))
-    print(f"wrote {', '.join([*files, 'chain.pem'])} to {out}")
+    # Every generation of the service certificates, earlier ones included: what they signed
+    # (responses, time-stamps, seals) is still validated against them.
+    from cryptography import x509
+
+    from ca.rollover import published
+    generations = {f"{name}.pem": der for name, der in published(ctx).items()}
+    for name, der in generations.items():
+        (out / name).write_text(_pem(x509.load_der_x509_certificate(der)))
+    print(f"wrote {', '.join([*files, 'chain.pem', *generations])} to {out}")
 
 
 def cmd_issue(args) -> None:
@@ -177,6 +185,28 @@ def cmd_ocsp_refresh(args) -> None:
     done = ResponseCache(_ctx(args)).refresh(issuers=[args.ca] if args.ca else CA_NAMES)
     for ca, count in done.items():
         print(f"{ca}: {count} OCSP responses signed")
+
+
+def cmd_rollover(args) -> None:
+    from ca.rollover import roll_over
+    scope = args.org or ""
+    if scope and args.service != "seal":
+        raise UserError(f"--org: only seals belong to a JST, not the {args.service} service")
+    if scope and not (scope.isdigit() and len(scope) == 7):
+        raise UserError(f"--org: {scope!r} is not a 7-digit TERYT code")
+    done = roll_over(_ctx(args), args.service, scope)
+    until = done.certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+    print(f"{done.role} generation {done.generation}: certificate {done.serial}, "
+          f"key {done.key_label!r}, valid until {until}; signing with it from now on")
+    print(f"previous certificate {done.previous_serial} stays published for validation")
+
+
+def cmd_status(args) -> None:
+    from regca.status_report import build_report
+    report = build_report(_ctx(args))
+    print(report.as_json() if args.json else report.as_text())
+    if not report.ok:
+        raise UserError(f"{len(report.problems)} problem(s): {report.problems[0]}")
 
 
 def cmd_trust_refresh(args) -> None:
@@ -305,6 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "this home's CA in-process")
     sp.add_argument("--api-key", default=None, help="API key of scope 'issue' for --ca-url")
     sp.set_defaults(fn=cmd_token_enroll)
+
+    sp = add("status", cmd_status, "CA and service certificates, CRLs, HSM, database, "
+             "pending issuances and the jobs process; exit 1 on any problem")
+    sp.add_argument("--json", action="store_true", help="the same as one JSON object")
+
+    sp = add("rollover", cmd_rollover, "a new HSM key and certificate for a service; every "
+             "worker signs with it within seconds, the old certificate stays published")
+    sp.add_argument("service", choices=["ocsp", "tsa", "seal"])
+    sp.add_argument("--org", default=None, metavar="TERYT", help="the seal of this JST")
 
     trust = sub.add_parser("trust", help="EU trusted lists").add_subparsers(
         dest="trust_command", required=True, metavar="ACTION")

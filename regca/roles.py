@@ -9,10 +9,11 @@ from __future__ import annotations
 from flask import Flask
 from pyhanko.sign.timestamps import TimeStamper
 
-from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
+from ca.context import CA_PROFILES, CaContext
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
 from ca.quotas import QuotaGuard, Quotas
+from ca.rolekeys import ServiceGenerations
 from ca.seal_journal import SealJournal
 from ca.services import OcspServices, ResponderKeys, ResponseStore, RoleKey
 from ocsp.app import OcspApp
@@ -30,9 +31,11 @@ __all__ = ["role_key", "ocsp_services", "ocsp_app", "time_stamp_authority", "tsa
            "signing_app"]
 
 
-def role_key(ctx: CaContext, role: str) -> RoleKey:
-    """The role's key with its current certificate, checked now (KeyMismatch)."""
-    key = RoleKey(role, ctx.certificate_of(KEY_PROFILES[role]), ctx.hsm)
+def role_key(ctx: CaContext, role: str, scope: str = "") -> RoleKey:
+    """The role's key following its active generation, checked now (KeyMismatch). A key of
+    its own for each front: it holds an HSM narrowed to its role and the store's view of
+    generations, nothing else of the context."""
+    key = RoleKey(role, ctx.hsm, ServiceGenerations(ctx.db), scope)
     key.check()
     return key
 

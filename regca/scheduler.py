@@ -1,6 +1,7 @@
-"""The revocation-status jobs ``regca serve`` runs in the background: OCSP responses
-refreshed before their nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at
-scale").
+"""The jobs ``regca serve`` runs in the background: CRLs re-published when due, the OCSP
+responder's short-lived certificate renewed once past three quarters of its life
+(ca/rollover.py), and OCSP responses refreshed before their nextUpdate or after a responder
+rollover (DESIGN.md, "OCSP and CRL at scale").
 
 They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
@@ -20,26 +21,39 @@ from pathlib import Path
 from ca.context import CaContext
 from ca.crl import CrlPublisher
 from ca.ocsp_cache import ResponseCache
+from ca.rollover import renew_due
+from regca.status_report import write_heartbeat
 
 __all__ = ["run_once", "start_jobs"]
 
 log = logging.getLogger(__name__)
 
 
-def run_once(ctx: CaContext) -> None:
-    """Do what is due; a failed job is logged and tried again on the next round."""
-    for job in (CrlPublisher(ctx).publish_due, ResponseCache(ctx).refresh):
+def run_once(ctx: CaContext) -> list[str]:
+    """Do what is due; a failed job is logged and tried again on the next round. Returns the
+    names of the jobs that failed."""
+    failed = []
+    jobs = {"CRL publication": CrlPublisher(ctx).publish_due,
+            "service certificate renewal": lambda: renew_due(ctx),
+            "OCSP refresh": ResponseCache(ctx).refresh}  # after a renewal: re-signs at once
+    for name, job in jobs.items():
         try:
             job()
         except Exception:
-            log.exception("revocation-status job %s failed", job.__qualname__)
+            log.exception("background job %s failed", name)
+            failed.append(name)
+    return failed
 
 
 def _loop(home: Path, interval: float) -> None:
     logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
     ctx = CaContext.open(home)
     while True:
-        run_once(ctx)
+        failed = run_once(ctx)
+        try:  # what `regca status` reads: this process is alive, and how its round went
+            write_heartbeat(ctx, interval, failed)
+        except OSError as exc:
+            log.warning("jobs heartbeat not written: %s", exc)
         time.sleep(interval)
 
 

@@ -5,6 +5,8 @@ Each worker opens its own PKCS#11 session and database pool (DESIGN.md, "Keys").
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
@@ -13,8 +15,9 @@ from ca.context import CaContext
 from ca.issuance import Issuer
 from edge.wsgi import API_KEY_ENVIRON
 from regca.scheduler import start_jobs
+from regca.status_report import clear_heartbeat
 
-__all__ = ["ACCESS_LOG_FORMAT", "serve"]
+__all__ = ["ACCESS_LOG_FORMAT", "serve", "prepare_metrics"]
 
 # gunicorn's default line, then the id of the API key the request came with (``-`` for none;
 # edge.wsgi.API_KEY_ENVIRON): which application made which call, never the key's secret.
@@ -36,8 +39,20 @@ class _Gunicorn(BaseApplication):
         return create_app(self.home)
 
 
+def prepare_metrics(home: Path) -> Path:
+    """Before the fork, and before anything here imports prometheus-client (which reads the
+    variable when first imported): an empty directory where every worker writes its counts,
+    which any worker's /metrics sums (regca/metrics.py, multiprocess mode)."""
+    where = home / "run" / "metrics"
+    shutil.rmtree(where, ignore_errors=True)  # a previous run's counts are not this run's
+    where.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(where)
+    return where
+
+
 def serve(home: Path, bind: str, workers: int) -> None:
     ctx = CaContext.open(home)
+    prepare_metrics(ctx.settings.home)
     ctx.db.migrate()  # a home made by an older RegCA gets the newer capabilities' tables
     ctx.check_keys()  # a certificate that does not certify its HSM key stops us here
     settled = Issuer(ctx).reconcile()
@@ -50,7 +65,7 @@ def serve(home: Path, bind: str, workers: int) -> None:
                        ("/crl/issuing.crl", "CRL (also /crl/root.crl, *-delta.crl)"),
                        ("/ca/issuing.crt", "CA certificates (also /ca/root.crt)"),
                        ("/api/v1/openapi.json", "signing, verification and RA API"),
-                       ("/healthz", "health")):
+                       ("/healthz", "health"), ("/metrics", "metrics (Prometheus)")):
         print(f"  {base}{path:24} {what}")
     logins = ctx.settings.home / "demo-logins.txt"
     if logins.exists():
@@ -68,3 +83,4 @@ def serve(home: Path, bind: str, workers: int) -> None:
     finally:
         jobs.terminate()
         jobs.wait(timeout=10)
+        clear_heartbeat(ctx.settings.home)  # stopped on purpose: `regca status` says so

@@ -15,6 +15,7 @@ from enrollment_web.ra_api import create_ra_api
 from enrollment_web.web import create_enrollment_app
 from regca.crls import CrlApp
 from regca.health import HealthApp
+from regca.metrics import Instrumented, MetricsApp
 from regca.repository import RepositoryApp
 from regca.roles import ocsp_app, signing_app, tsa_app
 
@@ -51,8 +52,9 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
         "/healthz": HealthApp(ctx),
         "/ca": RepositoryApp(ctx),
         "/api/v1/certificates": create_ra_api(ctx),
-        "/tsa": tsa_app(ctx),
-        "/ocsp": ocsp_app(ctx),
+        "/tsa": Instrumented("tsa", tsa_app(ctx)),
+        "/ocsp": Instrumented("ocsp", ocsp_app(ctx)),
+        "/metrics": MetricsApp(ctx),
         "/crl": CrlApp(ctx),
     }
     return Dispatcher(routes, fallback=create_enrollment_app(ctx))

@@ -59,8 +59,9 @@ class SealRegistry:
         self._region: SealIdentity | None = None
 
     def _region_seal(self) -> SealIdentity:
-        if self._region is None:
-            (cert, key), chain = self.region.pair(), self.chain
+        cert, key = self.region.pair()  # the active generation: a rollover changes it
+        if self._region is None or self._region.certificate is not cert:
+            chain = self.chain
             self._region = SealIdentity(cert, key, chain, None, False,
                                         to_asn1(cert), tuple(to_asn1(c) for c in chain))
         return self._region

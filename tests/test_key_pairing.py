@@ -3,7 +3,8 @@ re-issued for another key is refused at start-up (``regca serve``, each service 
 command line and by /healthz, with one line naming the key label and both key fingerprints.
 
 Each mismatch is a real one: the CA re-issues a service certificate for another role's HSM key,
-as an operator mixing up key labels would, and that newer certificate becomes the current one.
+as an operator mixing up key labels would, and that newer certificate becomes the current one
+(for a service, its active generation recorded under the role's own key label).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from ca.clock import FixedClock
 from ca.context import CaContext
 from ca.errors import KeyMismatch
 from ca.issuance import Issuer
+from ca.rolekeys import SERVICE_PROFILES
+from ca.rollover import record_generation
 from keys.objects import spki_fingerprint
 from regca.health import HealthApp
 from regca.roles import ocsp_app, tsa_app
@@ -47,7 +50,10 @@ def reissue_for_other_key(path, role: str, other: str) -> CaContext:
     issuer = ctx.authority("root" if role == "issuing" else "issuing")
     spec = CertificateSpec(ctx.profiles.get(PROFILES[role]), current.subject,
                            ctx.hsm.public_key(other))
-    Issuer(ctx).issue_spec(spec, issuer, "test", ctx.operator.teryt if role == "seal" else None)
+    issued = Issuer(ctx).issue_spec(spec, issuer, "test",
+                                    ctx.operator.teryt if role == "seal" else None)
+    if role in SERVICE_PROFILES:  # made the active generation, under the role's own key label
+        record_generation(ctx, role, "", 2, issued, "test", ctx.hsm.config.key(role))
     ctx.forget_cached()
     return ctx
 

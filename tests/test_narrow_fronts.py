@@ -4,7 +4,8 @@ The fronts are built as ``regca serve`` builds them (regca/roles.py), made to si
 their own HTTP interface (so the lazily fetched keys are really there), and then their object
 graphs are walked: attributes, containers, closures of the Flask views, bound methods. The walk
 must find no ``CaContext``, no HSM handle that knows another role's key, no key object of
-another role, and a database handle only inside the narrow store views the front is given.
+another role, and a database handle only inside the narrow store views the front is given
+(``ServiceGenerations``, read by each key to follow a rollover, among them).
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def test_ocsp_front_holds_the_responder_key_and_the_status_store_only(served_ocs
     assert facts["key_roles"] == {"ocsp"}
     assert facts["hsm_roles"] == {"ocsp"}
     assert "ResponseStore" in facts["db_holders"]
-    assert set(facts["db_holders"]) <= {"ResponseStore", "FastReader"}
+    assert set(facts["db_holders"]) <= {"ResponseStore", "FastReader", "ServiceGenerations"}
 
 
 def test_the_ocsp_key_object_cannot_sign_as_another_role(served_ocsp):
@@ -179,7 +180,7 @@ def test_tsa_front_holds_its_key_serials_journal_and_api_keys_only(home):
     # Its serial counter, its journal (through the group-commit writer) and the API keys.
     assert "SerialAllocator" in facts["db_holders"]
     assert set(facts["db_holders"]) <= {"SerialAllocator", "TokenJournal", "GroupWriter",
-                                        "ApiKeys"}
+                                        "ApiKeys", "ServiceGenerations"}
 
 
 def test_signing_front_holds_the_seal_key_only(home):
@@ -193,4 +194,5 @@ def test_signing_front_holds_the_seal_key_only(home):
     assert facts["contexts"] == 0
     assert facts["key_roles"] == {"seal"}
     assert facts["hsm_roles"] == {"seal"}
-    assert set(facts["db_holders"]) == {"ApiKeys", "SealJournal", "QuotaGuard"}
+    assert set(facts["db_holders"]) == {"ApiKeys", "SealJournal", "QuotaGuard",
+                                        "ServiceGenerations"}

@@ -50,15 +50,18 @@ class TimeStampAuthority:
         self.intermediates = list(intermediates)
         self._signer: TokenSigner | None = None
         self._signer_pid = -1
+        self._signer_certificate: x509.Certificate | None = None
         self._lock = threading.Lock()
 
     def signer(self) -> TokenSigner:
-        """This process's signer, built after the fork (PKCS#11 sessions never cross one)."""
+        """This process's signer, built after the fork (PKCS#11 sessions never cross one) and
+        again when the TSA key rolls over (the key follows its active generation)."""
         with self._lock:
-            if self._signer is None or self._signer_pid != os.getpid():
-                certificate, key = self.key.pair()  # refuses a certificate for another key
+            certificate, key = self.key.pair()  # refuses a certificate for another key
+            if (self._signer is None or self._signer_pid != os.getpid()
+                    or self._signer_certificate is not certificate):
                 self._signer = TokenSigner(certificate, key, self.policy, self.intermediates)
-                self._signer_pid = os.getpid()
+                self._signer_pid, self._signer_certificate = os.getpid(), certificate
             return self._signer
 
     def issue(self, request: TimestampRequest, requester: str) -> IssuedToken:

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ca.audit import Event
@@ -29,7 +29,8 @@ from ca.store.ocsp import ResponseRow
 
 __all__ = ["PendingCertificate", "SignedCertificate", "Revocation", "IssuanceWriter",
            "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
-           "get_many", "current_for_profile", "stale_pending"]
+           "get_many", "current_for_profile", "stale_pending", "counts",
+           "count_pending"]
 
 
 _TABLE = Certificate.__table__
@@ -183,3 +184,18 @@ def stale_pending(session: Session, before: dt.datetime) -> list[Certificate]:
     q = (select(Certificate).where(Certificate.status == "pending",
                                    Certificate.created_at < before).with_for_update())
     return list(session.execute(q).scalars())
+
+
+def counts(session: Session) -> dict[tuple[str, str], int]:
+    """How many rows per (profile, status): what ``regca status`` and ``/metrics`` report."""
+    q = select(Certificate.profile, Certificate.status, func.count()).group_by(
+        Certificate.profile, Certificate.status)
+    return {(profile, status): n for profile, status, n in session.execute(q)}
+
+
+def count_pending(session: Session, before: dt.datetime | None = None) -> int:
+    """Pending rows (created before ``before``), read without locking them."""
+    q = select(func.count()).select_from(Certificate).where(Certificate.status == "pending")
+    if before is not None:
+        q = q.where(Certificate.created_at < before)
+    return session.execute(q).scalar_one()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -305,3 +306,37 @@ class CrlState(Base):
     base_change_seq: Mapped[int | None] = mapped_column(Integer)
     full_this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     delta_this_update: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+
+
+# -- service certificate generations (migration 0006) ------------------------------------------
+
+__all__ += ["ServiceCertificate"]
+
+
+class ServiceCertificate(Base):
+    """One generation of a service's HSM key and its certificate (OCSP responder, TSA, seal;
+    a seal of one JST when ``scope`` is its TERYT, the centre's own when it is empty).
+
+    Exactly one generation per (role, scope) is ``active``: the one every worker signs with
+    (ca/rollover.py writes it, ca/rolekeys.py follows it). Earlier generations stay, with their
+    certificates published, so what they signed can still be validated.
+    """
+
+    __tablename__ = "service_certificates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    role: Mapped[str] = mapped_column(String(16))  # hsm.keys role: ocsp | tsa | seal
+    scope: Mapped[str] = mapped_column(String(7), default="")  # "" or a JST's TERYT
+    generation: Mapped[int] = mapped_column(Integer)
+    serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"))
+    # CKA_LABEL and CKA_ID (hex); NULL for a generation recorded before they were (migration
+    # 0006): then KeyConfig.generation derives them from regca.toml.
+    key_label: Mapped[str | None] = mapped_column(String(100))
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    not_after: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("role", "scope", "generation", name="uq_service_generation"),
+        Index("ix_service_certificates_active", "role", "scope", "active"),
+    )

@@ -95,15 +95,18 @@ def status_rows(session: Session, serials: Iterable[str], for_update: bool = Fal
 
 
 def serials_to_refresh(session: Session, hash_algorithm: str, before: dt.datetime,
-                       issuer: str | None = None, batch: int = 1000, missing: bool = True
-                       ) -> Iterator[list[tuple]]:
+                       issuer: str | None = None, batch: int = 1000, missing: bool = True,
+                       signed_before: dt.datetime | None = None) -> Iterator[list[tuple]]:
     """Status rows of settled certificates whose response for ``hash_algorithm`` expires
-    before ``before`` or, with ``missing``, does not exist, in batches (keyset pagination by
+    before ``before``, or was signed (thisUpdate) before ``signed_before`` (by a responder key
+    rolled over since), or, with ``missing``, does not exist, in batches (keyset pagination by
     serial)."""
     last = ""
     joined = (OcspResponse.serial == Certificate.serial) & (
         OcspResponse.hash_algorithm == hash_algorithm)
     due = OcspResponse.next_update < before
+    if signed_before is not None:
+        due = or_(due, OcspResponse.this_update < signed_before)
     while True:
         q = select(*_STATUS_COLUMNS)
         q = (q.outerjoin(OcspResponse, joined).where(or_(OcspResponse.serial.is_(None), due))
