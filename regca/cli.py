@@ -201,6 +201,18 @@ def cmd_rollover(args) -> None:
     print(f"previous certificate {done.previous_serial} stays published for validation")
 
 
+def cmd_seal_create(args) -> None:
+    from cryptography.x509.oid import NameOID
+
+    from ca.jst_seals import create_seal
+    done = create_seal(_ctx(args), args.org)
+    subject = done.certificate.subject.rfc4514_string({NameOID.ORGANIZATION_IDENTIFIER:
+                                                       "organizationIdentifier"})
+    until = done.certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+    print(f"seal of JST {done.teryt}: certificate {done.serial} ({subject}), key "
+          f"{done.key_label!r}, valid until {until}; its keys seal with it from now on")
+
+
 def cmd_status(args) -> None:
     from regca.status_report import build_report
     report = build_report(_ctx(args))
@@ -344,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
              "worker signs with it within seconds, the old certificate stays published")
     sp.add_argument("service", choices=["ocsp", "tsa", "seal"])
     sp.add_argument("--org", default=None, metavar="TERYT", help="the seal of this JST")
+
+    seal = sub.add_parser("seal", help="JST e-seals").add_subparsers(
+        dest="seal_command", required=True, metavar="ACTION")
+    sp = seal.add_parser("create", help="a seal key in the HSM and a certificate (seal "
+                                        "profile) naming the JST; its API keys seal with it")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--org", required=True, metavar="TERYT", help="the JST (regca org list)")
+    sp.set_defaults(fn=cmd_seal_create)
 
     trust = sub.add_parser("trust", help="EU trusted lists").add_subparsers(
         dest="trust_command", required=True, metavar="ACTION")

@@ -15,7 +15,7 @@ from ca.policy import load_tsa_policy
 from ca.quotas import QuotaGuard, Quotas
 from ca.rolekeys import ServiceGenerations
 from ca.seal_journal import SealJournal
-from ca.services import OcspServices, ResponderKeys, ResponseStore, RoleKey
+from ca.services import OcspServices, ResponderKeys, ResponseStore, RoleKey, ScopedKeys
 from ocsp.app import OcspApp
 from ra.apikeys import ApiKeys
 from signing.config import SigningConfig
@@ -80,8 +80,12 @@ def trust_store(ctx: CaContext, config: SigningConfig | None = None) -> TrustSto
     return TrustStore(inputs, config.trust_anchors, config.fetching)
 
 
-def seal_registry(ctx: CaContext) -> SealRegistry:
-    return SealRegistry(role_key(ctx, "seal"), tuple(ctx.chain()))
+def seal_registry(ctx: CaContext, config: SigningConfig | None = None) -> SealRegistry:
+    """The region's seal, checked now, and the JSTs' own, found as their keys ask for them."""
+    config = config or SigningConfig.load(ctx.settings)
+    return SealRegistry(role_key(ctx, "seal"), tuple(ctx.chain()),
+                        ScopedKeys("seal", ctx.hsm, ServiceGenerations(ctx.db)),
+                        config.region_seal_stands_in)
 
 
 def _timestamper(ctx: CaContext, config: SigningConfig) -> TimeStamper:
@@ -93,8 +97,8 @@ def _timestamper(ctx: CaContext, config: SigningConfig) -> TimeStamper:
 def signing_services(ctx: CaContext, config: SigningConfig | None = None,
                      timestamper: TimeStamper | None = None) -> SigningServices:
     """``timestamper``: any pyHanko TimeStamper; default per ``[signing] timestamper``."""
-    seals = seal_registry(ctx)  # a seal certificate for another key is refused first
     config = config or SigningConfig.load(ctx.settings)
+    seals = seal_registry(ctx, config)  # a seal certificate for another key is refused first
     return SigningServices(config, seals, timestamper or _timestamper(ctx, config),
                            trust_store(ctx, config), ApiKeys(ctx.db),
                            SealJournal(ctx.db, ctx.clock),

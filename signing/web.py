@@ -173,9 +173,12 @@ def create_app(services: SigningServices, fetch_revocation: bool = True) -> Flas
     def document(sealed: Sealed, call: _Call, mimetype: str, name: str) -> Response:
         call.timestamp_serials = sealed.timestamp_serials
         seal = call.seal
-        # Say which seal was used: a JST-bound key falls back to the region's (signing/seal.py).
-        used = (f"region (no seal provisioned for JST {seal.requested_teryt})" if seal.fallback
-                else "region")
+        # Say which seal was used (signing/seal.py): the JST's own, the region's for a key bound
+        # to no JST, or the region's standing in for a JST without a seal.
+        if seal.fallback:
+            used = f"region (no seal provisioned for JST {seal.requested_teryt})"
+        else:
+            used = f"JST {seal.requested_teryt}" if seal.requested_teryt else "region"
         return Response(sealed.data, 200, mimetype=mimetype,
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "RegCA-Seal": used})

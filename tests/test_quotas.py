@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from signing_support import sample_pdf
+from signing_support import jst_seals, sample_pdf
 
 from ca.errors import ConfigurationError
 from ca.quotas import Quota, Quotas
@@ -21,6 +21,7 @@ SEALS_JST, STAMPS_JST, DEFAULT_JST = "0861011", "0809000", "0809052"
 
 @pytest.fixture(scope="module")
 def api(home):
+    jst_seals(home, SEALS_JST, STAMPS_JST, DEFAULT_JST)
     with open(home.settings.config_file, "a") as f:
         f.write(f'\n[quotas."{SEALS_JST}"]\nseals = 2\n'
                 f'\n[quotas."{STAMPS_JST}"]\ntimestamps = 1\n'

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLE_XML
-from signing_support import sample_pdf
+from signing_support import jst_seals, sample_pdf
 
 from ca.store import audit as audit_store
 from ca.store import timestamps as tsa_store
@@ -19,6 +19,11 @@ from ra.apikeys import create_api_key
 pytestmark = pytest.mark.hsm
 
 JST = "0862011"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def seal_of_jst(home):
+    return jst_seals(home, JST)[JST]
 
 
 def events_of(ctx, key: str) -> list:
@@ -36,7 +41,8 @@ def post(client, key, kind, body, ctype, **query):
 
 
 def seal_serial(home) -> str:
-    return format(home.certificate_of("seal").serial_number, "x")
+    """The JST's own seal, which its keys seal with."""
+    return format(jst_seals(home, JST)[JST].serial_number, "x")
 
 
 CASES = {

@@ -9,7 +9,7 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-from signing_support import sample_pdf
+from signing_support import jst_seals, sample_pdf
 from tsa_support import gunicorn
 
 from ca.store import audit as audit_store
@@ -23,6 +23,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server(home):
+    jst_seals(home, "0862011")
     key = create_api_key(home, "EOD chunked", ["sign"], "0862011")
     with gunicorn(home.settings.home, workers=1) as (base, _proc):
         yield base, key, home

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 from conftest import STAFF, make_csr
-from signing_support import sample_pdf
+from signing_support import jst_seals, sample_pdf
 from tsa_support import REGCA, ROOT, make_query
 from webclient import Visitor, add_staff
 from werkzeug.test import Client
@@ -28,6 +28,11 @@ from ra.apikeys import create_api_key
 pytestmark = pytest.mark.hsm
 
 JST_A, JST_B = "0862011", "0861011"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def seals_of_jst(home):
+    return jst_seals(home, JST_A, JST_B)
 
 
 def regca(home, *args: str) -> subprocess.CompletedProcess:
