@@ -52,7 +52,8 @@ def read_body(environ: dict, limit: int, drain: int = _DRAIN_LIMIT) -> bytes:
     """The whole request body, whatever its transfer encoding, refusing more than ``limit``
     bytes without keeping them (BodyTooLarge). A body with Content-Length is refused before a
     byte is read; a chunked one (no Content-Length: the server decodes it and ends the stream,
-    ``wsgi.input_terminated``) is read until its end and refused once it passes the limit, so
+    ``wsgi.input_terminated``; from a server that does not, the body is empty) is read until its
+    end and refused once it passes the limit, so
     nothing is ever handed on cut short. An excess of up to ``drain`` bytes is read and dropped
     so that the client reads the refusal instead of a reset connection."""
     try:
@@ -65,6 +66,10 @@ def read_body(environ: dict, limit: int, drain: int = _DRAIN_LIMIT) -> bytes:
         raise BodyTooLarge(f"request body over {limit} bytes")
     if length:
         return stream.read(length)
+    if not environ.get("wsgi.input_terminated"):
+        # Without a length, only a server that ends the stream itself (gunicorn, Werkzeug's)
+        # says where the body ends; reading another's would wait for the client to hang up.
+        return b""
     data = bytearray()
     while len(data) <= limit:
         chunk = stream.read(min(65536, limit + 1 - len(data)))
