@@ -27,6 +27,13 @@ from ra.apikeys import create_api_key
 
 pytestmark = pytest.mark.hsm
 
+
+@pytest.fixture(scope="module")
+def home(home_ctx):
+    """The module's home on SQLite, and on PostgreSQL too when REGCA_TEST_DATABASE_URL is set:
+    the seal journal and the usage report read and write through the store on both."""
+    return home_ctx
+
 JST_A, JST_B = "0862011", "0861011"
 
 
