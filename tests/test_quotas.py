@@ -97,3 +97,22 @@ def test_quota_of_a_jst_is_its_own_else_the_default():
     assert quotas.of("0862011") == Quota(seals=5)
     assert quotas.of("0861011") == Quota(timestamps=7)
     assert quotas.of(None) == Quota()
+
+
+@pytest.mark.parametrize("ttl, refused", [(0.0, True), (3600.0, False)])
+def test_the_guard_sees_other_workers_seals_at_its_next_read(home, ttl, refused):
+    from ca.errors import TooManyRequests
+    from ca.quotas import QuotaGuard
+    from ca.seal_journal import SealAttempt, SealJournal
+    jst = {0.0: "0802011", 3600.0: "0800000"}[ttl]  # a JST of its own for each case
+    guard = QuotaGuard(home.db, Quotas.from_table({jst: {"seals": 2}}), home.clock, ttl=ttl)
+    guard.check(jst, 0)  # this worker's first seal: read 0, counts 1
+    for _ in range(2):  # meanwhile another worker seals twice
+        SealJournal(home.db, home.clock).record(SealAttempt(
+            key_id="0123456789ab", key_name="other worker", organization_teryt=jst,
+            format="cms", level="B-B", document_sha256="11" * 32, seal_serial="1"))
+    if refused:  # read again: 2 sealed, a third would pass the quota
+        with pytest.raises(TooManyRequests, match="has used 2 of its 2 seals"):
+            guard.check(jst, 0)
+    else:  # within its ttl the guard still counts only its own seal
+        guard.check(jst, 0)
