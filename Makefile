@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HOME_DIR ?= $(or $(REGCA_HOME),var/demo)
-APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium
+APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium postgresql-client \
+                libnss3-tools gnutls-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test system-packages bench clean
@@ -11,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 install: system-packages $(BIN)/regca
 
 # Debian packages: SoftHSM2 (the embedded HSM), OpenSC (pkcs11-tool), poppler (pdfsig), xmlsec1,
-# Chromium (browser tests).
+# Chromium (browser tests), NSS tools (certutil, vfychain) and GnuTLS (ocsptool): other judges.
 system-packages:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

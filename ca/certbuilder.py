@@ -77,6 +77,15 @@ def _issuer_key_identifier(issuer: Authority):
     return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski.value)
 
 
+def _policies(profile: Profile, urls: PublicUrls) -> x509.CertificatePolicies:
+    """The profile's policies in its order; an end entity's own policy carries the CPS URI
+    qualifier (RFC 5280 §4.2.1.4), so a relying party finds the practice statement."""
+    return x509.CertificatePolicies([
+        x509.PolicyInformation(x509.ObjectIdentifier(oid),
+                               [urls.cps] if oid == profile.own_policy else None)
+        for oid in profile.policy_oids])
+
+
 _Extensions = tuple[tuple[x509.ExtensionType, bool], ...]  # (value, critical), in order
 
 
@@ -88,8 +97,7 @@ def _fixed_extensions(profile: Profile, issuer: Authority | None, urls: PublicUr
     out = [(x509.BasicConstraints(ca=p.is_ca, path_length=p.path_length if p.is_ca else None),
             True),
            (p.x509_key_usage(), True),
-           (x509.CertificatePolicies([
-               x509.PolicyInformation(x509.ObjectIdentifier(p.policy_oid), None)]), False)]
+           (_policies(p, urls), False)]
     eku = p.x509_extended_key_usage()
     if eku is not None:
         out.append((eku, p.extended_key_usage_critical))

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-from ca.errors import ConfigurationError
+from ca.errors import ConfigurationError, TokenOffline
 
 __all__ = [
     "POLICIES_DIR", "HSM_CONFIG_DIR", "shipped_dir", "TokenConfig", "KeyConfig", "HsmConfig",
@@ -40,9 +40,18 @@ class TokenConfig:
     label: str
     pin_env: str | None
     pin_file: Path | None
+    # An offline token (the root's) has no PIN in the home or the service's environment: only
+    # a ceremony, given the PIN by the operator, logs into it (CP/CPS §5.2.2, §6.2.8).
+    offline: bool = False
+    ceremony_pin: str | None = field(default=None, repr=False, compare=False)
 
     def pin(self) -> str:
-        """The user PIN: the environment wins over the home's PIN file."""
+        """The user PIN: a ceremony's, else the environment's, else the home's PIN file."""
+        if self.ceremony_pin is not None:
+            return self.ceremony_pin
+        if self.offline:
+            raise TokenOffline(f"token {self.label!r} is offline: only a root ceremony logs "
+                               "into it (regca ceremony ...)")
         if self.pin_env and os.environ.get(self.pin_env):
             return os.environ[self.pin_env]
         if self.pin_file and self.pin_file.exists():
@@ -84,6 +93,17 @@ class HsmConfig:
     tokens: dict[str, TokenConfig]
     keys: dict[str, KeyConfig]
 
+    def offline(self, role: str) -> bool:
+        """Whether the role's key is on an offline token: one used only at ceremonies."""
+        return self.tokens[self.key(role).token].offline
+
+    def with_ceremony_pin(self, token: str, pin: str) -> HsmConfig:
+        """This configuration with an offline token's PIN, for one ceremony's process."""
+        if token not in self.tokens:
+            raise ConfigurationError(f"hsm.tokens.{token}: not configured")
+        tokens = {**self.tokens, token: replace(self.tokens[token], ceremony_pin=pin)}
+        return replace(self, tokens=tokens)
+
     def key(self, role: str) -> KeyConfig:
         try:
             return self.keys[role]
@@ -100,6 +120,7 @@ class Settings:
     policies_dir: Path
     pending_grace_seconds: int
     operator: dict
+    cps_url: str | None = None
 
     @property
     def config_file(self) -> Path:
@@ -136,11 +157,16 @@ def _parse_hsm(home: Path, raw: dict) -> HsmConfig:
     for name, t in raw.get("tokens", {}).items():
         where = f"hsm.tokens.{name}"
         pin_file = t.get("pin_file")
+        offline = bool(t.get("offline", False))
+        if offline and (pin_file or t.get("pin_env")):
+            raise ConfigurationError(f"{where}: an offline token takes no pin_file or pin_env "
+                                     "(its PIN is given at each ceremony)")
         tokens[name] = TokenConfig(
             name=name,
             label=_require(t, "label", where),
             pin_env=t.get("pin_env"),
             pin_file=(home / pin_file) if pin_file else None,
+            offline=offline,
         )
     keys = {}
     for role, k in raw.get("keys", {}).items():
@@ -173,6 +199,17 @@ def _parse_operator(raw: dict) -> dict:
     return raw
 
 
+def _cps_url(raw: dict) -> str | None:
+    """``cps_url``: where the operator publishes its CP/CPS, named in every end-entity
+    certificate; absent, the copy ``regca serve`` publishes at ``<public_url>/cps``."""
+    value = raw.get("cps_url")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigurationError(f"cps_url: expected an http(s) URL, got {value!r}")
+    return value
+
+
 def load_settings(home: Path) -> Settings:
     """Read ``home/regca.toml``; the environment may override the database URL."""
     home = home.resolve()
@@ -194,6 +231,7 @@ def load_settings(home: Path) -> Settings:
         policies_dir=Path(policies) if policies else POLICIES_DIR,
         pending_grace_seconds=int(raw.get("pending_grace_seconds", 300)),
         operator=_parse_operator(raw.get("operator", {})),
+        cps_url=_cps_url(raw),
     )
 
 

@@ -7,6 +7,7 @@ the HSM.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 from functools import cached_property
@@ -16,6 +17,7 @@ from cryptography import x509
 from sqlalchemy.orm import Session
 
 from ca.audit import Event
+from ca.ceremony_policy import CeremonyPolicy, load_ceremony_policy
 from ca.certbuilder import Authority
 from ca.clock import Clock, SystemClock
 from ca.config import Settings, load_settings
@@ -42,7 +44,7 @@ class CaContext:
     def __init__(self, settings: Settings, clock: Clock | None = None):
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
-        self.urls = PublicUrls(settings.public_url)
+        self.urls = PublicUrls(settings.public_url, settings.cps_url)
         self._authorities: dict[str, Authority] = {}
         self._certificates: dict[str, x509.Certificate] = {}
         self._role_keys: dict[tuple[str, str], RoleKey] = {}
@@ -63,6 +65,25 @@ class CaContext:
     @cached_property
     def profiles(self) -> ProfileSet:
         return load_profiles(self.settings.policies_dir)
+
+    @cached_property
+    def ceremony_policy(self) -> CeremonyPolicy:
+        """How long what the root signs at a ceremony lasts (policies/ceremonies.toml)."""
+        return load_ceremony_policy(self.settings.policies_dir)
+
+    def online_cas(self) -> list[str]:
+        """The CAs whose keys sign while the service runs: not the root, whose token is
+        offline between ceremonies."""
+        return [ca for ca in CA_NAMES if not self.settings.hsm.offline(ca)]
+
+    def with_root_pin(self, pin: str) -> CaContext:
+        """This home for one root ceremony: the same database and clock, the root's token
+        logged into with ``pin`` (ca/ceremony.py; never a PIN read from the home)."""
+        token = self.settings.hsm.key("root").token
+        hsm = self.settings.hsm.with_ceremony_pin(token, pin)
+        ceremony = CaContext(dataclasses.replace(self.settings, hsm=hsm), self.clock)
+        ceremony.__dict__["db"] = self.db  # one pool per process
+        return ceremony
 
     @property
     def operator(self) -> Organization:

@@ -82,6 +82,13 @@ class CrlPublisher:
         ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
+    def _validity(self, ca: str, delta: bool) -> dt.timedelta:
+        """The offline root's CRLs (and its empty delta) last until past its next ceremony
+        (policies/ceremonies.toml); an online CA's are re-issued by the scheduler."""
+        if self.ctx.settings.hsm.offline(ca):
+            return self.ctx.ceremony_policy.validity
+        return DELTA_VALIDITY if delta else FULL_VALIDITY
+
     def publish(self, ca: str, delta: bool = False) -> PublishedCrl:
         """Generate, sign and publish a complete (or delta) CRL of ``ca`` now.
 
@@ -122,7 +129,7 @@ class CrlPublisher:
         b = (x509.CertificateRevocationListBuilder(revoked_certificates=revoked)
              .issuer_name(issuer.subject)
              .last_update(now)
-             .next_update(now + (DELTA_VALIDITY if delta else FULL_VALIDITY))
+             .next_update(now + self._validity(ca, delta))
              .add_extension(self._aki(issuer), critical=False)
              .add_extension(x509.CRLNumber(number), critical=False))
         if delta:
@@ -149,11 +156,11 @@ class CrlPublisher:
         return PublishedCrl(ca, delta, number, len(revoked), path, len(der))
 
     def publish_due(self) -> list[PublishedCrl]:
-        """What the scheduler runs: each CA's complete CRL once a day (or when missing), its
-        delta hourly; a CA whose key is unreachable (offline root) is skipped."""
+        """What the scheduler runs: each online CA's complete CRL once a day (or when
+        missing), its delta hourly. The offline root's are signed at its ceremonies only."""
         done = []
         now = self.ctx.now()
-        for ca in CA_NAMES:
+        for ca in self.ctx.online_cas():
             with self.ctx.db.reading() as s:
                 st = crl_store.peek(s, ca)
                 full_at, delta_at = st.full_this_update, st.delta_this_update
@@ -163,7 +170,7 @@ class CrlPublisher:
                     done.append(self.publish(ca))
                 elif delta_at is None or now - delta_at >= DELTA_INTERVAL:
                     done.append(self.publish(ca, delta=True))
-            except (HsmUnavailable, ConfigurationError) as exc:  # e.g. no PIN: root offline
+            except (HsmUnavailable, ConfigurationError) as exc:
                 log.warning("CRL of the %s CA not published: %s", ca, exc)
         return done
 

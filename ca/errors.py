@@ -13,7 +13,7 @@ __all__ = [
     "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "UnknownProfile",
     "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "Conflict", "AlreadyInitialised",
     "PayloadTooLarge", "Unprocessable", "TooManyRequests", "ConfigurationError", "HsmUnavailable",
-    "DependencyUnavailable", "KeyMismatch",
+    "DependencyUnavailable", "KeyMismatch", "TokenOffline",
 ]
 
 
@@ -118,6 +118,13 @@ class HsmUnavailable(RegCAError):
     """The PKCS#11 module, token, PIN or key could not be used."""
 
     code = "hsm_unavailable"
+
+
+class TokenOffline(HsmUnavailable):
+    """An offline token (the root's) asked for outside a ceremony: only a ceremony command,
+    given the PIN by the operator, logs into it."""
+
+    code = "token_offline"
 
 
 class DependencyUnavailable(RegCAError):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
-from ca.ocsp_signer import HASHES, PRESIGNED, VALIDITY, OcspSigner, status_of
+from ca.ocsp_signer import HASHES, PRESIGNED, OcspSigner, status_of
 from ca.rolekeys import RECHECK
 from ca.store import ocsp as ocsp_store
 from ca.store import service_certificates as generations_store
@@ -22,6 +22,8 @@ from ca.store.ocsp import ResponseRow
 __all__ = ["ResponseCache", "save_current"]
 
 log = logging.getLogger(__name__)
+
+_EVERY_RESPONSE = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)  # a nextUpdate before this
 
 
 def save_current(db: Database, pairs: list[tuple[tuple, ResponseRow]]) -> int:
@@ -43,7 +45,7 @@ def save_current(db: Database, pairs: list[tuple[tuple, ResponseRow]]) -> int:
 class ResponseCache:
     def __init__(self, ctx: CaContext, signer: OcspSigner | None = None):
         self.ctx = ctx
-        self.signer = signer or OcspSigner(ctx)
+        self.signer = signer or OcspSigner(ctx, root_validity=ctx.ceremony_policy.validity)
 
     def save_current(self, pairs: list[tuple[tuple, ResponseRow]]) -> int:
         return save_current(self.ctx.db, pairs)
@@ -95,18 +97,20 @@ class ResponseCache:
 
     # -- the refresh job ------------------------------------------------------------------------
 
-    def refresh(self, issuers=tuple(VALIDITY), algorithms=tuple(HASHES),
-                batch: int = 500) -> dict[str, int]:
-        """Sign every response that has less than half its validity left, those an earlier
-        responder key signed (after a rollover), and the pre-signed ones that are missing
-        (``PRESIGNED``).
+    def refresh(self, issuers=None, algorithms=tuple(HASHES), batch: int = 500,
+                force: bool = False) -> dict[str, int]:
+        """Sign every response that has less than half its validity left (``force``: every
+        response), those an earlier responder key signed (after a rollover), and the pre-signed
+        ones that are missing (``PRESIGNED``).
 
-        Returns how many were signed per CA. A CA whose key is unreachable (an offline root) is
-        skipped with a warning; the others still refresh.
+        ``issuers`` defaults to the CAs whose keys are online: the offline root's answers are
+        signed at its ceremonies (ca/ceremony.py). Returns how many were signed per CA. A CA
+        whose key is unreachable is skipped with a warning; the others still refresh.
         """
         done = {}
-        for ca in issuers:
-            before = self.ctx.now() + VALIDITY[ca] / 2
+        for ca in self.ctx.online_cas() if issuers is None else issuers:
+            validity = self.signer.validity[ca]
+            before = _EVERY_RESPONSE if force else self.ctx.now() + validity / 2
             count = 0
             try:
                 signed_before = None if ca == "root" else self._responder_since()

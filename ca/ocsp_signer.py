@@ -37,8 +37,9 @@ HASHES: dict[str, hashes.HashAlgorithm] = {"sha1": hashes.SHA1(), "sha256": hash
 PRESIGNED: dict[str, tuple[str, ...]] = {"issuing": ("sha1",), "root": tuple(HASHES)}
 
 # How long a response is valid (nextUpdate - thisUpdate). Responses are refreshed when less
-# than half of it is left (RFC 5019 §4: refresh well before nextUpdate). Root responses live
-# longer because they are only re-signed when the offline root key is brought online.
+# than half of it is left (RFC 5019 §4: refresh well before nextUpdate). The root's are signed
+# at its ceremonies only, valid until past the next one (``OcspSigner(root_validity=...)``
+# from policies/ceremonies.toml); the value here is the fallback of a signer without one.
 VALIDITY = {"issuing": dt.timedelta(days=4), "root": dt.timedelta(days=30)}
 
 
@@ -104,8 +105,11 @@ class OcspSigner:
     """Signs responses for one home; keys are fetched from the HSM on first use only, so a
     responder answering from its cache never needs the HSM."""
 
-    def __init__(self, source: SignerSource):
+    def __init__(self, source: SignerSource, root_validity: dt.timedelta | None = None):
         self.source = source
+        # The root signs only at its ceremonies, for the interval until the next one
+        # (policies/ceremonies.toml): the core passes that; the responder never signs as root.
+        self.validity = {**VALIDITY, **({"root": root_validity} if root_validity else {})}
         self._encoders: dict[str, ResponseEncoder] = {}
         self._responders: dict[str, x509.Certificate] = {}  # what each encoder was built for
         self._hashes: dict[tuple[str, str], IssuerHashes] = {}
@@ -133,8 +137,11 @@ class OcspSigner:
         enc = self._encoders.get(ca)
         if ca == "root":
             if enc is None:
+                # The root answers for the issuing CA itself, and sends its certificate along:
+                # GnuTLS finds a signer only among the response's certificates and does not
+                # search its trust list by a by-key ResponderID (RFC 6960 §4.2.1 allows it).
                 cert, key = self.source.key_pair("root")
-                enc = self._encoders[ca] = ResponseEncoder(key, cert, None)
+                enc = self._encoders[ca] = ResponseEncoder(key, cert, [cert])
             return enc
         # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along. Asked
         # for each response (a cheap call): after a rollover the responder's key changes
@@ -147,7 +154,7 @@ class OcspSigner:
 
     def window(self, ca: str) -> tuple[dt.datetime, dt.datetime]:
         this_update = self.source.now().replace(microsecond=0)
-        return this_update, this_update + VALIDITY[ca]
+        return this_update, this_update + self.validity[ca]
 
     def sign(self, ih: IssuerHashes, status: CertStatus, nonce: bytes | None = None,
              ) -> tuple[bytes, dt.datetime, dt.datetime]:

@@ -16,7 +16,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 from ca.config import KEY_ALGORITHMS
 from ca.errors import ConfigurationError, UnknownProfile
 
-__all__ = ["Profile", "ProfileSet", "load_profiles", "SUBJECT_KINDS", "KEY_USAGES", "EKUS"]
+__all__ = ["Profile", "ProfileSet", "load_profiles", "SUBJECT_KINDS", "KEY_USAGES", "EKUS",
+           "ETSI_POLICIES", "ANY_POLICY"]
 
 SUBJECT_KINDS = ("staff", "resident", "seal", "service", "ca")
 KEY_USAGES = ("digital_signature", "content_commitment", "key_encipherment",
@@ -29,6 +30,13 @@ EKUS = {
     # id-kp-documentSigning, RFC 9336
     "document_signing": ObjectIdentifier("1.3.6.1.5.5.7.3.36"),
 }
+# The ETSI EN 319 411-1 §5.3 policies an end-entity certificate may claim (cps.md §1.2 says
+# which profile claims which, and why).
+ETSI_POLICIES = {"0.4.0.2042.1.1": "NCP", "0.4.0.2042.1.2": "NCP+", "0.4.0.2042.1.3": "LCP"}
+ANY_POLICY = "2.5.29.32.0"  # RFC 5280 §4.2.1.4
+# ETSI EN 319 412-2 §4.3.2 key usage settings: signing (nonRepudiation alone) apart from
+# authentication (digitalSignature alone); a mix of the two draws a warning there.
+_MIXED_USAGE = {"digital_signature", "content_commitment"}
 SUBJECT_FIELDS = ("given_name", "surname", "pesel", "email", "organization_teryt", "title",
                   "identity_document")
 
@@ -39,7 +47,7 @@ class Profile:
     title: str
     subject: str
     issuer: str
-    policy_oid: str
+    policy_oids: tuple[str, ...]
     validity_days: int
     key_usage: tuple[str, ...]
     extended_key_usage: tuple[str, ...]
@@ -67,9 +75,35 @@ class Profile:
         for alg in self.key_algorithms:
             if alg not in KEY_ALGORITHMS:
                 raise ValueError(f"{where}: unknown key algorithm {alg!r}")
-        ObjectIdentifier(self.policy_oid)  # raises ValueError on a malformed OID
         if self.is_ca and "key_cert_sign" not in self.key_usage:
             raise ValueError(f"{where}: a CA profile needs key_cert_sign (RFC 5280 §4.2.1.3)")
+        self._check_policies(where)
+
+    def _check_policies(self, where: str) -> None:
+        for oid in self.policy_oids:
+            ObjectIdentifier(oid)  # raises ValueError on a malformed OID
+        if len(set(self.policy_oids)) != len(self.policy_oids) or not self.policy_oids:
+            raise ValueError(f"{where}: policy_oids must name each policy once")
+        if not self.is_ca:
+            if (len(self.etsi_policies) != 1 or len(self.policy_oids) != 2
+                    or ANY_POLICY in self.policy_oids):
+                raise ValueError(f"{where}: an end-entity profile claims one ETSI EN 319 411-1 "
+                                 f"policy ({', '.join(ETSI_POLICIES)}) and one of its own")
+            if _MIXED_USAGE <= set(self.key_usage):
+                raise ValueError(f"{where}: digital_signature with content_commitment is a "
+                                 "mixed key usage setting (ETSI EN 319 412-2 §4.3.2)")
+
+    @property
+    def etsi_policies(self) -> tuple[str, ...]:
+        return tuple(oid for oid in self.policy_oids if oid in ETSI_POLICIES)
+
+    @property
+    def own_policy(self) -> str | None:
+        """An end entity's policy under the operator's arc, the one the CPS URI qualifies;
+        None for a CA, whose list covers the policies of what it issues."""
+        if self.is_ca:
+            return None
+        return next(o for o in self.policy_oids if o not in ETSI_POLICIES)
 
     @property
     def is_ca(self) -> bool:
@@ -108,7 +142,8 @@ def load_profiles(policies_dir: Path) -> ProfileSet:
     for path in sorted((policies_dir / "profiles").glob("*.toml")):
         try:
             raw = tomllib.loads(path.read_text())
-            for key in ("key_usage", "extended_key_usage", "required_fields", "key_algorithms"):
+            for key in ("policy_oids", "key_usage", "extended_key_usage", "required_fields",
+                        "key_algorithms"):
                 raw[key] = tuple(raw.get(key, ()))
             profile = Profile(**raw)
         except (tomllib.TOMLDecodeError, TypeError, ValueError) as exc:

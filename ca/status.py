@@ -37,6 +37,10 @@ class CertificateStatus:
         return self.state in ("good", "expired")
 
     @property
+    def expired(self) -> bool:
+        return self.state == "expired"
+
+    @property
     def on_hold(self) -> bool:
         return self.state == "revoked" and self.reason == "certificateHold"
 

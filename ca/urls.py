@@ -12,6 +12,12 @@ CA_NAMES = ("root", "issuing")
 @dataclass(frozen=True)
 class PublicUrls:
     base: str
+    cps_url: str | None = None  # regca.toml ``cps_url``; else the copy served at /cps
+
+    @property
+    def cps(self) -> str:
+        """The CPS URI of the certificate policies qualifier (RFC 5280 §4.2.1.4)."""
+        return self.cps_url or f"{self.base}/cps"
 
     def crl(self, ca: str) -> str:
         return f"{self.base}/crl/{ca}.crl"

@@ -161,6 +161,8 @@ class Hsm:
 
     def _session(self, m: _Module, token_name: str):
         token = self._token_config(token_name)
+        if token.offline and token.ceremony_pin is None:
+            token.pin()  # raises TokenOffline, even when a ceremony of this process logged in
         session = m.sessions.get(token.label)
         if session is None:
             try:
@@ -211,11 +213,27 @@ class Hsm:
         to the module: a cached handle or label would hide a vanished token store)."""
         try:
             for key in self.config.keys.values():
+                if self.config.offline(key.role):
+                    continue  # the root's token is offline between ceremonies: not a fault
                 self.with_session(key.token, lambda s, k=key: s.get_key(
                     object_class=ObjectClass.PRIVATE_KEY, id=k.id, label=k.label))
             return True
         except (HsmUnavailable, ConfigurationError):
             return False
+
+    def close_token(self, token_name: str) -> None:
+        """End this process's sessions on a token (the root's, at the end of a ceremony): the
+        log-in ends with its last session (PKCS#11 v2.40 §5.6, C_CloseSession)."""
+        label = self._token_config(token_name).label
+        with self._module.lock:
+            session = self._module.sessions.pop(label, None)
+            for slot in [k for k in self._module.handles if k[0] == label]:
+                del self._module.handles[slot]
+            if session is not None:
+                try:
+                    session.close()
+                except p11e.PKCS11Error:
+                    self._module.pid = -1  # re-initialising the module ends it for certain
 
     # -- keys -----------------------------------------------------------------------------------
 

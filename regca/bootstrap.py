@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ca.audit import Event
+from ca.ceremony import RootCeremony, next_root_ceremony
 from ca.certbuilder import CertificateSpec
 from ca.clock import Clock
 from ca.config import HSM_CONFIG_DIR, write_settings, write_softhsm_conf
@@ -56,6 +57,9 @@ class InitOptions:
     operator_nip: str | None = None
     database_url: str | None = None  # written to regca.toml; default SQLite in the home
     key_algorithms: dict[str, str] = field(default_factory=dict)  # role -> e.g. "rsa-3072"
+    # The offline root token's user PIN (the operator's REGCA_ROOT_PIN); None: a new one is
+    # made for the embedded SoftHSM2 and handed back once in the report, never stored.
+    root_pin: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -63,6 +67,10 @@ class InitReport:
     home: Path
     serials: dict[str, str] = field(default_factory=dict)
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)  # user -> (role, password)
+    # PINs of the offline root token made here: shown to the operator once, kept nowhere.
+    root_pin: str | None = field(default=None, repr=False)
+    root_so_pin: str | None = field(default=None, repr=False)
+    next_root_ceremony: str | None = None
 
 
 def _write_secret(path: Path, value: str) -> None:
@@ -84,7 +92,8 @@ def _prepare_home(opts: InitOptions) -> None:
     hsm = tomllib.loads((HSM_CONFIG_DIR / "pkcs11.toml").read_text())
     hsm["softhsm_conf"] = "hsm/softhsm2.conf"
     for name, token in hsm["tokens"].items():
-        token["pin_file"] = f"hsm/{name}.pin"
+        if not token.get("offline"):  # the root's PIN is never in the home
+            token["pin_file"] = f"hsm/{name}.pin"
     for role, algorithm in opts.key_algorithms.items():
         if role not in hsm["keys"]:
             raise ConfigurationError(f"key_algorithms: no key role {role!r}")
@@ -96,7 +105,9 @@ def _prepare_home(opts: InitOptions) -> None:
                                          "database_url": opts.database_url}, operator, hsm)
 
 
-def _create_tokens(ctx: CaContext) -> None:
+def _create_tokens(ctx: CaContext, report: InitReport) -> None:
+    """The embedded SoftHSM2's tokens; the online ones' PINs in 0600 files of the home, the
+    offline root's only in the report."""
     hsm_cfg = ctx.settings.hsm
     if hsm_cfg.softhsm_conf is not None:
         write_softhsm_conf(hsm_cfg.softhsm_conf, hsm_cfg.softhsm_conf.parent / "tokens")
@@ -104,11 +115,24 @@ def _create_tokens(ctx: CaContext) -> None:
         return
     so_pins = {}
     for name, token in hsm_cfg.tokens.items():
+        so_pins[name] = secrets.token_hex(8)
+        if token.offline:
+            report.root_so_pin = so_pins[name]
+            continue
         if token.pin_file and not token.pin_file.exists():
             _write_secret(token.pin_file, secrets.token_hex(8))
-        so_pins[name] = secrets.token_hex(8)
         _write_secret(ctx.settings.home / "hsm" / f"{name}.so-pin", so_pins[name])
     ctx.hsm.create_softhsm_tokens(so_pins)
+
+
+def _root_pin(ctx: CaContext, opts: InitOptions, report: InitReport) -> str:
+    if opts.root_pin:
+        return opts.root_pin
+    if not ctx.settings.hsm.create_tokens:
+        raise ConfigurationError("the root token's PIN: set REGCA_ROOT_PIN (the token exists "
+                                 "in the HSM already)")
+    report.root_pin = secrets.token_hex(8)
+    return report.root_pin
 
 
 def _refuse_if_initialised(ctx: CaContext) -> None:
@@ -172,7 +196,25 @@ def initialise(opts: InitOptions, clock: Clock | None = None) -> InitReport:
     ctx = CaContext.open(home, clock)
     _refuse_if_initialised(ctx)
     report = InitReport(home)
-    _create_tokens(ctx)
+    # `regca init` is the first root ceremony: it alone, in this process, holds the root's PIN.
+    online = ctx
+    ctx = online.with_root_pin(_root_pin(online, opts, report))
+    try:
+        _initialise(ctx, opts, report)
+    finally:
+        ctx.hsm.close_token(ctx.settings.hsm.key("root").token)
+    report.next_root_ceremony = next_root_ceremony(online).due.date().isoformat()
+    with online.db.transaction() as s:
+        online.audit(s, Event(actor="init", action="root.ceremony", object="ca:root",
+                              details={"operations": ["issuing-ca", "crl", "ocsp"],
+                                       "next_due": report.next_root_ceremony}))
+    online.settings.initialised_marker.write_text("initialised\n")
+    return report
+
+
+def _initialise(ctx: CaContext, opts: InitOptions, report: InitReport) -> None:
+    home = ctx.settings.home
+    _create_tokens(ctx, report)
     for role, key in ctx.settings.hsm.keys.items():
         ctx.hsm.generate_key(role)
         with ctx.db.transaction() as s:
@@ -182,9 +224,12 @@ def initialise(opts: InitOptions, clock: Clock | None = None) -> InitReport:
     if opts.demo:
         _add_demo(ctx, report)
     _issue_hierarchy(ctx, report)
+    # The root's CRL and its OCSP answers (about itself and the issuing CA), valid until past
+    # the next ceremony.
+    ceremony = RootCeremony(ctx, "init")
+    ceremony.sign_crl()
+    ceremony.presign_ocsp()
     with ctx.db.transaction() as s:
         ctx.audit(s, Event(actor="init", action="pki.init", object=f"home:{home.name}",
                            details={"public_url": ctx.settings.public_url, "demo": opts.demo,
                                     "certificates": report.serials}))
-    ctx.settings.initialised_marker.write_text("initialised\n")
-    return report

@@ -56,15 +56,57 @@ def _pem(cert) -> str:
 
 # -- commands ------------------------------------------------------------------------------------
 
+ROOT_PIN_ENV = "REGCA_ROOT_PIN"
+
+
+def _root_pin() -> str:
+    """The root token's PIN from the operator: $REGCA_ROOT_PIN (automation) or a prompt;
+    never an argument, which ``ps`` and shell histories would show."""
+    import getpass
+    import os
+    pin = os.environ.get(ROOT_PIN_ENV)
+    if pin:
+        return pin
+    if not sys.stdin.isatty():
+        raise UserError(f"the root token's PIN: set {ROOT_PIN_ENV} or run on a terminal")
+    pin = getpass.getpass("PIN of the root token (RegCA Root): ")
+    if not pin:
+        raise UserError("no PIN given")
+    return pin
+
+
 def cmd_init(args) -> None:
+    import os
+
     from regca.bootstrap import InitOptions, initialise
     report = initialise(InitOptions(args.home, args.public_url, args.demo,
-                                    args.operator_name, args.operator_nip))
+                                    args.operator_name, args.operator_nip,
+                                    root_pin=os.environ.get(ROOT_PIN_ENV) or None))
     print(f"initialised {report.home}")
     for role, serial in report.serials.items():
         print(f"  {role:8} certificate {serial}")
     for user, (role, password) in report.logins.items():
         print(f"  demo log-in {user} ({role}): {password}")
+    if report.root_pin:
+        print(f"  root token PIN: {report.root_pin}   (shown once, stored nowhere: keep it "
+              f"for the root ceremonies, given as {ROOT_PIN_ENV} or at the prompt)")
+    if report.root_so_pin:
+        print(f"  root token SO PIN: {report.root_so_pin}   (shown once, stored nowhere)")
+    print(f"  next root ceremony due {report.next_root_ceremony} (regca ceremony root)")
+
+
+def cmd_ceremony(args) -> None:
+    from ca.ceremony import next_root_ceremony, root_ceremony
+    ctx = _ctx(args)
+    pin = _root_pin()
+    with root_ceremony(ctx, pin, "operator:ceremony") as ceremony:
+        if args.ceremony_command in ("root", "root-crl"):
+            crl = ceremony.sign_crl()
+            print(f"root CRL #{crl.number} signed, {crl.entries} entries, {crl.path}")
+        if args.ceremony_command in ("root", "root-ocsp"):
+            print(f"root OCSP responses signed: {ceremony.presign_ocsp()}")
+    due = next_root_ceremony(ctx)
+    print(f"next root ceremony due {due.due.date().isoformat()}")
 
 
 def cmd_serve(args) -> None:
@@ -169,11 +211,34 @@ def cmd_token_enroll(args) -> None:
               f"label={item.label}")
 
 
+def cmd_backup(args) -> None:
+    from regca.backup import make_backup, passphrase_from_env
+    passphrase = passphrase_from_env()
+    done = make_backup(_ctx(args), Path(args.out), passphrase)
+    print(f"backup of {args.home} ({done.database} database, {done.files} files) written to "
+          f"{done.path}: {done.size} bytes")
+
+
+def cmd_restore(args) -> None:
+    import os
+
+    from regca.backup import passphrase_from_env, restore
+    source = Path(args.source)
+    if not source.is_file():
+        raise UserError(f"{source}: no such file")
+    done = restore(source, args.home, passphrase_from_env(),
+                   database_url=os.environ.get("REGCA_DATABASE_URL"))
+    print(f"restored {done.home} ({done.database} database, {done.files} files)")
+
+
 def cmd_crl(args) -> None:
     from ca.crl import CrlPublisher
-    from ca.urls import CA_NAMES
-    publisher = CrlPublisher(_ctx(args))
-    for ca in [args.ca] if args.ca else CA_NAMES:
+    ctx = _ctx(args)
+    if args.ca and args.ca not in ctx.online_cas():
+        raise UserError(f"the {args.ca} CA's key is offline: its CRL is signed at a "
+                        f"ceremony (regca ceremony {args.ca}-crl)")
+    publisher = CrlPublisher(ctx)
+    for ca in [args.ca] if args.ca else ctx.online_cas():
         crl = publisher.publish(ca, delta=args.delta)
         kind = "delta CRL" if crl.delta else "CRL"
         print(f"{ca} {kind} #{crl.number}: {crl.entries} entries, {crl.size} bytes, {crl.path}")
@@ -181,8 +246,11 @@ def cmd_crl(args) -> None:
 
 def cmd_ocsp_refresh(args) -> None:
     from ca.ocsp_cache import ResponseCache
-    from ca.urls import CA_NAMES
-    done = ResponseCache(_ctx(args)).refresh(issuers=[args.ca] if args.ca else CA_NAMES)
+    ctx = _ctx(args)
+    if args.ca and args.ca not in ctx.online_cas():
+        raise UserError(f"the {args.ca} CA's key is offline: its OCSP responses are signed at "
+                        f"a ceremony (regca ceremony {args.ca}-ocsp)")
+    done = ResponseCache(ctx).refresh(issuers=[args.ca] if args.ca else None)
     for ca, count in done.items():
         print(f"{ca}: {count} OCSP responses signed")
 
@@ -299,14 +367,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("serial")
     sp.add_argument("--reason", required=True)
 
+    sp = add("backup", cmd_backup, "an encrypted backup of this home (database snapshot, HSM "
+             "token store, configuration); passphrase in $REGCA_BACKUP_PASSPHRASE")
+    sp.add_argument("--out", required=True, metavar="FILE")
+
+    sp = add("restore", cmd_restore, "build a home in the empty or absent --home DIR from a "
+             "backup; passphrase in $REGCA_BACKUP_PASSPHRASE")
+    sp.add_argument("--from", dest="source", required=True, metavar="FILE")
+
     sp = add("crl", cmd_crl, "generate and publish fresh CRLs now (complete, or --delta)")
     sp.add_argument("--delta", action="store_true", help="a delta CRL on the last complete one")
     sp.add_argument("--ca", choices=["root", "issuing"], help="only this CA (default: both)")
 
+    ceremony = sub.add_parser("ceremony", help="root ceremonies: the only commands that log "
+                              "into the offline root token (PIN from $REGCA_ROOT_PIN or a "
+                              "prompt)").add_subparsers(dest="ceremony_command", required=True,
+                                                         metavar="ACTION")
+    for name, help_ in (("root", "sign the root CRL and pre-sign the root's OCSP responses, "
+                                 "both valid until past the next ceremony"),
+                        ("root-crl", "sign the root CRL only"),
+                        ("root-ocsp", "pre-sign the root's OCSP responses only (the status of "
+                                      "the issuing CAs)")):
+        sp = ceremony.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.set_defaults(fn=cmd_ceremony)
+
     ocsp = sub.add_parser("ocsp", help="OCSP responses").add_subparsers(
         dest="ocsp_command", required=True, metavar="ACTION")
     sp = ocsp.add_parser("refresh", help="pre-sign missing responses and those past half "
-                                         "their validity (the root's need its token)")
+                                         "their validity (the root's: regca ceremony)")
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sp.add_argument("--ca", choices=["root", "issuing"], help="only this CA (default: both)")
     sp.set_defaults(fn=cmd_ocsp_refresh)

@@ -1,34 +1,39 @@
 """``GET /crl/<ca>.crl`` and ``/crl/<ca>-delta.crl``: the published DER CRLs (RFC 5280
-§4.2.1.13, served as ``application/pkix-crl``, RFC 2585 §4.2)."""
+§4.2.1.13, served as ``application/pkix-crl``, RFC 2585 §4.2), with HEAD, validators and
+conditional GET (edge/representation.py)."""
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
 import os
 import threading
+
+from cryptography import x509
 
 from ca.context import CaContext
 from ca.crl import crl_path
 from ca.urls import CA_NAMES
+from edge.representation import Representation, serve_representation
 from edge.wsgi import respond
 
-__all__ = ["CrlApp"]
+__all__ = ["CrlApp", "CRL_MAX_AGE"]
 
 _FILES = {f"/crl/{ca}{suffix}.crl": (ca, suffix == "-delta")
           for ca in CA_NAMES for suffix in ("", "-delta")}
+# A revocation republishes the complete CRL within seconds (ca/prompt_crl.py); a cache that
+# kept it for longer than a minute would undo that. Conditional GET keeps re-checks cheap.
+CRL_MAX_AGE = 60
 
 
 class CrlApp:
-    """Serves the files ``regca crl`` and the scheduler publish; a file is re-read only when
-    it changes, so a large complete CRL is not read from disk per request."""
+    """Serves the files ``regca crl`` and the jobs publish; a file is re-read only when it
+    changes, so a large complete CRL is not read from disk per request."""
 
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
-        self._cache: dict[str, tuple[tuple, bytes, str, str]] = {}
+        self._cache: dict[str, tuple[tuple, Representation]] = {}
         self._lock = threading.Lock()
 
-    def _load(self, path) -> tuple[bytes, str, str] | None:
+    def _load(self, path) -> Representation | None:
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -36,26 +41,21 @@ class CrlApp:
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         cached = self._cache.get(str(path))
         if cached and cached[0] == stamp:
-            return cached[1:]
+            return cached[1]
         data = path.read_bytes()
-        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-        modified = email.utils.formatdate(st.st_mtime, usegmt=True)
+        crl = x509.load_der_x509_crl(data)
+        # Last-Modified is the CRL's thisUpdate: the same in every worker and on every host.
+        rep = Representation(data, "application/pkix-crl", crl.last_update_utc,
+                             crl.next_update_utc)
         with self._lock:
-            self._cache[str(path)] = (stamp, data, etag, modified)
-        return data, etag, modified
+            self._cache[str(path)] = (stamp, rep)
+        return rep
 
     def __call__(self, environ, start_response):
         target = _FILES.get(environ.get("PATH_INFO", ""))
-        if target is None or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        if target is None:
             return respond(start_response, 404, b"not found\n", "text/plain")
-        loaded = self._load(crl_path(self.ctx.settings.crl_dir, *target))
-        if loaded is None:
+        rep = self._load(crl_path(self.ctx.settings.crl_dir, *target))
+        if rep is None:
             return respond(start_response, 404, b"CRL not published yet\n", "text/plain")
-        data, etag, modified = loaded
-        headers = [("ETag", etag), ("Last-Modified", modified),
-                   ("Cache-Control", "public, max-age=300")]
-        if environ.get("HTTP_IF_NONE_MATCH") == etag:
-            start_response("304 Not Modified", headers)
-            return [b""]
-        body = b"" if environ.get("REQUEST_METHOD") == "HEAD" else data
-        return respond(start_response, 200, body, "application/pkix-crl", headers)
+        return serve_representation(environ, start_response, rep, CRL_MAX_AGE, self.ctx.now())

@@ -1,7 +1,8 @@
 """The jobs ``regca serve`` runs in the background: CRLs re-published when due, the OCSP
 responder's short-lived certificate renewed once past three quarters of its life
-(ca/rollover.py), and OCSP responses refreshed before their nextUpdate or after a responder
-rollover (DESIGN.md, "OCSP and CRL at scale").
+(ca/rollover.py), OCSP responses refreshed before their nextUpdate or after a responder rollover
+(DESIGN.md, "OCSP and CRL at scale"), and, polled every second between those rounds, a complete
+CRL re-published within seconds of a revocation (ca/prompt_crl.py).
 
 They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
@@ -21,6 +22,7 @@ from pathlib import Path
 from ca.context import CaContext
 from ca.crl import CrlPublisher
 from ca.ocsp_cache import ResponseCache
+from ca.prompt_crl import PromptCrlPublisher
 from ca.rollover import renew_due
 from regca.status_report import write_heartbeat
 
@@ -28,10 +30,13 @@ __all__ = ["run_once", "start_jobs"]
 
 log = logging.getLogger(__name__)
 
+POLL_SECONDS = 1.0  # how often the jobs look for revocations the complete CRL lacks
+
 
 def run_once(ctx: CaContext) -> list[str]:
-    """Do what is due; a failed job is logged and tried again on the next round. Returns the
-    names of the jobs that failed."""
+    """Do what is due for the online CAs; a failed job is logged and tried again on the next
+    round. Returns the names of the jobs that failed. The root is never touched: its CRL and OCSP
+    answers are signed at its ceremonies (ca/ceremony.py) and last until past the next one."""
     failed = []
     jobs = {"CRL publication": CrlPublisher(ctx).publish_due,
             "service certificate renewal": lambda: renew_due(ctx),
@@ -48,13 +53,21 @@ def run_once(ctx: CaContext) -> list[str]:
 def _loop(home: Path, interval: float) -> None:
     logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
     ctx = CaContext.open(home)
+    prompt = PromptCrlPublisher(ctx)
+    next_round = time.monotonic()
     while True:
-        failed = run_once(ctx)
-        try:  # what `regca status` reads: this process is alive, and how its round went
-            write_heartbeat(ctx, interval, failed)
-        except OSError as exc:
-            log.warning("jobs heartbeat not written: %s", exc)
-        time.sleep(interval)
+        if time.monotonic() >= next_round:
+            failed = run_once(ctx)
+            next_round = time.monotonic() + interval
+            try:  # what `regca status` reads: this process is alive, and how its round went
+                write_heartbeat(ctx, interval, failed)
+            except OSError as exc:
+                log.warning("jobs heartbeat not written: %s", exc)
+        try:
+            prompt.poll()
+        except Exception:
+            log.exception("prompt CRL publication failed")
+        time.sleep(POLL_SECONDS)
 
 
 def start_jobs(home: Path, interval: float | None = None) -> subprocess.Popen:

@@ -21,10 +21,12 @@ from pathlib import Path
 from cryptography import x509
 from sqlalchemy.exc import SQLAlchemyError
 
+from ca.ceremony import next_root_ceremony
 from ca.context import CA_PROFILES, CaContext
 from ca.crl import crl_path
 from ca.errors import ConfigurationError, RegCAError
 from ca.rolekeys import SERVICE_PROFILES
+from ca.status import certificate_status
 from ca.store import certificates as cert_store
 from ca.store import service_certificates as generations_store
 from ca.urls import CA_NAMES
@@ -71,7 +73,7 @@ class CertificateLine:
     not_after_at: str  # the same to the second
     days_left: int
     warning_days: int
-    state: str  # ok | expiring | expired
+    state: str  # ok | expiring | expired (ca/status.py's word)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class StatusReport:
     database: str = "ok"
     pending_issuances: dict[str, int] = field(default_factory=dict)
     jobs: dict = field(default_factory=dict)
+    root_ceremony_due: str | None = None  # YYYY-MM-DD: before the root's CRL/OCSP answers run out
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -125,6 +128,8 @@ class StatusReport:
         lines.append(f"jobs process: {self.jobs.get('state')}"
                      + (f", last round {last.replace('T', ' ').replace('Z', '')} UTC"
                         if last else ""))
+        if self.root_ceremony_due:
+            lines.append(f"next root ceremony due: {self.root_ceremony_due}")
         if self.problems:
             lines.append(f"PROBLEMS ({len(self.problems)}):")
             lines += [f"  - {p}" for p in self.problems]
@@ -135,11 +140,22 @@ class StatusReport:
 
 # -- certificates ------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class _Issued:
+    """A CA or service certificate as ``certificate_status`` reads a row: issued, and never
+    revoked while it is the one in use."""
+
+    not_after: dt.datetime
+    status: str = "issued"
+    revocation_reason: str | None = None
+
+
 def _certificate_line(name: str, kind: str, profile: str, cert: x509.Certificate,
                       generation: int | None, window: int, now: dt.datetime) -> CertificateLine:
     not_after = cert.not_valid_after_utc
     days_left = (not_after - now).days  # whole days left, rounded down
-    state = ("expired" if now > not_after else
+    decided = certificate_status(_Issued(not_after), now)  # expiry is ca/status.py's to say
+    state = (decided.state if decided.expired else
              "expiring" if not_after - now <= dt.timedelta(days=window) else "ok")
     return CertificateLine(name, kind, profile, format(cert.serial_number, "x"), generation,
                            _date(not_after), _moment(not_after), days_left, window, state)
@@ -195,11 +211,8 @@ def hsm_states(ctx: CaContext) -> dict[str, str]:
     ``offline`` (its token's PIN is not in this home: an offline root), or ``failed: why``."""
     states = {}
     for role, key in ctx.settings.hsm.keys.items():
-        token = ctx.settings.hsm.tokens[key.token]
-        try:
-            token.pin()
-        except ConfigurationError:
-            states[role] = "offline"
+        if ctx.settings.hsm.offline(role):
+            states[role] = "offline"  # used only at root ceremonies: not a fault
             continue
         try:
             if role in SERVICE_PROFILES:
@@ -276,6 +289,15 @@ def build_report(ctx: CaContext) -> StatusReport:
     report.crls = crl_lines(ctx)
     report.hsm = hsm_states(ctx)
     report.jobs = jobs_state(ctx)
+    try:
+        ceremony = next_root_ceremony(ctx)
+        report.root_ceremony_due = _date(ceremony.due)
+        if ceremony.overdue(ctx.now()):
+            report.problems.append(
+                f"root ceremony due {report.root_ceremony_due}: sign the root CRL and OCSP "
+                "answers (regca ceremony root-crl, regca ceremony root-ocsp)")
+    except (RegCAError, SQLAlchemyError) as exc:
+        report.problems.append(f"root ceremony: {exc}")
 
     for c in report.certificates:
         if c.state != "ok":

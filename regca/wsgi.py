@@ -44,13 +44,15 @@ def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
     ctx = ctx or CaContext.open(Path(home))
     ctx.check_keys()
     signing = signing_app(ctx)
+    repository = RepositoryApp(ctx)
     routes: dict[str, Callable] = {
         "/api/v1/sign": signing,
         "/api/v1/verify": signing,
         "/api/v1/openapi.json": signing,
         "/api/v1": api_fallback(),
         "/healthz": HealthApp(ctx),
-        "/ca": RepositoryApp(ctx),
+        "/ca": repository,
+        "/cps": repository,
         "/api/v1/certificates": create_ra_api(ctx),
         "/tsa": Instrumented("tsa", tsa_app(ctx)),
         "/ocsp": Instrumented("ocsp", ocsp_app(ctx)),

@@ -31,6 +31,9 @@ PG_URL = os.environ.get("REGCA_TEST_DATABASE_URL")
 # Realistic inputs the tests carry (tests/data/samples/README.md says what each one is).
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 SAMPLE_XML = SAMPLES / "wniosek-zaswiadczenie.xml"
+# The offline root token's PIN for the run's test homes: never in a home, given to ceremonies
+# (``ctx.with_root_pin(ROOT_PIN)``, or REGCA_ROOT_PIN for the command line).
+ROOT_PIN = secrets.token_hex(8)
 # A pinned time for the whole run: now, to the minute, so openssl's own clock agrees too.
 PINNED = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
 
@@ -66,8 +69,8 @@ def make_home(path: Path, database_url: str | None = None, demo: bool = True,
               public_url: str = "http://127.0.0.1:8080", clock=None) -> CaContext:
     """Initialise a demo home at ``path`` and return its context (pinned clock)."""
     clock = clock or FixedClock(PINNED)
-    initialise(InitOptions(path, public_url=public_url, demo=demo, database_url=database_url),
-               clock=clock)
+    initialise(InitOptions(path, public_url=public_url, demo=demo, database_url=database_url,
+                           root_pin=ROOT_PIN), clock=clock)
     return CaContext.open(path, clock)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import backends, run_cli
+from conftest import ROOT_PIN, backends, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from revocation_support import http, issue, openssl, pkilint_findings, served_on
@@ -111,7 +111,8 @@ def test_crl_numbers_only_go_up_and_are_shared_with_deltas(ctx):
                publisher.publish("issuing", delta=True).number,
                publisher.publish("issuing").number]
     assert numbers == sorted(numbers) and len(set(numbers)) == 3
-    crl = x509.load_der_x509_crl(publisher.publish("root").path.read_bytes())
+    root_crl = CrlPublisher(ctx.with_root_pin(ROOT_PIN)).publish("root")  # a ceremony's
+    crl = x509.load_der_x509_crl(root_crl.path.read_bytes())
     aki = crl.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     ski = ctx.certificate_of("root-ca").extensions.get_extension_for_class(
         x509.SubjectKeyIdentifier).value
@@ -150,7 +151,11 @@ def test_abandoned_issuance_is_listed_without_reason(ctx):
 
 def test_cli_crl_delta_and_bad_arguments(ctx):
     done = run_cli(ctx.settings.home, "crl", "--delta")
-    assert done.code == 0 and "issuing delta CRL #" in done.out and "root delta CRL #" in done.out
+    assert done.code == 0 and "issuing delta CRL #" in done.out and "root delta" not in done.out
+    # The root's CRLs are a ceremony's: asked for here, one line naming the command.
+    done = run_cli(ctx.settings.home, "crl", "--ca", "root")
+    assert done.code == 1 and "regca ceremony root-crl" in done.err
+    assert done.err.count("\n") == 1
     with pytest.raises(SystemExit):
         run_cli(ctx.settings.home, "crl", "--ca", "nowhere")
 

@@ -47,7 +47,8 @@ def test_staff_certificate_names_jst_with_vat_identifier(ctx, staff_subject):
     assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_IDENTIFIER)[0].value == \
         "VATPL-9291004928"
     ku = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert ku.content_commitment and ku.digital_signature and not ku.key_cert_sign
+    # ETSI EN 319 412-2 §4.3.2: a signing certificate has nonRepudiation alone, no mix.
+    assert ku.content_commitment and not ku.digital_signature and not ku.key_cert_sign
 
 
 def test_certificate_urls_come_from_public_url(ctx, staff_subject):
@@ -58,6 +59,9 @@ def test_certificate_urls_come_from_public_url(ctx, staff_subject):
                     "caIssuers": "http://127.0.0.1:8080/ca/issuing.crt"}
     cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert cdp[0].full_name[0].value == "http://127.0.0.1:8080/crl/issuing.crl"
+    policies = cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    assert [q for p in policies for q in p.policy_qualifiers or ()] == \
+        ["http://127.0.0.1:8080/cps"]
 
 
 def test_issued_row_and_audit_event_are_recorded(ctx, staff_subject):

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import PINNED, RESIDENT, make_csr, make_home, run_cli
+from conftest import PINNED, RESIDENT, ROOT_PIN, make_csr, make_home, run_cli
 from werkzeug.test import Client
 
 from ca.certbuilder import CertificateSpec
@@ -47,7 +47,9 @@ def reissue_for_other_key(path, role: str, other: str) -> CaContext:
     make_home(path)
     ctx = CaContext.open(path, FixedClock(PINNED + dt.timedelta(minutes=1)))  # the newest one
     current = ctx.certificate_of(PROFILES[role])
-    issuer = ctx.authority("root" if role == "issuing" else "issuing")
+    # An issuing CA is signed by the root: at a ceremony, with the root's PIN.
+    issuer = (ctx.with_root_pin(ROOT_PIN).authority("root") if role == "issuing"
+              else ctx.authority("issuing"))
     spec = CertificateSpec(ctx.profiles.get(PROFILES[role]), current.subject,
                            ctx.hsm.public_key(other))
     issued = Issuer(ctx).issue_spec(spec, issuer, "test",

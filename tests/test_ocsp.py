@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 from asn1crypto import ocsp as a_ocsp
-from conftest import backends, run_cli
+from conftest import ROOT_PIN, backends, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -242,7 +242,7 @@ def test_response_signed_on_a_miss_is_kept_for_the_next_request(served, tmp_path
 
 def test_root_answers_only_from_presigned_responses(served, tmp_path):
     """RFC 5019 §2.2.3: with no pre-produced response the answer is `unauthorized`; the
-    offline root signs again only in `regca ocsp refresh`."""
+    offline root signs again only at a ceremony (`regca ceremony root-ocsp`)."""
     from ca.store import ocsp as ocsp_store
     issuing = served.ctx.certificate_of("issuing-ca")
     serial = format(issuing.serial_number, "x")
@@ -252,7 +252,7 @@ def test_root_answers_only_from_presigned_responses(served, tmp_path):
     _, _, body = post_ocsp(served.base, der)
     assert ocsp.load_der_ocsp_response(body).response_status == \
         ocsp.OCSPResponseStatus.UNAUTHORIZED
-    assert run_cli(served.home, "ocsp", "refresh", "--ca", "root").code == 0
+    assert run_cli(served.home, "ceremony", "root-ocsp", env={"REGCA_ROOT_PIN": ROOT_PIN}).code == 0
     _, _, body = post_ocsp(served.base, der)
     assert ocsp.load_der_ocsp_response(body).certificate_status == ocsp.OCSPCertStatus.GOOD
 

@@ -48,7 +48,7 @@ def _validate(served, cert, via: str):
                 trust_roots=[_asn1(served.ctx.certificate_of("root-ca"))], allow_fetching=True,
                 revinfo_policy=policy, fetchers=fetchers)
             validator = CertificateValidator(_asn1(cert), validation_context=vc)
-            return await validator.async_validate_usage({"digital_signature"})
+            return await validator.async_validate_usage({"non_repudiation"})
 
     return asyncio.run(run())
 

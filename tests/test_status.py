@@ -45,10 +45,15 @@ def test_a_fresh_demo_home_exits_0_and_lists_every_certificate(fresh):
         assert DATE.match(names[name]["not_after"])
         expected = fresh.certificate_of(profile).not_valid_after_utc.strftime("%Y-%m-%d")
         assert names[name]["not_after"] == expected
-    # Not there yet on a fresh home, and no problem: CRLs before `regca serve`, its jobs.
-    assert {r["state"] for r in report["crls"]} == {"not published"}
+    # Not there yet on a fresh home, and no problem: the issuing CA's CRLs before `regca
+    # serve`, its jobs. The root's CRL comes from the ceremony that `init` is, and the root's
+    # token is offline from then on.
+    assert {(r["ca"], r["state"]) for r in report["crls"] if not r["delta"]} == {
+        ("root", "ok"), ("issuing", "not published")}
     assert report["jobs"]["state"] == "not running"
+    assert report["hsm"].pop("root") == "offline"
     assert set(report["hsm"].values()) == {"ok"}
+    assert DATE.match(report["root_ceremony_due"])
     assert report["database"] == "ok"
     assert report["pending_issuances"] == {"pending": 0, "stale": 0}
 
@@ -134,5 +139,6 @@ def test_a_key_the_hsm_cannot_give_is_a_problem(tmp_path):
     done, report = _status(ctx.settings.home, "--json")
     assert done.code == 1
     failed = {role for role, state in report["hsm"].items() if state.startswith("failed")}
-    assert failed == {"root", "issuing", "ocsp", "tsa", "seal"}
+    assert failed == {"issuing", "ocsp", "tsa", "seal"}
+    assert report["hsm"]["root"] == "offline"  # never logged into outside a ceremony
     assert "Traceback" not in done.err

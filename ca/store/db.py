@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import MetaData, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -285,6 +285,36 @@ class Database:
                 conn.commit()
         except OperationalError as exc:
             raise ConfigurationError(f"database {self.safe_url}: {exc.orig}") from None
+
+    def snapshot(self, dest: Path) -> None:
+        """A consistent copy of the whole database in ``dest``, taken while others write:
+        SQLite's online backup API (one read transaction), or ``pg_dump`` for PostgreSQL."""
+        self._after_fork()
+        if self.dialect != "sqlite":
+            from ca.store.snapshot import pg_dump
+            pg_dump(self.url, dest)
+            return
+        pooled = self._read_engine.raw_connection()
+        try:
+            target = sqlite3.connect(dest)
+            try:
+                pooled.driver_connection.backup(target)
+            finally:
+                target.close()
+        finally:
+            pooled.close()
+
+    def table_names(self) -> list[str]:
+        """The tables the database holds (none in a database fresh from CREATE DATABASE)."""
+        return inspect(self._engine).get_table_names()
+
+    def drop_all_tables(self) -> None:
+        """Undo a restore that could not be finished: every table goes, the database is as
+        empty as it was found."""
+        meta = MetaData()
+        meta.reflect(self._engine)
+        meta.drop_all(self._engine)
+        self.dispose()
 
     @property
     def safe_url(self) -> str:

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ca.store.db import Database, connection_of
@@ -19,7 +19,7 @@ from ca.store.direct import DirectReader
 from ca.store.models import Certificate, OcspResponse
 
 __all__ = ["ResponseRow", "cached", "save", "invalidate", "serials_to_refresh", "status_rows",
-           "FastReader"]
+           "presigned_until", "FastReader"]
 
 # The columns a response is made from; tuples keep bulk refresh light.
 _STATUS_COLUMNS = (Certificate.serial, Certificate.issuer, Certificate.status,
@@ -120,6 +120,27 @@ def serials_to_refresh(session: Session, hash_algorithm: str, before: dt.datetim
             return
         yield rows
         last = rows[-1][0]
+
+
+def presigned_until(session: Session, issuer: str, hash_algorithms: Iterable[str]
+                    ) -> tuple[int, dt.datetime | None]:
+    """How long ``issuer``'s pre-signed responses last: ``(missing, earliest nextUpdate)``,
+    where ``missing`` counts settled certificates without a response for one of
+    ``hash_algorithms`` (what the offline root must sign at its next ceremony)."""
+    missing, earliest = 0, None
+    for alg in hash_algorithms:
+        joined = (OcspResponse.serial == Certificate.serial) & (
+            OcspResponse.hash_algorithm == alg)
+        settled = (Certificate.issuer == issuer) & (Certificate.status != "pending")
+        missing += session.execute(
+            select(func.count()).select_from(Certificate).outerjoin(OcspResponse, joined)
+            .where(settled, OcspResponse.serial.is_(None))).scalar_one()
+        first = _utc(session.execute(
+            select(func.min(OcspResponse.next_update)).select_from(Certificate)
+            .join(OcspResponse, joined).where(settled)).scalar_one())
+        if first is not None and (earliest is None or first < earliest):
+            earliest = first
+    return missing, earliest
 
 
 _RESPONSE = (select(_TABLE.c.der, _TABLE.c.this_update, _TABLE.c.next_update)
