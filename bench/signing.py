@@ -130,7 +130,7 @@ def main() -> None:
     ts = http_timestamper(args.tsa_url) if args.tsa_url else in_process_timestamper(ctx)
     app = create_app(ctx, timestamper=ts, fetch_revocation=False)
     client = app.test_client()
-    key = create_api_key(ctx, "bench", ["sign", "verify"], None)
+    key = create_api_key(ctx, "bench", ["sign", "sign-digest", "verify"], None)
     auth = {"Authorization": f"Bearer {key}"}
     pdf = pdf_of_size(100 * 1024)
     form = SAMPLE_XML.read_bytes()

@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = [
     "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "UnknownProfile",
     "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "Conflict", "AlreadyInitialised",
-    "PayloadTooLarge", "Unprocessable", "ConfigurationError", "HsmUnavailable",
+    "PayloadTooLarge", "Unprocessable", "TooManyRequests", "ConfigurationError", "HsmUnavailable",
     "DependencyUnavailable", "KeyMismatch", "TokenOffline",
 ]
 
@@ -99,6 +99,12 @@ class Unprocessable(RegCAError):
     out, say)."""
 
     code = "unprocessable"
+
+
+class TooManyRequests(RegCAError):
+    """The caller is over an agreed limit (a JST's monthly quota, say) until it resets."""
+
+    code = "quota_exceeded"
 
 
 # -- the service's own faults ------------------------------------------------------------------

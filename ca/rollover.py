@@ -36,8 +36,8 @@ from ca.store import certificates as cert_store
 from ca.store import service_certificates as generations_store
 from ca.store.service_certificates import Generation
 
-__all__ = ["RolledOver", "roll_over", "record_generation", "renewal_due", "renew_due",
-           "published", "published_name", "AUTO_RENEWED", "RENEW_AT"]
+__all__ = ["RolledOver", "roll_over", "record_generation", "generation_key", "renewal_due",
+           "renew_due", "published", "published_name", "AUTO_RENEWED", "RENEW_AT"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,24 @@ def record_generation(ctx: CaContext, role: str, scope: str, generation: int,
                        f"certificate {issued.serial} stays unused") from None
 
 
+def generation_key(ctx: CaContext, role: str, key: KeyConfig, scope: str, generation: int,
+                   actor: str):
+    """The public key of generation ``generation``'s ``key``: generated in the token now
+    (audited, ``key.generate``), or found there when an interrupted attempt left it."""
+    hsm = ctx.hsm.with_key(role, key)
+    if hsm.has_key(role):
+        log.warning("%s: reusing key %r left by an interrupted attempt", role, key.label)
+        return hsm.public_key(role)
+    public = hsm.generate_key(role)
+    with ctx.db.transaction() as s:
+        ctx.audit(s, Event(actor=actor, action="key.generate", object=f"key:{role}",
+                           organization_teryt=scope or None,
+                           details={"label": key.label, "id": key.id.hex(),
+                                    "algorithm": key.algorithm, "generation": generation,
+                                    "token": ctx.settings.hsm.tokens[key.token].label}))
+    return public
+
+
 def roll_over(ctx: CaContext, role: str, scope: str = "", actor: str = "operator:cli"
               ) -> RolledOver:
     """A new key in the HSM and a new certificate for ``role`` (of JST ``scope``), active from
@@ -108,21 +126,8 @@ def roll_over(ctx: CaContext, role: str, scope: str = "", actor: str = "operator
     if key.label == key_of(ctx.hsm, current).label:
         raise ConfigurationError(f"hsm.keys.{role}: generation {generation} would reuse the "
                                  f"key label {key.label!r}")
-    hsm = ctx.hsm.with_key(role, key)
-
     # Step 1: the key, generated in the token (or found there, left by an interrupted attempt).
-    if hsm.has_key(role):
-        public = hsm.public_key(role)
-        log.warning("rollover of %s: reusing key %r left by an interrupted rollover", role,
-                    key.label)
-    else:
-        public = hsm.generate_key(role)
-        with ctx.db.transaction() as s:
-            ctx.audit(s, Event(actor=actor, action="key.generate", object=f"key:{role}",
-                               organization_teryt=scope or None,
-                               details={"label": key.label, "id": key.id.hex(),
-                                        "algorithm": key.algorithm, "generation": generation,
-                                        "token": ctx.settings.hsm.tokens[key.token].label}))
+    public = generation_key(ctx, role, key, scope, generation, actor)
 
     # Step 2: its certificate, from the role's profile, named as the generation before.
     previous = x509.load_der_x509_certificate(current.der)

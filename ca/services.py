@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +33,7 @@ from ca.ocsp_signer import OcspSigner
 from ca.personal_data import PersonRefs
 from ca.profiles import ProfileSet
 from ca.revocation import RevocationRequest, Revoker
-from ca.rolekeys import SERVICE_PROFILES, KeyPair, RoleKey
+from ca.rolekeys import RECHECK, SERVICE_PROFILES, KeyPair, RoleKey, ServiceGenerations
 from ca.store import audit as audit_store
 from ca.store import ocsp as ocsp_store
 from ca.store.db import Database
@@ -42,8 +44,46 @@ from ca.urls import PublicUrls
 
 _SERVICE_ROLES = {profile: role for role, profile in SERVICE_PROFILES.items()}
 
-__all__ = ["RoleKey", "ResponderKeys", "ResponseStore", "OcspServices", "IssuingCa",
-           "ReadOnlyStore"]
+__all__ = ["RoleKey", "ScopedKeys", "ResponderKeys", "ResponseStore", "OcspServices",
+           "IssuingCa", "ReadOnlyStore"]
+
+
+class ScopedKeys:
+    """One service role's keys per JST (role ``seal``, scope its TERYT), for a front that signs
+    on behalf of each JST and holds nothing of the HSM beyond that role.
+
+    ``of(teryt)`` gives the ``RoleKey`` of the JST's active generation, which follows its
+    rollovers by itself, or None while the JST has none; a None is looked for again after
+    ``recheck`` seconds, so a seal created by ``regca seal create`` is used by every running
+    worker within that interval, without a restart (CONTRACT.md: within 15 s).
+    """
+
+    def __init__(self, role: str, hsm, generations: ServiceGenerations,
+                 recheck: float = RECHECK):
+        self.role, self._recheck = role, recheck
+        self._hsm = hsm.only(role)
+        self._generations = generations
+        self._keys: dict[str, tuple[RoleKey | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, scope: str) -> RoleKey | None:
+        now = time.monotonic()
+        with self._lock:
+            found = self._keys.get(scope)
+        if found is not None and (found[0] is not None or now - found[1] < self._recheck):
+            return found[0]
+        key: RoleKey | None = RoleKey(self.role, self._hsm, self._generations, scope,
+                                      self._recheck)
+        try:
+            key.certificate  # noqa: B018 - reads the active generation: NotFound if none
+        except NotFound:
+            key = None
+        with self._lock:
+            self._keys[scope] = (key, now)
+        return key
+
+    def __repr__(self) -> str:
+        return f"<ScopedKeys role={self.role!r}>"
 
 
 class ResponderKeys:

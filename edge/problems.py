@@ -26,6 +26,7 @@ from ca.errors import (
     NotFound,
     PayloadTooLarge,
     RegCAError,
+    TooManyRequests,
     Unauthorized,
     Unprocessable,
 )
@@ -44,6 +45,7 @@ STATUS: dict[type[RegCAError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     Unprocessable: 422,
+    TooManyRequests: 429,
     RegCAError: 500,
     ConfigurationError: 500,
     HsmUnavailable: 503,

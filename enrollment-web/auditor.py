@@ -7,7 +7,9 @@ import json
 
 from flask import Blueprint, Response, abort, render_template, request
 
+from ca.errors import Malformed
 from ca.serials import parse_serial
+from ca.usage import Month, to_csv, usage_report
 from enrollment_web.auth import current_actor, require
 from enrollment_web.forms import AuditFilterForm
 from enrollment_web.services import authority, store
@@ -77,3 +79,35 @@ def certificate(serial: str):
     h = audit_log.certificate_history(store(), current_actor().caller, serial)
     return render_template("certificate.html", row=h.certificate, history=h.events,
                            e=h.enrolment)
+
+
+def _month() -> tuple[Month | None, str | None]:
+    """The month picked (``?month=YYYY-MM``, an ``<input type="month">``), default this one."""
+    text = request.args.get("month")
+    if not text:
+        return Month.of(store().now()), None
+    try:
+        return Month.parse(text), None
+    except Malformed as exc:
+        return None, exc.message
+
+
+@bp.route("/audit/usage")
+@require("auditor")
+def usage():
+    """The same table as ``regca report usage``, for a month picked on the page."""
+    month, error = _month()
+    report = usage_report(store(), month) if month else None
+    return render_template("usage.html", report=report, month=month,
+                           error=error), (400 if error else 200)
+
+
+@bp.route("/audit/usage.csv")
+@require("auditor")
+def usage_csv():
+    month, error = _month()
+    if error:
+        abort(400)
+    return Response(to_csv(usage_report(store(), month)).encode("utf-8"),
+                    mimetype="text/csv", headers={
+                        "Content-Disposition": f'attachment; filename="regca-usage-{month}.csv"'})

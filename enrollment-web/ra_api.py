@@ -12,6 +12,7 @@ from ca.errors import Malformed
 from ca.issuance import IssuanceRequest
 from ca.services import ReadOnlyStore
 from edge.problems import install_problems
+from edge.wsgi import API_KEY_ENVIRON
 from ra import certificates
 from ra.access import REVOKE, Caller, find_certificate
 from ra.apikeys import ApiKeys, Principal, require_scope
@@ -51,7 +52,9 @@ def create_ra_api(ra: RegistrationAuthority, store: ReadOnlyStore, api_keys: Api
     def principal() -> Principal:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        return api_keys.authenticate(token if scheme.lower() == "bearer" else None)
+        found = api_keys.authenticate(token if scheme.lower() == "bearer" else None)
+        request.environ[API_KEY_ENVIRON] = found.key_id  # for the access log
+        return found
 
     def caller(p: Principal) -> Caller:
         return Caller.api_key(p)

@@ -314,6 +314,18 @@ def cmd_rollover(args) -> None:
     print(f"previous certificate {done.previous_serial} stays published for validation")
 
 
+def cmd_seal_create(args) -> None:
+    from cryptography.x509.oid import NameOID
+
+    from ca.jst_seals import create_seal
+    done = create_seal(_ctx(args), args.org)
+    subject = done.certificate.subject.rfc4514_string({NameOID.ORGANIZATION_IDENTIFIER:
+                                                       "organizationIdentifier"})
+    until = done.certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+    print(f"seal of JST {done.teryt}: certificate {done.serial} ({subject}), key "
+          f"{done.key_label!r}, valid until {until}; its keys seal with it from now on")
+
+
 def cmd_status(args) -> None:
     from regca.status_report import build_report
     report = build_report(_ctx(args))
@@ -344,6 +356,22 @@ def cmd_trust_refresh(args) -> None:
     if done.refused:
         raise PartlyDone(f"{len(done.refused)} trusted list(s) refused and not stored; "
                          f"{len(done.loaded)} stored")
+
+
+def cmd_report_usage(args) -> None:
+    from ca.usage import Month, to_csv, usage_report
+    report = usage_report(_ctx(args).db, Month.parse(args.month))
+    if args.format == "json":
+        print(json.dumps(report.to_json(), ensure_ascii=False, indent=1))
+        return
+    # UTF-8 with a BOM and CRLF lines, as Polish Excel opens it, whatever the locale says
+    text, raw = to_csv(report), getattr(sys.stdout, "buffer", None)
+    sys.stdout.flush()
+    if raw is None:  # a text-only stream (captured output)
+        sys.stdout.write(text)
+    else:
+        raw.write(text.encode("utf-8"))
+        raw.flush()
 
 
 # -- parser ----------------------------------------------------------------------------------------
@@ -463,6 +491,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("service", choices=["ocsp", "tsa", "seal"])
     sp.add_argument("--org", default=None, metavar="TERYT", help="the seal of this JST")
 
+    seal = sub.add_parser("seal", help="JST e-seals").add_subparsers(
+        dest="seal_command", required=True, metavar="ACTION")
+    sp = seal.add_parser("create", help="a seal key in the HSM and a certificate (seal "
+                                        "profile) naming the JST; its API keys seal with it")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--org", required=True, metavar="TERYT", help="the JST (regca org list)")
+    sp.set_defaults(fn=cmd_seal_create)
+
     trust = sub.add_parser("trust", help="EU trusted lists").add_subparsers(
         dest="trust_command", required=True, metavar="ACTION")
     sp = trust.add_parser("refresh", help="load the EU LOTL and the national lists it points "
@@ -473,6 +509,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--tl", nargs="+", action="extend", metavar="FILE",
                     help="national lists to load instead of downloading them")
     sp.set_defaults(fn=cmd_trust_refresh)
+
+    report = sub.add_parser("report", help="reports").add_subparsers(
+        dest="report_command", required=True, metavar="ACTION")
+    sp = report.add_parser("usage", help="per JST, one month (Europe/Warsaw): certificates "
+                                         "issued and revoked, seals, time-stamps, verifications")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--month", required=True, metavar="YYYY-MM")
+    sp.add_argument("--format", choices=["csv", "json"], default="csv",
+                    help="csv: semicolons, UTF-8 with BOM, for Excel (default); json")
+    sp.set_defaults(fn=cmd_report_usage)
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION")

@@ -17,7 +17,9 @@ from pyhanko.sign.timestamps import TimeStamper
 from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
+from ca.quotas import QuotaGuard, Quotas
 from ca.rolekeys import SERVICE_PROFILES, CertifiedKey, ServiceGenerations
+from ca.seal_journal import SealJournal
 from ca.services import (
     IssuingCa,
     OcspServices,
@@ -25,6 +27,7 @@ from ca.services import (
     ResponderKeys,
     ResponseStore,
     RoleKey,
+    ScopedKeys,
 )
 from ca.transparency import AUDIT_ROLE, HMAC_ROLE, HeadSigner, LogReader, LogSchedule
 from enrollment_web.ra_api import create_ra_api
@@ -137,8 +140,12 @@ def trust_store(ctx: CaContext, config: SigningConfig | None = None) -> TrustSto
     return TrustStore(inputs, config.trust_anchors, config.fetching)
 
 
-def seal_registry(ctx: CaContext) -> SealRegistry:
-    return SealRegistry(role_key(ctx, "seal"), tuple(ctx.chain()))
+def seal_registry(ctx: CaContext, config: SigningConfig | None = None) -> SealRegistry:
+    """The region's seal, checked now, and the JSTs' own, found as their keys ask for them."""
+    config = config or SigningConfig.load(ctx.settings)
+    return SealRegistry(role_key(ctx, "seal"), tuple(ctx.chain()),
+                        ScopedKeys("seal", ctx.hsm, ServiceGenerations(ctx.db)),
+                        config.region_seal_stands_in)
 
 
 def _timestamper(ctx: CaContext, config: SigningConfig) -> TimeStamper:
@@ -150,10 +157,12 @@ def _timestamper(ctx: CaContext, config: SigningConfig) -> TimeStamper:
 def signing_services(ctx: CaContext, config: SigningConfig | None = None,
                      timestamper: TimeStamper | None = None) -> SigningServices:
     """``timestamper``: any pyHanko TimeStamper; default per ``[signing] timestamper``."""
-    seals = seal_registry(ctx)  # a seal certificate for another key is refused first
     config = config or SigningConfig.load(ctx.settings)
+    seals = seal_registry(ctx, config)  # a seal certificate for another key is refused first
     return SigningServices(config, seals, timestamper or _timestamper(ctx, config),
-                           trust_store(ctx, config), ApiKeys(ctx.db), ctx.clock)
+                           trust_store(ctx, config), ApiKeys(ctx.db),
+                           SealJournal(ctx.db, ctx.clock),
+                           QuotaGuard(ctx.db, Quotas.load(ctx.settings), ctx.clock), ctx.clock)
 
 
 def signing_app(ctx: CaContext, config: SigningConfig | None = None,

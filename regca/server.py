@@ -13,10 +13,16 @@ from gunicorn.app.base import BaseApplication
 
 from ca.context import CaContext
 from ca.issuance import Issuer
+from edge.wsgi import API_KEY_ENVIRON
 from regca.scheduler import start_jobs
 from regca.status_report import clear_heartbeat
 
-__all__ = ["serve", "prepare_metrics"]
+__all__ = ["ACCESS_LOG_FORMAT", "serve", "prepare_metrics"]
+
+# gunicorn's default line, then the id of the API key the request came with (``-`` for none;
+# edge.wsgi.API_KEY_ENVIRON): which application made which call, never the key's secret.
+ACCESS_LOG_FORMAT = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                     f"key=%({{{API_KEY_ENVIRON}}}e)s")
 
 
 class _Gunicorn(BaseApplication):
@@ -72,6 +78,7 @@ def serve(home: Path, bind: str, workers: int) -> None:
         _Gunicorn(ctx.settings.home, {
             "bind": bind, "workers": workers, "worker_class": "gthread", "threads": 4,
             "accesslog": str(ctx.settings.log_dir / "access.log"), "errorlog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
             "loglevel": "warning", "timeout": 60,
         }).run()
     finally:

@@ -22,7 +22,8 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from ca.clock import Clock
 from ca.errors import DependencyUnavailable
 from signing.options import CmsOptions
-from signing.seal import SealIdentity
+from signing.seal import Sealed, SealIdentity
+from signing.stamps import token_serial
 
 __all__ = ["CadesSealer"]
 
@@ -45,7 +46,7 @@ class CadesSealer:
             cached = self._per_cert[der] = (attr.dump(), sid.dump())
         return cms.CMSAttribute.load(cached[0]), cms.SignerIdentifier.load(cached[1])
 
-    def seal(self, content: bytes, identity: SealIdentity, options: CmsOptions) -> bytes:
+    def seal(self, content: bytes, identity: SealIdentity, options: CmsOptions) -> Sealed:
         digest = options.digest if options.digest is not None else hashlib.sha256(content).digest()
         cert = identity.asn1_certificate
         ess_cert_v2, sid = self._constant_parts(cert)
@@ -74,8 +75,10 @@ class CadesSealer:
             "signature": signature,
         }
         # Step 3: B-T, the timestamp over the signature value (EN 319 122-1 §5.3).
+        stamps: tuple[int, ...] = ()
         if options.level == "B-T":
             token = self._timestamp(hashlib.sha256(signature).digest())
+            stamps = (token_serial(token),)
             signer_info["unsigned_attrs"] = cms.CMSAttributes(
                 [simple_cms_attribute("signature_time_stamp_token", token)])
         signed_data = cms.SignedData({
@@ -87,7 +90,8 @@ class CadesSealer:
                              for c in (cert, *identity.asn1_chain[:-1])],
             "signer_infos": [cms.SignerInfo(signer_info)],
         })
-        return cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+        return Sealed(cms.ContentInfo({"content_type": "signed_data",
+                                       "content": signed_data}).dump(), stamps)
 
     def _timestamp(self, imprint: bytes) -> cms.ContentInfo:
         if self.timestamper is None:

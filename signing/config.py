@@ -5,6 +5,8 @@
     trust_anchors = ["extra/other-ca.pem"] # PEM files (relative to the home) trusted too
     tsa_url = "https://tsa.example/tsa"   # default: the home's own /tsa
     timestamper = "http"                  # or "in-process" (the same TSA in this process)
+    region_seal_stands_in = false         # true: a JST without a seal of its own seals with
+                                          # the region's (said in header, audit and report)
 
     [signing.xades_policy]                # optional SignaturePolicyIdentifier (EN 319 132-1)
     identifier = "urn:oid:1.3.6.1.4.1.99999.616.3.1"
@@ -48,6 +50,7 @@ class SigningConfig:
     timestamper: str = "http"
     xades_policy: XAdESSignaturePolicy | None = None
     fetching: FetchPolicy = FetchPolicy()
+    region_seal_stands_in: bool = False
 
     def __post_init__(self):
         if not isinstance(self.max_body_bytes, int) or self.max_body_bytes <= 0:
@@ -56,6 +59,8 @@ class SigningConfig:
             raise ConfigurationError(
                 f"signing.timestamper: {self.timestamper!r} is not one of "
                 f"{', '.join(_TIMESTAMPERS)}")
+        if not isinstance(self.region_seal_stands_in, bool):
+            raise ConfigurationError("signing.region_seal_stands_in: must be true or false")
 
     @classmethod
     def load(cls, settings: Settings) -> SigningConfig:
@@ -73,7 +78,8 @@ class SigningConfig:
                    trust_anchors=tuple(anchors), tsa_url=raw.get("tsa_url"),
                    timestamper=raw.get("timestamper", "http"),
                    xades_policy=_xades_policy(raw.get("xades_policy")),
-                   fetching=FetchPolicy.from_table(raw.get("fetching")))
+                   fetching=FetchPolicy.from_table(raw.get("fetching")),
+                   region_seal_stands_in=raw.get("region_seal_stands_in", False))
 
 
 def _xades_policy(raw: dict | None) -> XAdESSignaturePolicy | None:

@@ -10,6 +10,7 @@ from ca.errors import Malformed
 
 __all__ = [
     "CMS_LEVELS",
+    "DETACHED_URI",
     "PDF_LEVELS",
     "XML_LEVELS",
     "CmsOptions",
@@ -25,6 +26,10 @@ CMS_LEVELS = ("B-B", "B-T")
 _PACKAGINGS = ("enveloped", "detached")
 _DIGEST = re.compile(r"^sha256:([0-9a-fA-F]{64})$")
 _MAX_TEXT = 200
+# A detached XAdES reference's default URI, and what a given one may hold: RFC 3986's
+# unreserved, reserved and percent characters (no space, quote or angle bracket).
+DETACHED_URI = "document.xml"
+_URI = re.compile(r"^[A-Za-z0-9._~:/?#\[\]@!$&'()*+,;=%-]{1,200}$")
 
 
 def _level(query: Mapping[str, str], allowed: tuple[str, ...], default: str) -> str:
@@ -84,15 +89,34 @@ class PdfOptions:
 
 @dataclass(frozen=True)
 class XmlOptions:
+    """``reference_uri``: what a detached signature's reference names (the document's name
+    where the relying party keeps it); ``description``: the xades:DataObjectFormat's
+    Description (EN 319 132-1 §5.2.4); ``mime_type``: its MimeType, the body's media type."""
+
     level: str = "B-T"
     packaging: str = "enveloped"
+    reference_uri: str = DETACHED_URI
+    description: str | None = None
+    mime_type: str = "application/xml"
+
+    def __post_init__(self):
+        if not _URI.match(self.reference_uri) or self.reference_uri.startswith("#"):
+            raise Malformed("reference_uri: a relative or absolute URI of at most "
+                            f"{_MAX_TEXT} characters (RFC 3986), not a same-document '#' one")
 
     @classmethod
-    def from_query(cls, query: Mapping[str, str], default_level: str) -> XmlOptions:
+    def from_query(cls, query: Mapping[str, str], default_level: str,
+                   mime_type: str = "application/xml") -> XmlOptions:
         packaging = query.get("packaging") or "enveloped"
         if packaging not in _PACKAGINGS:
             raise Malformed(f"packaging: {packaging!r} is not one of {', '.join(_PACKAGINGS)}")
-        return cls(level=_level(query, XML_LEVELS, default_level), packaging=packaging)
+        uri = query.get("reference_uri")
+        if uri is not None and packaging != "detached":
+            raise Malformed("reference_uri: only with packaging=detached (an enveloped "
+                            "signature references its own document)")
+        return cls(level=_level(query, XML_LEVELS, default_level), packaging=packaging,
+                   reference_uri=uri if uri is not None else DETACHED_URI,
+                   description=_text(query, "description"), mime_type=mime_type)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from ca.errors import DependencyUnavailable
 from signing.errors import BadDocument
 from signing.hsm_signer import KeySigner
 from signing.options import PdfOptions
-from signing.seal import SealIdentity
+from signing.seal import Sealed, SealIdentity
+from signing.stamps import RecordingTimeStamper
 from signing.trust import TrustStore
 
 __all__ = ["PadesSealer", "looks_like_pdf"]
@@ -41,7 +42,7 @@ class PadesSealer:
     def __init__(self, trust: TrustStore, timestamper: TimeStamper | None):
         self.trust, self.timestamper = trust, timestamper
 
-    def seal(self, data: bytes, identity: SealIdentity, options: PdfOptions) -> bytes:
+    def seal(self, data: bytes, identity: SealIdentity, options: PdfOptions) -> Sealed:
         writer = self._writer(data)
         signer = KeySigner(identity.key, identity.asn1_certificate, identity.asn1_chain)
         name = _free_field_name(writer)
@@ -64,7 +65,7 @@ class PadesSealer:
         if options.level != "B-B":
             if self.timestamper is None:
                 raise DependencyUnavailable("no TSA is configured for this level")
-            timestamper = self.timestamper
+            timestamper = RecordingTimeStamper(self.timestamper)
         pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamper,
                                        stamp_style=_STAMP, new_field_spec=spec)
         try:
@@ -82,7 +83,7 @@ class PadesSealer:
             raise BadDocument(f"cannot sign this PDF: {exc}") from None
         except PdfError as exc:
             raise BadDocument(f"cannot sign this PDF: {exc}") from None
-        return out.getvalue()
+        return Sealed(out.getvalue(), tuple(timestamper.serials) if timestamper else ())
 
     @staticmethod
     def _writer(data: bytes) -> IncrementalPdfFileWriter:

@@ -55,3 +55,20 @@ def verdicts_around_revocation(served, signed: bytes, serial: str, reason: str, 
     before = verify(app.test_client(), key, signed)["signatures"][0]
     revoke_later(served, serial, reason)
     return before, verify(app.test_client(), key, signed)["signatures"][0]
+
+
+def jst_seals(ctx, *teryts: str) -> dict:
+    """Each JST's own seal (``regca seal create``'s core), made once per home: its keys seal
+    with it. Returns the certificates by TERYT."""
+    from cryptography import x509
+
+    from ca.jst_seals import create_seal
+    from ca.store import service_certificates as generations
+
+    made = {}
+    for teryt in teryts:
+        with ctx.db.reading() as s:
+            active = generations.active(s, "seal", teryt)
+        made[teryt] = (x509.load_der_x509_certificate(active.der) if active
+                       else create_seal(ctx, teryt, "test").certificate)
+    return made

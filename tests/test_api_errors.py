@@ -31,7 +31,8 @@ def api(home):
 
 @pytest.fixture(scope="module")
 def keys(home):
-    return {"all": create_api_key(home, "wszystko", ["sign", "verify", "issue", "revoke"], None),
+    return {"all": create_api_key(home, "wszystko", ["sign", "verify", "issue", "revoke",
+                                                        "sign-digest"], None),
             "verify": create_api_key(home, "tylko weryfikacja", ["verify"], None)}
 
 

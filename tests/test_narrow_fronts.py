@@ -223,7 +223,9 @@ def test_signing_front_holds_the_seal_key_only(home):
     assert facts["contexts"] == 0
     assert facts["key_roles"] == {"seal"}
     assert facts["hsm_roles"] == {"seal"}
-    assert set(facts["db_holders"]) == {"ApiKeys", "ServiceGenerations"}
+    assert set(facts["db_holders"]) == {"ApiKeys", "SealJournal", "QuotaGuard",
+                                        "ServiceGenerations"}
+
 
 
 # -- the web and the RA API ---------------------------------------------------------------------

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
-from signing_support import sample_pdf
+from signing_support import jst_seals, sample_pdf
 from signxml.exceptions import InvalidDigest
 from signxml.xades import XAdESVerifier
 
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.hsm
 
 @pytest.fixture(scope="module")
 def keys(home):
-    return {"sign": create_api_key(home, "eod", ["sign", "verify"], None),
+    return {"sign": create_api_key(home, "eod", ["sign", "verify", "sign-digest"], None),
             "verify": create_api_key(home, "inbox", ["verify"], None),
             "jst": create_api_key(home, "gmina", ["sign"], "0862011")}
 
@@ -358,14 +358,15 @@ def test_unknown_routes_and_methods_answer_json(client, method, path, status):
     assert resp.get_json()["error"]["code"]
 
 
-def test_jst_bound_key_seals_with_the_region_seal_until_jst_seals_exist(client, keys, home):
+def test_jst_bound_key_seals_with_its_jsts_own_seal(client, keys, home):
+    own = jst_seals(home, "0862011")["0862011"]
     resp = client.post("/api/v1/sign/pdf", data=sample_pdf(), query_string={"level": "B-B"},
                        headers={**auth(keys["jst"]), "Content-Type": "application/pdf"})
     assert resp.status_code == 200
-    assert resp.headers["RegCA-Seal"] == "region (no seal provisioned for JST 0862011)"
+    assert resp.headers["RegCA-Seal"] == "JST 0862011"
     signed = resp.get_data()
     sig = PdfFileReader(io.BytesIO(signed)).embedded_signatures[0]
-    assert sig.signer_cert.dump() == to_asn1(home.certificate_of("seal")).dump()
+    assert sig.signer_cert.dump() == to_asn1(own).dump()
 
 
 def test_verify_without_a_signature_is_indeterminate_not_passed(client, keys):

@@ -36,7 +36,7 @@ def live(tmp_path_factory):
         # The TSA service comes from another branch; until then the TSA key stamps in-process.
         with open(ctx.settings.config_file, "a") as f:
             f.write('\n[signing]\ntimestamper = "in-process"\n')
-    key = create_api_key(ctx, "eod", ["sign", "verify"], None)
+    key = create_api_key(ctx, "eod", ["sign", "sign-digest", "verify"], None)
     with wsgi_thread(create_app(ctx.settings.home, ctx), port):
         yield {"ctx": ctx, "base": base, "key": key, "prefixes": prefixes}
     ctx.db.dispose()

@@ -493,7 +493,8 @@ def _signed_by_a_resident(ctx, level: str) -> tuple[bytes, str]:
                        key=private, chain=chain, asn1_certificate=to_asn1(issued.certificate),
                        asn1_chain=tuple(to_asn1(c) for c in chain))
     sealer = XadesSealer(ctx.clock, in_process_timestamper(ctx))
-    return sealer.seal(SAMPLE_XML.read_bytes(), identity, XmlOptions(level=level)), issued.serial
+    return (sealer.seal(SAMPLE_XML.read_bytes(), identity, XmlOptions(level=level)).data,
+            issued.serial)
 
 
 @pytest.mark.parametrize("level, reason, expected", [

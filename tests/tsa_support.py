@@ -51,11 +51,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(home: Path, workers: int = 2, env: dict | None = None):
-    """``regca serve`` as a subprocess; yields (base URL, process). Stops it with SIGTERM, the
-    clean stop an operator's service manager sends. It serves this checkout's code (first on
-    PYTHONPATH), whatever checkout the virtualenv was installed from."""
-    port = free_port()
+def gunicorn(home: Path, workers: int = 2, env: dict | None = None, port: int | None = None):
+    """``regca serve`` as a subprocess on ``port`` (default a free one); yields (base URL,
+    process). Stops it with SIGTERM, the clean stop an operator's service manager sends. It
+    serves this checkout's code (first on PYTHONPATH), whatever checkout the virtualenv was
+    installed from."""
+    port = port or free_port()
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.Popen([REGCA, "--home", str(home), "serve", "--bind", f"127.0.0.1:{port}",
                              "--workers", str(workers)],

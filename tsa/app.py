@@ -14,7 +14,7 @@ import time
 from sqlalchemy.exc import SQLAlchemyError
 
 from ca.errors import Unauthorized
-from edge.wsgi import BodyTooLarge, read_body, respond
+from edge.wsgi import API_KEY_ENVIRON, BodyTooLarge, read_body, respond
 from ra.apikeys import ApiKeys
 from tsa.authority import TimeStampAuthority
 from tsa.errors import Rejected
@@ -67,7 +67,10 @@ class TsaApp:
         except BodyTooLarge:
             raise Rejected("bad_request", f"a time-stamp query is at most "
                                           f"{self.policy.max_request_bytes} bytes", 413) from None
-        return der, self._requester(environ)
+        requester = self._requester(environ)
+        if requester.startswith("apikey:"):
+            environ[API_KEY_ENVIRON] = requester.removeprefix("apikey:")  # for the access log
+        return der, requester
 
     def _requester(self, environ) -> str:
         """``apikey:<id>`` when a valid Bearer key is presented, else the remote address.
