@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ca.audit import Event
 from ca.context import CaContext
-from ca.errors import Conflict, InvalidSubject
-from ca.identity import validate_nip, validate_regon, validate_teryt
+from ca.errors import Conflict
+from ca.identity import validate_nip, validate_regon, validate_teryt, validate_text
 from ca.store import organizations as org_store
 from ca.store.models import Organization
 
@@ -15,9 +15,7 @@ __all__ = ["add_organization", "list_organizations"]
 def add_organization(ctx: CaContext, teryt: str, name: str, nip: str | None = None,
                      regon: str | None = None, actor: str = "operator") -> Organization:
     teryt = validate_teryt(teryt, "teryt")
-    name = " ".join((name or "").split())
-    if not name or len(name) > 200:
-        raise InvalidSubject("name", "must be 1..200 characters")
+    name = validate_text(name, "name", max_length=200)
     org = Organization(teryt=teryt, name=name,
                        nip=validate_nip(nip) if nip else None,
                        regon=validate_regon(regon) if regon else None,
