@@ -23,6 +23,12 @@ def add_organization(ctx: CaContext, teryt: str, name: str, nip: str | None = No
     with ctx.db.transaction() as s:
         if org_store.get(s, teryt) is not None:
             raise Conflict(f"teryt: JST {teryt} is already registered")
+        for field in ("nip", "regon"):
+            value = getattr(org, field)
+            holder = org_store.holder_of(s, field, value) if value else None
+            if holder is not None:
+                raise Conflict(f"{field}: {value} is already the {field.upper()} of JST "
+                               f"{holder.teryt} ({holder.name}); one JST per {field.upper()}")
         org_store.add(s, org)
         ctx.audit(s, Event(actor=actor, action="organization.add", object=f"organization:{teryt}",
                            organization_teryt=teryt,

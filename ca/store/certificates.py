@@ -12,6 +12,8 @@ transaction, so no certificate is stored without one (DESIGN.md, "The audit log"
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -23,13 +25,15 @@ from ca.store import audit as audit_store
 from ca.store import crl as crl_store
 from ca.store import ocsp as ocsp_store
 from ca.store.db import Database, connection_of
+from ca.store.direct import ThreadReader
 from ca.store.groupcommit import GroupWriter
 from ca.store.models import Certificate
 from ca.store.ocsp import ResponseRow
 
 __all__ = ["PendingCertificate", "SignedCertificate", "Revocation", "IssuanceWriter",
            "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
-           "get_many", "current_for_profile", "stale_pending"]
+           "get_many", "current_for_profile", "stale_pending", "KeyUse", "KeyUses",
+           "key_uses", "uses_of_key"]
 
 
 _TABLE = Certificate.__table__
@@ -54,6 +58,7 @@ class PendingCertificate(NamedTuple):
     not_after: dt.datetime
     tbs: bytes
     created_at: dt.datetime
+    spki_sha256: bytes | None = None
 
 
 class SignedCertificate(NamedTuple):
@@ -177,6 +182,49 @@ def current_for_profile(session: Session, profile: str,
     if organization_teryt is not None:
         q = q.where(Certificate.organization_teryt == organization_teryt)
     return session.execute(q).scalar_one_or_none()
+
+
+class KeyUse(NamedTuple):
+    """One certificate (any status) of a public key."""
+
+    serial: str
+    subject: str
+    profile: str
+    status: str
+    revocation_reason: str | None
+
+
+_USES = (select(Certificate.serial, Certificate.subject, Certificate.profile, Certificate.status,
+                Certificate.revocation_reason)
+         .where(Certificate.spki_sha256 == bindparam("p_spki")))
+
+
+def uses_of_key(session, spki_sha256: bytes) -> list[KeyUse]:
+    """Every certificate ever recorded for the key with this SubjectPublicKeyInfo hash."""
+    return [KeyUse(*row) for row in session.execute(_USES, {"p_spki": spki_sha256})]
+
+
+class KeyUses:
+    """``uses_of_key`` on issuance's hot path: one indexed read on a DB-API connection kept
+    per thread, in autocommit (an ORM session per request doubled issuance's CPU time).
+    One per database (``key_uses``), however many issuers come and go."""
+
+    def __init__(self, db: Database):
+        self._all = ThreadReader(db).all
+
+    def __call__(self, spki_sha256: bytes) -> list[KeyUse]:
+        return [KeyUse(*row) for row in self._all(_USES, {"p_spki": spki_sha256})]
+
+
+_key_uses: weakref.WeakKeyDictionary[Database, KeyUses] = weakref.WeakKeyDictionary()
+_key_uses_lock = threading.Lock()
+
+
+def key_uses(db: Database) -> KeyUses:
+    with _key_uses_lock:
+        if db not in _key_uses:
+            _key_uses[db] = KeyUses(db)
+        return _key_uses[db]
 
 
 def stale_pending(session: Session, before: dt.datetime) -> list[Certificate]:

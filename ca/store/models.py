@@ -61,6 +61,13 @@ class Organization(Base):
     regon: Mapped[str | None] = mapped_column(String(14))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
+    # One NIP, one REGON, one JST: a second JST under the same tax number would carry the
+    # first one's organizationIdentifier (VATPL-<NIP>) in its certificates.
+    __table_args__ = (
+        Index("ux_organizations_nip", "nip", unique=True),
+        Index("ux_organizations_regon", "regon", unique=True),
+    )
+
 
 class Certificate(Base):
     """Every certificate RegCA ever intended to sign, from the pending row onwards."""
@@ -82,6 +89,9 @@ class Certificate(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revocation_reason: Mapped[str | None] = mapped_column(String(32))
     invalidity_date: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # SHA-256 of the certified SubjectPublicKeyInfo: finds every certificate of one key (a key
+    # revoked for keyCompromise is never certified again; one key, one subject).
+    spki_sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     __table_args__ = (
         CheckConstraint("status in ('pending', 'issued', 'revoked', 'abandoned')",
@@ -90,6 +100,7 @@ class Certificate(Base):
         Index("ix_certificates_profile_status", "profile", "status"),
         Index("ix_certificates_revoked_at", "issuer", "revoked_at"),
         Index("ix_certificates_organization", "organization_teryt"),
+        Index("ix_certificates_spki", "spki_sha256"),
     )
 
 
