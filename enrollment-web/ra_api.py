@@ -11,6 +11,7 @@ from flask import Flask, Response, jsonify, request
 from ca.context import CaContext
 from ca.errors import Malformed
 from ca.issuance import IssuanceRequest, Issuer
+from edge.json_body import json_object
 from edge.problems import install_problems
 from ra import certificates
 from ra.access import REVOKE, Caller, find_certificate
@@ -27,10 +28,7 @@ def _pem(cert) -> str:
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise Malformed("the body must be a JSON object (Content-Type: application/json)")
-    return body
+    return json_object(request)
 
 
 def _status_body(c: CertificateView) -> dict:

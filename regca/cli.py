@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -316,11 +317,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.fn(args)
     except (RegCAError, UserError) as exc:
-        print(f"regca: error: {exc}", file=sys.stderr)
+        print(f"regca: error: {_one_line(exc)}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"regca: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a fault of ours: still one line, the traceback on request
+        if os.environ.get("REGCA_DEBUG"):
+            raise
+        print(f"regca: error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+              "run with REGCA_DEBUG=1 for the traceback", file=sys.stderr)
+        return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":
