@@ -133,9 +133,31 @@ def cmd_audit_verify(args) -> None:
     print(f"audit log intact: {count} events")
 
 
-def cmd_token_enroll(args) -> None:
-    import os
+def _token_pin(args) -> str:
+    """The token's user PIN from the safest source given: a file (--pin-file), the environment
+    (REGCA_TOKEN_PIN), a prompt on the terminal; --pin (visible in ``ps``) only if given."""
+    if args.pin is not None:
+        return args.pin
+    if args.pin_file:
+        lines = _read(args.pin_file).decode(errors="replace").splitlines()
+        if not lines or not lines[0]:
+            raise UserError(f"{args.pin_file}: empty; the PIN goes on its first line")
+        return lines[0]
+    if os.environ.get("REGCA_TOKEN_PIN"):
+        return os.environ["REGCA_TOKEN_PIN"]
+    if sys.stdin.isatty():
+        import getpass
+        try:
+            pin = getpass.getpass(f"PIN of token {args.token_label!r}: ")
+        except EOFError:
+            pin = ""
+        if pin:
+            return pin
+    raise UserError("no PIN: give --pin-file FILE, set REGCA_TOKEN_PIN, or run in a terminal "
+                    "to be asked")
 
+
+def cmd_token_enroll(args) -> None:
     from ra.personalisation import LocalCa, PersonalisationRequest, personalise
     from ra.token import TokenRef
     from regca.remote_ca import RemoteCa
@@ -144,9 +166,11 @@ def cmd_token_enroll(args) -> None:
     except ValueError as exc:
         raise UserError(f"{args.subject}: not JSON ({exc})") from None
     conf = os.environ.get("SOFTHSM2_CONF")  # the caller's token store, read before the CA's HSM
+    pin = _token_pin(args)
     if args.ca_url:
         if not args.api_key:
-            raise UserError("--ca-url needs --api-key (an API key of scope 'issue')")
+            raise UserError("--ca-url needs --api-key or env REGCA_API_KEY (an API key of scope "
+                            "'issue')")
         ca = RemoteCa(args.ca_url, args.api_key)
     else:
         ctx = _ctx(args)
@@ -155,7 +179,7 @@ def cmd_token_enroll(args) -> None:
             conf = str(hsm.softhsm_conf)  # no store of its own: the token is in the home's
         ca = LocalCa(ctx, "operator:cli")
     done = personalise(PersonalisationRequest(
-        TokenRef(args.module, args.token_label, conf), args.pin, tuple(args.profile), subject),
+        TokenRef(args.module, args.token_label, conf), pin, tuple(args.profile), subject),
         ca)
     for item in done:
         print(f"{item.issued.serial}\t{item.profile}\tid={item.key_id.hex()}\t"
@@ -282,13 +306,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sp.add_argument("--module", required=True, help="the token's PKCS#11 library")
     sp.add_argument("--token-label", required=True)
-    sp.add_argument("--pin", required=True, help="the token's user PIN")
+    pin = sp.add_mutually_exclusive_group()
+    pin.add_argument("--pin-file", metavar="FILE", help="file whose first line is the token's "
+                     "user PIN (else env REGCA_TOKEN_PIN, else a prompt on the terminal)")
+    pin.add_argument("--pin", default=None, help="the PIN itself: visible to every local user "
+                     "in `ps`, prefer --pin-file, REGCA_TOKEN_PIN or the prompt")
     sp.add_argument("--profile", required=True, action="append",
                     help="certificate profile; repeat for a signing and an authentication key")
     sp.add_argument("--subject", required=True, help="SUBJ.json")
     sp.add_argument("--ca-url", default=None, help="the CA's base URL (RA API); default: "
                     "this home's CA in-process")
-    sp.add_argument("--api-key", default=None, help="API key of scope 'issue' for --ca-url")
+    sp.add_argument("--api-key", default=os.environ.get("REGCA_API_KEY"),
+                    help="API key of scope 'issue' for --ca-url (default: env REGCA_API_KEY)")
     sp.set_defaults(fn=cmd_token_enroll)
 
     trust = sub.add_parser("trust", help="EU trusted lists").add_subparsers(
