@@ -340,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from regca.privacy import private_umask
+    private_umask()  # before anything is written: the home is private (regca/privacy.py)
     args = build_parser().parse_args(argv)  # --help and usage errors exit here
     from ca.config import default_home
     args.home = (args.home or default_home()).resolve()

@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from ca.context import CaContext
 from ca.issuance import Issuer
+from regca.privacy import PRIVATE_UMASK, make_private, private_umask, sqlite_files
 from regca.scheduler import start_jobs
 
 __all__ = ["serve"]
@@ -31,7 +32,12 @@ class _Gunicorn(BaseApplication):
 
 
 def serve(home: Path, bind: str, workers: int) -> None:
+    private_umask()  # the workers fork from here: what they write is 0600 too
     ctx = CaContext.open(home)
+    opened = make_private(ctx.settings.home, sqlite_files(ctx.settings.database_url))
+    if opened:
+        print(f"made {len(opened)} path(s) private to this account (directories 0700, files "
+              f"0600), first {opened[0]}: the home holds PESELs, password hashes and PINs")
     ctx.db.migrate()  # a home made by an older RegCA gets the newer capabilities' tables
     ctx.check_keys()  # a certificate that does not certify its HSM key stops us here
     settled = Issuer(ctx).reconcile()
@@ -56,7 +62,7 @@ def serve(home: Path, bind: str, workers: int) -> None:
         _Gunicorn(ctx.settings.home, {
             "bind": bind, "workers": workers, "worker_class": "gthread", "threads": 4,
             "accesslog": str(ctx.settings.log_dir / "access.log"), "errorlog": "-",
-            "loglevel": "warning", "timeout": 60,
+            "loglevel": "warning", "timeout": 60, "umask": PRIVATE_UMASK,
         }).run()
     finally:
         jobs.terminate()
