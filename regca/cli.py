@@ -123,6 +123,30 @@ def cmd_apikey_create(args) -> None:
     print(create_api_key(_ctx(args), args.name, scopes, args.org))
 
 
+def _when(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def cmd_apikey_list(args) -> None:
+    from ra.apikeys import list_api_keys
+    keys = list_api_keys(_ctx(args))
+    if args.json:
+        print(json.dumps([{"id": k.id, "name": k.name, "scopes": list(k.scopes),
+                           "jst": k.organization_teryt, "created": _when(k.created),
+                           "last_used": _when(k.last_used)} for k in keys],
+                         ensure_ascii=False, indent=1))
+        return
+    for k in keys:  # CONTRACT.md, "Output shapes": tab-separated, never the secret
+        print("\t".join([k.id, " ".join(k.name.split()), ",".join(k.scopes),
+                         k.organization_teryt or "-", _when(k.created), _when(k.last_used) or "-"]))
+
+
+def cmd_apikey_revoke(args) -> None:
+    from ra.apikeys import revoke_api_key
+    key_id = revoke_api_key(_ctx(args), args.id, actor="operator:cli")
+    print(f"{key_id}\trevoked")
+
+
 def cmd_audit_verify(args) -> None:
     from ca.store.audit import verify_chain
     ctx = _ctx(args)
@@ -299,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scopes", required=True)
     sp.add_argument("--org", default=None, help="TERYT of the JST the key is bound to")
     sp.set_defaults(fn=cmd_apikey_create)
+    sp = apikey.add_parser("list", help="list the keys not revoked: id, name, scopes, JST, "
+                                        "created, last used (never the secret)")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--json", action="store_true", help="a JSON list of objects")
+    sp.set_defaults(fn=cmd_apikey_list)
+    sp = apikey.add_parser("revoke", help="revoke a key; every worker refuses it from the next "
+                                          "request")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("id", help="the key's id (first column of `regca apikey list`)")
+    sp.set_defaults(fn=cmd_apikey_revoke)
 
     token = sub.add_parser("token", help="subscriber tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ca.errors import ConfigurationError
 
-__all__ = ["PRIVATE_UMASK", "private_umask", "exposed", "make_private", "sqlite_files"]
+__all__ = ["PRIVATE_UMASK", "private_umask", "exposed", "make_private"]
 
 PRIVATE_UMASK = 0o077
 
@@ -24,19 +24,6 @@ PRIVATE_UMASK = 0o077
 def private_umask() -> None:
     """New files 0600 and directories 0700, in this process and every one it starts."""
     os.umask(PRIVATE_UMASK)
-
-
-def sqlite_files(database_url: str) -> list[Path]:
-    """The SQLite database file and its companions, wherever the URL puts them (none for a
-    server database)."""
-    if not database_url.startswith("sqlite"):
-        return []
-    from sqlalchemy.engine import make_url
-    name = make_url(database_url).database
-    if not name or name == ":memory:":
-        return []
-    db = Path(name)
-    return [db, *(Path(f"{db}{suffix}") for suffix in ("-wal", "-shm", "-journal", ".writers"))]
 
 
 def _walk(roots: Sequence[Path]) -> Iterator[tuple[Path, os.stat_result]]:

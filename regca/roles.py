@@ -57,7 +57,7 @@ def time_stamp_authority(ctx: CaContext) -> TimeStampAuthority:
 
 
 def tsa_app(ctx: CaContext, authority: TimeStampAuthority | None = None) -> TsaApp:
-    return TsaApp(authority or time_stamp_authority(ctx), ApiKeys(ctx.db))
+    return TsaApp(authority or time_stamp_authority(ctx), ApiKeys(ctx.db, ctx.clock))
 
 
 def in_process_timestamper(ctx: CaContext) -> AuthorityTimeStamper:
@@ -91,7 +91,7 @@ def signing_services(ctx: CaContext, config: SigningConfig | None = None,
     seals = seal_registry(ctx)  # a seal certificate for another key is refused first
     config = config or SigningConfig.load(ctx.settings)
     return SigningServices(config, seals, timestamper or _timestamper(ctx, config),
-                           trust_store(ctx, config), ApiKeys(ctx.db), ctx.clock)
+                           trust_store(ctx, config), ApiKeys(ctx.db, ctx.clock), ctx.clock)
 
 
 def signing_app(ctx: CaContext, config: SigningConfig | None = None,

@@ -11,7 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from ca.context import CaContext
 from ca.issuance import Issuer
-from regca.privacy import PRIVATE_UMASK, make_private, private_umask, sqlite_files
+from regca.privacy import PRIVATE_UMASK, make_private, private_umask
 from regca.scheduler import start_jobs
 
 __all__ = ["serve"]
@@ -34,7 +34,7 @@ class _Gunicorn(BaseApplication):
 def serve(home: Path, bind: str, workers: int) -> None:
     private_umask()  # the workers fork from here: what they write is 0600 too
     ctx = CaContext.open(home)
-    opened = make_private(ctx.settings.home, sqlite_files(ctx.settings.database_url))
+    opened = make_private(ctx.settings.home, ctx.db.files)  # a SQLite file kept elsewhere too
     if opened:
         print(f"made {len(opened)} path(s) private to this account (directories 0700, files "
               f"0600), first {opened[0]}: the home holds PESELs, password hashes and PINs")

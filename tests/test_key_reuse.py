@@ -10,7 +10,16 @@ import json
 import re
 
 import pytest
-from conftest import RESIDENT, STAFF, backends, fresh_database, make_csr, make_home, new_key, run_cli
+from conftest import (
+    RESIDENT,
+    STAFF,
+    backends,
+    fresh_database,
+    make_csr,
+    make_home,
+    new_key,
+    run_cli,
+)
 from cryptography import x509
 from sqlalchemy import create_engine, func, select, text
 from webclient import Visitor, add_staff, pickup_code
