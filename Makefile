@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HOME_DIR ?= $(or $(REGCA_HOME),var/demo)
+# Every package and its hashes, resolved from pyproject.toml (`make lock`); installs use only it.
+LOCK   := requirements.lock
+TOOLS  := .venv-tools/bin
 APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test system-packages bench clean
+.PHONY: install run test system-packages bench clean lock audit
 
 install: system-packages $(BIN)/regca
 
@@ -21,12 +24,30 @@ system-packages:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(BIN)/regca: pyproject.toml
+# The exact releases of requirements.lock, each checked against its hash, then RegCA itself
+# (editable, nothing more resolved).
+$(BIN)/regca: pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null \
 	  && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
+
+# Re-resolve the lock from pyproject.toml (the newest releases it allows, every platform,
+# Python 3.11 and later); commit the result after `make test`.
+lock: $(TOOLS)/uv
+	$(TOOLS)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+	  --generate-hashes --no-header --upgrade --quiet -o $(LOCK)
+
+$(TOOLS)/uv:
+	$(PYTHON) -m venv .venv-tools && $(TOOLS)/pip install -q --disable-pip-version-check uv pip-audit
+
+# Known vulnerabilities in the locked releases (pip-audit, PyPI's advisory data); says plainly
+# when that database cannot be reached, and does not fail then.
+audit:
+	@if $(MAKE) -s $(TOOLS)/uv >/dev/null 2>&1; then $(TOOLS)/python .ci/audit.py $(LOCK); \
+	else echo "dependency audit SKIPPED: pip-audit could not be installed (no package index reachable)"; fi
 
 run: install
 	@test -f $(HOME_DIR)/regca.toml -a -f $(HOME_DIR)/.initialised || $(BIN)/regca --home $(HOME_DIR) init --demo
@@ -39,4 +60,4 @@ bench: install
 	$(BIN)/python bench/issue.py
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) .venv-tools var build *.egg-info
