@@ -9,7 +9,7 @@ TOOLS  := .venv-tools/bin
 APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test system-packages bench clean lock audit
+.PHONY: install run test system-packages bench clean lock audit fuzz
 
 install: system-packages $(BIN)/regca
 
@@ -55,6 +55,16 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Each parser's fuzz harness (tests/fuzz/, atheris) for FUZZ_SECONDS; a crash stops with the
+# input saved as var/fuzz/crash-*.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := csr ocsp_request tsa_request pdf_verify xml_verify ra_json
+fuzz: install
+	@mkdir -p var/fuzz
+	@for t in $(FUZZ_TARGETS); do echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  $(BIN)/python tests/fuzz/run.py $$t $(FUZZ_SECONDS) --artifacts var/fuzz 2>var/fuzz/$$t.log \
+	  || { tail -30 var/fuzz/$$t.log; exit 1; }; done
 
 bench: install
 	$(BIN)/python bench/issue.py
