@@ -144,6 +144,8 @@ class DirectReader:
 
 
 def _invalidate(pooled) -> None:
+    if not pooled.is_valid or pooled.dbapi_connection is None:
+        return  # already invalidated or closed (the server dropped it, say)
     with contextlib.suppress(Exception):
         pooled.invalidate()
 
