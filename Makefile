@@ -32,13 +32,17 @@ $(BIN)/regca: pyproject.toml $(LOCK)
 	  && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r $(LOCK)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	  echo "$(LOCK) does not cover pyproject.toml: run 'make lock', then 'make install'"; exit 1; }
 	@touch $@
 
-# Re-resolve the lock from pyproject.toml (the newest releases it allows, every platform,
-# Python 3.11 and later); commit the result after `make test`.
+# Bring the lock in line with pyproject.toml (every platform, Python 3.11 and later), keeping
+# the pins it has; LOCK_FLAGS=--upgrade moves every package to the newest release allowed,
+# LOCK_FLAGS="--upgrade-package NAME" one. Commit the result after `make test`.
+LOCK_FLAGS ?=
 lock: $(TOOLS)/uv
 	$(TOOLS)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
-	  --generate-hashes --no-header --upgrade --quiet -o $(LOCK)
+	  --generate-hashes --no-header --quiet $(LOCK_FLAGS) -o $(LOCK)
 
 $(TOOLS)/uv:
 	$(PYTHON) -m venv .venv-tools && $(TOOLS)/pip install -q --disable-pip-version-check uv pip-audit
