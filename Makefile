@@ -3,11 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 HOME_DIR ?= $(or $(REGCA_HOME),var/demo)
+# Every package and its hashes, resolved from pyproject.toml (`make lock`); installs use only it.
+LOCK   := requirements.lock
+TOOLS  := .venv-tools/bin
 APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium postgresql-client \
                 libnss3-tools gnutls-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test system-packages bench clean
+.PHONY: install run test system-packages bench clean lock audit fuzz
 
 install: system-packages $(BIN)/regca
 
@@ -22,12 +25,34 @@ system-packages:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(BIN)/regca: pyproject.toml
+# The exact releases of requirements.lock, each checked against its hash, then RegCA itself
+# (editable, nothing more resolved).
+$(BIN)/regca: pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv >/dev/null \
 	  && $(PYTHON) -m venv $(VENV); }
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	  echo "$(LOCK) does not cover pyproject.toml: run 'make lock', then 'make install'"; exit 1; }
 	@touch $@
+
+# Bring the lock in line with pyproject.toml (every platform, Python 3.11 and later), keeping
+# the pins it has; LOCK_FLAGS=--upgrade moves every package to the newest release allowed,
+# LOCK_FLAGS="--upgrade-package NAME" one. Commit the result after `make test`.
+LOCK_FLAGS ?=
+lock: $(TOOLS)/uv
+	$(TOOLS)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 \
+	  --generate-hashes --no-header --quiet $(LOCK_FLAGS) -o $(LOCK)
+
+$(TOOLS)/uv:
+	$(PYTHON) -m venv .venv-tools && $(TOOLS)/pip install -q --disable-pip-version-check uv pip-audit
+
+# Known vulnerabilities in the locked releases (pip-audit, PyPI's advisory data); says plainly
+# when that database cannot be reached, and does not fail then.
+audit:
+	@if $(MAKE) -s $(TOOLS)/uv >/dev/null 2>&1; then $(TOOLS)/python .ci/audit.py $(LOCK); \
+	else echo "dependency audit SKIPPED: pip-audit could not be installed (no package index reachable)"; fi
 
 run: install
 	@test -f $(HOME_DIR)/regca.toml -a -f $(HOME_DIR)/.initialised || $(BIN)/regca --home $(HOME_DIR) init --demo
@@ -36,8 +61,18 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# Each parser's fuzz harness (tests/fuzz/, atheris) for FUZZ_SECONDS; a crash stops with the
+# input saved as var/fuzz/crash-*.
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS := csr ocsp_request tsa_request pdf_verify xml_verify ra_json
+fuzz: install
+	@mkdir -p var/fuzz
+	@for t in $(FUZZ_TARGETS); do echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  $(BIN)/python tests/fuzz/run.py $$t $(FUZZ_SECONDS) --artifacts var/fuzz 2>var/fuzz/$$t.log \
+	  || { tail -30 var/fuzz/$$t.log; exit 1; }; done
+
 bench: install
 	$(BIN)/python bench/issue.py
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) .venv-tools var build *.egg-info

@@ -18,12 +18,14 @@ def load_csr(data: bytes | str) -> x509.CertificateSigningRequest:
         data = data.encode()
     if not data or len(data) > _MAX_CSR:
         raise BadCSR("CSR is empty or larger than 64 KiB")
+    pem = b"-----BEGIN" in data
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_csr(data)
-        return x509.load_der_x509_csr(data)
-    except ValueError as exc:
-        raise BadCSR(f"not a PKCS#10 certificate request: {exc}") from None
+        return x509.load_pem_x509_csr(data) if pem else x509.load_der_x509_csr(data)
+    except ValueError:
+        # The parser's own words (a Rust ParseError's debug form) help no caller.
+        what = ("a PEM block that is not a valid CERTIFICATE REQUEST" if pem
+                else "neither PEM (-----BEGIN CERTIFICATE REQUEST-----) nor DER")
+        raise BadCSR(f"not a PKCS#10 certificate request: {what}") from None
 
 
 def checked_public_key(csr: x509.CertificateSigningRequest, allowed: tuple[str, ...]):

@@ -10,7 +10,8 @@ to one line on stderr. ``code`` is stable for clients; a front decides what it m
 from __future__ import annotations
 
 __all__ = [
-    "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "UnknownProfile",
+    "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "BlockedKey", "KeyInUse",
+    "UnknownProfile",
     "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "Conflict", "AlreadyInitialised",
     "PayloadTooLarge", "Unprocessable", "TooManyRequests", "ConfigurationError", "HsmUnavailable",
     "DependencyUnavailable", "KeyMismatch", "TokenOffline",
@@ -52,6 +53,18 @@ class BadCSR(Malformed):
 
 class WeakKey(BadCSR):
     code = "weak_key"
+
+
+class BlockedKey(BadCSR):
+    """The public key was revoked for keyCompromise: never certified again."""
+
+    code = "blocked_key"
+
+
+class KeyInUse(BadCSR):
+    """The public key is certified for another subject, or its profile allows no reuse."""
+
+    code = "key_in_use"
 
 
 class UnknownProfile(Malformed):

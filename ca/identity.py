@@ -8,6 +8,7 @@ ETSI EN 319 412-1 §5.1.3 semantics identifiers (``PNOPL-``, ``IDCPL-``, ``PASPL
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from ca.errors import InvalidSubject
 
 __all__ = [
     "Subscriber", "IdentityDocument", "validate_pesel", "validate_nip", "validate_regon",
-    "validate_teryt", "validate_email", "parse_subscriber", "mask_pesel",
+    "validate_teryt", "validate_email", "validate_text", "parse_subscriber", "mask_pesel",
 ]
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
@@ -79,16 +80,51 @@ def validate_email(value: str, field: str = "email") -> str:
     return value
 
 
-def _name(data: dict, field: str) -> str | None:
-    value = data.get(field)
-    if value is None:
+# Unicode general categories a subject name never needs: control (Cc, e.g. U+007F, U+0085),
+# format (Cf: bidi overrides and isolates, zero-width space/joiners, BOM), surrogates,
+# private use, unassigned, and line/paragraph separators. They let a name display as
+# something other than what is certified (Unicode TR #36 §2, TR #39 §3).
+_REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible formatting (bidi or zero-width)",
+                       "Cs": "surrogate", "Co": "private-use", "Cn": "unassigned",
+                       "Zl": "line separator", "Zp": "paragraph separator"}
+# Letters of one field must come from one script: "Jаn" with a Cyrillic "а" is a confusable
+# of "Jan" (Unicode TR #39 §5.1, single-script restriction); COMMON marks, digits and
+# punctuation fit any script.
+_SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
+
+
+def _script(ch: str) -> str | None:
+    if not unicodedata.category(ch).startswith("L"):
         return None
+    word = unicodedata.name(ch, "").split(" ", 1)[0]
+    return word if word in _SCRIPTS else "OTHER"
+
+
+def validate_text(value: Any, field: str, max_length: int = _NAME_MAX) -> str:
+    """A name that goes into a certificate or a record of one: NFC, runs of spaces made one,
+    and refused (naming the field) when it holds a character that would hide what it says."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidSubject(field, "must be a non-empty string")
+    value = unicodedata.normalize("NFC", value)
+    for ch in value:
+        kind = _REFUSED_CATEGORIES.get(unicodedata.category(ch))
+        if kind:
+            label = unicodedata.name(ch, "") or kind
+            raise InvalidSubject(field, f"{kind} character U+{ord(ch):04X} ({label}) "
+                                 "is not allowed in a name")
     value = " ".join(value.split())
-    if len(value) > _NAME_MAX or any(ord(c) < 32 for c in value):
-        raise InvalidSubject(field, f"must be at most {_NAME_MAX} printable characters")
+    scripts = {s for s in map(_script, value) if s}
+    if len(scripts) > 1:
+        raise InvalidSubject(field, "mixes letters of " + " and ".join(sorted(scripts))
+                             + " scripts (look-alike characters)")
+    if len(value) > max_length:
+        raise InvalidSubject(field, f"must be at most {max_length} characters")
     return value
+
+
+def _name(data: dict, field: str) -> str | None:
+    value = data.get(field)
+    return None if value is None else validate_text(value, field)
 
 
 def mask_pesel(pesel: str | None) -> str:

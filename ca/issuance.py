@@ -27,6 +27,7 @@ from ca.csr import checked_public_key, load_csr
 from ca.der import signed
 from ca.errors import Forbidden, InvalidSubject, RegCAError, UnknownProfile
 from ca.identity import Subscriber, parse_subscriber
+from ca.keyreuse import spki_sha256, willing_to_certify_key
 from ca.names import person_name
 from ca.ocsp_cache import ResponseCache
 from ca.personal_data import PersonRefs
@@ -121,6 +122,8 @@ class Issuer:
 
     def issue(self, request: IssuanceRequest) -> IssuedCertificate:
         spec, org = self.prepare(request)
+        uses = self._key_uses(spki_sha256(spec.public_key))
+        willing_to_certify_key(uses, spec.subject.rfc4514_string(), spec.profile)
         issuer = self.ctx.authority(spec.profile.issuer)
         teryt = org.teryt if org else (request.scope_teryt or None)
         return self.issue_spec(spec, issuer, request.actor, teryt)
@@ -147,7 +150,8 @@ class Issuer:
             tbs = encode_tbs(spec, issuer, serial, now, not_after, ctx.urls, key)
             row = PendingCertificate(
                 serial_hex(serial), issuer_name, spec.profile.name, subject_text,
-                organization_teryt, actor, now, not_after, tbs, ctx.now())
+                organization_teryt, actor, now, not_after, tbs, ctx.now(),
+                spki_sha256(spec.public_key))
             try:
                 self._writer.record_pending(row)
                 break
@@ -174,6 +178,10 @@ class Issuer:
     @cached_property
     def _people(self) -> PersonRefs:
         return self.ctx.people
+
+    @cached_property
+    def _key_uses(self) -> cert_store.KeyUses:
+        return cert_store.key_uses(self.ctx.db)
 
     @cached_property
     def _writer(self) -> IssuanceWriter:

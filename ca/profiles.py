@@ -58,6 +58,8 @@ class Profile:
     extended_key_usage_critical: bool = False
     path_length: int | None = None
     ocsp_nocheck: bool = False
+    # May the same subject certify the same public key again (a renewal)? Another subject never.
+    key_renewal: bool = False
 
     def __post_init__(self):
         where = f"profile {self.name}"

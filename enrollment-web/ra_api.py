@@ -11,6 +11,7 @@ from flask import Flask, Response, jsonify, request
 from ca.errors import Malformed
 from ca.issuance import IssuanceRequest
 from ca.services import ReadOnlyStore
+from edge.json_body import json_object
 from edge.problems import install_problems
 from edge.wsgi import API_KEY_ENVIRON
 from ra import certificates
@@ -29,10 +30,7 @@ def _pem(cert) -> str:
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise Malformed("the body must be a JSON object (Content-Type: application/json)")
-    return body
+    return json_object(request)
 
 
 def _status_body(c: CertificateView) -> dict:

@@ -6,14 +6,17 @@ hash (a high-entropy secret needs no slow password hash, as with GitHub's tokens
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from dataclasses import dataclass
 
 from ca.audit import Event
-from ca.errors import Forbidden, InvalidSubject, Malformed, Unauthorized
+from ca.clock import Clock, SystemClock
+from ca.errors import Conflict, Forbidden, InvalidSubject, Malformed, NotFound, Unauthorized
 from ca.identity import validate_teryt
 from ca.store import accounts
 from ca.store import organizations as org_store
@@ -21,7 +24,12 @@ from ca.store.db import Database
 from ca.store.models import ApiKey
 from ra.authority import Recorder
 
-__all__ = ["SCOPES", "ApiKeys", "Principal", "create_api_key", "require_scope"]
+__all__ = ["SCOPES", "ApiKeys", "ApiKeyView", "Principal", "create_api_key", "list_api_keys",
+           "revoke_api_key", "require_scope"]
+
+log = logging.getLogger("regca.apikeys")
+# "Last used" is kept to this precision: one write per key per interval, not per request.
+_LAST_USE_PRECISION = dt.timedelta(minutes=1)
 
 SCOPES = ("sign", "verify", "issue", "revoke", "sign-digest")
 # Signing a bare digest seals bytes the server never saw, so it is a scope of its own, given in
@@ -76,13 +84,50 @@ def create_api_key(ra: Recorder, name: str, scopes: list[str], teryt: str | None
     return f"rca_{key_id}_{secret}"
 
 
+@dataclass(frozen=True)
+class ApiKeyView:
+    """What ``regca apikey list`` shows of a key: never its secret nor the secret's hash."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    organization_teryt: str | None
+    created: dt.datetime
+    last_used: dt.datetime | None
+
+
+def list_api_keys(ra: Recorder) -> list[ApiKeyView]:
+    """The keys not revoked, oldest first."""
+    with ra.db.reading() as s:
+        return [ApiKeyView(k.id, k.name, tuple(k.scopes.split(",")), k.organization_teryt,
+                           k.created_at, k.last_used_at) for k in accounts.api_keys(s)]
+
+
+def revoke_api_key(ra: Recorder, key_id: str, actor: str = "operator") -> str:
+    """Revoke a key for good (``key_id``, or the whole key: only its id is used); returns the
+    id. Every worker reads the key's row on every request, so the next request made with it,
+    in any worker, is refused."""
+    key_id = key_id.strip().removeprefix("rca_").split("_", 1)[0]
+    with ra.db.transaction() as s:
+        row = accounts.get_api_key(s, key_id)
+        if row is None:
+            raise NotFound(f"no API key with id {key_id!r} (regca apikey list)")
+        if not accounts.revoke_api_key(s, key_id, ra.now()):
+            raise Conflict(f"API key {key_id} is already revoked")
+        ra.audit(s, Event(actor=actor, action="apikey.revoke", object=f"apikey:{key_id}",
+                           organization_teryt=row.organization_teryt,
+                           details={"name": row.name}))
+    return key_id
+
+
 class ApiKeys:
     """The API keys as a front sees them: a presented key checked against the store, nothing
     more (no creating, revoking or listing). The composition gives one to each front that
     authenticates callers."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, clock: Clock | None = None):
         self._db = db
+        self._clock = clock or SystemClock()
 
     def authenticate(self, presented: str | None) -> Principal:
         if not presented:
@@ -96,8 +141,20 @@ class ApiKeys:
         if row is None or row.revoked_at is not None or not hmac.compare_digest(
                 row.secret_hash, _digest(secret)):
             raise Unauthorized("the API key is not valid")
+        self._note_use(row.id, row.last_used_at)
         return Principal(row.id, row.name, frozenset(row.scopes.split(",")),
                          row.organization_teryt)
+
+    def _note_use(self, key_id: str, last: dt.datetime | None) -> None:
+        """Record the use to the minute; a failure to record it never refuses the caller."""
+        now = self._clock.now()
+        if last is not None and now - last < _LAST_USE_PRECISION:
+            return
+        try:
+            with self._db.transaction() as s:
+                accounts.mark_api_key_used(s, key_id, now)
+        except Exception as exc:  # noqa: BLE001 - informational only
+            log.warning("could not record the use of API key %s: %s", key_id, exc)
 
 
 def require_scope(principal: Principal, scope: str) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ca.audit import Event
-from ca.errors import Conflict, InvalidSubject
-from ca.identity import validate_nip, validate_regon, validate_teryt
+from ca.errors import Conflict
+from ca.identity import validate_nip, validate_regon, validate_teryt, validate_text
 from ca.store import organizations as org_store
 from ca.store.models import Organization
 from ra.authority import Reader, Recorder
@@ -15,9 +15,7 @@ __all__ = ["add_organization", "list_organizations"]
 def add_organization(ra: Recorder, teryt: str, name: str, nip: str | None = None,
                      regon: str | None = None, actor: str = "operator") -> Organization:
     teryt = validate_teryt(teryt, "teryt")
-    name = " ".join((name or "").split())
-    if not name or len(name) > 200:
-        raise InvalidSubject("name", "must be 1..200 characters")
+    name = validate_text(name, "name", max_length=200)
     org = Organization(teryt=teryt, name=name,
                        nip=validate_nip(nip) if nip else None,
                        regon=validate_regon(regon) if regon else None,
@@ -25,6 +23,12 @@ def add_organization(ra: Recorder, teryt: str, name: str, nip: str | None = None
     with ra.db.transaction() as s:
         if org_store.get(s, teryt) is not None:
             raise Conflict(f"teryt: JST {teryt} is already registered")
+        for field in ("nip", "regon"):
+            value = getattr(org, field)
+            holder = org_store.holder_of(s, field, value) if value else None
+            if holder is not None:
+                raise Conflict(f"{field}: {value} is already the {field.upper()} of JST "
+                               f"{holder.teryt} ({holder.name}); one JST per {field.upper()}")
         org_store.add(s, org)
         ra.audit(s, Event(actor=actor, action="organization.add", object=f"organization:{teryt}",
                            organization_teryt=teryt,

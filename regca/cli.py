@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -173,6 +174,30 @@ def cmd_apikey_create(args) -> None:
     print(create_api_key(_ctx(args), args.name, scopes, args.org))
 
 
+def _when(value) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def cmd_apikey_list(args) -> None:
+    from ra.apikeys import list_api_keys
+    keys = list_api_keys(_ctx(args))
+    if args.json:
+        print(json.dumps([{"id": k.id, "name": k.name, "scopes": list(k.scopes),
+                           "jst": k.organization_teryt, "created": _when(k.created),
+                           "last_used": _when(k.last_used)} for k in keys],
+                         ensure_ascii=False, indent=1))
+        return
+    for k in keys:  # CONTRACT.md, "Output shapes": tab-separated, never the secret
+        print("\t".join([k.id, " ".join(k.name.split()), ",".join(k.scopes),
+                         k.organization_teryt or "-", _when(k.created), _when(k.last_used) or "-"]))
+
+
+def cmd_apikey_revoke(args) -> None:
+    from ra.apikeys import revoke_api_key
+    key_id = revoke_api_key(_ctx(args), args.id, actor="operator:cli")
+    print(f"{key_id}\trevoked")
+
+
 def cmd_audit_verify(args) -> None:
     from ca.log_check import check_log, check_saved
     from ca.personal_data import HMAC_ROLE
@@ -226,9 +251,31 @@ def cmd_audit_export(args) -> None:
           f"{written.certificates} certificates written to {args.out}")
 
 
-def cmd_token_enroll(args) -> None:
-    import os
+def _token_pin(args) -> str:
+    """The token's user PIN from the safest source given: a file (--pin-file), the environment
+    (REGCA_TOKEN_PIN), a prompt on the terminal; --pin (visible in ``ps``) only if given."""
+    if args.pin is not None:
+        return args.pin
+    if args.pin_file:
+        lines = _read(args.pin_file).decode(errors="replace").splitlines()
+        if not lines or not lines[0]:
+            raise UserError(f"{args.pin_file}: empty; the PIN goes on its first line")
+        return lines[0]
+    if os.environ.get("REGCA_TOKEN_PIN"):
+        return os.environ["REGCA_TOKEN_PIN"]
+    if sys.stdin.isatty():
+        import getpass
+        try:
+            pin = getpass.getpass(f"PIN of token {args.token_label!r}: ")
+        except EOFError:
+            pin = ""
+        if pin:
+            return pin
+    raise UserError("no PIN: give --pin-file FILE, set REGCA_TOKEN_PIN, or run in a terminal "
+                    "to be asked")
 
+
+def cmd_token_enroll(args) -> None:
     from ra.personalisation import LocalCa, PersonalisationRequest, personalise
     from ra.token import TokenRef
     from regca.remote_ca import RemoteCa
@@ -238,9 +285,11 @@ def cmd_token_enroll(args) -> None:
     except ValueError as exc:
         raise UserError(f"{args.subject}: not JSON ({exc})") from None
     conf = os.environ.get("SOFTHSM2_CONF")  # the caller's token store, read before the CA's HSM
+    pin = _token_pin(args)
     if args.ca_url:
         if not args.api_key:
-            raise UserError("--ca-url needs --api-key (an API key of scope 'issue')")
+            raise UserError("--ca-url needs --api-key or env REGCA_API_KEY (an API key of scope "
+                            "'issue')")
         ca = RemoteCa(args.ca_url, args.api_key)
     else:
         ctx = _ctx(args)
@@ -249,7 +298,7 @@ def cmd_token_enroll(args) -> None:
             conf = str(hsm.softhsm_conf)  # no store of its own: the token is in the home's
         ca = LocalCa(issuing_ca(ctx), "operator:cli")
     done = personalise(PersonalisationRequest(
-        TokenRef(args.module, args.token_label, conf), args.pin, tuple(args.profile), subject),
+        TokenRef(args.module, args.token_label, conf), pin, tuple(args.profile), subject),
         ca)
     for item in done:
         print(f"{item.issued.serial}\t{item.profile}\tid={item.key_id.hex()}\t"
@@ -466,6 +515,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--scopes", required=True)
     sp.add_argument("--org", default=None, help="TERYT of the JST the key is bound to")
     sp.set_defaults(fn=cmd_apikey_create)
+    sp = apikey.add_parser("list", help="list the keys not revoked: id, name, scopes, JST, "
+                                        "created, last used (never the secret)")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("--json", action="store_true", help="a JSON list of objects")
+    sp.set_defaults(fn=cmd_apikey_list)
+    sp = apikey.add_parser("revoke", help="revoke a key; every worker refuses it from the next "
+                                          "request")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.add_argument("id", help="the key's id (first column of `regca apikey list`)")
+    sp.set_defaults(fn=cmd_apikey_revoke)
 
     token = sub.add_parser("token", help="subscriber tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION")
@@ -473,13 +532,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sp.add_argument("--module", required=True, help="the token's PKCS#11 library")
     sp.add_argument("--token-label", required=True)
-    sp.add_argument("--pin", required=True, help="the token's user PIN")
+    pin = sp.add_mutually_exclusive_group()
+    pin.add_argument("--pin-file", metavar="FILE", help="file whose first line is the token's "
+                     "user PIN (else env REGCA_TOKEN_PIN, else a prompt on the terminal)")
+    pin.add_argument("--pin", default=None, help="the PIN itself: visible to every local user "
+                     "in `ps`, prefer --pin-file, REGCA_TOKEN_PIN or the prompt")
     sp.add_argument("--profile", required=True, action="append",
                     help="certificate profile; repeat for a signing and an authentication key")
     sp.add_argument("--subject", required=True, help="SUBJ.json")
     sp.add_argument("--ca-url", default=None, help="the CA's base URL (RA API); default: "
                     "this home's CA in-process")
-    sp.add_argument("--api-key", default=None, help="API key of scope 'issue' for --ca-url")
+    sp.add_argument("--api-key", default=os.environ.get("REGCA_API_KEY"),
+                    help="API key of scope 'issue' for --ca-url (default: env REGCA_API_KEY)")
     sp.set_defaults(fn=cmd_token_enroll)
 
     sp = add("status", cmd_status, "CA and service certificates, CRLs, HSM, database, "
@@ -542,17 +606,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from regca.privacy import private_umask
+    private_umask()  # before anything is written: the home is private (regca/privacy.py)
     args = build_parser().parse_args(argv)  # --help and usage errors exit here
     from ca.config import default_home
     args.home = (args.home or default_home()).resolve()
     try:
         args.fn(args)
     except (RegCAError, UserError) as exc:
-        print(f"regca: error: {exc}", file=sys.stderr)
+        print(f"regca: error: {_one_line(exc)}", file=sys.stderr)
         return getattr(exc, "exit_code", 1)
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"regca: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a fault of ours: still one line, the traceback on request
+        if os.environ.get("REGCA_DEBUG"):
+            raise
+        print(f"regca: error: internal error ({type(exc).__name__}: {_one_line(exc)}); "
+              "run with REGCA_DEBUG=1 for the traceback", file=sys.stderr)
+        return 1
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def time_stamp_authority(ctx: CaContext) -> TimeStampAuthority:
 
 
 def tsa_app(ctx: CaContext, authority: TimeStampAuthority | None = None) -> TsaApp:
-    return TsaApp(authority or time_stamp_authority(ctx), ApiKeys(ctx.db))
+    return TsaApp(authority or time_stamp_authority(ctx), ApiKeys(ctx.db, ctx.clock))
 
 
 def in_process_timestamper(ctx: CaContext) -> AuthorityTimeStamper:
@@ -160,7 +160,7 @@ def signing_services(ctx: CaContext, config: SigningConfig | None = None,
     config = config or SigningConfig.load(ctx.settings)
     seals = seal_registry(ctx, config)  # a seal certificate for another key is refused first
     return SigningServices(config, seals, timestamper or _timestamper(ctx, config),
-                           trust_store(ctx, config), ApiKeys(ctx.db),
+                           trust_store(ctx, config), ApiKeys(ctx.db, ctx.clock),
                            SealJournal(ctx.db, ctx.clock),
                            QuotaGuard(ctx.db, Quotas.load(ctx.settings), ctx.clock), ctx.clock)
 
@@ -198,4 +198,5 @@ def enrollment_app(ctx: CaContext, ra: RegistrationAuthority | None = None, **co
 
 
 def ra_api(ctx: CaContext, ra: RegistrationAuthority | None = None) -> Flask:
-    return create_ra_api(ra or registration_authority(ctx), read_only_store(ctx), ApiKeys(ctx.db))
+    return create_ra_api(ra or registration_authority(ctx), read_only_store(ctx),
+                         ApiKeys(ctx.db, ctx.clock))

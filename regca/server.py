@@ -14,6 +14,7 @@ from gunicorn.app.base import BaseApplication
 from ca.context import CaContext
 from ca.issuance import Issuer
 from edge.wsgi import API_KEY_ENVIRON
+from regca.privacy import PRIVATE_UMASK, make_private, private_umask
 from regca.scheduler import start_jobs
 from regca.status_report import clear_heartbeat
 
@@ -51,7 +52,12 @@ def prepare_metrics(home: Path) -> Path:
 
 
 def serve(home: Path, bind: str, workers: int) -> None:
+    private_umask()  # the workers fork from here: what they write is 0600 too
     ctx = CaContext.open(home)
+    opened = make_private(ctx.settings.home, ctx.db.files)  # a SQLite file kept elsewhere too
+    if opened:
+        print(f"made {len(opened)} path(s) private to this account (directories 0700, files "
+              f"0600), first {opened[0]}: the home holds PESELs, password hashes and PINs")
     prepare_metrics(ctx.settings.home)
     ctx.db.migrate()  # a home made by an older RegCA gets the newer capabilities' tables
     ctx.check_keys()  # a certificate that does not certify its HSM key stops us here
@@ -79,7 +85,7 @@ def serve(home: Path, bind: str, workers: int) -> None:
             "bind": bind, "workers": workers, "worker_class": "gthread", "threads": 4,
             "accesslog": str(ctx.settings.log_dir / "access.log"), "errorlog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
-            "loglevel": "warning", "timeout": 60,
+            "loglevel": "warning", "timeout": 60, "umask": PRIVATE_UMASK,
         }).run()
     finally:
         jobs.terminate()

@@ -26,11 +26,17 @@ from signing.seal import Sealed, SealIdentity
 from signing.stamps import RecordingTimeStamper
 from signing.trust import TrustStore
 
-__all__ = ["PadesSealer", "looks_like_pdf"]
+__all__ = ["PadesSealer", "looks_like_pdf", "PDF_PARSE_ERRORS", "unreadable_pdf"]
 
 _STAMP = TextStampStyle(
     stamp_text="Zapieczętowano / Sealed by: %(signer)s\nCzas / Time: %(ts)s",
     timestamp_format="%Y-%m-%d %H:%M:%S %Z")
+
+
+# What a hostile PDF raises from deep inside pyHanko's parser (a 900-deep array is a
+# RecursionError): the caller's mistake, never a 500.
+PDF_PARSE_ERRORS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
+                    RecursionError, AssertionError)
 
 
 def looks_like_pdf(data: bytes) -> bool:
@@ -38,11 +44,24 @@ def looks_like_pdf(data: bytes) -> bool:
     return b"%PDF-" in data[:1024]
 
 
+def unreadable_pdf(exc: BaseException) -> BadDocument:
+    """The caller's error for a PDF pyHanko could not parse."""
+    why = ("objects are nested too deeply" if isinstance(exc, RecursionError)
+           else str(exc)[:200] or type(exc).__name__)
+    return BadDocument(f"the PDF cannot be read: {why}")
+
+
 class PadesSealer:
     def __init__(self, trust: TrustStore, timestamper: TimeStamper | None):
         self.trust, self.timestamper = trust, timestamper
 
     def seal(self, data: bytes, identity: SealIdentity, options: PdfOptions) -> Sealed:
+        try:
+            return self._seal(data, identity, options)
+        except RecursionError as exc:  # pyHanko resolves objects lazily, so anywhere below
+            raise unreadable_pdf(exc) from None
+
+    def _seal(self, data: bytes, identity: SealIdentity, options: PdfOptions) -> Sealed:
         writer = self._writer(data)
         signer = KeySigner(identity.key, identity.asn1_certificate, identity.asn1_chain)
         name = _free_field_name(writer)
@@ -91,8 +110,8 @@ class PadesSealer:
             raise BadDocument("the body is not a PDF (no %PDF- header)")
         try:
             writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-        except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-            raise BadDocument(f"the PDF cannot be read: {exc}") from None
+        except PDF_PARSE_ERRORS as exc:
+            raise unreadable_pdf(exc) from None
         if writer.prev.encrypted:
             raise BadDocument("encrypted PDFs are refused: decrypt it first, then seal it")
         return writer

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 
-from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESIndeterminate, AdESStatus
 from pyhanko.sign.validation import validate_pdf_timestamp
@@ -34,7 +33,7 @@ from pyhanko_certvalidator.ltv.poe import POEManager
 
 from signing.errors import BadDocument
 from signing.etsi_report import PdfEvidence
-from signing.pades import looks_like_pdf
+from signing.pades import PDF_PARSE_ERRORS, looks_like_pdf, unreadable_pdf
 from signing.pdf_changes import coverage_of, modifications_of
 from signing.report import Indication, SignatureResult, ValidationReport
 from signing.trust import TrustStore
@@ -47,10 +46,7 @@ _NEEDS_POE = frozenset({AdESIndeterminate.REVOKED_NO_POE, AdESIndeterminate.REVO
                         AdESIndeterminate.OUT_OF_BOUNDS_NO_POE,
                         AdESIndeterminate.OUT_OF_BOUNDS_NOT_REVOKED})
 
-# What a hostile PDF raises from deep inside pyHanko's lazy parser (a 900-deep array is a
-# RecursionError): the caller's mistake, never a 500.
-_PARSE_ERRORS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError,
-                 RecursionError, AssertionError)
+_PARSE_ERRORS = PDF_PARSE_ERRORS
 
 
 def read_pdf(data: bytes) -> PdfFileReader:
@@ -63,7 +59,7 @@ def read_pdf(data: bytes) -> PdfFileReader:
         _ = reader.root["/Pages"]  # resolve the catalogue now, so a broken one fails here
         return reader
     except _PARSE_ERRORS as exc:
-        raise BadDocument(f"the PDF cannot be read: {_short(exc)}") from None
+        raise unreadable_pdf(exc) from None
 
 
 class PadesVerifier:
@@ -84,7 +80,7 @@ class PadesVerifier:
                 stamps.get(id(s)) or self._signature(s, spec, _later(s, embedded, stamps))
                 for s in embedded))
         except _PARSE_ERRORS as exc:
-            raise BadDocument(f"the PDF cannot be read: {_short(exc)}") from None
+            raise unreadable_pdf(exc) from None
 
     def _signature(self, sig: EmbeddedPdfSignature, spec: PdfSignatureValidationSpec,
                    later: list[SignatureResult]) -> SignatureResult:
@@ -169,9 +165,3 @@ def _later(sig: EmbeddedPdfSignature, embedded, stamps: dict) -> list[SignatureR
 
 def _has_signature_timestamp(sig: EmbeddedPdfSignature) -> bool:
     return next(extract_tst_data_iter(sig.signer_info, signed=False), None) is not None
-
-
-def _short(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "objects are nested too deeply"
-    return str(exc)[:200] or type(exc).__name__

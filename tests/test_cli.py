@@ -129,7 +129,7 @@ def test_org_add_validates_and_lists_by_teryt(ctx):
                       "--nip", "1234567890")
     assert bad_nip.code == 1 and "nip" in bad_nip.err
     ok = run_cli(ctx.settings.home, "org", "add", "--teryt", "0810011",
-                 "--name", "Gmina Miasto Nowa Sól", "--nip", "9731000048")
+                 "--name", "Gmina Miasto Nowa Sól", "--nip", "9731000108")
     assert ok.code == 0, ok.err
     lines = run_cli(ctx.settings.home, "org", "list").out.splitlines()
     assert any(line.startswith("0810011\tGmina Miasto Nowa Sól") for line in lines)

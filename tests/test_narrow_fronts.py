@@ -166,7 +166,8 @@ def test_ocsp_front_holds_the_responder_key_and_the_status_store_only(served_ocs
     assert facts["key_roles"] == {"ocsp"}
     assert facts["hsm_roles"] == {"ocsp"}
     assert "ResponseStore" in facts["db_holders"]
-    assert set(facts["db_holders"]) <= {"ResponseStore", "FastReader", "ServiceGenerations"}
+    assert set(facts["db_holders"]) <= {"ResponseStore", "FastReader", "ThreadReader",
+                                        "ServiceGenerations"}
 
 
 def test_the_ocsp_key_object_cannot_sign_as_another_role(served_ocsp):

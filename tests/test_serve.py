@@ -50,7 +50,7 @@ def served(tmp_path_factory):
             time.sleep(0.2)
     yield ctx, base
     proc.terminate()
-    out, _ = proc.communicate(timeout=60)  # graceful stop of the workers and the jobs, on a busy machine
+    out, _ = proc.communicate(timeout=60)  # graceful stop of workers and jobs on a busy host
     assert "Traceback" not in out, out
 
 

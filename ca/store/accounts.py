@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import datetime as dt
+
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ca.store.models import ApiKey, User, UserOrganization
 
-__all__ = ["add_api_key", "get_api_key", "add_user", "get_user", "user_organizations",
-           "staff"]
+__all__ = ["add_api_key", "get_api_key", "api_keys", "revoke_api_key", "mark_api_key_used",
+           "add_user", "get_user", "user_organizations", "staff"]
 
 
 def add_api_key(session: Session, key: ApiKey) -> None:
@@ -18,6 +20,24 @@ def add_api_key(session: Session, key: ApiKey) -> None:
 
 def get_api_key(session: Session, key_id: str) -> ApiKey | None:
     return session.get(ApiKey, key_id)
+
+
+def api_keys(session: Session, include_revoked: bool = False) -> list[ApiKey]:
+    q = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if not include_revoked:
+        q = q.where(ApiKey.revoked_at.is_(None))
+    return list(session.execute(q).scalars())
+
+
+def revoke_api_key(session: Session, key_id: str, at: dt.datetime) -> bool:
+    """Mark the key revoked at ``at``; False if it was already (or does not exist)."""
+    done = session.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+                           .values(revoked_at=at))
+    return done.rowcount == 1
+
+
+def mark_api_key_used(session: Session, key_id: str, at: dt.datetime) -> None:
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=at))
 
 
 def add_user(session: Session, user: User, organizations: list[str]) -> None:

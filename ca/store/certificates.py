@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -24,6 +26,7 @@ from ca.store import audit as audit_store
 from ca.store import ocsp as ocsp_store
 from ca.store import tables
 from ca.store.db import Database, connection_of
+from ca.store.direct import ThreadReader
 from ca.store.groupcommit import GroupWriter
 from ca.store.ocsp import ResponseRow
 
@@ -35,7 +38,7 @@ if TYPE_CHECKING:  # the ORM's rows; the write path runs on Core and never loads
 __all__ = ["PendingCertificate", "SignedCertificate", "Revocation", "IssuanceWriter",
            "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
            "get_many", "current_for_profile", "current_der", "stale_pending", "counts",
-           "count_pending"]
+           "count_pending", "KeyUse", "KeyUses", "key_uses", "uses_of_key"]
 
 
 _TABLE = tables.certificates
@@ -64,6 +67,7 @@ class PendingCertificate(NamedTuple):
     not_after: dt.datetime
     tbs: bytes
     created_at: dt.datetime
+    spki_sha256: bytes | None = None
 
 
 class SignedCertificate(NamedTuple):
@@ -206,6 +210,49 @@ def current_der(db: Database, profile: str) -> bytes | None:
     with db.reading_connection() as conn:
         row = conn.execute(_CURRENT_DER, {"p_profile": profile}).first()
     return row[0] if row else None
+
+
+class KeyUse(NamedTuple):
+    """One certificate (any status) of a public key."""
+
+    serial: str
+    subject: str
+    profile: str
+    status: str
+    revocation_reason: str | None
+
+
+_USES = (select(_TABLE.c.serial, _TABLE.c.subject, _TABLE.c.profile, _TABLE.c.status,
+                _TABLE.c.revocation_reason)
+         .where(_TABLE.c.spki_sha256 == bindparam("p_spki")))
+
+
+def uses_of_key(session, spki_sha256: bytes) -> list[KeyUse]:
+    """Every certificate ever recorded for the key with this SubjectPublicKeyInfo hash."""
+    return [KeyUse(*row) for row in session.execute(_USES, {"p_spki": spki_sha256})]
+
+
+class KeyUses:
+    """``uses_of_key`` on issuance's hot path: one indexed read on a DB-API connection kept
+    per thread, in autocommit (an ORM session per request doubled issuance's CPU time).
+    One per database (``key_uses``), however many issuers come and go."""
+
+    def __init__(self, db: Database):
+        self._all = ThreadReader(db).all
+
+    def __call__(self, spki_sha256: bytes) -> list[KeyUse]:
+        return [KeyUse(*row) for row in self._all(_USES, {"p_spki": spki_sha256})]
+
+
+_key_uses: weakref.WeakKeyDictionary[Database, KeyUses] = weakref.WeakKeyDictionary()
+_key_uses_lock = threading.Lock()
+
+
+def key_uses(db: Database) -> KeyUses:
+    with _key_uses_lock:
+        if db not in _key_uses:
+            _key_uses[db] = KeyUses(db)
+        return _key_uses[db]
 
 
 def stale_pending(session: Session, before: dt.datetime) -> list[Certificate]:

@@ -184,6 +184,16 @@ class Database:
         return sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
+    def files(self) -> list[Path]:
+        """The files a SQLite database keeps (itself, its journal, WAL and index, the writers'
+        lock); none for a server database."""
+        database = self._engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return []
+        return [Path(database + suffix)
+                for suffix in ("", "-wal", "-shm", "-journal", ".writers")]
+
+    @property
     def dialect(self) -> str:
         return self._engine.dialect.name
 

@@ -12,13 +12,17 @@ the ORM would have written (UtcDateTime included).
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
-__all__ = ["DirectConnection", "DirectReader", "translated_errors"]
+__all__ = ["DirectConnection", "DirectReader", "ThreadReader", "translated_errors"]
 
 
 class _Compiled:
@@ -109,9 +113,19 @@ class DirectReader:
     def __init__(self, pooled, dialect: Dialect, cache: dict):
         self.dialect = dialect
         self._pooled, self._dbapi, self._cache = pooled, pooled.driver_connection, cache
+        # Dropped without ``discard`` (its thread ended, its holder was collected), the
+        # connection would go back to the pool in autocommit: close it instead.
+        weakref.finalize(self, _invalidate, pooled)
 
     def first(self, statement: ClauseElement, parameters: dict) -> tuple | None:
         """The first row of ``statement``, or None; a DB-API error is raised as SQLAlchemy's."""
+        return self._fetch(statement, parameters, lambda cursor: cursor.fetchone())
+
+    def all(self, statement: ClauseElement, parameters: dict) -> list[tuple]:
+        """Every row of ``statement``."""
+        return self._fetch(statement, parameters, lambda cursor: cursor.fetchall())
+
+    def _fetch(self, statement: ClauseElement, parameters: dict, rows: Callable):
         compiled = self._cache.get(statement)
         if compiled is None:
             compiled = self._cache[statement] = _Compiled(statement, self.dialect)
@@ -119,15 +133,59 @@ class DirectReader:
             cursor = self._dbapi.cursor()
             try:
                 cursor.execute(compiled.sql, compiled.parameters(parameters))
-                return cursor.fetchone()
+                return rows(cursor)
             finally:
                 cursor.close()
 
     def discard(self) -> None:
         """Drop the connection for good: back in the pool it would still be in autocommit, and
         a writer taking it would commit statement by statement."""
-        with contextlib.suppress(Exception):
-            self._pooled.invalidate()
+        _invalidate(self._pooled)
+
+
+def _invalidate(pooled) -> None:
+    if not pooled.is_valid or pooled.dbapi_connection is None:
+        return  # already invalidated or closed (the server dropped it, say)
+    with contextlib.suppress(Exception):
+        pooled.invalidate()
+
+
+class ThreadReader:
+    """A ``DirectReader`` kept per thread and per process (a forked worker takes its own),
+    for hot indexed reads; a read that fails is tried once more on a fresh connection."""
+
+    def __init__(self, db):
+        """``db``: the ``Database`` whose read pool lends the connections."""
+        self._db = db
+        self._local = threading.local()
+
+    def _reader(self) -> DirectReader:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            local.reader, local.pid = self._db.direct_reader(), os.getpid()
+        return local.reader
+
+    def first(self, statement: ClauseElement, parameters: dict) -> tuple | None:
+        return self._retried(DirectReader.first, statement, parameters)
+
+    def all(self, statement: ClauseElement, parameters: dict) -> list[tuple]:
+        return self._retried(DirectReader.all, statement, parameters)
+
+    def _retried(self, read, statement, parameters):
+        for attempt in (0, 1):
+            try:
+                return read(self._reader(), statement, parameters)
+            except Exception:
+                self._discard()  # a broken connection: take a fresh one once
+                if attempt:
+                    raise
+        return None
+
+    def _discard(self) -> None:
+        local = self._local
+        if getattr(local, "pid", None) == os.getpid():
+            local.reader.discard()
+        local.pid = None
 
 
 def _run(dialect: Dialect, cursor, sql: str, values, many: bool) -> None:

@@ -96,6 +96,7 @@ class ApiKey(Base):
     organization_teryt: Mapped[str | None] = mapped_column(ForeignKey("organizations.teryt"))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)  # to the minute
 
 
 class User(Base):

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import importlib
-import os
-import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -15,7 +13,7 @@ from sqlalchemy import bindparam, delete, func, or_, select
 
 from ca.store import tables
 from ca.store.db import Database, connection_of
-from ca.store.direct import DirectReader
+from ca.store.direct import ThreadReader
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -157,29 +155,7 @@ class FastReader:
 
     def __init__(self, db: Database):
         self._db = db
-        self._local = threading.local()
-
-    def _reader(self) -> DirectReader:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():
-            local.reader, local.pid = self._db.direct_reader(), os.getpid()
-        return local.reader
-
-    def _one(self, statement, params: dict):
-        for attempt in (0, 1):
-            try:
-                return self._reader().first(statement, params)
-            except Exception:
-                self._discard()  # a broken connection: take a fresh one once
-                if attempt:
-                    raise
-        return None
-
-    def _discard(self) -> None:
-        local = self._local
-        if getattr(local, "pid", None) == os.getpid():
-            local.reader.discard()
-        local.pid = None
+        self._one = ThreadReader(db).first
 
     def response(self, serial: str, hash_algorithm: str):
         """``(der, this_update, next_update)`` or None."""

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from ca.store.models import Organization
 
-__all__ = ["get", "find", "add", "all_"]
+__all__ = ["get", "find", "add", "all_", "holder_of"]
 
 _TABLE = tables.organizations
 _FIND = select(_TABLE.c.teryt, _TABLE.c.name, _TABLE.c.nip, _TABLE.c.regon).where(
@@ -31,6 +31,13 @@ def find(db: Database, teryt: str):
     from the command line)."""
     with db.reading_connection() as conn:
         return conn.execute(_FIND, {"p_teryt": teryt}).first()
+
+
+def holder_of(session: Session, field: str, value: str) -> Organization | None:
+    """The JST whose ``field`` (``nip`` or ``regon``) is ``value`` (unique, indexed)."""
+    from ca.store.models import Organization
+    column = {"nip": Organization.nip, "regon": Organization.regon}[field]
+    return session.execute(select(Organization).where(column == value)).scalar_one_or_none()
 
 
 def add(session: Session, org: Organization) -> None:

@@ -63,6 +63,10 @@ organizations = Table(
     Column("nip", String(10)),
     Column("regon", String(14)),
     Column("created_at", UtcDateTime, nullable=False),
+    # One NIP, one REGON, one JST: a second JST under the same tax number would carry the
+    # first one's organizationIdentifier (VATPL-<NIP>) in its certificates.
+    Index("ux_organizations_nip", "nip", unique=True),
+    Index("ux_organizations_regon", "regon", unique=True),
 )
 
 # Every certificate RegCA ever intended to sign, from the pending row onwards.
@@ -84,12 +88,16 @@ certificates = Table(
     Column("revoked_at", UtcDateTime),
     Column("revocation_reason", String(32)),
     Column("invalidity_date", UtcDateTime),
+    # SHA-256 of the certified SubjectPublicKeyInfo: finds every certificate of one key (a key
+    # revoked for keyCompromise is never certified again; one key, one subject).
+    Column("spki_sha256", LargeBinary(32)),
     CheckConstraint("status in ('pending', 'issued', 'revoked', 'abandoned')",
                     name="ck_certificates_status"),
     Index("ix_certificates_issuer_status", "issuer", "status"),
     Index("ix_certificates_profile_status", "profile", "status"),
     Index("ix_certificates_revoked_at", "issuer", "revoked_at"),
     Index("ix_certificates_organization", "organization_teryt"),
+    Index("ix_certificates_spki", "spki_sha256"),
 )
 
 # One row per event; ``hash`` chains it to the row before (DESIGN.md, "The audit log").
