@@ -2,7 +2,7 @@
 refreshed before their nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at
 scale").
 
-They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
+They run in a process of their own, a fresh interpreter: the server's parent must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
 (DESIGN.md, "Keys": sessions are opened per process after fork). It is a plain subprocess, not
 a multiprocessing child, so the forked workers inherit no child to join when they exit.
