@@ -8,6 +8,7 @@ built in the worker, never in the parent, whichever server forks it.
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 
@@ -59,14 +60,13 @@ def _granian(home: Path, bind: str, workers: int, access_log: Path) -> None:
 
     class Granian(Server):
         def _respawn_workers(self, indexes, spawn_target, target_loader, delay: float = 0):
-            """A worker that dies is replaced, however soon after its own start: granian would
-            stop the whole server if it died within 5.5 s (its crash-loop guard), and a
-            SIGKILLed worker under load is exactly what a 24/7 service must shrug off. A worker
-            whose app cannot even load (a key that does not match its certificate, say) is
-            caught before the fork by ``serve``'s checks."""
+            """A worker that dies is replaced unless it died within a second of its own start
+            (its app cannot load: a crash loop, which stops the server). granian's own guard
+            is 5.5 s, and a SIGKILLed worker under load, replaced and killed again within
+            seconds, is exactly what a 24/7 service must shrug off."""
             super()._respawn_workers(indexes, spawn_target, target_loader, delay)
-            for idx in indexes:
-                self.respawned_wrks.pop(idx, None)
+            for idx in indexes:  # granian stops when a worker dies within 5.5 s of this
+                self.respawned_wrks[idx] = time.monotonic() - 4.5
 
     # The code is imported here, once: a worker forked later (a replacement, or SIGHUP's new
     # ones) is ready in a fraction of a second instead of seconds of imports, so the reload's
