@@ -1,8 +1,10 @@
 """The responder: POST /ocsp and GET /ocsp/<base64> (RFC 6960 Appendix A, RFC 5019 §5-6).
 
 A request is answered from the pre-signed cache; a miss, a nonce or several certificates are
-signed on demand. Every answer is an OCSPResponse (errors included: malformedRequest,
-unauthorized, tryLater, internalError), never an HTML page or a bare 500.
+signed on demand. With the database away, pre-signed answers come from this node's mirror of
+them (ca/ocsp_mirror.py) and the rest is tryLater. Every answer is an OCSPResponse (errors
+included: malformedRequest, unauthorized, tryLater, internalError), never an HTML page or a
+bare 500.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from email.utils import format_datetime
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 
-from ca.errors import HsmUnavailable, Malformed
+from ca.errors import DependencyUnavailable, HsmUnavailable, Malformed
 from ca.ocsp_signer import CertStatus, IssuerHashes, status_of
 from ca.serials import serial_hex
 from ca.services import OcspServices
@@ -123,6 +125,9 @@ class OcspApp:
         except HsmUnavailable as exc:
             log.warning("OCSP signing on demand failed: %s", exc)
             return _Answer(TRY_LATER)
+        except DependencyUnavailable as exc:  # no status to sign, nor a pre-signed answer
+            log.warning("OCSP request not answered: %s", exc)
+            return _Answer(TRY_LATER)
 
     def _answer_one(self, cert_id: CertId, ih: IssuerHashes, nonce: bytes | None) -> _Answer:
         serial = serial_hex(cert_id.serial) if cert_id.serial > 0 else None
@@ -136,7 +141,15 @@ class OcspApp:
                     return _Answer(*hit)
             if ih.ca == "root":
                 return _Answer(UNAUTHORIZED)
-        status, row = self._status(ih.ca, cert_id.serial, serial)
+        try:
+            status, row = self._status(ih.ca, cert_id.serial, serial)
+        except DependencyUnavailable:
+            # The database is away: the pre-signed answer (from this node's mirror) still
+            # states the status; a nonce goes unanswered, as RFC 8954 §2.1 allows.
+            hit = self.store.response(serial, ih.algorithm) if serial is not None else None
+            if hit is not None and hit[2] > self.clock.now():
+                return _Answer(*hit)
+            raise
         der, this_update, next_update = self.signer.sign(ih, status, nonce)
         if nonce is not None:
             return _Answer(der)

@@ -1,6 +1,7 @@
 """The revocation-status jobs ``regca serve`` runs in the background: OCSP responses
 refreshed before their nextUpdate and CRLs re-published when due (DESIGN.md, "OCSP and CRL at
-scale").
+scale"), and every few seconds the newly signed responses copied into this node's mirror, which
+the responder answers from while the database is away (ca/ocsp_mirror.py).
 
 They run in a process of their own, a fresh interpreter: the server's parent must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
@@ -19,11 +20,13 @@ from pathlib import Path
 
 from ca.context import CaContext
 from ca.crl import CrlPublisher
-from ca.ocsp_cache import ResponseCache
+from ca.ocsp_cache import ResponseCache, node_mirror, sync_mirror
 
 __all__ = ["run_once", "start_jobs"]
 
 log = logging.getLogger(__name__)
+
+MIRROR_SECONDS = 5.0  # how stale this node's copy of the responses may be
 
 
 def run_once(ctx: CaContext) -> None:
@@ -35,12 +38,24 @@ def run_once(ctx: CaContext) -> None:
             log.exception("revocation-status job %s failed", job.__qualname__)
 
 
+def copy_to_mirror(ctx: CaContext, mirror) -> None:
+    try:
+        sync_mirror(ctx.db, mirror, ctx.now())
+    except Exception as exc:  # the database away: the mirror is what serves meanwhile
+        log.warning("OCSP responses not copied to this node's mirror: %s", exc)
+
+
 def _loop(home: Path, interval: float) -> None:
     logging.basicConfig(level=logging.WARNING, format="[revocation-jobs] %(message)s")
     ctx = CaContext.open(home)
+    mirror = node_mirror(ctx)
+    due = 0.0
     while True:
-        run_once(ctx)
-        time.sleep(interval)
+        if time.monotonic() >= due:
+            run_once(ctx)
+            due = time.monotonic() + interval
+        copy_to_mirror(ctx, mirror)
+        time.sleep(min(interval, MIRROR_SECONDS))
 
 
 def start_jobs(home: Path, interval: float | None = None) -> subprocess.Popen:
