@@ -1,7 +1,9 @@
-"""OCSP responder benchmark: RegCA (pre-signed responses, bare WSGI under gunicorn) next to
-`openssl ocsp -index ... -port` on the same CA data.
+"""OCSP responder benchmark: RegCA (pre-signed responses; its WSGI app under granian, the
+default of `regca serve`, and under gunicorn) next to `openssl ocsp -index ... -port` on the same
+CA data, in the same run, with the ratios printed.
 
     .venv/bin/python bench/ocsp.py [--certs 100000] [--keys ec-p256,rsa-3072] [--duration 10]
+                                   [--servers granian,gunicorn]
 
 For each responder key type it initialises a throwaway home, bulk-loads ``--certs`` issued
 certificates (10% revoked) into the store, pre-signs SHA-1 responses for ``--presign`` of them,
@@ -157,12 +159,17 @@ def wait_port(port: int, proc: subprocess.Popen) -> None:
     raise RuntimeError("server did not start")
 
 
-def start_regca(home: Path, port: int, workers: int) -> subprocess.Popen:
+def start_regca(home: Path, port: int, workers: int, server: str, log: Path) -> subprocess.Popen:
+    """The app as `regca serve` runs it (regca/server.py: workers, threads, access log), without
+    the background jobs, which would pre-sign the misses under the load."""
+    run = ("import sys; from pathlib import Path; from regca.server import SERVERS; "
+           "SERVERS[sys.argv[1]](Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), "
+           "Path(sys.argv[5]))")
     return subprocess.Popen(
-        [str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "4",
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         f"regca.wsgi:create_app({str(home)!r})"],
-        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL)
+        [sys.executable, "-c", run, server, str(home), f"127.0.0.1:{port}", str(workers),
+         str(log)],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), start_new_session=True,
+        stdout=subprocess.DEVNULL)
 
 
 def start_openssl(tmp: Path, index: Path, issuing: Path, port: int, workers: int):
@@ -186,7 +193,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def check_answer(port: int, prefix: str, der: bytes) -> str:
     url = f"http://127.0.0.1:{port}{prefix}{urllib.parse.quote(base64.b64encode(der), safe='')}"
-    body = urllib.request.urlopen(url, timeout=10).read()
+    body = urllib.request.urlopen(url, timeout=60).read()  # a miss signed on a busy host
     return ocsp.load_der_ocsp_response(body).certificate_status.name
 
 
@@ -208,18 +215,21 @@ def run_key(args, key: str, tmp: Path) -> list[dict]:
     index, issuing, _ = peer_files(tmp, ctx, entries, key)
     ctx.db.dispose()
     results = []
-    for server in ("regca", "openssl"):
-        modes = {"cached": http_requests(ih, cached[:20000], False, server),
-                 "nonce": http_requests(ih, cached[:5000], True, server),
-                 "miss": http_requests(ih, misses, False, server)}
+    servers = (*args.servers.split(","), "openssl")
+    for index_, server in enumerate(servers):
+        peer = "openssl" if server == "openssl" else "regca"
+        share = misses[index_::len(servers)]  # a miss is signed once, then it is a hit
+        modes = {"cached": http_requests(ih, cached[:20000], False, peer),
+                 "nonce": http_requests(ih, cached[:5000], True, peer),
+                 "miss": http_requests(ih, share, False, peer)}
         port = free_port()
-        proc = (start_regca(ctx.settings.home, port, args.workers) if server == "regca"
-                else start_openssl(tmp, index, issuing, port, args.workers))
-        prefix = "/ocsp/" if server == "regca" else "/"
+        proc = (start_regca(ctx.settings.home, port, args.workers, server, tmp / "access.log")
+                if peer == "regca" else start_openssl(tmp, index, issuing, port, args.workers))
+        prefix = "/ocsp/" if peer == "regca" else "/"
         try:
             wait_port(port, proc)
             statuses = [check_answer(port, prefix, request_der(ih, s, False))
-                        for s in (cached[0], cached[1], misses[-1])]
+                        for s in (cached[0], cached[1], share[-1])]
             print(f"   {server}: sample answers {statuses}", flush=True)
             for mode, reqs in modes.items():
                 if mode == "miss":  # each miss is signed once and is a hit afterwards
@@ -244,6 +254,7 @@ def run_key(args, key: str, tmp: Path) -> list[dict]:
 
 
 PRESIGNED: list[str] = []
+LOAD = os.getloadavg()
 
 
 def table(results: list[dict], args) -> str:
@@ -255,9 +266,13 @@ def table(results: list[dict], args) -> str:
         f"--duration {args.duration} --rate {args.rate} --connections {args.connections}`, "
         f"{os.cpu_count()} cores shared by server and load generator (bench/loadgen.py, "
         "one process per connection), "
-        f"{args.workers} server processes each side (RegCA: gunicorn gthread, 4 threads; "
-        "openssl: `-multi`), SoftHSM2 keys for RegCA, a file key for openssl, SQLite store, "
-        f"{args.certs} certificates in the store and in index.txt (10% revoked).",
+        f"{args.workers} server processes each (RegCA: {args.servers} as `regca serve` runs "
+        "them, 4 threads per worker, access log on; openssl: `-multi`), SoftHSM2 keys for "
+        "RegCA, a file key for openssl, SQLite store, "
+        f"{args.certs} certificates in the store and in index.txt (10% revoked). "
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load average {LOAD[0]:.1f} before "
+        "it: other jobs shared the cores, so compare the ratios (measured side by side), not "
+        "the absolute figures.",
         "",
         "RegCA answers `cached` from pre-signed responses, signs `nonce` requests on demand "
         "and signs-then-stores `miss` requests; openssl signs every answer. \"flat\" is "
@@ -275,7 +290,26 @@ def table(results: list[dict], args) -> str:
         lines.append(f"| {r['key']} | {r['mode']} | {r['server']} | {f['rps']:.0f} | "
                      f"{f['p99']:.1f} | {p['rps']:.0f} | {p['p99']:.1f} | "
                      f"{f['errors'] + p['errors']} |")
+    lines += ["", "Ratios of flat resp/s, measured side by side in this run:", "",
+              "| key | mode | " + " | ".join(f"{s} / openssl" for s in args.servers.split(","))
+              + " | granian / gunicorn |", "|---|---|" + "---:|" * (
+                  len(args.servers.split(",")) + 1)]
+    lines += [f"| {k} | {m} | {' | '.join(v)} |" for k, m, v in ratios(results, args)]
     return "\n".join(lines) + "\n"
+
+
+def ratios(results: list[dict], args) -> list[tuple[str, str, list[str]]]:
+    rps = {(r["key"], r["mode"], r["server"]): r["flat"]["rps"] for r in results}
+    out = []
+    for key in args.keys.split(","):
+        for mode in ("cached", "nonce", "miss"):
+            peer = rps.get((key, mode, "openssl")) or float("nan")
+            cells = [f"{rps.get((key, mode, s), float('nan')) / peer:.2f}"
+                     for s in args.servers.split(",")]
+            gran, guni = rps.get((key, mode, "granian")), rps.get((key, mode, "gunicorn"))
+            cells.append(f"{gran / guni:.2f}" if gran and guni else "-")
+            out.append((key, mode, cells))
+    return out
 
 
 def main() -> None:
@@ -288,12 +322,19 @@ def main() -> None:
     p.add_argument("--rate", type=int, default=1000)
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--servers", default="granian,gunicorn",
+                   help="the HTTP servers RegCA's app runs under, each measured")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ocsp.md")
     args = p.parse_args()
     results = []
     for key in args.keys.split(","):
         with tempfile.TemporaryDirectory(prefix=f"regca-bench-{key}-") as tmp:
             results += run_key(args, key, Path(tmp))
+    for key, mode, cells in ratios(results, args):
+        print(f"{key} {mode}: " + ", ".join(
+            f"{name} {cell}" for name, cell in zip(
+                [f"{s}/openssl" for s in args.servers.split(",")] + ["granian/gunicorn"],
+                cells, strict=True)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table(results, args))
     print(f"wrote {args.out}")

@@ -1,15 +1,16 @@
 """Time-stamps per second and p99 latency of ``POST /tsa`` under ``regca serve``, next to the
-raw PKCS#11 signing ceiling of the same TSA key from as many processes as the server has workers.
+raw PKCS#11 signing ceiling of the same TSA key from as many processes as the server has workers,
+in the same run, with the ratios printed.
 
     .venv/bin/python bench/tsa.py [--seconds 10] [--workers 2] [--rounds 3]
-                                  [--algorithms ec-p256,rsa-3072]
+                                  [--algorithms ec-p256,rsa-3072] [--servers granian,gunicorn]
 
 For each key algorithm it initialises a throw-away home whose regca.toml (written before
-``regca init``) chooses the TSA key, measures the ceiling with the server stopped, drives the
-server with ``wrk`` (one connection per gunicorn thread, keep-alive), measures the ceiling again,
-and finally an empty WSGI app (bench/bare_wsgi.py) under the same gunicorn set-up: the web
-stack's own limit. The table goes to bench/results/tsa.md. The load generator shares the
-machine's cores with the server.
+``regca init``) chooses the TSA key, measures the ceiling with the server stopped, drives
+``regca serve --server S`` for each server with ``wrk`` (one keep-alive connection per server
+thread), measures the ceiling again, and finally an empty WSGI app (bench/bare_wsgi.py) under
+each server's same set-up: the web stack's own limit. The table goes to bench/results/tsa.md.
+The load generator shares the machine's cores with the server.
 """
 
 from __future__ import annotations
@@ -118,13 +119,19 @@ def _rps(wrk_output: str) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", wrk_output).group(1))
 
 
-def bare_wsgi(workers: int, seconds: float) -> float:
-    """Requests/s of an empty WSGI app under the same gunicorn worker set-up."""
+def bare_wsgi(workers: int, seconds: float, server: str) -> float:
+    """Requests/s of an empty WSGI app under ``server`` set up as ``regca serve`` sets it up."""
     port = _free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("gunicorn")), "--chdir",
-                             str(ROOT / "bench"), "-w", str(workers), "-k", "gthread",
-                             "--threads", "4", "-b", f"127.0.0.1:{port}", "bare_wsgi:app"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if server == "gunicorn":
+        cmd = [str(Path(sys.executable).with_name("gunicorn")), "--chdir", str(ROOT / "bench"),
+               "-w", str(workers), "-k", "gthread", "--threads", "4", "-b",
+               f"127.0.0.1:{port}", "bare_wsgi:app"]
+    else:
+        cmd = [str(Path(sys.executable).with_name("granian")), "--interface", "wsgi",
+               "--working-dir", str(ROOT / "bench"), "--workers", str(workers),
+               "--blocking-threads", "4", "--backpressure", "16", "--port", str(port),
+               "--log-level", "warning", "bare_wsgi:app"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_up(f"http://127.0.0.1:{port}", proc)
         return _rps(subprocess.run(["wrk", "-t1", f"-c{workers * 4}", f"-d{int(seconds)}s",
@@ -135,7 +142,8 @@ def bare_wsgi(workers: int, seconds: float) -> float:
         proc.wait(timeout=30)
 
 
-def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds: int) -> dict:
+def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds: int,
+                   server: str) -> dict:
     query = work / "q.tsq"
     (work / "data.txt").write_bytes(os.urandom(1024))
     subprocess.run(["openssl", "ts", "-query", "-data", str(work / "data.txt"), "-sha256",
@@ -145,7 +153,9 @@ def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([REGCA, "--home", str(home), "serve", "--bind", f"127.0.0.1:{port}",
-                             "--workers", str(workers)], stdout=subprocess.DEVNULL)
+                             "--workers", str(workers), "--server", server],
+                            stdout=subprocess.DEVNULL,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         _wait_up(base, proc)
         check = urllib.request.Request(base + "/tsa", data=query.read_bytes(), headers={
@@ -187,6 +197,7 @@ def main() -> None:
     parser.add_argument("--algorithms", default="ec-p256,rsa-3072")
     parser.add_argument("--rounds", type=int, default=3, help="load rounds; the median counts")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tsa.md")
+    parser.add_argument("--servers", default="granian,gunicorn")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found (apt-get install wrk)")
@@ -200,12 +211,20 @@ def main() -> None:
             subprocess.run([REGCA, "--home", str(home), "export-ca", "--out", str(work)],
                            check=True, stdout=subprocess.DEVNULL)
             before = pkcs11_ceiling(home, args.workers, args.seconds)
-            served = serve_and_load(home, args.workers, args.seconds, work, args.rounds)
+            runs = {}
+            for server in args.servers.split(","):
+                runs[server] = serve_and_load(home, args.workers, args.seconds, work,
+                                              args.rounds, server)
             ceiling = (before + pkcs11_ceiling(home, args.workers, args.seconds)) / 2
-            served["bare_rps"] = bare_wsgi(args.workers, args.seconds)
-            rows.append((algorithm, ceiling, served))
-            print(f"{algorithm}: ceiling {ceiling:,.0f} sig/s, TSA {served['rps']:,.0f} tokens/s, "
-                  f"p99 {served['p99']:.1f} ms, errors {served['errors']}", flush=True)
+            for server, served in runs.items():
+                served["bare_rps"] = bare_wsgi(args.workers, args.seconds, server)
+                rows.append((algorithm, server, ceiling, served))
+                print(f"{algorithm} {server}: ceiling {ceiling:,.0f} sig/s, TSA "
+                      f"{served['rps']:,.0f} tokens/s = {served['rps'] / ceiling:.2f} x ceiling, "
+                      f"p99 {served['p99']:.1f} ms, errors {served['errors']}", flush=True)
+            if {"granian", "gunicorn"} <= runs.keys():
+                print(f"{algorithm}: granian / gunicorn "
+                      f"{runs['granian']['rps'] / runs['gunicorn']['rps']:.2f}", flush=True)
     lines = [
         "# TSA throughput",
         "",
@@ -215,19 +234,20 @@ def main() -> None:
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load average "
         f"{load_before:.1f} before the run (other jobs share the machine).",
         "",
-        "SHA-256 queries with certReq; `regca serve` (gunicorn gthread, "
+        f"SHA-256 queries with certReq; `regca serve --server S` ({args.servers}, "
         f"{args.workers} workers x 4 threads), SQLite home; load from `wrk` with one "
         "keep-alive connection per server thread, the median of the rounds. Ceiling: raw C_Sign "
         f"with the same TSA key from {args.workers} processes, server stopped, measured before "
         "and after the load and averaged.",
         "",
-        "| TSA key | PKCS#11 ceiling (sig/s) | time-stamps/s | p50 (ms) | p99 (ms) | "
-        "share of ceiling | non-2xx | GET /healthz (req/s) | empty WSGI app, same gunicorn "
+        "| TSA key | server | PKCS#11 ceiling (sig/s) | time-stamps/s | p50 (ms) | p99 (ms) | "
+        "share of ceiling | non-2xx | GET /healthz (req/s) | empty WSGI app, same server "
         "(req/s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for algorithm, ceiling, s in rows:
-        lines.append(f"| {algorithm} | {ceiling:,.0f} | {s['rps']:,.0f} | {s['p50']:.1f} | "
+    for algorithm, server, ceiling, s in rows:
+        lines.append(f"| {algorithm} | {server} | {ceiling:,.0f} | {s['rps']:,.0f} | "
+                     f"{s['p50']:.1f} | "
                      f"{s['p99']:.1f} | {s['rps'] / ceiling:.0%} | {s['errors']} | "
                      f"{s['stack_rps']:,.0f} | {s['bare_rps']:,.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -136,6 +136,11 @@ class Settings:
         return self.home / "logs"
 
     @property
+    def cache_dir(self) -> Path:
+        """This node's own copies of what it serves (the OCSP responses' mirror)."""
+        return self.home / "cache"
+
+    @property
     def initialised_marker(self) -> Path:
         return self.home / ".initialised"
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
+from ca.ocsp_mirror import ResponseMirror
 from ca.ocsp_signer import HASHES, PRESIGNED, OcspSigner, status_of
 from ca.rolekeys import RECHECK
 from ca.store import ocsp as ocsp_store
@@ -22,27 +23,59 @@ if TYPE_CHECKING:
 
     from ca.store.models import Certificate
 
-__all__ = ["ResponseCache", "save_current"]
+__all__ = ["ResponseCache", "kept_current", "node_mirror", "save_current", "sync_mirror"]
+
+# How far back each copy into a node's mirror looks again: a response is stamped when it is
+# signed, shortly before its transaction commits, and a slow commit must not be skipped.
+MIRROR_OVERLAP = dt.timedelta(minutes=10)
 
 log = logging.getLogger(__name__)
 
 _EVERY_RESPONSE = dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc)  # a nextUpdate before this
 
 
-def save_current(db: Database, pairs: list[tuple[tuple, ResponseRow]]) -> int:
-    """Store responses whose certificate still has the status they were signed for.
+def kept_current(db: Database, pairs: list[tuple[tuple, ResponseRow]]) -> list[ResponseRow]:
+    """Store responses whose certificate still has the status they were signed for; returns
+    those stored.
 
     Signing happens outside the write transaction; a revocation committed meanwhile has
     already stored its own response, which a stale ``good`` must not overwrite.
     """
     if not pairs:
-        return 0
+        return []
     with db.transaction() as s:
         now = {r[0]: r for r in ocsp_store.status_rows(s, {row[0] for row, _ in pairs},
                                                        for_update=True)}
         keep = [resp for row, resp in pairs if now.get(row[0]) == row]
         ocsp_store.save(s, keep)
-    return len(keep)
+    return keep
+
+
+def save_current(db: Database, pairs: list[tuple[tuple, ResponseRow]]) -> int:
+    return len(kept_current(db, pairs))
+
+
+def node_mirror(ctx: CaContext) -> ResponseMirror:
+    """This node's mirror of the responses, in its home."""
+    return ResponseMirror(ctx.settings.cache_dir / "ocsp")
+
+
+def sync_mirror(db: Database, mirror: ResponseMirror, now: dt.datetime) -> int:
+    """Copy into this node's mirror what the database signed or revoked since the last copy
+    (everything still valid, the first time); returns how many responses were copied. A
+    certificate revoked meanwhile loses its older responses even if its new ones are not
+    signed yet (the HSM was away): the mirror never keeps a ``good`` the database dropped."""
+    last = mirror.synced_to()
+    since = None if last is None else last - MIRROR_OVERLAP
+    copied = 0
+    with db.reading() as read:
+        dropped = ocsp_store.revoked_since(read, since) if since is not None else []
+        for batch in ocsp_store.responses_since(read, since, now):
+            mirror.replace(batch, dropped)
+            dropped = ()
+            copied += len(batch)
+    mirror.replace([], dropped, synced_to=now)  # the mark moves once everything is copied
+    return copied
 
 
 class ResponseCache:

@@ -21,14 +21,20 @@ from pathlib import Path
 from typing import NamedTuple
 
 from cryptography import x509
+from sqlalchemy.exc import SQLAlchemyError
 
 from ca.audit import Event
 from ca.ceremony_policy import CeremonyPolicy
 from ca.certbuilder import Authority
 from ca.clock import Clock
-from ca.errors import ConfigurationError, NotFound
+from ca.errors import (
+    ConfigurationError,
+    DependencyUnavailable,
+    NotFound,
+)
 from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
-from ca.ocsp_cache import save_current
+from ca.ocsp_cache import kept_current
+from ca.ocsp_mirror import ResponseMirror
 from ca.ocsp_signer import OcspSigner
 from ca.personal_data import PersonRefs
 from ca.profiles import ProfileSet
@@ -112,10 +118,16 @@ class ResponderKeys:
 class ResponseStore:
     """The responder's view of the store: a certificate's status row, its pre-signed
     responses, and keeping a response signed on a miss. Its reader is made on first use (the
-    app is created before the fork)."""
+    app is created before the fork).
 
-    def __init__(self, db: Database):
+    With a ``mirror`` (this node's copy of the responses, ca/ocsp_mirror.py), a
+    response the database cannot give because it is away comes from the mirror, and a response
+    signed on a miss goes into both; without the database, ``status`` raises
+    DependencyUnavailable."""
+
+    def __init__(self, db: Database, mirror: ResponseMirror | None = None):
         self._db = db
+        self._mirror = mirror
         self._reader: ocsp_store.FastReader | None = None
 
     @property
@@ -126,14 +138,25 @@ class ResponseStore:
 
     def response(self, serial: str, hash_algorithm: str):
         """``(der, this_update, next_update)`` of the stored response, or None."""
-        return self._read.response(serial, hash_algorithm)
+        try:
+            return self._read.response(serial, hash_algorithm)
+        except SQLAlchemyError as exc:
+            if self._mirror is None:
+                raise DependencyUnavailable(f"database unavailable: {exc}") from None
+            return self._mirror.get(serial, hash_algorithm)
 
     def status(self, serial: str) -> tuple | None:
         """``(serial, issuer, status, revoked_at, reason)``, or None."""
-        return self._read.status(serial)
+        try:
+            return self._read.status(serial)
+        except SQLAlchemyError as exc:
+            raise DependencyUnavailable(f"database unavailable: {exc}") from None
 
     def save_current(self, pairs: list[tuple[tuple, ResponseRow]]) -> int:
-        return save_current(self._db, pairs)
+        kept = kept_current(self._db, pairs)
+        if self._mirror is not None and kept:
+            self._mirror.replace(kept)
+        return len(kept)
 
 
 @dataclass(frozen=True)

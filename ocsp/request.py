@@ -24,6 +24,9 @@ MAX_CERT_IDS = 20
 MAX_NONCE = 32
 
 _ASN1_HASHES = {"sha1": "sha1", "sha256": "sha256"}
+# id-pkix-ocsp-nonce (RFC 8954 §2.1) as DER: a request without these octets has no nonce, and
+# is spared building its extensions (most requests: RFC 5019 clients send none).
+_NONCE_OID = bytes.fromhex("06092b0601050507300102")
 
 
 @dataclass(frozen=True)
@@ -47,16 +50,18 @@ def _check_nonce(nonce: bytes | None) -> bytes | None:
     return nonce
 
 
-def _parse_one(req: ocsp.OCSPRequest) -> ParsedRequest:
+def _parse_one(req: ocsp.OCSPRequest, der: bytes) -> ParsedRequest:
     try:
         algorithm = req.hash_algorithm.name
     except Exception:  # an OID cryptography does not know: nobody's CertID here
         algorithm = "unsupported"
     cert_id = CertId(algorithm, req.issuer_name_hash, req.issuer_key_hash, req.serial_number)
-    try:
-        nonce = req.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-    except x509.ExtensionNotFound:
-        nonce = None
+    nonce = None
+    if _NONCE_OID in der:
+        try:
+            nonce = req.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+        except x509.ExtensionNotFound:
+            pass
     return ParsedRequest([cert_id], _check_nonce(nonce))
 
 
@@ -88,7 +93,7 @@ def parse_request(der: bytes) -> ParsedRequest:
     if not der:
         raise Malformed("empty request")
     try:
-        return _parse_one(ocsp.load_der_ocsp_request(der))
+        return _parse_one(ocsp.load_der_ocsp_request(der), der)
     except Malformed:
         raise
     except (ValueError, NotImplementedError):

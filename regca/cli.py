@@ -112,7 +112,7 @@ def cmd_ceremony(args) -> None:
 
 def cmd_serve(args) -> None:
     from regca.server import serve
-    serve(args.home, args.bind, args.workers)
+    serve(args.home, args.bind, args.workers, args.server)
 
 
 def cmd_export_ca(args) -> None:
@@ -444,9 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--operator-name", default="RegCA", help="organisation running the CA")
     sp.add_argument("--operator-nip", default=None, help="its NIP (organizationIdentifier)")
 
-    sp = add("serve", cmd_serve, "serve every HTTP service under gunicorn")
+    sp = add("serve", cmd_serve, "serve every HTTP service (granian, or gunicorn)")
     sp.add_argument("--bind", default="127.0.0.1:8080")
     sp.add_argument("--workers", type=int, default=2)
+    sp.add_argument("--server", choices=("granian", "gunicorn"), default="granian",
+                    help="the HTTP server running the workers (default granian)")
 
     sp = add("export-ca", cmd_export_ca, "write the CA and service certificates as PEM")
     sp.add_argument("--out", required=True)

@@ -15,6 +15,7 @@ from flask import Flask
 from pyhanko.sign.timestamps import TimeStamper
 
 from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
+from ca.ocsp_cache import node_mirror
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
 from ca.quotas import QuotaGuard, Quotas
@@ -72,7 +73,7 @@ def role_key(ctx: CaContext, role: str, scope: str = "") -> RoleKey | CertifiedK
 def ocsp_services(ctx: CaContext) -> OcspServices:
     cas = {profile: ctx.certificate_of(profile) for profile in CA_PROFILES.values()}
     keys = ResponderKeys(cas, role_key(ctx, "ocsp"), ctx.clock)
-    return OcspServices(OcspSigner(keys), ResponseStore(ctx.db), ctx.clock)
+    return OcspServices(OcspSigner(keys), ResponseStore(ctx.db, node_mirror(ctx)), ctx.clock)
 
 
 def ocsp_app(ctx: CaContext) -> OcspApp:

@@ -4,9 +4,11 @@ responder's short-lived certificate renewed once past three quarters of its life
 (DESIGN.md, "OCSP and CRL at scale"), and, polled every second between those rounds, a complete
 CRL re-published within seconds of a revocation (ca/prompt_crl.py). The transparency log's
 tree head is signed every ``[transparency] every_entries`` entries or ``every_seconds``
-(ca/transparency.py; the contract's maximum merge delay is 60 s).
+(ca/transparency.py; the contract's maximum merge delay is 60 s). Every few seconds
+the newly signed OCSP responses are copied into this node's mirror, which the responder answers
+from while the database is away (ca/ocsp_mirror.py).
 
-They run in a process of their own, a fresh interpreter: the gunicorn master must not load the
+They run in a process of their own, a fresh interpreter: the server's parent must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
 (DESIGN.md, "Keys": sessions are opened per process after fork). It is a plain subprocess, not
 a multiprocessing child, so the forked workers inherit no child to join when they exit.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from ca.context import CaContext
 from ca.crl import CrlPublisher
-from ca.ocsp_cache import ResponseCache
+from ca.ocsp_cache import ResponseCache, node_mirror, sync_mirror
 from ca.prompt_crl import PromptCrlPublisher
 from ca.rollover import renew_due
 from ca.transparency import HeadSigner
@@ -35,6 +37,8 @@ log = logging.getLogger(__name__)
 TICK = 5.0  # how early a due tree head is signed: it is looked at every POLL_SECONDS
 
 POLL_SECONDS = 1.0  # how often the jobs look for revocations the complete CRL lacks
+
+MIRROR_SECONDS = 5.0  # how stale this node's copy of the responses may be
 
 
 def run_once(ctx: CaContext) -> list[str]:
@@ -69,11 +73,19 @@ def sign_tree_head(ctx: CaContext, signer: HeadSigner | None, margin: float
         return None
 
 
+def copy_to_mirror(ctx: CaContext, mirror) -> None:
+    try:
+        sync_mirror(ctx.db, mirror, ctx.now())
+    except Exception as exc:  # the database away: the mirror is what serves meanwhile
+        log.warning("OCSP responses not copied to this node's mirror: %s", exc)
+
+
 def _loop(home: Path, interval: float) -> None:
     logging.basicConfig(level=logging.WARNING, format="[jobs] %(message)s")
     ctx = CaContext.open(home)
     prompt = PromptCrlPublisher(ctx)
-    signer, next_round = None, time.monotonic()
+    mirror = node_mirror(ctx)
+    signer, next_round, next_copy = None, time.monotonic(), 0.0
     while True:
         if time.monotonic() >= next_round:
             failed = run_once(ctx)
@@ -88,6 +100,9 @@ def _loop(home: Path, interval: float) -> None:
             log.exception("prompt CRL publication failed")
         if "audit" in ctx.settings.hsm.keys:
             signer = sign_tree_head(ctx, signer, TICK)
+        if time.monotonic() >= next_copy:
+            copy_to_mirror(ctx, mirror)
+            next_copy = time.monotonic() + MIRROR_SECONDS
         time.sleep(POLL_SECONDS)
 
 

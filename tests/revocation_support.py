@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 
 from conftest import RESIDENT, fresh_database, make_csr, make_home
@@ -117,13 +118,15 @@ def openssl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def http(url: str, data: bytes | None = None, headers: dict | None = None,
-         method: str | None = None) -> tuple[int, dict, bytes]:
+         method: str | None = None) -> tuple[int, Message, bytes]:
+    """Status, headers (looked up whatever their case: granian sends names in lower case,
+    HTTP/1.1 says case does not matter) and body, whatever the status."""
     req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, exc.headers, exc.read()
 
 
 def post_ocsp(base: str, der: bytes, content_type: str = "application/ocsp-request"):

@@ -124,3 +124,40 @@ def test_response_names_the_responder_by_key():
         key.public_key()).digest
     assert parsed.certificates[0].public_bytes(Encoding.DER) == responder.public_bytes(
         Encoding.DER)
+
+
+# -- ca.der's framing and primitives, against asn1crypto -------------------------------------
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 255, 256, 65535, 2**63, 2**159 - 1, 2**256,
+                                   -1, -127, -128, -129, -256, -(2**64)])
+def test_der_integer_is_asn1cryptos(value):
+    from asn1crypto import core
+
+    from ca.der import integer
+    assert integer(value) == core.Integer(value).dump()
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 255, 256, 65535, 65536, 70000])
+def test_der_octet_string_and_frames_are_asn1cryptos(size):
+    from asn1crypto import core, parser
+
+    from ca.der import context, octet_string, sequence, set_of
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert octet_string(data) == core.OctetString(data).dump()
+    assert sequence(data) == parser.emit(0, 1, 16, data)
+    assert set_of(data) == parser.emit(0, 1, 17, data)
+    assert context(3, data) == parser.emit(2, 1, 3, data)
+
+
+@pytest.mark.parametrize("when", [
+    dt.datetime(2026, 12, 3, 12, 0, 0, tzinfo=dt.timezone.utc),
+    dt.datetime(2026, 12, 3, 12, 0, 0, 500000, tzinfo=dt.timezone.utc),
+    dt.datetime(2026, 12, 3, 12, 0, 0, 123456, tzinfo=dt.timezone.utc),
+    dt.datetime(2026, 12, 3, 12, 0, 0, 10, tzinfo=dt.timezone.utc),
+    dt.datetime(2026, 12, 3, 13, 0, 0, 120000, tzinfo=dt.timezone(dt.timedelta(hours=1))),
+])
+def test_der_generalized_time_is_asn1cryptos(when):
+    from asn1crypto import core
+
+    from ca.der import generalized_time
+    assert generalized_time(when) == core.GeneralizedTime(when).dump()

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from pyhanko.pdf_utils.reader import PdfFileReader
 from signing_support import sample_pdf
-from tsa_support import REGCA, ROOT, free_port, gunicorn, post
+from tsa_support import REGCA, ROOT, free_port, post, regca_serve
 
 from ca.store import audit as audit_store
 from ra.apikeys import create_api_key
@@ -145,7 +145,7 @@ def served(tmp_path_factory):
                     public_url=f"http://127.0.0.1:{port}")
     keys = {j["teryt"]: create_api_key(ctx, f"EOD {j['name']}", ["sign"], j["teryt"])
             for j in (ZG, GORZOW)}
-    with gunicorn(ctx.settings.home, workers=2, port=port) as (base, _proc):
+    with regca_serve(ctx.settings.home, workers=2, port=port) as (base, _proc):
         yield ctx, base, keys
     ctx.db.dispose()
 

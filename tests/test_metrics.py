@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from prometheus_client.parser import text_string_to_metric_families
-from tsa_support import gunicorn, gunicorn_workers, make_query, post
+from tsa_support import make_query, post, regca_serve, server_workers
 
 from ca.issuance import IssuanceRequest, Issuer
 from ca.revocation import RevocationRequest, Revoker
@@ -34,8 +34,8 @@ def scraped(tmp_path_factory):
     request = (ocsp.OCSPRequestBuilder()
                .add_certificate(serials[1].certificate, ctx.certificate_of("issuing-ca"),
                                 hashes.SHA1()).build().public_bytes(Encoding.DER))
-    with gunicorn(ctx.settings.home, workers=2) as (base, proc):
-        assert len(gunicorn_workers(proc)) == 2
+    with regca_serve(ctx.settings.home, workers=2) as (base, proc):
+        assert len(server_workers(proc)) == 2
         for _ in range(OCSP_REQUESTS):
             status, _, _ = post(base + "/ocsp", request, "application/ocsp-request")
             assert status == 200

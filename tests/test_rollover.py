@@ -28,11 +28,11 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from signing_support import sample_pdf
 from tsa_support import (
     free_port,
-    gunicorn,
-    gunicorn_workers,
     make_query,
     openssl,
     post,
+    regca_serve,
+    server_workers,
     wsgi_thread,
 )
 
@@ -302,7 +302,7 @@ def aged_served(tmp_path_factory):
     certs = tmp / "certs"
     assert run_cli(ctx.settings.home, "export-ca", "--out", str(certs)).code == 0
     (certs / "subscriber.pem").write_bytes(subscriber.public_bytes(Encoding.PEM))
-    with gunicorn(ctx.settings.home, workers=2,
+    with regca_serve(ctx.settings.home, workers=2,
                   env={"REGCA_REVOCATION_JOBS_INTERVAL": "1"}) as (base, proc):
         yield {"ctx": ctx, "base": base, "certs": certs, "proc": proc}
     ctx.db.dispose()
@@ -319,7 +319,7 @@ def _ask(aged_served, cert: str, work: Path, name: str, *extra: str) -> tuple[st
 
 def test_served_responses_come_from_the_renewed_responder_in_every_worker(aged_served, tmp_path):
     ctx, certs = aged_served["ctx"], aged_served["certs"]
-    assert len(gunicorn_workers(aged_served["proc"])) == 2
+    assert len(server_workers(aged_served["proc"])) == 2
     old = x509.load_pem_x509_certificate((certs / "ocsp.pem").read_bytes())
 
     def renewed():

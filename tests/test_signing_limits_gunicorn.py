@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from signing_support import jst_seals, sample_pdf
-from tsa_support import gunicorn
+from tsa_support import regca_serve
 
 from ca.store import audit as audit_store
 from ra.apikeys import create_api_key
@@ -25,7 +25,7 @@ MIB = 1024 * 1024
 def server(home):
     jst_seals(home, "0862011")
     key = create_api_key(home, "EOD chunked", ["sign"], "0862011")
-    with gunicorn(home.settings.home, workers=1) as (base, _proc):
+    with regca_serve(home.settings.home, workers=1) as (base, _proc):
         yield base, key, home
 
 

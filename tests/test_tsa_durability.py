@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from asn1crypto import tsp
-from tsa_support import gunicorn, gunicorn_workers, make_query
+from tsa_support import make_query, regca_serve, server_workers
 
 from ca.store import timestamps as store
 
@@ -78,17 +78,17 @@ class _Load:
 def _wait_for_workers(proc, count: int, not_in: set[int] = frozenset()) -> set[int]:
     deadline = time.monotonic() + 60
     while True:
-        workers = gunicorn_workers(proc) - not_in
+        workers = server_workers(proc) - not_in
         if len(workers) >= count:
             return workers
-        assert time.monotonic() < deadline, "gunicorn did not start its workers"
+        assert time.monotonic() < deadline, "the server did not start its workers"
         time.sleep(0.05)
 
 
 def test_sigkilled_workers_lose_no_token_they_answered(home_ctx, tmp_path):
     query = make_query(tmp_path, "load", "-sha256", "-cert").read_bytes()
     killed: set[int] = set()
-    with gunicorn(home_ctx.settings.home, workers=2) as (base, proc):
+    with regca_serve(home_ctx.settings.home, workers=2) as (base, proc):
         _wait_for_workers(proc, 2)
         with _Load(base, query) as load:
             for round_ in range(1, KILLS + 1):

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from asn1crypto import tsp
-from tsa_support import gunicorn, gunicorn_workers, make_query, post, stop
+from tsa_support import make_query, post, regca_serve, server_workers, stop
 
 from ca.store import timestamps as store
 from tsa.reply import TimeStampResp
@@ -24,9 +24,9 @@ CLIENTS = 8
 
 @pytest.fixture(scope="module")
 def server(home_ctx):
-    with gunicorn(home_ctx.settings.home, workers=2) as (base, proc):
+    with regca_serve(home_ctx.settings.home, workers=2, server="gunicorn") as (base, proc):
         deadline = time.monotonic() + 20
-        while len(gunicorn_workers(proc)) < 2 and time.monotonic() < deadline:
+        while len(server_workers(proc)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)  # gunicorn forks its workers one after the other
         yield base, proc, home_ctx
 
@@ -61,13 +61,13 @@ def test_oversized_query_is_rejected_with_bad_request(server):
 
 def test_bad_queries_leave_workers_up(server, tmp_path):
     base, proc, _ = server
-    before = gunicorn_workers(proc)
+    before = server_workers(proc)
     for body in (os.urandom(50), b"\x30\x80" * 40, b"\x30" * 9000,
                  make_query(tmp_path, "md5b", "-md5").read_bytes()):
         post(base + "/tsa", body)
     status, _, body = post(base + "/tsa", make_query(tmp_path, "ok").read_bytes())
     assert status == 200 and _status(body) == ("granted", set())
-    assert gunicorn_workers(proc) == before and len(before) == 2
+    assert server_workers(proc) == before and len(before) == 2
 
 
 def _hammer(base: str, query: bytes, count: int, serials: list, errors: list):

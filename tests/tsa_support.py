@@ -51,15 +51,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(home: Path, workers: int = 2, env: dict | None = None, port: int | None = None):
-    """``regca serve`` as a subprocess on ``port`` (default a free one); yields (base URL,
-    process). Stops it with SIGTERM, the clean stop an operator's service manager sends. It
-    serves this checkout's code (first on PYTHONPATH), whatever checkout the virtualenv was
-    installed from."""
+def regca_serve(home: Path, workers: int = 2, env: dict | None = None, server: str | None = None,
+                port: int | None = None):
+    """``regca serve`` as a subprocess (``server``: granian, gunicorn, or the default) on
+    ``port`` (default a free one); yields (base URL, process). Stops it with SIGTERM, the clean
+    stop an operator's service manager sends. It serves this checkout's code (first on
+    PYTHONPATH), whatever checkout the virtualenv was installed from."""
     port = port or free_port()
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     proc = subprocess.Popen([REGCA, "--home", str(home), "serve", "--bind", f"127.0.0.1:{port}",
-                             "--workers", str(workers)],
+                             "--workers", str(workers),
+                             *(["--server", server] if server else [])],
                             env={**os.environ, "PYTHONPATH": path, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -70,7 +72,7 @@ def gunicorn(home: Path, workers: int = 2, env: dict | None = None, port: int | 
             try:
                 urllib.request.urlopen(base + "/healthz", timeout=2).read()
                 break
-            except OSError:  # refused, reset or timed out while gunicorn starts
+            except OSError:  # refused, reset or timed out while the server starts
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("regca serve did not start: "
                                        + proc.stderr.read().decode(errors="replace")) from None
@@ -80,8 +82,8 @@ def gunicorn(home: Path, workers: int = 2, env: dict | None = None, port: int | 
         stop(proc)
 
 
-def gunicorn_workers(proc: subprocess.Popen) -> set[int]:
-    """The gunicorn master's worker processes (its children but the revocation-jobs process)."""
+def server_workers(proc: subprocess.Popen) -> set[int]:
+    """The server's worker processes (its children but the revocation-jobs process)."""
     children = set()
     for task in Path(f"/proc/{proc.pid}/task").iterdir():
         children |= {int(p) for p in (task / "children").read_text().split()}

@@ -278,10 +278,19 @@ class Database:
         (``ca/store/ocsp.py``): every read sees the newest committed row. Kept by its caller
         across requests; ``DirectReader.discard`` once it failed."""
         self._after_fork()
-        pooled = self._read_engine.raw_connection()
-        if self._read_engine.dialect.name != "sqlite":
-            pooled.driver_connection.autocommit = True  # no transaction left open between reads
-        return DirectReader(pooled, self._read_engine.dialect, self._compiled)
+        dialect = self._read_engine.dialect
+        # A server that is away (or dropped the pooled connection) fails here with the
+        # driver's error, raised as SQLAlchemy's like every other.
+        with translated_errors(dialect, "connect"):
+            pooled = self._read_engine.raw_connection()
+        if dialect.name != "sqlite":
+            try:  # no transaction left open between reads
+                with translated_errors(dialect, "SET autocommit"):
+                    pooled.driver_connection.autocommit = True
+            except Exception:
+                pooled.invalidate()
+                raise
+        return DirectReader(pooled, dialect, self._compiled)
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:

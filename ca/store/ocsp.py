@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 __all__ = ["ResponseRow", "cached", "save", "invalidate", "serials_to_refresh", "status_rows",
-           "presigned_until", "FastReader"]
+           "presigned_until", "FastReader", "responses_since", "revoked_since"]
 
 _TABLE, _CERTS = tables.ocsp_responses, tables.certificates
 # The columns a response is made from; tuples keep bulk refresh light.
@@ -140,6 +140,35 @@ def presigned_until(session: Session, issuer: str, hash_algorithms: Iterable[str
         if first is not None and (earliest is None or first < earliest):
             earliest = first
     return missing, earliest
+
+
+def responses_since(session: Session, since: dt.datetime | None, valid_at: dt.datetime,
+                    batch: int = 1000) -> Iterator[list[ResponseRow]]:
+    """Responses signed at or after ``since`` (every one, with None) still valid at
+    ``valid_at``, in batches (keyset pagination by serial and hash): what a node's mirror
+    copies (ca/ocsp_mirror.py)."""
+    last = ("", "")
+    while True:
+        q = (select(_TABLE.c.serial, _TABLE.c.hash_algorithm, _TABLE.c.issuer, _TABLE.c.der,
+                    _TABLE.c.this_update, _TABLE.c.next_update)
+             .where(_TABLE.c.next_update > valid_at,
+                    or_(_TABLE.c.serial > last[0],
+                        (_TABLE.c.serial == last[0]) & (_TABLE.c.hash_algorithm > last[1])))
+             .order_by(_TABLE.c.serial, _TABLE.c.hash_algorithm).limit(batch))
+        if since is not None:
+            q = q.where(_TABLE.c.this_update >= since)
+        rows = [ResponseRow(r[0], r[1], r[2], bytes(r[3]), _utc(r[4]), _utc(r[5]))
+                for r in session.execute(q)]
+        if not rows:
+            return
+        yield rows
+        last = (rows[-1].serial, rows[-1].hash_algorithm)
+
+
+def revoked_since(session: Session, since: dt.datetime) -> list[str]:
+    """Serials of the certificates revoked at or after ``since``."""
+    return list(session.execute(select(_CERTS.c.serial).where(
+        _CERTS.c.status == "revoked", _CERTS.c.revoked_at >= since)).scalars())
 
 
 _RESPONSE = (select(_TABLE.c.der, _TABLE.c.this_update, _TABLE.c.next_update)
