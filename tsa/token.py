@@ -5,10 +5,9 @@ HSM signature: asn1crypto re-encodes and copies values it built itself whenever 
 encoded. So everything constant about a token (the certificate, the ESSCertIDv2 attribute, the
 algorithm identifiers, the TSA name, the policy) is encoded once per process by asn1crypto,
 and a request only encodes what changes (serial, genTime, nonce, the digest and the
-signature) with ``ca.der``'s primitives, which also frame the structures around them, field
-by field in the order RFC 3161 and RFC 5652 give; the test suite checks that asn1crypto
-re-encodes every token to the same bytes. The signed attributes are hashed here and the HSM
-is handed the digest (one C_SignInit and one C_Sign per token, nothing hashed in the token).
+signature) with asn1crypto's own types. The structures around them are framed with
+asn1crypto's TLV emitter (``ca.der``), field by field in the order RFC 3161 and RFC 5652
+give; the test suite checks that asn1crypto re-encodes every token to the same bytes.
 """
 
 from __future__ import annotations
@@ -22,10 +21,10 @@ from asn1crypto import algos, cms, core, parser, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ca.der import context, generalized_time, integer, octet_string, sequence, set_of
+from ca.der import context, sequence, set_of
 from ca.policy import TsaPolicy
 from tsa.request import TimestampRequest
 
@@ -105,9 +104,9 @@ class TokenSigner:
     def _signature_scheme(key) -> tuple[str, tuple]:
         if isinstance(key, ec.EllipticCurvePrivateKey):
             name = _EC_HASHES[key.curve.key_size]
-            return name, (ec.ECDSA(utils.Prehashed(_CRYPTO_HASHES[name]())),)
+            return name, (ec.ECDSA(_CRYPTO_HASHES[name]()),)
         if isinstance(key, rsa.RSAPrivateKey):
-            return "sha256", (padding.PKCS1v15(), utils.Prehashed(hashes.SHA256()))
+            return "sha256", (padding.PKCS1v15(), hashes.SHA256())
         raise TypeError(f"unsupported TSA key type {type(key).__name__}")
 
     def _signature_algorithm(self, key) -> dict:
@@ -120,11 +119,11 @@ class TokenSigner:
         tst_der = sequence(  # TSTInfo; ordering (DEFAULT FALSE) and extensions are absent
             self._version,
             self._policy,
-            request.imprint_der,  # as received: echoed byte for byte
-            integer(serial),
-            generalized_time(gen_time),  # with the fraction, trailing zeros dropped
+            request.message_imprint.dump(),  # as parsed: echoed byte for byte
+            _der(core.Integer(serial)),
+            _der(core.GeneralizedTime(gen_time)),  # with the fraction, trailing zeros dropped
             self._accuracy,
-            b"" if request.nonce is None else integer(request.nonce),
+            b"" if request.nonce is None else _der(core.Integer(request.nonce)),
             self._tsa_name,
         )
         # RFC 5652 §5.3/§5.4: sign the DER SET OF signed attributes; messageDigest is the
@@ -132,24 +131,23 @@ class TokenSigner:
         # are in DER order (X.690 §11.6: by encoding; here that is by length).
         attributes = b"".join((
             self._content_type_attr,
-            sequence(self._message_digest_type, set_of(octet_string(
-                hashlib.new(self._hash_name, tst_der).digest()))),
+            sequence(self._message_digest_type, set_of(_der(core.OctetString(
+                hashlib.new(self._hash_name, tst_der).digest())))),
             self._signing_cert_attr,
         ))
-        signature = self._key.sign(hashlib.new(self._hash_name, set_of(attributes)).digest(),
-                                   *self._sign_args)
+        signature = self._key.sign(set_of(attributes), *self._sign_args)
         signer_info = sequence(
             self._signer_version,
             self._sid,
             self._digest_alg,
             context(0, attributes),  # signedAttrs [0] IMPLICIT: the same SET, retagged
             self._signature_alg,
-            octet_string(signature),
+            _der(core.OctetString(signature)),
         )
         signed_data = sequence(
             self._signed_data_version,
             self._digest_algs,
-            sequence(self._tst_info_type, context(0, octet_string(tst_der))),
+            sequence(self._tst_info_type, context(0, _der(core.OctetString(tst_der)))),
             self._certificates if request.cert_req else b"",
             set_of(signer_info),
         )
