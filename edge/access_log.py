@@ -26,17 +26,10 @@ class AccessLogged:
             status[0] = code.split(" ", 1)[0]
             return start_response(code, headers, exc_info)
 
-        body = self.app(environ, recording)
-        sent = 0
-        try:
-            for chunk in body:
-                sent += len(chunk)
-                yield chunk
-        finally:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
-            self._write(environ, status[0], sent)
+        # Called now, not from a generator: the server reads the status and headers when this
+        # returns (granian does not wait for the first chunk).
+        return _Body(self.app(environ, recording),
+                     lambda sent: self._write(environ, status[0], sent))
 
     def _write(self, environ, status: str, sent: int) -> None:
         query = environ.get("QUERY_STRING")
@@ -47,3 +40,23 @@ class AccessLogged:
                       target, environ.get("SERVER_PROTOCOL"), status, sent or "-",
                       environ.get("HTTP_REFERER", "-"), environ.get("HTTP_USER_AGENT", "-"),
                       environ.get(API_KEY_ENVIRON) or "-")
+
+
+class _Body:
+    """The app's body, counted as it is sent; the line is written when the server closes it."""
+
+    def __init__(self, body, done):
+        self._body, self._done, self.sent = body, done, 0
+
+    def __iter__(self):
+        for chunk in self._body:
+            self.sent += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._done(self.sent)

@@ -23,8 +23,11 @@ import sys
 import time
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ca.context import CaContext
 from ca.crl import CrlPublisher
+from ca.errors import DependencyUnavailable, HsmUnavailable
 from ca.ocsp_cache import ResponseCache, node_mirror, sync_mirror
 from ca.prompt_crl import PromptCrlPublisher
 from ca.rollover import renew_due
@@ -41,6 +44,15 @@ POLL_SECONDS = 1.0  # how often the jobs look for revocations the complete CRL l
 MIRROR_SECONDS = 5.0  # how stale this node's copy of the responses may be
 
 
+def _log_failure(what: str, exc: Exception) -> None:
+    """An HSM or database away is an outage the next round outlives: one line. Anything else
+    is a bug: its traceback."""
+    if isinstance(exc, (HsmUnavailable, DependencyUnavailable, SQLAlchemyError)):
+        log.warning("%s failed: %s", what, exc)
+    else:
+        log.exception("%s failed", what)
+
+
 def run_once(ctx: CaContext) -> list[str]:
     """Do what is due for the online CAs; a failed job is logged and tried again on the next
     round. Returns the names of the jobs that failed. The root is never touched: its CRL and OCSP
@@ -52,8 +64,8 @@ def run_once(ctx: CaContext) -> list[str]:
     for name, job in jobs.items():
         try:
             job()
-        except Exception:
-            log.exception("background job %s failed", name)
+        except Exception as exc:
+            _log_failure(f"background job {name}", exc)
             failed.append(name)
     return failed
 
@@ -68,8 +80,8 @@ def sign_tree_head(ctx: CaContext, signer: HeadSigner | None, margin: float
         if signer.due(margin):
             signer.sign()
         return signer
-    except Exception:
-        log.exception("signing the transparency log's tree head failed")
+    except Exception as exc:
+        _log_failure("signing the transparency log's tree head", exc)
         return None
 
 
@@ -96,8 +108,8 @@ def _loop(home: Path, interval: float) -> None:
                 log.warning("jobs heartbeat not written: %s", exc)
         try:
             prompt.poll()
-        except Exception:
-            log.exception("prompt CRL publication failed")
+        except Exception as exc:
+            _log_failure("prompt CRL publication", exc)
         if "audit" in ctx.settings.hsm.keys:
             signer = sign_tree_head(ctx, signer, TICK)
         if time.monotonic() >= next_copy:

@@ -264,14 +264,14 @@ def stale_pending(session: Session, before: dt.datetime) -> list[Certificate]:
 
 def counts(session: Session) -> dict[tuple[str, str], int]:
     """How many rows per (profile, status): what ``regca status`` and ``/metrics`` report."""
-    q = select(Certificate.profile, Certificate.status, func.count()).group_by(
-        Certificate.profile, Certificate.status)
+    q = select(_TABLE.c.profile, _TABLE.c.status, func.count()).group_by(
+        _TABLE.c.profile, _TABLE.c.status)
     return {(profile, status): n for profile, status, n in session.execute(q)}
 
 
 def count_pending(session: Session, before: dt.datetime | None = None) -> int:
     """Pending rows (created before ``before``), read without locking them."""
-    q = select(func.count()).select_from(Certificate).where(Certificate.status == "pending")
+    q = select(func.count()).select_from(_TABLE).where(_TABLE.c.status == "pending")
     if before is not None:
-        q = q.where(Certificate.created_at < before)
+        q = q.where(_TABLE.c.created_at < before)
     return session.execute(q).scalar_one()
