@@ -5,11 +5,9 @@ from the next request by every worker of a served home."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import make_home, run_cli
 from sqlalchemy import select
-from tsa_support import free_port
+from tsa_support import free_port, regca_serve
 
 from ca.errors import Unauthorized
 from ca.store.models import ApiKey, AuditEvent
@@ -94,22 +92,8 @@ def served_two_workers(tmp_path_factory):
     ctx = make_home(tmp_path_factory.mktemp("apikeys") / "home",
                     public_url=f"http://127.0.0.1:{port}")
     ctx.db.dispose()
-    proc = subprocess.Popen([sys.executable, "-m", "regca.cli", "--home", str(ctx.settings.home),
-                             "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-                            env=dict(os.environ, SOFTHSM2_CONF=""), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=5)
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield ctx.settings.home, base
-    proc.terminate()
-    out, _ = proc.communicate(timeout=30)
-    assert "Traceback" not in out, out
+    with regca_serve(ctx.settings.home, workers=2, port=port) as (base, _proc):
+        yield ctx.settings.home, base
 
 
 def _status(base: str, key: str) -> int:
