@@ -65,5 +65,11 @@ def test_one_class_signs_tokens_and_only_the_tsa_core_uses_it():
 def test_every_timestamper_of_ours_is_the_adapter_over_the_tsa_core():
     subclasses = {(name, c.name) for name in SOURCES for c in _classes(name)
                   if any(ast.unparse(b).endswith("TimeStamper") for b in c.bases)}
-    assert subclasses == {("signing/timestamping.py", "AuthorityTimeStamper")}
+    assert subclasses == {("signing/timestamping.py", "AuthorityTimeStamper"),
+                          ("signing/stamps.py", "RecordingTimeStamper")}
+    # the second makes no token: it passes each request on to the one it wraps and keeps the
+    # serial that came back (for the seal's audit event)
+    recording = SOURCES["signing/stamps.py"]
+    assert "await self._inner.async_timestamp(" in recording
+    assert "tsa." not in recording and "TimeStampAuthority" not in recording
     assert "from tsa.authority import TimeStampAuthority" in SOURCES["signing/timestamping.py"]

@@ -47,6 +47,11 @@ _INSERT = _TABLE.insert()
 _MARK_ISSUED = (_TABLE.update()
                 .where(_TABLE.c.serial == bindparam("p_serial"), _TABLE.c.status == "pending")
                 .values(status="issued", der=bindparam("p_der"), issued_at=bindparam("p_at")))
+# Reads for `regca status` and /metrics: rows per profile and status, and the pending ones.
+_COUNTS = select(_TABLE.c.profile, _TABLE.c.status, func.count()).group_by(
+    _TABLE.c.profile, _TABLE.c.status)
+_COUNT_PENDING = select(func.count()).select_from(_TABLE).where(_TABLE.c.status == "pending")
+_CREATED_AT = _TABLE.c.created_at
 # A read: the newest issued certificate of a profile, without the ORM.
 _CURRENT_DER = (select(_TABLE.c.der)
                 .where(_TABLE.c.profile == bindparam("p_profile"), _TABLE.c.status == "issued")
@@ -264,14 +269,12 @@ def stale_pending(session: Session, before: dt.datetime) -> list[Certificate]:
 
 def counts(session: Session) -> dict[tuple[str, str], int]:
     """How many rows per (profile, status): what ``regca status`` and ``/metrics`` report."""
-    q = select(_TABLE.c.profile, _TABLE.c.status, func.count()).group_by(
-        _TABLE.c.profile, _TABLE.c.status)
-    return {(profile, status): n for profile, status, n in session.execute(q)}
+    return {(profile, status): n for profile, status, n in session.execute(_COUNTS)}
 
 
 def count_pending(session: Session, before: dt.datetime | None = None) -> int:
     """Pending rows (created before ``before``), read without locking them."""
-    q = select(func.count()).select_from(_TABLE).where(_TABLE.c.status == "pending")
+    q = _COUNT_PENDING
     if before is not None:
-        q = q.where(_TABLE.c.created_at < before)
+        q = q.where(_CREATED_AT < before)
     return session.execute(q).scalar_one()
