@@ -68,12 +68,13 @@ def end_to_end(home: Path, count: int, processes: int, threads: int) -> tuple[fl
     """``(certificates/s, worker CPU ms per certificate)``: all workers warm up, start
     together, and the clock stops when the last one ends."""
     per = count // processes
-    csrs = [make_csr() for _ in range(per + 1)]
+    # a key of its own for every certificate: one key is certified for one subject only
+    csrs = [[make_csr() for _ in range(per + 1)] for _ in range(processes)]
     fork = mp.get_context("fork")
     start, done = fork.Barrier(processes + 1), fork.Barrier(processes + 1)
     cpu = fork.Queue()
-    procs = [fork.Process(target=_worker, args=(str(home), csrs, threads, start, done, cpu))
-             for _ in range(processes)]
+    procs = [fork.Process(target=_worker, args=(str(home), mine, threads, start, done, cpu))
+             for mine in csrs]
     for p in procs:
         p.start()
     start.wait(timeout=120)
