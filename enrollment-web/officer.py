@@ -87,7 +87,9 @@ def _detail(enrolment_id: int, status: int = 200, **extra):
     return render_template("enrolment.html", e=e, certs=certs, tokens=tokens,
                            org=_org_names().get(e.organization_teryt, ""), csr_form=csr_form,
                            token_form=token_form, revoke_form=revoke_form,
-                           code_form=EmptyForm(formdata=None), **extra), status
+                           code_form=EmptyForm(formdata=None), now=authority().now(),
+                           pickup_expires=enrol.pickup_expires_at(authority(), e),
+                           **extra), status
 
 
 @bp.route("/enrolments/<int:enrolment_id>")
@@ -154,7 +156,8 @@ def pickup_code(enrolment_id: int):
     actor = current_actor()
     code = enrol.new_pickup_code(authority(), enrolment_id, actor.audit_name, actor.orgs)
     e = enrol.visible(store(), enrolment_id, actor.orgs)
-    return render_template("enrolment_recorded.html", e=e, code=code)
+    return render_template("enrolment_recorded.html", e=e, code=code,
+                           pickup_days=authority().settings.pickup_validity.days)
 
 
 @bp.route("/certificates/<serial>/revoke", methods=["POST"])

@@ -24,7 +24,6 @@ from enrollment_web.auth import current_actor
 from enrollment_web.errorpages import install_error_pages
 from enrollment_web.forms import EmptyForm
 from enrollment_web.i18n import current_language, remember_language, t
-from enrollment_web.ratelimit import RateLimiter
 from ra.authority import RegistrationAuthority
 
 __all__ = ["create_enrollment_app", "WebSettings"]
@@ -101,8 +100,6 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=30),
         MAX_CONTENT_LENGTH=256 * 1024,
-        LOGIN_LIMITER=RateLimiter(20, 60),
-        PICKUP_LIMITER=RateLimiter(10, 60),
     )
     app.config.update(config)
     CSRFProtect(app)

@@ -12,7 +12,6 @@ from tokens import MODULE, SO_PIN, SoftToken, make_token
 from webclient import Visitor, add_staff, pickup_code
 
 from ca.store import certificates as cert_store
-from enrollment_web.ratelimit import RateLimiter
 from enrollment_web.web import WebSettings
 from regca.roles import enrollment_app
 
@@ -36,7 +35,7 @@ def station(home, tmp_path):
     token = make_token(tmp_path / "station", label="Karta 1")
     settings = WebSettings(ctx.settings)
     settings.token_softhsm_conf = str(token.conf)
-    app = enrollment_app(ctx, WEB_SETTINGS=settings, LOGIN_LIMITER=RateLimiter(10_000, 60))
+    app = enrollment_app(ctx, WEB_SETTINGS=settings)
     officer = Visitor(app, ctx).login("officer_t", secret)
     return ctx, officer, token
 
@@ -227,7 +226,7 @@ def test_full_token_is_named_on_the_page_and_changes_nothing(home, tmp_path):
         token = make_token(store, label="Pelna karta")
         settings = WebSettings(ctx.settings)
         settings.token_softhsm_conf = str(token.conf)
-        app = enrollment_app(ctx, WEB_SETTINGS=settings, LOGIN_LIMITER=RateLimiter(10_000, 60))
+        app = enrollment_app(ctx, WEB_SETTINGS=settings)
         officer = Visitor(app, ctx).login("officer_t", secret)
         enrolment_id = _enrol(officer)
         before = token.objects()

@@ -172,6 +172,8 @@ class Enrolment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     pickup_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     pickup_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # when the current pickup code was given out: it expires a configured time later (0021)
+    pickup_issued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revocation_password_hash: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_enrolments_organization", "organization_teryt"),)
@@ -279,3 +281,22 @@ class ServiceCertificate(Base):
     """
 
     __table__ = tables.service_certificates
+
+
+# -- back-off of guessed secrets (migration 0021) -----------------------------------------------
+
+__all__ += ["GuessBackoff"]
+
+
+class GuessBackoff(Base):
+    """Wrong guesses in a row under one key (a source, or an account from a source; the key is
+    a SHA-256, so no address or name is kept in clear) and when the next guess may be tried:
+    shared by every worker, so a back-off holds whichever process the next request reaches."""
+
+    __tablename__ = "guess_backoffs"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    next_allowed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_guess_backoffs_last_failure", "last_failure_at"),)
