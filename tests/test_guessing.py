@@ -8,15 +8,20 @@ pickup codes expire and an officer reissues them. SQLite and PostgreSQL (conftes
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import io
 import re
+import time
 import types
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 import pytest
 from argon2 import PasswordHasher
 from conftest import RESIDENT, make_csr
 from sqlalchemy import select
+from tsa_support import regca_serve, server_workers
 from webclient import PASSWORD, Visitor, add_staff, next_totp, pickup_code
 
 from ca.clock import FixedClock
@@ -292,3 +297,59 @@ def test_expired_pickup_code_is_refused_and_a_reissued_one_works(web):
             select(AuditEvent).where(AuditEvent.object == f"enrolment:{late_id}")
             .order_by(AuditEvent.seq)).scalars()]
     assert actions[-3:] == ["pickup.redeem", "enrolment.pickup_code", "pickup.redeem"]
+
+
+# -- a served home, two workers (last: it sets a longer first wait while it serves) ----------
+
+def _login_over_http(base: str, source: str, username: str, password: str):
+    """GET the log-in form and POST it on fresh connections from ``source`` (an address of
+    the loopback network); returns (status, Retry-After)."""
+    host, port = base.removeprefix("http://").split(":")
+
+    def request(method: str, body: str | None = None, cookie: str | None = None):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60,
+                                          source_address=(source, 0))
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+        if cookie:
+            headers["Cookie"] = cookie
+        try:
+            conn.request(method, "/login", body=body, headers=headers)
+            r = conn.getresponse()
+            return r.status, r.getheader("Set-Cookie"), r.getheader("Retry-After"), r.read()
+        finally:
+            conn.close()
+
+    _, set_cookie, _, page = request("GET")
+    token = re.search(rb'name="csrf_token" type="hidden" value="([^"]+)"', page)[1].decode()
+    form = urllib.parse.urlencode({"username": username, "password": password,
+                                   "csrf_token": token})
+    status, _, retry_after, _ = request("POST", form, set_cookie.split(";")[0])
+    return status, retry_after
+
+
+@pytest.mark.slow
+def test_back_off_is_shared_by_the_workers_of_a_served_home(web):
+    ctx = web[0]
+    config = ctx.settings.config_file
+    kept = config.read_text()
+    # a wait no slow argon2 run outlasts: the test's guesses come from the wall clock here
+    config.write_text(kept + "\n[backoff]\nfirst_wait_seconds = 600\n")
+    try:
+        with regca_serve(ctx.settings.home, workers=2) as (base, proc):
+            deadline = time.monotonic() + 30
+            while len(server_workers(proc)) < 2:
+                assert time.monotonic() < deadline, "the server did not start two workers"
+                time.sleep(0.1)
+            password = _demo_admin_password(ctx)
+            wrong = [_login_over_http(base, "127.0.0.1", "admin", "admin-guess-1")[0]
+                     for _ in range(ACCOUNT_FREE)]
+            assert wrong == [401] * ACCOUNT_FREE
+            with ThreadPoolExecutor(8) as pool:  # concurrent connections: both workers answer
+                answers = list(pool.map(
+                    lambda _: _login_over_http(base, "127.0.0.1", "admin", password),
+                    range(16)))
+            assert {status for status, _ in answers} == {429}
+            assert all(0 < int(wait) <= 600 for _, wait in answers)
+            assert _login_over_http(base, "127.0.0.2", "admin", password) == (302, None)
+    finally:
+        config.write_text(kept)
