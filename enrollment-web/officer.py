@@ -87,9 +87,8 @@ def _detail(enrolment_id: int, status: int = 200, **extra):
     return render_template("enrolment.html", e=e, certs=certs, tokens=tokens,
                            org=_org_names().get(e.organization_teryt, ""), csr_form=csr_form,
                            token_form=token_form, revoke_form=revoke_form,
-                           code_form=EmptyForm(formdata=None), now=authority().now(),
-                           pickup_expires=enrol.pickup_expires_at(authority(), e),
-                           **extra), status
+                           code_form=EmptyForm(formdata=None),
+                           pickup=enrol.pickup_code(authority(), e), **extra), status
 
 
 @bp.route("/enrolments/<int:enrolment_id>")

@@ -24,6 +24,7 @@ from ca.services import IssuingCa
 from ca.store import audit as audit_store
 from ca.store.db import Database
 from ca.transparency import LogReader
+from ra.backoff import Backoff
 from ra.settings import RaSettings
 
 __all__ = ["RegistrationAuthority", "Reader", "Recorder"]
@@ -65,7 +66,7 @@ class RegistrationAuthority:
         self.settings = settings or RaSettings()
 
     @property
-    def backoff(self):
+    def backoff(self) -> Backoff:
         return self.settings.backoff
 
     def now(self) -> dt.datetime:

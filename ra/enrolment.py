@@ -32,7 +32,7 @@ from ra.users import password_hasher
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
            "initialise_blank_token", "list_visible", "tokens_of", "PickupExpired",
-           "pickup_expires_at"]
+           "PickupCode", "pickup_code"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -209,11 +209,23 @@ def new_pickup_code(ra: RegistrationAuthority, enrolment_id: int, actor: str,
     return code
 
 
-def pickup_expires_at(ra: RegistrationAuthority, e: Enrolment) -> dt.datetime | None:
-    """When the enrolment's current pickup code stops working (None: no code given)."""
+@dataclass(frozen=True)
+class PickupCode:
+    """Where an enrolment's current pickup code is in its life, as the officer's page shows
+    it: ``lapsed`` once ``valid_until`` has passed unused (an officer gives a new one)."""
+
+    given: bool
+    used: bool
+    valid_until: dt.datetime | None
+    lapsed: bool
+
+
+def pickup_code(ra: RegistrationAuthority, e: Enrolment) -> PickupCode:
     if e.pickup_code_hash is None:
-        return None
-    return (e.pickup_issued_at or e.created_at) + ra.settings.pickup_validity
+        return PickupCode(False, False, None, False)
+    until = (e.pickup_issued_at or e.created_at) + ra.settings.pickup_validity
+    used = e.pickup_used_at is not None
+    return PickupCode(True, used, until, not used and ra.now() >= until)
 
 
 def redeem_pickup(ra: RegistrationAuthority, code: str, source: str) -> int:
@@ -225,8 +237,9 @@ def redeem_pickup(ra: RegistrationAuthority, code: str, source: str) -> int:
         ra.backoff.check(s, now, found)
     with ra.db.transaction() as s:
         e = store.by_pickup_hash(s, _code_digest(code or ""))
-        reason = ("unknown code" if e is None else "used" if e.pickup_used_at is not None
-                  else "expired" if now >= pickup_expires_at(ra, e) else None)
+        state = pickup_code(ra, e) if e is not None else None
+        reason = ("unknown code" if state is None else "used" if state.used
+                  else "past its validity" if state.lapsed else None)
         if reason is not None:
             if reason == "unknown code":  # a guess; a real code used twice or late is not
                 ra.backoff.fail(s, now, found)
@@ -240,7 +253,7 @@ def redeem_pickup(ra: RegistrationAuthority, code: str, source: str) -> int:
                                object=f"enrolment:{e.id}",
                                organization_teryt=e.organization_teryt))
             enrolment_id = e.id
-    if reason == "expired":
+    if reason == "past its validity":
         raise PickupExpired("this pickup code has expired; an officer can give a new one")
     if reason is not None:
         raise Unauthorized("this pickup code is not valid or has already been used")
