@@ -184,7 +184,13 @@ def test_backing_admin_off_from_one_source_leaves_admin_free_from_another(web, a
         assert r.status_code == 401
     before = len(argon2_calls)
     refused = attacker.post("/login", {"username": "admin", "password": password})
-    assert _wait_of(refused) and len(argon2_calls) == before  # even the right one, unhashed
+    wait = _wait_of(refused)
+    assert len(argon2_calls) == before  # even the right password: refused unhashed
+    for _ in range(3):  # the attacker keeps at it, past the old lock-out's five failures
+        ctx.clock.advance(seconds=wait)
+        r = attacker.post("/login", {"username": "admin", "password": "admin123admin"})
+        assert r.status_code == 401
+        wait = _wait_of(attacker.post("/login", {"username": "admin", "password": password}))
     victim = _from(app, ctx, VICTIM).post("/login", {"username": "admin", "password": password})
     assert victim.status_code == 302 and victim.headers["Location"] == "/login/totp-setup"
 
