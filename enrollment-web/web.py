@@ -88,6 +88,7 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     from enrollment_web.bulk_enrolment import bp as bulk_bp
     from enrollment_web.officer import bp as officer_bp
     from enrollment_web.printouts import bp as printouts_bp
+    from enrollment_web.renewal import bp as renewal_bp
     from enrollment_web.resident import bp as resident_bp
     from enrollment_web.tokens import bp as tokens_bp
     from enrollment_web.totp_qr import bp as totp_qr_bp
@@ -111,7 +112,8 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     CSRFProtect(app)
     for bp in (public, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
         app.register_blueprint(bp)
-    for bp in (bulk_bp, printouts_bp, totp_qr_bp):  # a registration office's day (issue 18)
+    # a registration office's day (issue 18)
+    for bp in (bulk_bp, printouts_bp, renewal_bp, totp_qr_bp):
         app.register_blueprint(bp)
     install_error_pages(app)
 
