@@ -27,7 +27,7 @@ from enrollment_web.ratelimit import RateLimiter
 from ra import enrolment as enrol
 from ra import renewal
 from regca.roles import registration_authority
-from regca.scheduler import send_expiry_notices
+from regca.scheduler import run_once, send_expiry_notices
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
@@ -189,6 +189,7 @@ def test_an_smtp_server_away_claims_nothing(office):
         before = s.execute(select(func.count()).select_from(ExpiryNotice)).scalar_one()
     with pytest.raises(DependencyUnavailable, match="SMTP server"):
         send_expiry_notices(away)
+    assert "expiry notices" in run_once(away)  # the jobs round: logged, tried again next round
     with ctx.db.reading() as s:
         assert s.execute(select(func.count()).select_from(ExpiryNotice)).scalar_one() == before
 
