@@ -83,11 +83,15 @@ def office(home_ctx, smtp):
     inbox, port = smtp
     secret = add_staff(ctx, "kadrowa", "officer", [JST])
     add_staff(ctx, "bez_adresu", "officer", [JST])
+    other = add_staff(ctx, "obca", "officer", ["0861011"])  # another JST's officer
     app = create_app(ctx.settings.home, ctx)
     app.fallback.config["LOGIN_LIMITER"] = RateLimiter(10_000, 60)
     officer = Visitor(app, ctx).login("kadrowa", secret)
     r = officer.post("/expiring/address", {"email": "kadry@zielona-gora.example"},
                      form_page="/expiring")
+    assert r.status_code == 302, r.text
+    r = Visitor(app, ctx).login("obca", other).post(
+        "/expiring/address", {"email": "kadry@gorzow.example"}, form_page="/expiring")
     assert r.status_code == 302, r.text
     ra = registration_authority(ctx)
     staff = {}
@@ -103,7 +107,9 @@ def office(home_ctx, smtp):
     renewed = renewal.renew_from_csr(ra, staff["Odnowiony"].serial, make_csr(new_key()),
                                      "officer:kadrowa", (JST,))
     jobs = _configure(ctx, port)
-    return ctx, jobs, lambda: Visitor(app, ctx).login("kadrowa", secret), staff, renewed, inbox
+    def login(who="kadrowa"):
+        return Visitor(app, ctx).login(who, {"kadrowa": secret, "obca": other}[who])
+    return ctx, jobs, login, staff, renewed, inbox
 
 
 def _set_clock(ctx, at: dt.datetime) -> None:
@@ -143,6 +149,7 @@ def test_each_threshold_mails_once_in_polish_with_the_dates(office):
     listed = re.search(r'<table id="expiring">.*?</table>', page, re.S)[0]
     assert serial in listed and staff["Odnowiony"].serial in listed
     assert "(odnowiony)" in listed and renewed.new_serial not in listed
+    assert serial not in login("obca").get("/expiring").text  # another JST's officer
 
     for days in (30, 14, 3):
         _set_clock(ctx, not_after - dt.timedelta(days=days, minutes=-1))

@@ -31,6 +31,7 @@ def web(home):
     ctx = home
     secrets_ = {name: add_staff(ctx, name, role, orgs) for name, role, orgs in (
         ("druk_a", "officer", [JST]), ("druk_b", "officer", [JST]),
+        ("druk_obcy", "officer", ["0861011"]),
         ("druk_audyt", "auditor", []))}
     app = create_app(ctx.settings.home, ctx)
     app.fallback.config["LOGIN_LIMITER"] = RateLimiter(10_000, 60)
@@ -127,10 +128,12 @@ def test_a_sealed_slip_prints_only_for_its_officer_and_only_while_fresh(web, enr
                      form_page="/enrolments").status_code == 410
 
 
-def test_an_auditor_cannot_print_the_application_form(web, enrolled):
+@pytest.mark.parametrize("who", ["druk_audyt", "druk_obcy"])
+def test_an_auditor_or_another_jsts_officer_cannot_print(web, enrolled, who):
     _, enrolment_id = enrolled
-    assert login(web, "druk_audyt").get(
-        f"/enrolments/{enrolment_id}/wniosek.pdf").status_code == 403
+    v = login(web, who)
+    for path in ("wniosek.pdf", "protokol.pdf"):
+        assert v.get(f"/enrolments/{enrolment_id}/{path}").status_code == 403
 
 
 def test_totp_setup_shows_a_qr_code_of_the_otpauth_uri(web):

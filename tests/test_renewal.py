@@ -193,3 +193,7 @@ def test_officer_renews_from_a_csr_on_the_enrolment_page(served, ra):
     nothing = v.post(f"/enrolments/{enrolment_id}/renew", {"renew-serial": old.serial},
                      form_page=f"/enrolments/{enrolment_id}")
     assert nothing.status_code == 400 and "dołącz plik CSR albo podaj PIN" in nothing.text
+    auditor = Visitor(app, served).login("rewizor", add_staff(served, "rewizor", "auditor"))
+    refused = auditor.post(f"/enrolments/{enrolment_id}/renew", {"renew-serial": old.serial},
+                           form_page="/enrolments")
+    assert refused.status_code == 403
