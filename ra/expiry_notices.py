@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ca.audit import Event
 from ca.config import SmtpConfig
+from ca.errors import UnknownProfile
 from ca.identity import validate_email
 from ca.profiles import ProfileSet
 from ca.store import expiry as store
@@ -105,7 +106,7 @@ def expiring_soon(ra: Reader, orgs: tuple[str, ...] | None, within_days: int
 def _title(profiles: ProfileSet, name: str) -> str:
     try:
         return profiles.get(name).title.split(" / ")[0]
-    except Exception:  # noqa: BLE001 - a profile since removed: its name will do
+    except UnknownProfile:  # a profile since removed: its name will do
         return name
 
 
