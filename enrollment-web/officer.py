@@ -16,6 +16,7 @@ from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
 from enrollment_web.i18n import t
+from enrollment_web.printouts import sealed_pin_letter
 from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
@@ -139,11 +140,15 @@ def personalise(enrolment_id: int):
     except RegCAError as exc:
         status = form_status(exc)
         message = exc.message
+        letter = None
         if so_pin:  # initialised, then refused: the SO PIN must not be lost with the page
-            message += t(f" Token został zainicjowany; PIN SO: {so_pin}.",
-                         f" The token was initialised; SO PIN: {so_pin}.")
-        return _detail(enrolment_id, status, token_form=form, token_error=message)
-    return render_template("issued.html", e=e, token=token, so_pin=so_pin,
+            message += t(" Token został zainicjowany; wydrukuj list z kodami PIN i PUK.",
+                         " The token was initialised; print the PIN and PUK letter.")
+            letter = sealed_pin_letter(e.id, ref.label, form.pin.data, so_pin)
+        return _detail(enrolment_id, status, token_form=form, token_error=message,
+                       pin_letter=letter)
+    letter = sealed_pin_letter(e.id, ref.label, form.pin.data, so_pin) if so_pin else None
+    return render_template("issued.html", e=e, token=token, pin_letter=letter,
                            items=[(d.issued.serial, d.profile) for d in done], pem=None)
 
 

@@ -84,9 +84,14 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     in) and a read-only view of the store (they read through it); built by regca/roles.py."""
     from enrollment_web.admin import bp as admin_bp
     from enrollment_web.auditor import bp as auditor_bp
+    from enrollment_web.bulk_enrolment import bp as bulk_bp
+    from enrollment_web.expiring import bp as expiring_bp
     from enrollment_web.officer import bp as officer_bp
+    from enrollment_web.printouts import bp as printouts_bp
+    from enrollment_web.renewal import bp as renewal_bp
     from enrollment_web.resident import bp as resident_bp
     from enrollment_web.tokens import bp as tokens_bp
+    from enrollment_web.totp_qr import bp as totp_qr_bp
 
     app = Flask("enrollment_web", template_folder=str(Path(__file__).parent / "templates"),
                 static_folder=str(Path(__file__).parent / "static"))
@@ -104,6 +109,9 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     app.config.update(config)
     CSRFProtect(app)
     for bp in (public, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
+        app.register_blueprint(bp)
+    # a registration office's day (issue 18)
+    for bp in (bulk_bp, expiring_bp, printouts_bp, renewal_bp, totp_qr_bp):
         app.register_blueprint(bp)
     install_error_pages(app)
 
