@@ -22,6 +22,7 @@ import threading
 import time
 
 from cryptography import x509
+from sqlalchemy.exc import SQLAlchemyError
 
 from ca.errors import NotFound
 from ca.rolekeys import RECHECK, KeyPair, key_of
@@ -70,8 +71,16 @@ class IssuingCas:
         with self._lock:
             now = time.monotonic()
             if now - self._read_at >= self._recheck:
-                with self._db.reading_connection() as conn:
-                    found = tuple(generations_store.generations(conn, ROLE, ""))
+                try:
+                    with self._db.reading_connection() as conn:
+                        found = tuple(generations_store.generations(conn, ROLE, ""))
+                except SQLAlchemyError:
+                    if not self._generations:
+                        raise
+                    # The database is away: what was read stands (an OCSP front answering
+                    # from its mirror, a CRL served from its file); read again later.
+                    self._read_at = now
+                    return self._generations, self._certificates
                 if [g.serial for g in found] != [g.serial for g in self._generations]:
                     self._generations = found
                     self._certificates = {ca_name(g.generation):

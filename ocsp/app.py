@@ -146,13 +146,12 @@ class OcspApp:
         # The offline root's responses, and a retired issuing CA's, are only ever pre-signed
         # (this front holds no CA key): a nonce is left unanswered (RFC 8954 §2.1 allows a
         # response without it), a miss is `unauthorized` (RFC 5019 §2.2.3).
-        presigned_only = not self.signer.delegates(ih.ca)
-        if nonce is None or presigned_only:
+        if nonce is None or not self.signer.delegates(ih.ca):  # a cache hit asks no more
             if serial is not None:
                 hit = self.store.response(serial, ih.algorithm)
                 if hit is not None and hit[2] > self.clock.now():
                     return _Answer(*hit)
-            if presigned_only:
+            if not self.signer.delegates(ih.ca):
                 return _Answer(UNAUTHORIZED)
         try:
             status, row = self._status(ih.ca, cert_id.serial, serial)

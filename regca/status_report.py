@@ -212,8 +212,9 @@ def issuing_ca_lines(ctx: CaContext, windows: dict[str, int], now: dt.datetime
                                            now))
             continue
         line = _certificate_line(name, "ca", PROFILE, cert, g.generation, 0, now)
-        lines.append(line if line.state == "expired" else
-                     dataclasses.replace(line, state="retired"))
+        if not certificate_status(_Issued(cert.not_valid_after_utc), now).expired:
+            line = dataclasses.replace(line, state="retired")
+        lines.append(line)
     return lines
 
 
