@@ -72,8 +72,7 @@ class IssuingCas:
             now = time.monotonic()
             if now - self._read_at >= self._recheck:
                 try:
-                    with self._db.reading_connection() as conn:
-                        found = tuple(generations_store.generations(conn, ROLE, ""))
+                    found = tuple(generations_store.generations_in(self._db, ROLE))
                 except SQLAlchemyError:
                     if not self._generations:
                         raise

@@ -117,14 +117,16 @@ class StatusReport:
         lines.append("certificates (not after, UTC):")
         for c in self.certificates:
             gen = f" g{c.generation}" if c.generation else ""
+            note = ("(issues no more; publishes)" if c.state == "retired" else
+                    f"(warn {c.warning_days} days before)")
             lines.append(f"  {c.name + gen:18} {c.not_after}  {c.days_left:>5} days  "
-                         f"{c.state:8} (warn {c.warning_days} days before)  serial {c.serial}")
+                         f"{c.state:8} {note}  serial {c.serial}")
         lines.append("CRLs (next update, UTC):")
         for r in self.crls:
             kind = "delta" if r.delta else "full"
             when = (r.next_update_at or "-").replace("T", " ").replace("Z", "")
             number = f"#{r.number}" if r.number is not None else ""
-            lines.append(f"  {r.ca:8} {kind:5} {number:6} {when:19}  {r.state}")
+            lines.append(f"  {r.ca:10} {kind:5} {number:6} {when:19}  {r.state}")
         lines.append("HSM keys: " + ", ".join(f"{k} {v}" for k, v in self.hsm.items()))
         lines.append(f"database: {self.database}")
         p = self.pending_issuances
@@ -256,6 +258,8 @@ def hsm_states(ctx: CaContext) -> dict[str, str]:
         try:
             if role in SERVICE_PROFILES:
                 ctx.role_key(role).pair()  # the active generation's key, paired
+            elif role == "issuing":
+                ctx.issuing_keys.active()  # the issuing CA that issues now, paired
             elif not ctx.hsm.only(role).ping():
                 raise RegCAError(f"key {key.label!r} not found")
             states[role] = "ok"

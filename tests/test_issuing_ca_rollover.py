@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT_PIN, STAFF, make_csr, run_cli
+from conftest import ROOT_PIN, STAFF, backends, fresh_database, make_csr, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from revocation_support import http, issue, openssl, serve_home, stop
@@ -22,10 +22,11 @@ from tsa_support import make_query
 
 from ca.clock import FixedClock
 from ca.context import CaContext
+from ca.profiles import load_profiles
 from ca.rolekeys import RECHECK
 from ca.store import audit as audit_store
 from ra.apikeys import create_api_key
-from regca.status_report import build_report, longest_issued
+from regca.status_report import DEFAULT_WINDOWS, build_report, longest_issued
 
 pytestmark = pytest.mark.hsm
 
@@ -72,10 +73,15 @@ class Rolled:
     ceremony_out: str
 
 
-@pytest.fixture(scope="module")
-def rolled(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("issuing-rollover")
-    served = serve_home(tmp, None)
+@pytest.fixture(scope="module", params=backends())
+def rolled(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp(f"issuing-rollover-{request.param}")
+    with fresh_database(request.param, tmp) as url:
+        yield from _roll(tmp, url)
+
+
+def _roll(tmp: Path, database_url: str | None):
+    served = serve_home(tmp, database_url)
     try:
         ctx, work = served.ctx, tmp / "work"
         work.mkdir()
@@ -223,3 +229,24 @@ def test_status_warns_when_the_issuing_ca_can_no_longer_cover_a_full_lifetime(ro
     assert len(late) == 1 and "regca ceremony issuing-ca" in late[0], late
     # The retired CA nearing its own end is no problem: it only publishes.
     assert not about_certificates(end - dt.timedelta(days=10), "issuing")
+
+
+def test_the_cps_and_the_ceremony_guide_quote_the_cadence_the_profiles_give():
+    """One source (DESIGN.md, "Policy as data"): the issuing CA's validity and the longest
+    certificate it issues decide when the next issuing-CA ceremony is due; the documents say
+    the same numbers, or this fails."""
+    root = Path(__file__).resolve().parents[1]
+    profiles = load_profiles(root / "policies")
+    ca_days = profiles.get("issuing-ca").validity_days
+    longest = max(p.validity_days for p in profiles if p.issuer == "issuing")
+    latest = ca_days - longest - DEFAULT_WINDOWS["ca_warning_days"]
+    def text(path: str) -> str:  # whitespace as one space: lines wrap anywhere
+        return " ".join((root / path).read_text().split())
+    cps = text("policies/cps.md")
+    section = cps[cps.index("### 5.6 Key changeover"):cps.index("## 6.")]
+    assert f"valid for {ca_days} days" in section and f"being {longest} days" in section
+    assert f"at the latest {latest} days" in section
+    guide = text("hsm-config/KEY-CEREMONY.md")
+    assert f"at the latest {latest} days" in guide and f"the {longest} days" in guide
+    readme = text("README.md")
+    assert f"{latest} days" in readme and f"({longest} days)" in readme
