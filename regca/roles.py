@@ -193,9 +193,10 @@ def issuing_ca(ctx: CaContext) -> IssuingCa:
     issuing = IssuingKeys(ctx.hsm, IssuingCas(ctx.db))
     try:
         issuing.active()
-    except HsmUnavailable as exc:
-        if isinstance(exc, KeyMismatch):
-            raise
+    except KeyMismatch:  # a kind of HsmUnavailable, but not one to wait out
+        raise
+    except HsmUnavailable:  # left to its first use and to /healthz, as for every key
+        pass
     return IssuingCa(ctx.db, ctx.profiles, ctx.clock, ctx.urls, ctx.settings.crl_dir,
                      certificates, {"ocsp": role_key(ctx, "ocsp")}, issuing,
                      ctx.people, ctx.ceremony_policy)

@@ -97,13 +97,18 @@ def _roll(tmp: Path, database_url: str | None):
         assert done.code == 0, done.err
 
         # The workers of the running server follow within RECHECK seconds, no restart.
-        deadline = time.monotonic() + 3 * RECHECK
+        switched = time.monotonic() + RECHECK + 1
         while True:
             new = _issue_over_ra(served.base, api_key)
             cert = x509.load_pem_x509_certificate(new["certificate"].encode())
-            if "G2" in cert.issuer.rfc4514_string() or time.monotonic() > deadline:
+            if "G2" in cert.issuer.rfc4514_string() or time.monotonic() > switched + RECHECK:
                 break
             time.sleep(0.5)
+        time.sleep(max(0.0, switched - time.monotonic()))
+        issuers = {x509.load_pem_x509_certificate(
+            _issue_over_ra(served.base, api_key)["certificate"].encode()).issuer
+            for _ in range(6)}  # spread over the workers: each one issues under CA 2 now
+        assert "G2" in cert.issuer.rfc4514_string() and issuers == {cert.issuer}, issuers
         new_pem = work / "new.pem"
         new_pem.write_text(new["certificate"])
         certs = tmp / "certs"
