@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT_PIN, STAFF, backends, fresh_database, make_csr, run_cli
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
 from revocation_support import http, issue, openssl, serve_home, stop
 from tsa_support import make_query
 
@@ -255,3 +257,49 @@ def test_the_cps_and_the_ceremony_guide_quote_the_cadence_the_profiles_give():
     assert f"at the latest {latest} days" in guide and f"the {longest} days" in guide
     readme = text("README.md")
     assert f"{latest} days" in readme and f"({longest} days)" in readme
+
+
+def _responder_of(r: Rolled, cert: Path, generation: int) -> ocsp.OCSPResponse:
+    issuer = x509.load_pem_x509_certificate(
+        (r.certs / f"issuing-g{generation}.pem").read_bytes())
+    request = ocsp.OCSPRequestBuilder().add_certificate(
+        x509.load_pem_x509_certificate(cert.read_bytes()), issuer, hashes.SHA1()).build()
+    status, _, body = http(f"{r.base}/ocsp", request.public_bytes(Encoding.DER),
+                           {"Content-Type": "application/ocsp-request"})
+    assert status == 200
+    return ocsp.load_der_ocsp_response(body)
+
+
+def test_each_ca_answers_through_its_own_signer(rolled):
+    """RFC 6960 §4.2.2.2: the new responder, issued by CA 2, answers for CA 2's certificates
+    only; CA 1's certificates are answered by CA 1 itself (or, until refreshed, by the
+    responder CA 1 certified before the ceremony), never by CA 2's responder."""
+    g1 = x509.load_pem_x509_certificate((rolled.certs / "issuing-g1.pem").read_bytes())
+    g2 = x509.load_pem_x509_certificate((rolled.certs / "issuing-g2.pem").read_bytes())
+    responder = x509.load_pem_x509_certificate((rolled.certs / "ocsp.pem").read_bytes())
+    assert responder.issuer == g2.subject
+
+    def key_id(cert):
+        return x509.SubjectKeyIdentifier.from_public_key(cert.public_key()).digest
+    old = _responder_of(rolled, rolled.old_pem, 1)
+    new = _responder_of(rolled, rolled.new_pem, 2)
+    [signer] = old.certificates
+    assert old.responder_key_hash == key_id(signer) != key_id(responder)
+    assert signer == g1 or signer.issuer == g1.subject
+    assert new.responder_key_hash == key_id(responder) and new.certificates == [responder]
+
+
+def test_a_ceremony_with_a_wrong_pin_makes_no_issuing_ca(rolled):
+    done = run_cli(rolled.home, "ceremony", "issuing-ca", env={"REGCA_ROOT_PIN": "0000"})
+    assert done.code == 1 and done.err.count("\n") == 1 and "Traceback" not in done.err
+    ctx = CaContext.open(rolled.home)
+    try:
+        assert ctx.issuing_cas.names() == ["issuing", "issuing-g2"]
+        assert ctx.issuing_cas.active_name() == "issuing-g2"
+        third = ctx.hsm.config.key("issuing").generation(3)
+        assert not ctx.hsm.with_key("issuing", third).has_key("issuing")
+        with ctx.db.reading() as s:
+            last = next(audit_store.events(s, object_="ca:root", action="root.ceremony"))
+        assert last.outcome == "failure"
+    finally:
+        ctx.db.dispose()
