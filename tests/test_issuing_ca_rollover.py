@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT_PIN, STAFF, backends, fresh_database, make_csr, run_cli
+from conftest import ROOT_PIN, STAFF, backends, fresh_database, make_csr, make_home, run_cli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -22,6 +22,7 @@ from cryptography.x509 import ocsp
 from revocation_support import http, issue, openssl, serve_home, stop
 from tsa_support import make_query
 
+from ca.ceremony import root_ceremony
 from ca.clock import FixedClock
 from ca.context import CaContext
 from ca.profiles import load_profiles
@@ -301,5 +302,21 @@ def test_a_ceremony_with_a_wrong_pin_makes_no_issuing_ca(rolled):
         with ctx.db.reading() as s:
             last = next(audit_store.events(s, object_="ca:root", action="root.ceremony"))
         assert last.outcome == "failure"
+    finally:
+        ctx.db.dispose()
+
+
+def test_an_interrupted_ceremony_uses_the_key_it_left(tmp_path):
+    """A ceremony stopped right after generating the new CA's key: the next one certifies that
+    key rather than leaving it unused in the token."""
+    ctx = make_home(tmp_path / "home")
+    try:
+        key = ctx.hsm.config.key("issuing").generation(2)
+        left = ctx.hsm.with_key("issuing", key).generate_key("issuing")
+        with root_ceremony(ctx, ROOT_PIN, "test") as ceremony:
+            made = ceremony.sign_issuing_ca()
+        assert made.name == "issuing-g2" and made.key_label == "regca-issuing-ca-g2"
+        assert made.certificate.public_key() == left
+        assert ctx.issuing_authority().certificate == made.certificate
     finally:
         ctx.db.dispose()
