@@ -20,8 +20,8 @@ from ca.audit import Event
 from ca.certbuilder import signature_hash
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, RegCAError
+from ca.issuing_cas import generation_of
 from ca.store import crl as crl_store
-from ca.urls import CA_NAMES
 
 __all__ = ["CrlPublisher", "PublishedCrl", "FULL_VALIDITY", "DELTA_VALIDITY", "crl_path",
            "publish_after_revocation"]
@@ -95,7 +95,7 @@ class CrlPublisher:
         A complete CRL is followed by an empty delta on the new base, so the delta URL never
         serves one based on an older complete CRL; a delta with no base yet starts with one.
         """
-        if ca not in CA_NAMES:
+        if ca != "root" and generation_of(ca) is None:
             raise RegCAError(f"unknown CA {ca!r}")
         if delta:
             with self.ctx.db.reading() as s:

@@ -21,6 +21,7 @@ from ca.config import HSM_CONFIG_DIR, write_settings, write_softhsm_conf
 from ca.context import CaContext
 from ca.errors import AlreadyInitialised, ConfigurationError
 from ca.issuance import Issuer
+from ca.issuing_rollover import COMMON_NAME
 from ca.names import seal_name, service_name
 from ca.rollover import record_generation
 from ca.store.models import Certificate
@@ -162,11 +163,14 @@ def _issue_hierarchy(ctx: CaContext, report: InitReport) -> None:
             CertificateSpec(profiles.get("audit-log"),
                             service_name("RegCA Transparency Log", op), hsm.public_key("audit")),
             ctx.authority("root"), "init").serial
-    report.serials["issuing"] = issuer.issue_spec(
-        CertificateSpec(profiles.get("issuing-ca"), service_name("RegCA Issuing CA", op),
+    issuing_ca = issuer.issue_spec(
+        CertificateSpec(profiles.get("issuing-ca"), service_name(COMMON_NAME, op),
                         hsm.public_key("issuing")),
-        ctx.authority("root"), "init").serial
-    issuing = ctx.authority("issuing")
+        ctx.authority("root"), "init")
+    report.serials["issuing"] = issuing_ca.serial
+    # Generation 1 of the issuing CA; an issuing-CA ceremony adds the next (ca/issuing_cas.py).
+    record_generation(ctx, "issuing", "", 1, issuing_ca, "init")
+    issuing = ctx.issuing_authority()
     services = {}
     for role, profile, cn in _SERVICE_CERTS:
         services[role] = issuer.issue_spec(

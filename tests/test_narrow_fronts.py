@@ -5,7 +5,8 @@ their own HTTP interface (so the lazily fetched keys are really there), and then
 graphs are walked: attributes, containers, closures of the Flask views, bound methods. The walk
 must find no ``CaContext``, no HSM handle that knows another role's key, no key object of
 another role, and a database handle only inside the narrow store views the front is given
-(``ServiceGenerations``, read by each key to follow a rollover, among them).
+(``ServiceGenerations``, read by each key to follow a rollover, and ``IssuingCas``, the issuing
+CA's generations as certificates, among them).
 
 The web and the RA API issue and revoke through the registration authority, which asks the CA
 (``IssuingCa``): the walk stops there as it stops at a store handle, and the web must hold no key
@@ -167,7 +168,7 @@ def test_ocsp_front_holds_the_responder_key_and_the_status_store_only(served_ocs
     assert facts["hsm_roles"] == {"ocsp"}
     assert "ResponseStore" in facts["db_holders"]
     assert set(facts["db_holders"]) <= {"ResponseStore", "FastReader", "ThreadReader",
-                                        "ServiceGenerations"}
+                                        "ServiceGenerations", "IssuingCas"}
 
 
 def test_the_ocsp_key_object_cannot_sign_as_another_role(served_ocsp):
