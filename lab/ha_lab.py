@@ -11,6 +11,10 @@ stands in for a network HSM. PostgreSQL runs from Debian's binaries
 root (the server refuses to run as root).
 
     python -m lab.ha_lab start|status|stop [--dir DIR] [--base-port N]
+    python -m lab.ha_lab kill node1|node2     # the machine lost (SIGKILL to all its processes)
+    python -m lab.ha_lab restart node1|node2
+    python -m lab.ha_lab failover             # the primary lost, the standby promoted
+    python -m lab.ha_lab rejoin               # the old primary back as the new one's standby
 
 The drills (tests/test_ha_lab.py) drive the same class: kill a node, stop the primary and
 promote the standby, bring the old primary back as a standby.
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import glob
 import json
 import os
 import shutil
@@ -33,22 +36,17 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lab.pg_pair import DATABASE, SERVERS, PgPair, pg_bin
+
 __all__ = ["HaLab", "Ports", "missing_binaries"]
 
 REPO = Path(__file__).resolve().parent.parent
 NODES = ("node1", "node2")
-SERVERS = ("pg1", "pg2")
-DATABASE = "regca"
-
-
-def _pg_bin(name: str) -> str | None:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found[-1] if found else None
 
 
 def missing_binaries() -> list[str]:
     """What the lab needs and this machine lacks (Debian: `postgresql`, `haproxy`)."""
-    missing = [n for n in ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind") if not _pg_bin(n)]
+    missing = [n for n in ("initdb", "pg_ctl", "pg_basebackup", "pg_rewind") if not pg_bin(n)]
     if not shutil.which("haproxy"):
         missing.append("haproxy")
     if os.geteuid() == 0 and not shutil.which("runuser"):
@@ -76,6 +74,7 @@ class HaLab:
         self.root, self.ports, self.workers = root.resolve(), ports, workers
         self.jobs_interval = jobs_interval
         self.state_file = self.root / "lab.json"
+        self.pg = PgPair(self.root, {s: getattr(ports, s) for s in SERVERS})
         self.pids: dict[str, int] = {}
 
     # -- the scratch directory's record of what runs -----------------------------------------
@@ -109,147 +108,6 @@ class HaLab:
         hosts = "&".join(f"host=127.0.0.1:{getattr(self.ports, s)}" for s in SERVERS)
         return (f"postgresql+psycopg://postgres@/{DATABASE}?{hosts}"
                 "&target_session_attrs=read-write&connect_timeout=2")
-
-    # -- PostgreSQL --------------------------------------------------------------------------
-
-    def _pg_dir(self, server: str) -> Path:
-        return self.root / server
-
-    def _as_pg(self, argv: list[str]) -> list[str]:
-        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
-
-    def _pg_run(self, name: str, *args: str, timeout: float = 120) -> str:
-        done = subprocess.run(self._as_pg([_pg_bin(name), *args]), capture_output=True,
-                              text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise RuntimeError(f"{name} {' '.join(args)}: {done.stderr.strip() or done.stdout}")
-        return done.stdout
-
-    def _make_pg_dir(self, server: str) -> Path:
-        where = self._pg_dir(server)
-        shutil.rmtree(where, ignore_errors=True)
-        where.mkdir(parents=True)
-        if os.geteuid() == 0:
-            shutil.chown(where, "postgres", "postgres")
-        return where
-
-    def pg_start(self, server: str) -> None:
-        port = getattr(self.ports, server)
-        where = self._pg_dir(server)
-        options = f"-p {port} -k {where} -c cluster_name={server}"
-        self._pg_run("pg_ctl", "-D", str(where / "data"), "-l", str(where / "server.log"),
-                     "-w", "-t", "60", "-o", options, "start")
-
-    def pg_stop(self, server: str, mode: str = "fast") -> None:
-        """``immediate`` is a machine lost: no shutdown checkpoint, clients cut off."""
-        self._pg_run("pg_ctl", "-D", str(self._pg_dir(server) / "data"), "-m", mode, "-w",
-                     "-t", "60", "stop")
-
-    def pg_running(self, server: str) -> bool:
-        return (self._pg_dir(server) / "data" / "postmaster.pid").exists()
-
-    def sql(self, server: str, statement: str, database: str = "postgres") -> list[tuple]:
-        import psycopg
-        with psycopg.connect(host="127.0.0.1", port=getattr(self.ports, server),
-                             user="postgres", dbname=database, autocommit=True,
-                             connect_timeout=5) as conn:
-            cur = conn.execute(statement)
-            return cur.fetchall() if cur.description else []
-
-    def is_primary(self, server: str) -> bool:
-        return not self.sql(server, "SELECT pg_is_in_recovery()")[0][0]
-
-    def primary(self) -> str | None:
-        for server in SERVERS:
-            with contextlib.suppress(Exception):
-                if self.pg_running(server) and self.is_primary(server):
-                    return server
-        return None
-
-    def replication(self, primary: str) -> dict[str, tuple[str, str]]:
-        """Standby name -> (state, sync_state), as the primary sees its standbys."""
-        rows = self.sql(primary, "SELECT application_name, state, sync_state "
-                                 "FROM pg_stat_replication")
-        return {name: (state, sync) for name, state, sync in rows}
-
-    def _standby_config(self, server: str, primary: str) -> None:
-        data = self._pg_dir(server) / "data"
-        conninfo = (f"host=127.0.0.1 port={getattr(self.ports, primary)} user=postgres "
-                    f"application_name={server}")
-        with open(data / "postgresql.auto.conf", "a") as conf:
-            conf.write(f"primary_conninfo = '{conninfo}'\n")
-        (data / "standby.signal").touch()
-        if os.geteuid() == 0:
-            for path in (data / "standby.signal", data / "postgresql.auto.conf"):
-                shutil.chown(path, "postgres", "postgres")
-
-    def _require_sync(self, primary: str, standby: str | None, timeout: float = 60) -> None:
-        """Commits on ``primary`` wait for ``standby`` to have them (none: the primary alone
-        acknowledges, a degraded cluster), and, with one, wait until it is synchronous."""
-        self.sql(primary, f"ALTER SYSTEM SET synchronous_standby_names = '{standby or ''}'")
-        self.sql(primary, "SELECT pg_reload_conf()")
-        if standby is None:
-            return
-        deadline = time.monotonic() + timeout
-        while self.replication(primary).get(standby) != ("streaming", "sync"):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{standby} is not a synchronous standby of {primary}: "
-                                   f"{self.replication(primary)}")
-            time.sleep(0.2)
-
-    def _init_primary(self, server: str) -> None:
-        where = self._make_pg_dir(server)
-        # Data checksums: pg_rewind can bring an old primary back (so can wal_log_hints).
-        self._pg_run("initdb", "-D", str(where / "data"), "-A", "trust", "-U", "postgres",
-                     "--data-checksums", "--no-sync")
-        # The topology's settings, the same on both servers whichever role they have (the
-        # standby's base backup copies them); synchronous_standby_names is set on the primary
-        # of the moment (ALTER SYSTEM, _require_sync).
-        with open(where / "data" / "postgresql.conf", "a") as conf:
-            conf.write("\n# RegCA HA lab\nlisten_addresses = '127.0.0.1'\n"
-                       "max_connections = 200\nwal_log_hints = on\nhot_standby = on\n"
-                       "wal_keep_size = '512MB'\n")
-        self.pg_start(server)
-        self.sql(server, f'CREATE DATABASE "{DATABASE}"')
-
-    def _base_backup(self, server: str, primary: str) -> None:
-        where = self._make_pg_dir(server)
-        self._pg_run("pg_basebackup", "-h", "127.0.0.1", "-p", str(getattr(self.ports, primary)),
-                     "-U", "postgres", "-D", str(where / "data"), "-X", "stream",
-                     "-c", "fast", timeout=300)
-        self._standby_config(server, primary)
-        self.pg_start(server)
-
-    def promote(self, server: str) -> None:
-        """Make the standby the primary (its old primary stopped: the operator's decision);
-        until another standby joins, it acknowledges commits alone."""
-        self._pg_run("pg_ctl", "-D", str(self._pg_dir(server) / "data"), "-w", "-t", "60",
-                     "promote")
-        self._require_sync(server, None)
-        # pg_rewind reads the new timeline from the control file: make it current now.
-        self.sql(server, "CHECKPOINT")
-
-    def rejoin_as_standby(self, server: str, primary: str) -> str:
-        """Bring a stopped old primary back as a standby of ``primary``: pg_rewind (only the
-        blocks that diverged), or a fresh base backup when it cannot. Returns which."""
-        if self.pg_running(server):
-            self.pg_stop(server, "fast")
-        data = self._pg_dir(server) / "data"
-        source = f"host=127.0.0.1 port={getattr(self.ports, primary)} user=postgres"
-        try:
-            self._pg_run("pg_rewind", "-D", str(data), f"--source-server={source}",
-                         timeout=300)
-            (data / "postmaster.pid").unlink(missing_ok=True)
-            self._standby_config(server, primary)
-            self.pg_start(server)
-            how = "pg_rewind"
-        except RuntimeError as exc:
-            with open(self.root / "rejoin.log", "a") as log:
-                log.write(f"{server}: pg_rewind failed, taking a base backup: {exc}\n")
-            self._base_backup(server, primary)
-            how = "base backup"
-        self._require_sync(primary, server)
-        return how
 
     # -- RegCA nodes -------------------------------------------------------------------------
 
@@ -389,7 +247,7 @@ listen stats
 
     def running(self) -> bool:
         return any(_alive(pid) for pid in self.pids.values()) or any(
-            self.pg_running(s) for s in SERVERS)
+            self.pg.running(s) for s in SERVERS)
 
     def start(self) -> None:
         """A fresh lab: the scratch directory is made anew."""
@@ -398,9 +256,9 @@ listen stats
         self.root.mkdir(parents=True)
         os.chmod(self.root, 0o755)  # the postgres account reaches its data directories
         self._save()
-        self._init_primary("pg1")
-        self._base_backup("pg2", "pg1")
-        self._require_sync("pg1", "pg2")
+        self.pg.init_primary("pg1")
+        self.pg.base_backup("pg2", "pg1")
+        self.pg.require_sync("pg1", "pg2")
         self._init_homes()
         (self.root / "api-key").write_text(self.create_api_key() + "\n")
         os.chmod(self.root / "api-key", 0o600)
@@ -428,9 +286,9 @@ listen stats
                     os.killpg(pid, signal.SIGTERM)
                     _reap(pid, 10)
         for server in SERVERS:
-            if self.pg_running(server):
+            if self.pg.running(server):
                 with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
-                    self.pg_stop(server, "fast")
+                    self.pg.stop(server, "fast")
         self._save()
 
     def report(self) -> str:
@@ -444,18 +302,18 @@ listen stats
             alive = "running" if _alive(self.pids.get(node)) else "stopped"
             lines.append(f"  {self.node_url(node):28} {node} ({alive}; HAProxy: "
                          f"{states.get(node, '?')}; home {self.home(node)})")
-        primary = self.primary()
+        primary = self.pg.primary()
         for server in SERVERS:
-            role = ("primary" if server == primary else "standby") if self.pg_running(
+            role = ("primary" if server == primary else "standby") if self.pg.running(
                 server) else "stopped"
             lines.append(f"  postgresql://127.0.0.1:{getattr(self.ports, server)}/{DATABASE:9}"
                          f" {server} ({role})")
         if primary:
             with contextlib.suppress(Exception):
-                for name, (state, sync) in self.replication(primary).items():
+                for name, (state, sync) in self.pg.replication(primary).items():
                     lines.append(f"    {primary} -> {name}: {state}, {sync}")
             with contextlib.suppress(Exception):
-                held = self.sql(primary, "SELECT holder, expires_at FROM job_leases "
+                held = self.pg.sql(primary, "SELECT holder, expires_at FROM job_leases "
                                          "WHERE name = 'jobs'", DATABASE)
                 if held:
                     lines.append(f"  jobs lease: {held[0][0]} until {held[0][1]:%H:%M:%S}")
@@ -499,7 +357,9 @@ def _status(url: str) -> int | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lab.ha_lab", description=__doc__.split(
         "\n")[0])
-    parser.add_argument("action", choices=("start", "status", "stop"))
+    parser.add_argument("action", choices=("start", "status", "stop", "kill", "restart",
+                                           "failover", "rejoin"))
+    parser.add_argument("node", nargs="?", choices=NODES, help="for kill and restart")
     parser.add_argument("--dir", type=Path, default=REPO / "var" / "ha-lab")
     parser.add_argument("--base-port", type=int, default=18480,
                         help="HAProxy on it, its statistics on +1, the nodes on +2 and +3, "
@@ -527,12 +387,41 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no HA lab in {args.dir}")
         return 0 if args.action == "stop" else 1
     lab = HaLab.load(args.dir)
+    try:
+        _drill(lab, args.action, args.node)
+    except (RuntimeError, ValueError) as exc:
+        print(f"{args.action}: {exc}", file=sys.stderr)
+        return 1
     if args.action == "stop":
-        lab.stop()
         print(f"HA lab stopped (its files stay in {args.dir})")
     else:
         print(lab.report())
     return 0
+
+
+def _drill(lab: HaLab, action: str, node: str | None) -> None:
+    """One step of a drill by hand; the tests run the same steps."""
+    if action in ("kill", "restart") and node is None:
+        raise ValueError("which node? (node1 or node2)")
+    primary = lab.pg.primary()
+    standby = next((s for s in SERVERS if s != primary), None)
+    if action == "stop":
+        lab.stop()
+    elif action == "kill":
+        lab.kill_node(node)
+    elif action == "restart":
+        lab.kill_node(node, signal.SIGTERM)
+        lab.start_node(node)
+    elif action == "failover":
+        if primary is None:
+            raise RuntimeError("no primary is running")
+        lab.pg.stop(primary, "immediate")
+        lab.pg.promote(standby)
+    elif action == "rejoin":
+        if primary is None or lab.pg.running(standby):
+            raise RuntimeError("rejoin brings back a stopped server after a failover")
+        how = lab.pg.rejoin_as_standby(standby, primary)
+        print(f"{standby} back as a standby of {primary} ({how})")
 
 
 if __name__ == "__main__":

@@ -185,7 +185,7 @@ class Load:
 
 
 def _lease_holder(lab: HaLab) -> str:
-    return lab.sql(lab.primary(), "SELECT holder FROM job_leases WHERE name = 'jobs'",
+    return lab.pg.sql(lab.pg.primary(), "SELECT holder FROM job_leases WHERE name = 'jobs'",
                    "regca")[0][0]
 
 
@@ -266,14 +266,14 @@ def test_after_promoting_the_standby_issuance_resumes_and_acknowledged_certifica
     load = Load(lab, issuer, known)
     with load.running():
         time.sleep(3)
-        lab.pg_stop("pg1", "immediate")  # the primary's machine lost
+        lab.pg.stop("pg1", "immediate")  # the primary's machine lost
         lost_at = time.monotonic()  # from here on, nothing can commit until the promotion
-        lab.promote("pg2")
+        lab.pg.promote("pg2")
         _wait("issuance after the failover",
               lambda: load.successes("issue", after=lost_at), RESUME_WITHIN + 5)
         time.sleep(3)
     tsa_serials += load.serials
-    assert lab.primary() == "pg2"
+    assert lab.pg.primary() == "pg2"
     resumed = min(end for t, end, k, ok in load.results
                   if ok and k == "issue" and t >= lost_at) - lost_at
     assert resumed <= RESUME_WITHIN, f"issuance answered again {resumed:.1f} s after the loss"
@@ -290,16 +290,16 @@ def test_time_stamp_serials_are_unique_across_nodes_and_failover(lab, tsa_serial
 
 
 def test_the_old_primary_comes_back_as_a_synchronous_standby(lab, issuer):
-    if lab.primary() != "pg2":
+    if lab.pg.primary() != "pg2":
         pytest.skip("the failover drill did not run")
-    how = lab.rejoin_as_standby("pg1", "pg2")
+    how = lab.pg.rejoin_as_standby("pg1", "pg2")
     assert how == "pg_rewind", (lab.root / "rejoin.log").read_text()
-    assert lab.replication("pg2")["pg1"] == ("streaming", "sync")
-    assert not lab.is_primary("pg1")
+    assert lab.pg.replication("pg2")["pg1"] == ("streaming", "sync")
+    assert not lab.pg.is_primary("pg1")
     cert = _issue(lab)
     assert cert is not None
     serial = format(cert.serial_number, "x")
-    _wait("the new certificate on the rejoined standby", lambda: lab.sql(
+    _wait("the new certificate on the rejoined standby", lambda: lab.pg.sql(
         "pg1", f"SELECT count(*) FROM certificates WHERE serial = '{serial}'", "regca")[0][0]
         == 1, 10)
 
