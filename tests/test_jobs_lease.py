@@ -121,3 +121,15 @@ def test_a_node_replaces_a_stale_crl_file_with_the_published_one(ctx, tmp_path):
     newer = CrlPublisher(ctx).publish("issuing")
     PublishedCopy(node).sync()
     assert path.read_bytes() == newer.path.read_bytes() != old
+
+
+def test_status_names_the_node_holding_the_jobs_lease(ctx, clock):
+    from regca.status_report import build_report
+    node = JobsLease(CaContext(ctx.settings, clock), holder="node-s:1")  # the jobs' own lease
+    assert node.hold()
+    report = build_report(node.ctx)
+    assert report.jobs["lease"]["holder"] == "node-s:1"
+    assert not report.jobs["lease"]["expired"]
+    assert "jobs lease held by node-s:1" in report.as_text()
+    node.release()
+    assert build_report(node.ctx).jobs["lease"] is None
