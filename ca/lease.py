@@ -107,4 +107,4 @@ def lease_holder(ctx: CaContext, name: str = JOBS) -> dict | None:
         return None
     holder, acquired, expires = found
     return {"holder": holder, "acquired_at": acquired, "expires_at": expires,
-            "expired": expires <= ctx.now()}
+            "lapsed": expires <= ctx.now()}

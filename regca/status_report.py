@@ -130,7 +130,7 @@ class StatusReport:
         lines.append(f"jobs process: {self.jobs.get('state')}"
                      + (f", last round {last.replace('T', ' ').replace('Z', '')} UTC"
                         if last else "")
-                     + (f"; jobs lease {'expired, last ' if lease['expired'] else ''}held by "
+                     + (f"; jobs lease {'lapsed, last ' if lease['lapsed'] else ''}held by "
                         f"{lease['holder']}" if lease else ""))
         if self.root_ceremony_due:
             lines.append(f"next root ceremony due: {self.root_ceremony_due}")
@@ -285,7 +285,7 @@ def jobs_lease(ctx: CaContext) -> dict | None:
     if held is None:
         return None
     return {"holder": held["holder"], "expires_at": _moment(held["expires_at"]),
-            "expired": held["expired"]}
+            "lapsed": held["lapsed"]}
 
 
 # -- all of it -----------------------------------------------------------------------------------

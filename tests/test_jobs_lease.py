@@ -56,7 +56,7 @@ def test_an_expired_lease_moves_to_the_node_asking(ctx, clock):
     assert b.hold()
     assert not a.hold(), "the old holder, back, finds the lease taken"
     held = lease_holder(b.ctx, "test-lease")
-    assert held["holder"] == "node-b:2" and not held["expired"]
+    assert held["holder"] == "node-b:2" and not held["lapsed"]
     b.release()
 
 
@@ -129,7 +129,7 @@ def test_status_names_the_node_holding_the_jobs_lease(ctx, clock):
     assert node.hold()
     report = build_report(node.ctx)
     assert report.jobs["lease"]["holder"] == "node-s:1"
-    assert not report.jobs["lease"]["expired"]
+    assert not report.jobs["lease"]["lapsed"]
     assert "jobs lease held by node-s:1" in report.as_text()
     node.release()
     assert build_report(node.ctx).jobs["lease"] is None
