@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the lab/ fold
 from lab.ha_lab import HaLab, Ports, missing_binaries  # noqa: E402
 
 pytestmark = [
-    pytest.mark.slow, pytest.mark.hsm, pytest.mark.postgres,
+    pytest.mark.slow, pytest.mark.hsm,  # PostgreSQL: the lab's own servers, not the suite's
     pytest.mark.skipif(bool(missing_binaries()), reason=(
         f"the HA lab needs {', '.join(missing_binaries())} (Debian packages postgresql, "
         "haproxy)")),
