@@ -30,6 +30,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from revocation_support import free_port
 
+from ca.lease import LEASE_SECONDS
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the lab/ folder
 from lab.ha_lab import HaLab, Ports, missing_binaries  # noqa: E402
 
@@ -42,7 +44,6 @@ pytestmark = [
 
 FAILURE_WINDOW = 2.0  # seconds a killed node may cost requests through HAProxy
 RESUME_WITHIN = 30.0  # seconds from the primary's loss to issuance answering again
-LEASE_SECONDS = 15.0  # ca/lease.py
 
 
 @pytest.fixture(scope="module")
