@@ -23,8 +23,11 @@ CRL_MAX_AGE = 60
 
 
 class CrlApp:
-    """Serves the files ``regca crl`` and the jobs publish; a file is re-read only when it
-    changes, so a large complete CRL is not read from disk per request."""
+    """Serves this node's files of the published CRLs: written by whichever process of the
+    node published, and copied from the database by its jobs process when another node did
+    (ca/crl.py ``PublishedCopy``), so every node serves the same bytes, and still serves them
+    while the database is away. A file is re-read only when it changes, so a large complete
+    CRL is not read from disk per request."""
 
     def __init__(self, ctx: CaContext):
         self.ctx = ctx

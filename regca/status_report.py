@@ -27,6 +27,7 @@ from ca.context import CA_PROFILES, CaContext
 from ca.crl import crl_path
 from ca.errors import ConfigurationError, RegCAError
 from ca.issuing_cas import PROFILE, ca_name
+from ca.lease import lease_holder
 from ca.rolekeys import SERVICE_PROFILES
 from ca.status import certificate_status
 from ca.store import certificates as cert_store
@@ -133,9 +134,12 @@ class StatusReport:
         lines.append(f"pending issuances: {p.get('pending', 0)} "
                      f"({p.get('stale', 0)} older than the grace period)")
         last = self.jobs.get("last_round")
+        lease = self.jobs.get("lease")
         lines.append(f"jobs process: {self.jobs.get('state')}"
                      + (f", last round {last.replace('T', ' ').replace('Z', '')} UTC"
-                        if last else ""))
+                        if last else "")
+                     + (f"; jobs lease {'lapsed, last ' if lease['lapsed'] else ''}held by "
+                        f"{lease['holder']}" if lease else ""))
         if self.root_ceremony_due:
             lines.append(f"next root ceremony due: {self.root_ceremony_due}")
         if self.problems:
@@ -314,6 +318,19 @@ def jobs_state(ctx: CaContext) -> dict:
     return {"state": state, "last_round": beat["last_round"], "failed": failed}
 
 
+def jobs_lease(ctx: CaContext) -> dict | None:
+    """Which node's jobs process runs the jobs (ca/lease.py): several nodes may have one
+    running, one holds the lease."""
+    try:
+        held = lease_holder(ctx)
+    except SQLAlchemyError:
+        return None
+    if held is None:
+        return None
+    return {"holder": held["holder"], "expires_at": _moment(held["expires_at"]),
+            "lapsed": held["lapsed"]}
+
+
 # -- all of it -----------------------------------------------------------------------------------
 
 def build_report(ctx: CaContext) -> StatusReport:
@@ -332,6 +349,7 @@ def build_report(ctx: CaContext) -> StatusReport:
     report.crls = crl_lines(ctx)
     report.hsm = hsm_states(ctx)
     report.jobs = jobs_state(ctx)
+    report.jobs["lease"] = jobs_lease(ctx)
     try:
         ceremony = next_root_ceremony(ctx)
         report.root_ceremony_due = _date(ceremony.due)

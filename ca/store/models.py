@@ -332,3 +332,30 @@ class StaffContact(Base):
     username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+# -- high availability (migration 0023) ---------------------------------------------------------
+
+__all__ += ["JobLease", "PublishedCrlDocument"]
+
+
+class JobLease(Base):
+    """Who runs a singleton's work (the jobs process's rounds) and until when: the holder
+    renews it, another node takes it once it has expired (ca/lease.py)."""
+
+    __tablename__ = "job_leases"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class PublishedCrlDocument(Base):
+    """The newest CRL of each CA and kind, as published: the bytes every node serves."""
+
+    __tablename__ = "published_crls"
+    ca: Mapped[str] = mapped_column(String(16), primary_key=True)
+    delta: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)
+    this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
