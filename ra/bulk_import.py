@@ -17,11 +17,12 @@ import re
 from dataclasses import dataclass
 
 from ca.audit import Event
-from ca.errors import InvalidSubject
+from ca.errors import Forbidden, InvalidSubject
 from ca.identity import validate_email, validate_pesel, validate_text
 from ca.store import bulk_enrolments as bulk_store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment
+from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
 
 __all__ = ["COLUMNS", "MAX_ROWS", "ImportRow", "ImportPlan", "ImportResult", "dry_run",
@@ -191,7 +192,7 @@ def _check(line: int, raw: dict[str, str], extra_cells: bool, ctx: _Context,
         org = ctx.by_teryt.get(jst) or ctx.by_regon.get(jst)
         if org is None:
             problems.append(f"nieznana JST „{jst}” (ani TERYT, ani REGON jednostki z rejestru)")
-        elif ctx.orgs is not None and org.teryt not in ctx.orgs:
+        elif not _in_scope(ctx.orgs, org.teryt):
             problems.append(f"JST {org.teryt} ({org.name}) nie należy do Twojego zakresu")
         else:
             teryt = org.teryt
@@ -199,6 +200,14 @@ def _check(line: int, raw: dict[str, str], extra_cells: bool, ctx: _Context,
                 problems.append("ta osoba jest już zarejestrowana jako pracownik tej JST")
     return ImportRow(line, given, surname, pesel, email, title, profiles, teryt,
                      tuple(problems))
+
+
+def _in_scope(orgs: tuple[str, ...] | None, teryt: str) -> bool:
+    try:
+        in_scope(orgs, teryt)
+    except Forbidden:
+        return False
+    return True
 
 
 def _plan(ra: Reader, session, data: bytes, orgs: tuple[str, ...] | None) -> ImportPlan:
