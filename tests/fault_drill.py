@@ -120,9 +120,12 @@ class Drill:
 
     # -- rounds ------------------------------------------------------------------------------------
 
-    def round(self, parallel: int = PARALLEL) -> Counter:
-        """``parallel`` requests of each kind at once; how many of each answer came back."""
-        kinds = (self.timestamp, self.ocsp_signed, self.issue, self.seal)
+    def round(self, parallel: int = PARALLEL, only: str | None = None) -> Counter:
+        """``parallel`` requests of each kind (or ``only`` that service's) at once; how many of
+        each answer came back."""
+        kinds = {"tsa": self.timestamp, "ocsp": self.ocsp_signed, "ra": self.issue,
+                 "seal": self.seal}
+        kinds = [kinds[only]] if only else list(kinds.values())
         with ThreadPoolExecutor(parallel) as pool:
             futures = [pool.submit(kind, i) for i in range(parallel) for kind in kinds]
             return Counter(f.result() for f in futures)
@@ -140,12 +143,13 @@ class Drill:
             time.sleep(0.2)
         return True
 
-    def recovers(self, timeout: float = RECOVERY_SECONDS) -> tuple[float, Counter]:
+    def recovers(self, timeout: float = RECOVERY_SECONDS, only: str | None = None,
+                 ) -> tuple[float, Counter]:
         """Rounds until one where every request succeeded; (seconds taken, last round). The
         clock starts now: call it the moment the fault ends."""
         start = time.monotonic()
         while True:
-            answers = self.round()
+            answers = self.round(only=only)
             spent = time.monotonic() - start
             if all(a.succeeded for a in answers) or spent > timeout:
                 return spent, answers
