@@ -7,12 +7,13 @@ is down; once it is back, every service in every worker works again within secon
 from __future__ import annotations
 
 import contextlib
+import json
 from collections import Counter
 
 import pytest
 from conftest import PG_URL
 from fault_drill import RECOVERY_SECONDS, Answer, Drill, failures
-from revocation_support import serve_home, stop
+from revocation_support import http, serve_home, stop
 from scratch_postgres import available, scratch_cluster
 
 pytestmark = [pytest.mark.hsm, pytest.mark.slow]
@@ -39,12 +40,26 @@ def _drill_outage(drill: Drill, away, back) -> None:
         assert {a.service for a in during if a.status == 503} == {"tsa", "ra", "seal"}
         status, body = drill.health()
         assert status == 503 and body["database"] == "down" and body["hsm"] == "up"
+        assert _reads(drill) == [(503, "dependency_unavailable")] * 2
     finally:
         back()
     spent, answers = drill.recovers()
     assert failures(answers) == {}, f"still failing {spent:.1f} s after the database returned"
+    assert _reads(drill) == [(200, "")] * 2
     assert spent <= RECOVERY_SECONDS
     assert drill.healthy_within(RECOVERY_SECONDS), drill.health()
+
+
+def _reads(drill: Drill) -> list[tuple[int, str]]:
+    """What a certificate's status (RA API) and the log's tree head say: reads only."""
+    serial = format(drill.certificates[0].serial_number, "x")
+    found = []
+    for path in (f"/api/v1/certificates/{serial}", "/transparency/v1/sth"):
+        status, headers, body = http(drill.served.base + path,
+                                     headers={"Authorization": f"Bearer {drill.ra_key}"})
+        assert headers.get_content_type() == "application/json", (path, status)
+        found.append((status, json.loads(body).get("error", {}).get("code", "")))
+    return found
 
 
 def test_sqlite_file_gone_no_answer_is_a_500_and_every_service_recovers(tmp_path):
