@@ -11,7 +11,7 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import PG_URL
+from conftest import PG_URL, make_home
 from fault_drill import RECOVERY_SECONDS, Answer, Drill, failures
 from revocation_support import http, serve_home, stop
 from scratch_postgres import available, scratch_cluster
@@ -100,3 +100,29 @@ def test_postgresql_stopped_no_answer_is_a_500_and_every_service_recovers(tmp_pa
             stop(served.process)
             with contextlib.suppress(Exception):
                 served.ctx.db.dispose()
+
+
+def test_web_log_in_while_the_sqlite_file_is_gone_is_a_503_page_then_works(tmp_path):
+    """In-process: the enrollment web's form posts meet the database first."""
+    from webclient import Visitor
+
+    from regca.wsgi import create_app
+
+    ctx = make_home(tmp_path / "home")
+    visitor = Visitor(create_app(ctx.settings.home, ctx), ctx)
+    login = {"username": "urzednik", "password": "not the password"}
+    assert visitor.post("/login", login).status_code == 401  # the form again, with its error
+    files = [p for p in ctx.db.files if p.exists()]
+    hidden = tmp_path / "moved-away"
+    hidden.mkdir()
+    for path in files:
+        path.rename(hidden / path.name)
+    try:
+        csrf = visitor.csrf("/login")
+        r = visitor.client.post("/login", data={**login, "csrf_token": csrf})
+        assert r.status_code == 503 and r.mimetype == "text/html", r.text[:300]
+    finally:
+        for path in files:
+            (hidden / path.name).rename(path)
+    assert visitor.post("/login", login).status_code == 401
+    ctx.db.dispose()
