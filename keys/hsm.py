@@ -168,8 +168,20 @@ class Hsm:
         """Whether the role's private key is in its token now (a rollover that stopped after
         generating the key finds it here)."""
         key = self.config.key(role)
-        return self.with_session(key.token, lambda s: bool(list(s.get_objects({
-            Attribute.LABEL: key.label, Attribute.CLASS: ObjectClass.PRIVATE_KEY}))))
+
+        def find(session) -> bool:
+            if not list(session.get_objects({Attribute.LABEL: key.label,
+                                             Attribute.CLASS: ObjectClass.PRIVATE_KEY})):
+                raise _KeyNotFound(f"no key {key.label!r}")  # asked again on a fresh module
+            return True
+
+        try:
+            return self._with_session(key.token, find)
+        except _KeyNotFound:
+            return False  # an answer, not an HSM error to count
+        except HsmUnavailable:
+            _report_error(key.token)
+            raise
 
     # -- the module ---------------------------------------------------------------------------
 

@@ -89,6 +89,21 @@ def test_health_probe_sees_the_store_return_on_its_first_call(ctx):
     assert hsm.ping()
 
 
+def test_key_presence_is_not_judged_by_a_stale_session(ctx):
+    """A rollover asks whether the new key is already there (ca/rollover.py): a session that
+    lived through the outage sees an empty token, which must not read as "no key"."""
+    hsm = fresh_process_state(ctx)
+    hsm.public_key("tsa")
+    with store_away(ctx):
+        with pytest.raises(HsmUnavailable):
+            hsm.has_key("tsa")
+    assert hsm.has_key("tsa")
+    cfg = ctx.settings.hsm
+    ghost = type(cfg.keys["tsa"])("tsa", "online", "no-such-key", b"\x78", "ec-p256")
+    assert not Hsm(type(cfg)(cfg.module, cfg.softhsm_conf, False, cfg.tokens,
+                             {"tsa": ghost})).has_key("tsa")
+
+
 def test_a_key_truly_missing_is_still_a_clear_error(ctx):
     cfg = ctx.settings.hsm
     ghost = type(cfg.keys["seal"])("ghost", "online", "no-such-key", b"\x77", "ec-p256")
