@@ -25,6 +25,7 @@ from ca.ocsp_signer import CertStatus, IssuerHashes, status_of
 from ca.serials import serial_hex
 from ca.services import OcspServices
 from ca.store import ocsp as ocsp_store
+from ca.store.outage import database_unavailable
 from edge.wsgi import BodyTooLarge, read_body, respond
 from ocsp.request import CertId, ParsedRequest, decode_get_path, parse_request
 
@@ -90,7 +91,10 @@ class OcspApp:
             answer = self.answer(der)
         except (Malformed, BodyTooLarge):
             answer = _Answer(MALFORMED)
-        except Exception:  # the protocol answers in the protocol, never with a 500 page
+        except Exception as exc:  # the protocol answers in the protocol, never with a 500 page
+            if database_unavailable(exc):
+                log.warning("OCSP request not answered: database unavailable: %s", exc)
+                return self._respond(environ, start_response, _Answer(TRY_LATER))
             log.exception("OCSP request failed")
             answer = _Answer(INTERNAL)
         return self._respond(environ, start_response, answer)
