@@ -18,7 +18,7 @@ from flask import (
     url_for,
 )
 
-from ca.errors import RegCAError
+from ca.errors import Malformed, RegCAError, Unauthorized
 from enrollment_web.forms import LoginForm, TotpForm
 from enrollment_web.i18n import t
 from enrollment_web.services import authority
@@ -137,7 +137,7 @@ def totp():
             abort(429)
         try:
             logins.check_totp(authority(), session["user"], form.code.data)
-        except RegCAError as exc:
+        except Unauthorized as exc:  # not an HSM fault (a 503 page): the code was wrong
             if exc.code == "locked_out":
                 session.clear()
             return render_template("totp.html", form=form, error=t(
@@ -157,7 +157,7 @@ def totp_setup():
     if form.validate_on_submit():
         try:
             logins.confirm_totp(authority(), session["user"], secret, form.code.data)
-        except RegCAError:
+        except (Malformed, Unauthorized):
             error = t("Kod nie pasuje. Sprawdź zegar w aplikacji i spróbuj ponownie.",
                       "The code does not match. Check the app's clock and try again.")
         else:

@@ -18,6 +18,7 @@ from cryptography import x509
 
 from ca.audit import Event
 from ca.clock import Clock
+from ca.field_crypto import FieldCipher
 from ca.personal_data import PersonRefs
 from ca.profiles import ProfileSet
 from ca.services import IssuingCa
@@ -33,6 +34,7 @@ class Reader(Protocol):
 
     profiles: ProfileSet
     people: PersonRefs
+    fields: FieldCipher
 
     def reading(self) -> contextlib.AbstractContextManager: ...
 
@@ -54,12 +56,13 @@ class Recorder(Protocol):
 
 class RegistrationAuthority:
     """The RA: its store, clock and profiles, the CA it asks to issue and revoke, and the
-    PESEL references its audit events and the auditor's searches use."""
+    PESEL references its audit events and the auditor's searches use, and the cipher of the
+    fields it keeps encrypted (TOTP secrets, PESELs)."""
 
     def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, ca: IssuingCa,
-                 people: PersonRefs):
+                 people: PersonRefs, fields: FieldCipher):
         self.db, self.clock, self.profiles, self.ca = db, clock, profiles, ca
-        self.people = people
+        self.people, self.fields = people, fields
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -129,6 +129,19 @@ def _granian(home: Path, bind: str, workers: int, access_log: Path) -> None:
 SERVERS = {"granian": _granian, "gunicorn": _gunicorn}
 
 
+def _seal_clear_fields(ctx: CaContext) -> CaContext:
+    """TOTP secrets and PESELs of an older home encrypted at rest before any worker starts."""
+    from regca.field_upgrade import seal_clear_fields
+    done = seal_clear_fields(ctx)
+    if done.kek_added:
+        print("generated the HSM's key-encryption key for TOTP secrets and PESELs "
+              f"(hsm.keys.kek, added to {ctx.settings.config_file})")
+    if done.totp_secrets or done.pesels:
+        print(f"encrypted {done.totp_secrets} TOTP secret(s) and {done.pesels} PESEL(s) kept "
+              "in clear by an older RegCA, and rewrote the database without them")
+    return done.ctx
+
+
 def serve(home: Path, bind: str, workers: int, server: str = "granian") -> None:
     run = SERVERS[server]
     private_umask()  # the workers fork from here: what they write is 0600 too
@@ -139,6 +152,7 @@ def serve(home: Path, bind: str, workers: int, server: str = "granian") -> None:
               f"0600), first {opened[0]}: the home holds PESELs, password hashes and PINs")
     prepare_metrics(ctx.settings.home)
     ctx.db.migrate()  # a home made by an older RegCA gets the newer capabilities' tables
+    ctx = _seal_clear_fields(ctx)
     ctx.check_keys()  # a certificate that does not certify its HSM key stops us here
     settled = Issuer(ctx).reconcile()
     if settled:
