@@ -2,11 +2,12 @@
 
 Envelope encryption: a random AES-256 data key encrypts each value with AES-GCM; the database
 keeps the data key only wrapped (RFC 5649) by a key-encryption key that never leaves the HSM
-(role ``kek``, hsm-config/pkcs11.toml). Each process unwraps a data key once, on first need,
-and keeps it in memory: measured on SoftHSM2 2.6 (bench/field_crypto.py), AES-GCM in the HSM
-costs about 19 µs a field and takes the module lock every signature waits for, against about
-1 µs in process, and an enrolment list opens up to 200 PESELs. Signing keys never leave the
-HSM; a field key may (DESIGN.md keeps that rule for keys that sign).
+(role ``kek``, hsm-config/pkcs11.toml). Each process unwraps a data key once, on first need
+(under a millisecond), and keeps it in memory. Measured on SoftHSM2 2.6 with
+bench/field_crypto.py (bench/results/field_crypto.md): CKM_AES_GCM in the HSM costs three to six
+times more a value than AES-GCM in process, takes the module lock every signature waits for, and
+an enrolment list opens up to 200 PESELs; a network HSM adds a round trip per value. Signing keys
+never leave the HSM; a field's data key may (DESIGN.md keeps that rule for keys that sign).
 
 A sealed value is text, ``v1.<data key id>.<base64url(nonce | ciphertext | tag)>``, and its
 associated data names its table, column and row, so a value copied to another row or column

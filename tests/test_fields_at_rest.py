@@ -128,10 +128,22 @@ def _copy_sqlite_files(ctx, dest) -> list:
 
 # -- what a copy of the database shows ------------------------------------------------------------
 
+def test_a_pg_dump_of_the_database_holds_neither_pesel_nor_totp_secret(demo):
+    """What a backup or a stolen dump of a PostgreSQL home shows, by PostgreSQL's own client."""
+    ctx, _, secret, _ = demo
+    if ctx.db.dialect != "postgresql":
+        pytest.skip("pg_dump reads PostgreSQL; the SQLite files are read below")
+    url = ctx.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    dump = subprocess.run(["pg_dump", "--data-only", url], capture_output=True, text=True,
+                          check=True).stdout
+    assert SURNAME in dump and "data_keys" in dump
+    assert _secrets_in(dump, secret) == []
+
+
 def test_the_database_files_copied_out_hold_neither_pesel_nor_totp_secret(demo, tmp_path):
     ctx, _, secret, _ = demo
     if ctx.db.dialect != "sqlite":
-        pytest.skip("the files of a server database are the server's; the dump test covers it")
+        pytest.skip("the files of a server database are the server's: pg_dump reads them above")
     copied = _copy_sqlite_files(ctx, tmp_path / "copy")
     assert any(str(p).endswith("-wal") for p in copied)  # the WAL is read too
     raw = b"".join(open(p, "rb").read() for p in copied)
