@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ KEK_ROLE = "kek"  # the HSM key role (hsm-config/pkcs11.toml)
 SEALED_PREFIX = "v1."
 _NONCE = 12  # NIST SP 800-38D §8.2.2: a random 96-bit IV, a fresh one for every value
 _DOMAIN = b"regca-field-v1\x00"
+RECHECK = 15.0  # seconds: how soon a worker seals with a new data key after a rotation
 
 
 class BrokenSeal(RegCAError):
@@ -71,7 +73,7 @@ def is_sealed(value: str | None) -> bool:
 class FieldCipher:
     """Seals and opens field values with the home's data keys. ``unwrap`` turns a wrapped data
     key into the key (the HSM's key-encryption key); None in a home whose regca.toml has no
-    ``kek`` role yet (``regca serve`` adds it, regca/field_upgrade.py): sealing then fails with
+    ``kek`` role yet (``regca serve`` adds it, regca/sealed_fields.py): sealing then fails with
     a ConfigurationError, which the fronts answer 503."""
 
     def __init__(self, db: Database, unwrap: Callable[[bytes], bytes] | None,
@@ -79,6 +81,7 @@ class FieldCipher:
         self._db, self._unwrap, self._kek_label = db, unwrap, kek_label
         self._keys: dict[int, AESGCM] = {}
         self._current: int | None = None
+        self._checked = 0.0
         self._lock = threading.Lock()
 
     @classmethod
@@ -124,15 +127,17 @@ class FieldCipher:
         return self._keys[key_id]
 
     def current_key_id(self) -> int:
-        """The newest data key: the one new values are sealed with."""
-        if self._current is None:
+        """The newest data key: the one new values are sealed with, read again every
+        RECHECK seconds, so every worker follows a rotation (``regca fields rotate``)."""
+        now = time.monotonic()
+        if self._current is None or now - self._checked >= RECHECK:
             from ca.store import data_keys as store
             with self._db.reading() as s:
                 row = store.newest(s)
             if row is None:
                 raise ConfigurationError("no data key for TOTP secrets and PESELs in the "
                                          "database (`regca serve` makes one)")
-            self._current = row.id
+            self._current, self._checked = row.id, now
         return self._current
 
     # -- values -----------------------------------------------------------------------------

@@ -131,7 +131,7 @@ SERVERS = {"granian": _granian, "gunicorn": _gunicorn}
 
 def _seal_clear_fields(ctx: CaContext) -> CaContext:
     """TOTP secrets and PESELs of an older home encrypted at rest before any worker starts."""
-    from regca.field_upgrade import seal_clear_fields
+    from regca.sealed_fields import seal_clear_fields
     done = seal_clear_fields(ctx)
     if done.kek_added:
         print("generated the HSM's key-encryption key for TOTP secrets and PESELs "

@@ -14,8 +14,8 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
 import subprocess
+import sys
 
 import pyotp
 import pytest
@@ -32,8 +32,8 @@ from ca.store.models import Enrolment
 from enrollment_web.ratelimit import RateLimiter
 from ra import enrolment as enrol
 from ra.users import create_user
-from regca.field_upgrade import seal_clear_fields
 from regca.roles import read_only_store
+from regca.sealed_fields import seal_clear_fields
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
@@ -118,12 +118,13 @@ def _table_dump(ctx) -> str:
 
 
 def _copy_sqlite_files(ctx, dest) -> list:
+    """The database's files as another account's ``cp`` copies them. Another process: closing
+    a file this process opened would drop the POSIX locks its SQLite connections hold (SQLite's
+    "How To Corrupt" §2.2), which no real copy does."""
     dest.mkdir()
-    copied = []
-    for path in ctx.db.files:
-        if path.exists() and path.suffix != ".writers":
-            copied.append(shutil.copy(path, dest / path.name))
-    return copied
+    files = [str(p) for p in ctx.db.files if p.exists() and p.suffix != ".writers"]
+    subprocess.run(["cp", *files, str(dest)], check=True)
+    return sorted(dest.iterdir())
 
 
 # -- what a copy of the database shows ------------------------------------------------------------
@@ -146,7 +147,7 @@ def test_the_database_files_copied_out_hold_neither_pesel_nor_totp_secret(demo, 
         pytest.skip("the files of a server database are the server's: pg_dump reads them above")
     copied = _copy_sqlite_files(ctx, tmp_path / "copy")
     assert any(str(p).endswith("-wal") for p in copied)  # the WAL is read too
-    raw = b"".join(open(p, "rb").read() for p in copied)
+    raw = b"".join(p.read_bytes() for p in copied)
     assert SURNAME.encode() in raw  # the copy holds the demo run's rows: a clear value shows
     assert _secrets_in(raw, secret) == []
     dump = subprocess.run(["sqlite3", str(tmp_path / "copy" / "regca.db"), ".dump"],
@@ -231,6 +232,32 @@ def test_a_changed_or_clear_value_does_not_open(demo):
         ctx.fields.open(secret, totp_secret_of("officer_x"))  # a clear value is not trusted
 
 
+# -- rotation -------------------------------------------------------------------------------------
+
+def test_rotation_seals_every_value_again_with_a_new_data_key(demo):
+    ctx, app, secret, enrolment_id = demo
+    before = ctx.fields.current_key_id()
+    done = subprocess.run([sys.executable, "-m", "regca.cli", "--home", str(ctx.settings.home),
+                           "fields", "rotate"], capture_output=True, text=True,
+                          env=dict(os.environ, REGCA_HOME=str(ctx.settings.home)))
+    assert done.returncode == 0, done.stderr
+    new = int(re.search(r"data key (\d+) made", done.stdout)[1])
+    assert new > before
+    with ctx.db.reading() as s:
+        e = s.get(Enrolment, enrolment_id)
+        user = accounts.get_user(s, "officer_x")
+    assert e.pesel_sealed.startswith(f"v1.{new}.") and user.totp_secret.startswith(f"v1.{new}.")
+    # a worker that has not looked again yet seals with the old key: that still opens
+    stale = ctx.fields.seal(PESEL, pesel_of(enrolment_id))
+    assert stale.startswith(f"v1.{before}.")
+    fresh = CaContext.open(ctx.settings.home, ctx.clock)
+    assert fresh.fields.open(stale, pesel_of(enrolment_id)) == PESEL
+    assert fresh.fields.current_key_id() == new
+    v = Visitor(app, ctx).login("officer_x", secret)
+    assert mask_pesel(PESEL) in v.get(f"/enrolments/{enrolment_id}").text
+    assert _secrets_in(_table_dump(ctx), secret) == []
+
+
 # -- without the HSM's key ------------------------------------------------------------------------
 
 def _delete_kek(ctx) -> None:
@@ -300,8 +327,7 @@ def test_an_older_home_has_its_clear_values_sealed_at_start_up(backend, tmp_path
         assert ctx.hsm.key_attributes("kek") == {"sensitive": True, "extractable": False}
         assert _secrets_in(_table_dump(ctx), secret) == []
         if ctx.db.dialect == "sqlite":
-            raw = b"".join(p.read_bytes() for p in ctx.db.files
-                           if p.exists() and p.suffix != ".writers")
+            raw = b"".join(p.read_bytes() for p in _copy_sqlite_files(ctx, tmp_path / "copy"))
             assert SURNAME.encode() in raw and _secrets_in(raw, secret) == []
         # what was sealed opens where it is used
         v = Visitor(_app(ctx), ctx).login("legacy", secret)

@@ -1,5 +1,5 @@
 """The wrapped data keys of fields encrypted at rest (ca/field_crypto.py), and the rows a home
-made before them still keeps in clear (what regca/field_upgrade.py seals): all their SQL."""
+made before them still keeps in clear (what regca/sealed_fields.py seals): all their SQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ca.store.models import DataKey, Enrolment, User
 
 __all__ = ["add", "get", "newest", "clear_totp_users", "clear_pesel_enrolments",
-           "enrolments_by_person", "SEALED_TABLES"]
+           "totp_users", "pesel_enrolments", "enrolments_by_person", "SEALED_TABLES"]
 
 SEALED_TABLES = ("users", "enrolments")  # what sealing rewrites: compacted afterwards
 
@@ -45,6 +45,18 @@ def clear_pesel_enrolments(session: Session, sealed_prefix: str) -> list[Enrolme
     q = (select(Enrolment).where(Enrolment.pesel_sealed.is_not(None),
                                  Enrolment.pesel_sealed.not_like(f"{sealed_prefix}%"))
          .with_for_update())
+    return list(session.execute(q).scalars())
+
+
+def totp_users(session: Session) -> list[User]:
+    """Every user with a TOTP secret, locked for the update that seals it again."""
+    q = select(User).where(User.totp_secret.is_not(None)).with_for_update()
+    return list(session.execute(q).scalars())
+
+
+def pesel_enrolments(session: Session) -> list[Enrolment]:
+    """Every enrolment with a PESEL, locked for the update that seals it again."""
+    q = select(Enrolment).where(Enrolment.pesel_sealed.is_not(None)).with_for_update()
     return list(session.execute(q).scalars())
 
 

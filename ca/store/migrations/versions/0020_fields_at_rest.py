@@ -3,7 +3,7 @@ and ``enrolments.pesel`` for a sealed value, and each enrolment's keyed PESEL re
 exact searches and duplicate checks compare, since the PESEL itself is no longer readable).
 
 The clear values of a home made before this revision are sealed by ``regca serve`` at start-up
-(regca/field_upgrade.py), which needs the HSM: a migration only changes the schema.
+(regca/sealed_fields.py), which needs the HSM: a migration only changes the schema.
 
 Revision ID: 0020
 Revises: 0004

@@ -1,8 +1,14 @@
-"""A home made before TOTP secrets and PESELs were encrypted at rest gets there at ``regca serve``'s
-start-up: its key-encryption key, a data key, every clear value sealed, and the database
-rewritten so that the clear values are gone from its files, not only from its rows.
+"""The sealed fields' keys over a home's life (ca/field_crypto.py).
 
-Each step finds what an earlier, interrupted start-up left done and goes on from there.
+A home made before TOTP secrets and PESELs were encrypted at rest gets there at ``regca serve``'s
+start-up: its key-encryption key, a data key, every clear value sealed, and the database
+rewritten so that the clear values are gone from its files, not only from its rows. Each step
+finds what an earlier, interrupted start-up left done and goes on from there.
+
+``regca fields rotate`` makes a new data key and seals every value again with it (a worker's
+memory that held the old one was exposed, say). Earlier data keys stay, wrapped: a worker that
+sealed with one in the seconds before it saw the new key (``RECHECK``) still opens what it wrote,
+and the next rotation seals that value again.
 """
 
 from __future__ import annotations
@@ -14,11 +20,11 @@ from ca.audit import Event
 from ca.config import HSM_CONFIG_DIR
 from ca.context import CaContext
 from ca.errors import ConfigurationError
-from ca.field_crypto import KEK_ROLE, SEALED_PREFIX, pesel_of, totp_secret_of
+from ca.field_crypto import KEK_ROLE, SEALED_PREFIX, FieldCipher, pesel_of, totp_secret_of
 from ca.store import data_keys as store
 from regca.bootstrap import record_data_key
 
-__all__ = ["SealReport", "seal_clear_fields"]
+__all__ = ["SealReport", "seal_clear_fields", "rotate_data_key"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,34 @@ def seal_clear_fields(ctx: CaContext) -> SealReport:
             ctx.audit(s, Event(actor="operator", action="fields.seal", object="database",
                                details={"totp_secrets": len(users), "pesels": len(enrolments)}))
     # Step 4: the replaced clear values out of the database's files.
-    if users or enrolments:
-        ctx.db.compact(store.SEALED_TABLES)
+    if (users or enrolments) and not ctx.db.compact(store.SEALED_TABLES):
+        raise ConfigurationError(f"database {ctx.db.safe_url}: another process holds it open, "
+                                 "so the clear values sealed now stay in its WAL; stop it and "
+                                 "start again")
     return SealReport(ctx, kek_added, data_key, len(users), len(enrolments))
+
+
+def rotate_data_key(ctx: CaContext) -> tuple[int, int]:
+    """A new data key, every sealed value sealed again with it, and the database compacted so
+    that the values under the old key are gone from its files; (new key id, values)."""
+    # Step 1: the new data key, newest from now on.
+    key_id = record_data_key(ctx, "operator")
+    fields = FieldCipher.of(ctx.db, ctx.hsm, ctx.settings.hsm.keys)  # sees the new key
+    if fields.current_key_id() != key_id:
+        raise ConfigurationError(f"data key {key_id} is not the newest: another rotation ran")
+    # Step 2: each value opened with the key it names and sealed with the new one.
+    with ctx.db.transaction() as s:
+        users = store.totp_users(s)
+        for user in users:
+            place = totp_secret_of(user.username)
+            user.totp_secret = fields.seal(fields.open(user.totp_secret, place), place)
+        enrolments = store.pesel_enrolments(s)
+        for e in enrolments:
+            place = pesel_of(e.id)
+            e.pesel_sealed = fields.seal(fields.open(e.pesel_sealed, place), place)
+        ctx.audit(s, Event(actor="operator", action="fields.rotate", object=f"data_key:{key_id}",
+                           details={"totp_secrets": len(users), "pesels": len(enrolments)}))
+    # Step 3: the old ciphertexts out of the files too (a served SQLite home's WAL may keep
+    # some until its next checkpoint empties it: they stay sealed under the old key).
+    ctx.db.compact(store.SEALED_TABLES)
+    return key_id, len(users) + len(enrolments)
