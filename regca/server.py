@@ -18,6 +18,7 @@ from pathlib import Path
 from ca.context import CaContext
 from ca.errors import ConfigurationError
 from ca.issuance import Issuer
+from edge.access_log import TARGET_ENVIRON
 from edge.wsgi import API_KEY_ENVIRON
 from regca.privacy import PRIVATE_UMASK, make_private, private_umask
 from regca.scheduler import start_jobs
@@ -29,7 +30,10 @@ THREADS = 4  # per worker: concurrent TSA requests share group commits (tsa/jour
 # gunicorn's default line, then the id of the API key the request came with (``-`` for none;
 # edge.wsgi.API_KEY_ENVIRON): which application made which call, never the key's secret. Under
 # granian the app writes the same line itself (edge/access_log.py).
-ACCESS_LOG_FORMAT = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+# The request line's target comes from edge.access_log.LoggableTarget: a PESEL in a query is
+# never logged.
+ACCESS_LOG_FORMAT = (f'%(h)s %(l)s %(u)s %(t)s "%(m)s %({{{TARGET_ENVIRON}}}e)s %(H)s" '
+                     '%(s)s %(b)s "%(f)s" "%(a)s" '
                      f"key=%({{{API_KEY_ENVIRON}}}e)s")
 
 
@@ -69,7 +73,8 @@ def _gunicorn(home: Path, bind: str, workers: int, access_log: Path) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
-            return _worker_app(home)
+            from edge.access_log import LoggableTarget
+            return LoggableTarget(_worker_app(home))
 
     App().run()  # SIGHUP: new workers, then the old ones finish their requests and stop
 

@@ -207,6 +207,18 @@ def test_exact_search_by_pesel_finds_the_enrolment_by_its_keyed_reference(demo):
         assert s.get(Enrolment, enrolment_id).person_ref == ctx.people.ref(PESEL)
 
 
+def test_an_officer_finds_the_person_by_pesel_on_the_enrolments_page(demo):
+    ctx, app, secret, enrolment_id = demo
+    v = Visitor(app, ctx).login("officer_x", secret)
+    r = v.post("/enrolments/search", {"pesel": PESEL}, form_page="/enrolments")
+    assert r.status_code == 200
+    assert f'href="/enrolments/{enrolment_id}"' in r.text and mask_pesel(PESEL) in r.text
+    r = v.post("/enrolments/search", {"pesel": OTHER_PESEL}, form_page="/enrolments")
+    assert r.status_code == 200 and 'id="no-match"' in r.text
+    r = v.post("/enrolments/search", {"pesel": PESEL[:-1] + "8"}, form_page="/enrolments")
+    assert r.status_code == 400 and "pesel:" in r.text
+
+
 # -- what a sealed value refuses ------------------------------------------------------------------
 
 def test_a_sealed_value_does_not_open_in_another_row(demo):
