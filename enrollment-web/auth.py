@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -18,8 +17,9 @@ from flask import (
     url_for,
 )
 
-from ca.errors import Malformed, RegCAError, Unauthorized
+from ca.errors import BackedOff, Malformed, RegCAError, Unauthorized
 from enrollment_web.forms import LoginForm, TotpForm
+from enrollment_web.guessing import backed_off_page, client_source
 from enrollment_web.i18n import t
 from enrollment_web.services import authority
 from ra import logins
@@ -87,10 +87,6 @@ def require(*roles: str):
 
 
 
-def _limited() -> bool:
-    return not current_app.config["LOGIN_LIMITER"].allow(request.remote_addr or "?")
-
-
 def _home_for(role: str) -> str:
     return {"administrator": "admin.index", "officer": "officer.enrolments",
             "auditor": "auditor.events"}[role]
@@ -101,19 +97,17 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        if _limited():
-            return render_template("login.html", form=form, error=t(
-                "Zbyt wiele prób logowania. Spróbuj ponownie za minutę.",
-                "Too many log-in attempts. Try again in a minute.")), 429
         try:
-            who = logins.check_password(authority(), form.username.data, form.password.data)
+            who = logins.check_password(authority(), form.username.data, form.password.data,
+                                        client_source())
         except RegCAError as exc:
-            error = t("Nieprawidłowa nazwa użytkownika lub hasło.",
-                      "Wrong user name or password.")
-            if exc.code == "locked_out":
-                error = t("Konto zablokowane na 15 minut po zbyt wielu nieudanych próbach.",
-                          "Account locked for 15 minutes after too many failed attempts.")
-            return render_template("login.html", form=form, error=error), 401
+            # the page never echoes the name: a known and an unknown one get the same bytes
+            form.username.data = None
+            if isinstance(exc, BackedOff):
+                return backed_off_page(exc, "login.html", form=form)
+            return render_template("login.html", form=form, error=t(
+                "Nieprawidłowa nazwa użytkownika lub hasło.",
+                "Wrong user name or password.")), 401
         lang = session.get("lang")
         session.clear()  # a fresh session at each log-in (no fixation)
         session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
@@ -133,13 +127,11 @@ def totp():
         return redirect(url_for("auth.login"))
     form = TotpForm()
     if form.validate_on_submit():
-        if _limited():
-            abort(429)
         try:
-            logins.check_totp(authority(), session["user"], form.code.data)
-        except Unauthorized as exc:  # not an HSM fault (a 503 page): the code was wrong
-            if exc.code == "locked_out":
-                session.clear()
+            logins.check_totp(authority(), session["user"], form.code.data, client_source())
+        except (BackedOff, Unauthorized) as exc:  # an HSM fault is a 503 page, not a wrong code
+            if isinstance(exc, BackedOff):
+                return backed_off_page(exc, "totp.html", form=form)
             return render_template("totp.html", form=form, error=t(
                 "Nieprawidłowy kod jednorazowy.", "Wrong one-time code.")), 401
         session["stage"] = "ok"

@@ -25,6 +25,8 @@ from ca.services import IssuingCa
 from ca.store import audit as audit_store
 from ca.store.db import Database
 from ca.transparency import LogReader
+from ra.backoff import Backoff
+from ra.settings import RaSettings
 
 __all__ = ["RegistrationAuthority", "Reader", "Recorder"]
 
@@ -55,14 +57,20 @@ class Recorder(Protocol):
 
 
 class RegistrationAuthority:
-    """The RA: its store, clock and profiles, the CA it asks to issue and revoke, and the
-    PESEL references its audit events and the auditor's searches use, and the cipher of the
-    fields it keeps encrypted (TOTP secrets, PESELs)."""
+    """The RA: its store, clock and profiles, the CA it asks to issue and revoke, the PESEL
+    references its audit events and the auditor's searches use, the cipher of the fields it
+    keeps encrypted (TOTP secrets, PESELs), and its own settings (pickup codes' validity, the
+    back-off of guessed secrets)."""
 
     def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, ca: IssuingCa,
-                 people: PersonRefs, fields: FieldCipher):
+                 people: PersonRefs, fields: FieldCipher, settings: RaSettings | None = None):
         self.db, self.clock, self.profiles, self.ca = db, clock, profiles, ca
         self.people, self.fields = people, fields
+        self.settings = settings or RaSettings()
+
+    @property
+    def backoff(self) -> Backoff:
+        return self.settings.backoff
 
     def now(self) -> dt.datetime:
         return self.clock.now()

@@ -29,7 +29,6 @@ from ca.field_crypto import BrokenSeal, pesel_of, totp_secret_of
 from ca.identity import mask_pesel
 from ca.store import accounts
 from ca.store.models import Enrolment
-from enrollment_web.ratelimit import RateLimiter
 from ra import enrolment as enrol
 from ra.users import create_user
 from regca.roles import read_only_store
@@ -46,9 +45,7 @@ SURNAME = "Wiśniewski"
 
 
 def _app(ctx):
-    app = create_app(ctx.settings.home, ctx)
-    app.fallback.config["LOGIN_LIMITER"] = RateLimiter(10_000, 60)
-    return app
+    return create_app(ctx.settings.home, ctx)
 
 
 def _set_up_totp(app, ctx, username: str) -> str:
