@@ -22,6 +22,7 @@ from ca.certbuilder import Authority
 from ca.clock import Clock, SystemClock
 from ca.config import Settings, load_settings
 from ca.errors import ConfigurationError, HsmUnavailable, KeyMismatch, NotFound
+from ca.field_crypto import FieldCipher
 from ca.issuing_cas import ROLE as ISSUING
 from ca.issuing_cas import IssuingCas, IssuingKeys, generation_of
 from ca.personal_data import PersonRefs
@@ -168,6 +169,12 @@ class CaContext:
     def people(self) -> PersonRefs:
         """PESELs as HSM-keyed references where the audit log keeps them (ca/personal_data.py)."""
         return PersonRefs.of(self.hsm, self.settings.hsm.keys)
+
+    @cached_property
+    def fields(self) -> FieldCipher:
+        """TOTP secrets and PESELs sealed at rest by a data key the HSM wraps
+        (ca/field_crypto.py)."""
+        return FieldCipher.of(self.db, self.hsm, self.settings.hsm.keys)
 
     def key_pair(self, role: str) -> KeyPair:
         """The role's current certificate and its HSM key (for an issuing-CA generation's name:

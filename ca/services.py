@@ -32,6 +32,7 @@ from ca.errors import (
     DependencyUnavailable,
     NotFound,
 )
+from ca.field_crypto import FieldCipher
 from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
 from ca.issuing_cas import IssuingCas, IssuingKeys, generation_of
 from ca.ocsp_cache import kept_current
@@ -292,11 +293,13 @@ class IssuingCa:
 
 class ReadOnlyStore:
     """The store as the web's pages read it: reading sessions, which refuse to commit, the
-    time, the profiles and the PESEL references (``people``); no write transaction
-    (``transaction`` does not exist here)."""
+    time, the profiles, the PESEL references (``people``) and the cipher of the fields kept
+    encrypted (``fields``); no write transaction (``transaction`` does not exist here)."""
 
-    def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, people: PersonRefs):
+    def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, people: PersonRefs,
+                 fields: FieldCipher):
         self._db, self.clock, self.profiles, self.people = db, clock, profiles, people
+        self.fields = fields
 
     @contextlib.contextmanager
     def reading(self) -> Iterator:

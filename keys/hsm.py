@@ -52,11 +52,17 @@ _RECOVERABLE = (
 _ATTEMPTS = 4
 _SIGN_CAPS = MechanismFlag.SIGN | MechanismFlag.VERIFY
 SECRET_ALGORITHMS = ("hmac-sha256",)
+WRAPPING_ALGORITHMS = ("aes-256",)  # a key-encryption key: wraps and unwraps, nothing else
+_WRAP_CAPS = MechanismFlag.WRAP | MechanismFlag.UNWRAP
+# RFC 5649 (AES key wrap with padding): authenticated, so a changed wrapped key fails to unwrap
+_WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
+DATA_KEY_BITS = 256
 
 
 def _object_class(key: KeyConfig) -> ObjectClass:
     """The class of the object that is the role's key: its private half, or the secret."""
-    return (ObjectClass.SECRET_KEY if key.algorithm in SECRET_ALGORITHMS
+    return (ObjectClass.SECRET_KEY
+            if key.algorithm in SECRET_ALGORITHMS + WRAPPING_ALGORITHMS
             else ObjectClass.PRIVATE_KEY)
 
 
@@ -351,6 +357,8 @@ class Hsm:
     def generate_key(self, role: str):
         """Generate the role's key pair inside the token; refuses to replace an existing one."""
         key = self.config.key(role)
+        if key.algorithm in WRAPPING_ALGORITHMS:
+            return self._generate_wrapping_key(key)
 
         def generate(session):
             existing = list(session.get_objects({Attribute.LABEL: key.label,
@@ -378,6 +386,69 @@ class Hsm:
 
         self.with_session(key.token, generate)
         return None if key.algorithm in SECRET_ALGORITHMS else self.public_key(role)
+
+    # -- the key-encryption key: data keys wrapped in the HSM ------------------------------------
+
+    def _generate_wrapping_key(self, key: KeyConfig) -> None:
+        """An AES-256 key-encryption key made in the token: sensitive, never extractable, able
+        to wrap and unwrap only (so it cannot be used to decrypt an arbitrary ciphertext)."""
+        def generate(session):
+            if list(session.get_objects({Attribute.LABEL: key.label,
+                                         Attribute.CLASS: ObjectClass.SECRET_KEY})):
+                raise HsmUnavailable(f"token already holds a key labelled {key.label!r}")
+            session.generate_key(KeyType.AES, 256, store=True, id=key.id, label=key.label,
+                                 capabilities=_WRAP_CAPS, template={
+                                     Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                                     Attribute.PRIVATE: True})
+
+        self.with_session(key.token, generate)
+
+    def _wrapping_key(self, role: str) -> KeyConfig:
+        key = self.config.key(role)
+        if key.algorithm not in WRAPPING_ALGORITHMS:
+            raise ConfigurationError(f"hsm.keys.{role}: not a key-encryption key "
+                                     f"({key.algorithm})")
+        return key
+
+    def new_wrapped_data_key(self, role: str) -> bytes:
+        """A fresh random AES-256 data key, generated in the token and returned only wrapped
+        by the role's key-encryption key (RFC 5649): whoever holds the result needs this HSM
+        to use it."""
+        key = self._wrapping_key(role)
+
+        def wrap(session):
+            data_key = session.generate_key(
+                KeyType.AES, DATA_KEY_BITS, store=False, capabilities=MechanismFlag.ENCRYPT,
+                template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True})
+            try:
+                return bytes(self._handle(session, key).wrap_key(data_key,
+                                                                 mechanism=_WRAP_MECHANISM))
+            finally:
+                data_key.destroy()
+
+        return self.with_session(key.token, wrap)
+
+    def unwrap_data_key(self, role: str, wrapped: bytes) -> bytes:
+        """The data key inside ``wrapped`` (``new_wrapped_data_key``), unwrapped in the token
+        and read into this process; ValueError when the role's key did not wrap it."""
+        key = self._wrapping_key(role)
+
+        def unwrap(session):
+            try:
+                data_key = self._handle(session, key).unwrap_key(
+                    ObjectClass.SECRET_KEY, KeyType.AES, wrapped, mechanism=_WRAP_MECHANISM,
+                    store=False, template={Attribute.SENSITIVE: False,
+                                           Attribute.EXTRACTABLE: True})
+            except (p11e.EncryptedDataInvalid, p11e.WrappedKeyInvalid,
+                    p11e.WrappedKeyLenRange) as exc:
+                raise ValueError(f"not a data key wrapped by {key.label!r}: "
+                                 f"{type(exc).__name__}") from None
+            try:
+                return bytes(data_key[Attribute.VALUE])
+            finally:
+                data_key.destroy()
+
+        return self.with_session(key.token, unwrap)
 
     # -- SoftHSM2 token set-up ------------------------------------------------------------------
 

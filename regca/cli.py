@@ -255,6 +255,13 @@ def cmd_audit_init_log(args) -> None:
           "signed")
 
 
+def cmd_fields_rotate(args) -> None:
+    from regca.sealed_fields import rotate_data_key
+    key_id, values = rotate_data_key(_ctx(args))
+    print(f"data key {key_id} made and wrapped in the HSM; {values} TOTP secret(s) and "
+          "PESEL(s) sealed again with it")
+
+
 def cmd_audit_export(args) -> None:
     from ca.log_export import export_log
     ctx = _ctx(args)
@@ -630,6 +637,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sp.add_argument("--out", required=True, type=Path, metavar="DIR")
     sp.set_defaults(fn=cmd_audit_export)
+
+    fields = sub.add_parser("fields", help="TOTP secrets and PESELs encrypted at rest"
+                            ).add_subparsers(dest="fields_command", required=True,
+                                             metavar="ACTION")
+    sp = fields.add_parser("rotate", help="a new data key (wrapped by the HSM's key-encryption "
+                                          "key) and every sealed value sealed again with it")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.set_defaults(fn=cmd_fields_rotate)
     return p
 
 

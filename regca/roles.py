@@ -205,11 +205,11 @@ def issuing_ca(ctx: CaContext) -> IssuingCa:
 
 def registration_authority(ctx: CaContext, ca: IssuingCa | None = None) -> RegistrationAuthority:
     return RegistrationAuthority(ctx.db, ctx.clock, ctx.profiles, ca or issuing_ca(ctx),
-                                 ctx.people, RaSettings.load(ctx.settings))
+                                 ctx.people, ctx.fields, RaSettings.load(ctx.settings))
 
 
 def read_only_store(ctx: CaContext) -> ReadOnlyStore:
-    return ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people)
+    return ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people, ctx.fields)
 
 
 def enrollment_app(ctx: CaContext, ra: RegistrationAuthority | None = None, **config) -> Flask:

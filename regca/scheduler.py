@@ -68,7 +68,7 @@ def send_expiry_notices(ctx: CaContext):
     from ra.expiry_notices import send_due
     if ctx.settings.smtp is None:
         return None
-    reader = ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people)
+    reader = ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people, ctx.fields)
     return send_due(reader, ctx, ctx.settings.smtp, ctx.settings.expiry_notice_days,
                     ctx.settings.public_url)
 

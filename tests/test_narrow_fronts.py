@@ -269,10 +269,12 @@ def test_web_holds_the_registration_authority_and_a_read_only_store_only(served_
     facts = audit(served_web)
     assert facts["contexts"] == 0
     assert facts["key_roles"] == set()  # no key outside the CA it asks
-    # the HSM only for the keyed hash that turns a PESEL into its audit reference: no signing key
-    assert facts["hsm_roles"] == {"hmac"}
+    # the HSM only for the keyed hash that turns a PESEL into its audit reference and for the
+    # key-encryption key that unwraps the data key of sealed fields: no signing key
+    assert facts["hsm_roles"] == {"hmac", "kek"}
     assert set(facts["ca_holders"]) == {"RegistrationAuthority"}
-    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore"}
+    # FieldCipher reads only the wrapped data keys (ca/field_crypto.py)
+    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore", "FieldCipher"}
 
 
 def test_the_ca_the_web_reaches_holds_the_issuing_and_ocsp_keys_never_the_root(served_web):
@@ -318,9 +320,11 @@ def test_ra_api_holds_the_registration_authority_a_read_only_store_and_api_keys_
     facts = audit(app)
     assert facts["contexts"] == 0
     assert facts["key_roles"] == set()
-    assert facts["hsm_roles"] == {"hmac"}  # PESEL references in audit events, nothing else
+    # PESEL references in audit events and the sealed fields' key-encryption key, nothing else
+    assert facts["hsm_roles"] == {"hmac", "kek"}
     assert set(facts["ca_holders"]) == {"RegistrationAuthority"}
-    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore", "ApiKeys"}
+    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore", "ApiKeys",
+                                        "FieldCipher"}
     assert audit(_ra_of(app).ca, stops=_STORE)["key_roles"] == {"issuing", "ocsp"}
 
 

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -352,6 +352,28 @@ class Database:
             return True
         except SQLAlchemyError:
             return False
+
+    def compact(self, tables: Sequence[str]) -> bool:
+        """Rewrite the database so that values an update replaced (secrets kept in clear before
+        they were sealed) are gone from its files, not only unreachable: SQLite rebuilds the
+        file from its live rows (VACUUM) and empties the WAL, where earlier page images stay
+        until then; PostgreSQL rewrites ``tables`` (VACUUM FULL), leaving no dead row versions.
+        False when another process's reader kept SQLite's WAL from being emptied (its pages are
+        reused, not erased, until a later checkpoint empties it)."""
+        self._after_fork()
+        if self.dialect == "sqlite":
+            pooled = self._engine.raw_connection()
+            try:
+                dbapi = pooled.driver_connection
+                dbapi.execute("VACUUM")
+                busy, _, _ = dbapi.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                pooled.close()
+            return not busy
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in tables:
+                conn.exec_driver_sql(f'VACUUM FULL "{table}"')
+        return True
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (init and serve only: Alembic and
