@@ -1,5 +1,6 @@
 """Resident self-service: a one-time pickup code opens a session bound to that resident's own
-enrolment; nothing here searches people by name or PESEL (issue 6, privacy)."""
+enrolment; nothing here searches people by name or PESEL (issue 6, privacy). Revoking is
+asked for on a page of its own that says what happens (issue 18)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from flask import (
     url_for,
 )
 
-from ca.errors import RegCAError, Unauthorized
+from ca.errors import RegCAError
 from ca.serials import parse_serial
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
-from enrollment_web.forms import PickupForm, ResidentRevokeForm
+from enrollment_web.forms import PickupForm, ResidentRevokeForm, add_error, mark_first_error
 from enrollment_web.i18n import t
+from enrollment_web.messages import explain
+from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
@@ -69,8 +72,9 @@ def mine(status: int = 200, **extra):
     actor = current_actor()
     e = enrol.visible(store(), actor.enrolment, None)
     certs = certificates.of_enrolment(store(), actor.caller, e.id, issued_only=True)
-    return render_template("resident.html", e=e, certs=certs,
-                           revoke_form=ResidentRevokeForm(formdata=None), **extra), status
+    done = result(request.args.get("done")) or {}
+    return render_template("resident.html", e=e, certs=certs, success=done.get("message"),
+                           **extra), status
 
 
 @bp.route("/my/certificates/<serial>.<fmt>")
@@ -83,24 +87,31 @@ def download(serial: str, fmt: str):
         "Content-Disposition": f'attachment; filename="{d.filename}"'})
 
 
-@bp.route("/my/certificates/<serial>/revoke", methods=["POST"])
+@bp.route("/my/certificates/<serial>/revoke", methods=["GET", "POST"])
 @require("resident")
+@once
 def revoke(serial: str):
+    """The revocation's own page: which certificate, that it cannot be undone, the password."""
     serial = _serial(serial)
     caller = current_actor().caller
-    certificates.show(store(), caller, serial)  # not theirs: 404 before the form is judged
-    form = ResidentRevokeForm()
-    if not form.validate_on_submit():
-        return mine(400, revoke_error=t("Podaj hasło do unieważnienia.",
-                                        "Give the revocation password."))
-    try:
-        certificates.revoke(authority(), caller, serial, "unspecified", password=form.password.data)
-    except RegCAError as exc:
-        status = form_status(exc)
-        message = (t("Nieprawidłowe hasło do unieważnienia.", "Wrong revocation password.")
-                   if isinstance(exc, Unauthorized) else exc.message)
-        return mine(status, revoke_error=message)
-    return redirect(url_for("resident.mine"))
+    cert = certificates.show(store(), caller, serial)  # not theirs: 404 before the form
+    form, status = ResidentRevokeForm(), 200
+    if form.validate_on_submit():
+        try:
+            certificates.revoke(authority(), caller, serial, "unspecified",
+                                password=form.password.data)
+        except RegCAError as exc:
+            status = form_status(exc)
+            field, message = explain(exc)
+            add_error(form, field if field == "password" else "password", message)
+        else:
+            remember(message=t(f"Certyfikat {serial} został unieważniony.",
+                               f"Certificate {serial} was revoked."))
+            return redirect(url_for("resident.mine", done=current_key()), 303)
+    elif form.is_submitted():
+        status = 400
+    mark_first_error(form)
+    return render_template("resident_revoke.html", cert=cert, form=form), status
 
 
 @bp.route("/my/logout", methods=["POST"])

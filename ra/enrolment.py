@@ -8,6 +8,7 @@ that see every JST) and refuses what lies outside it, so the web layer decides n
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -15,20 +16,22 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
 from ca.errors import InvalidSubject, NotFound, Unauthorized
-from ca.identity import mask_pesel, parse_subscriber
+from ca.identity import mask_pesel, parse_subscriber, validate_pesel
 from ca.issuance import IssuanceRequest, IssuedCertificate
+from ca.serials import parse_serial
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
+from ra.paging import PAGE_SIZE, Page
 from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ra.token import TokenRef, initialise_token
 from ra.users import password_hasher
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
-           "initialise_blank_token", "list_visible", "tokens_of"]
+           "initialise_blank_token", "list_visible", "tokens_of", "search", "same_person"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -98,7 +101,7 @@ def record(ra: RegistrationAuthority, applicant: Applicant, actor: str,
         e = store.add(s, Enrolment(
             organization_teryt=applicant.organization_teryt, officer=actor, kind=applicant.kind,
             given_name=sub.given_name, surname=sub.surname, pesel=sub.pesel, email=sub.email,
-            title=sub.title, document_type=doc.type if doc else None,
+            person_ref=person, title=sub.title, document_type=doc.type if doc else None,
             document_number=doc.number if doc else None, created_at=ra.now(),
             pickup_code_hash=_code_digest(code),
             revocation_password_hash=password_hasher.hash(password) if password else None))
@@ -239,6 +242,53 @@ def list_visible(ra: Reader, orgs: tuple[str, ...] | None) -> list[Enrolment]:
     """The newest enrolments of the caller's JST (None: every JST)."""
     with ra.reading() as s:
         return store.list_for(s, list(orgs) if orgs is not None else None)
+
+
+def _person_ref(ra: Reader, pesel: str) -> str | None:
+    return ra.people.ref(pesel) if ra.people.keyed else None
+
+
+_HEX_SERIAL = re.compile(r"(?:[0-9a-fA-F]{2}:?){6,}")
+
+
+def _query(ra: Reader, text: str) -> store.EnrolmentQuery:
+    """One search box, read the way an officer types: 11 digits are a PESEL (exact, found by
+    its keyed reference), a long hexadecimal run a certificate serial, anything else words of
+    a name or a token's label."""
+    text = " ".join((text or "").split())
+    if re.fullmatch(r"\d{11}", text):
+        pesel = validate_pesel(text)
+        return store.EnrolmentQuery(person_ref=_person_ref(ra, pesel), pesel=pesel)
+    if _HEX_SERIAL.fullmatch(text) and not text.isalpha():
+        try:
+            return store.EnrolmentQuery(serial=parse_serial(text))
+        except ValueError:
+            pass
+    return store.EnrolmentQuery(words=text.split()[:5], token_label=text or None)
+
+
+def search(ra: Reader, orgs: tuple[str, ...] | None, text: str | None, page: int = 1,
+           size: int = PAGE_SIZE) -> Page[Enrolment]:
+    """The caller's enrolments matching ``text`` (all of them when empty), one page with the
+    total. A PESEL that is not one is refused (InvalidSubject), not searched."""
+    q = _query(ra, text or "")
+    with ra.reading() as s:
+        rows, total = store.find(s, list(orgs) if orgs is not None else None, q,
+                                 (page - 1) * size, size)
+    return Page(rows, total, page, size)
+
+
+def same_person(ra: Reader, orgs: tuple[str, ...] | None, pesel: str | None) -> list[Enrolment]:
+    """Enrolments already recorded for this PESEL in the caller's JST: the duplicate-person
+    warning (issue 18: one PESEL was accepted 206 times). A PESEL that is not valid has
+    none; ``record`` refuses it."""
+    try:
+        pesel = validate_pesel((pesel or "").strip())
+    except InvalidSubject:
+        return []
+    with ra.reading() as s:
+        return store.same_person(s, list(orgs) if orgs is not None else None,
+                                 _person_ref(ra, pesel), pesel)
 
 
 def tokens_of(ra: Reader, enrolment_id: int, orgs: tuple[str, ...] | None) -> list[Token]:

@@ -47,9 +47,13 @@ def visitor(web, who: str | None = None) -> Visitor:
 
 
 def _enrol(v: Visitor, teryt: str, subject=RESIDENT, password="haslo-do-uniewaznienia"):
+    """Record an applicant (the same person again when a test needs it: the duplicate-person
+    warning is confirmed) and follow the redirect to the result page."""
     r = v.post("/enrolments/new", {"kind": "resident", "organization_teryt": teryt,
-                                   "revocation_password": password, **subject})
-    assert r.status_code == 200, r.text
+                                   "revocation_password": password, "confirm_duplicate": "y",
+                                   **subject})
+    assert r.status_code == 303, r.text
+    r = v.get(r.headers["Location"])
     enrolment_id = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
     return enrolment_id, pickup_code(r.text)
 
@@ -58,9 +62,10 @@ def _issue(v: Visitor, enrolment_id: int, profile="resident-signing") -> str:
     r = v.post(f"/enrolments/{enrolment_id}/csr",
                {"profile": profile, "csr": (io.BytesIO(make_csr()), "req.pem")},
                form_page=f"/enrolments/{enrolment_id}")
-    assert r.status_code == 200, r.text
-    return re.search(r'<ul id="issued"><li><strong>[a-z-]+</strong>: <code>([0-9a-f]+)</code>',
-                     r.text)[1]
+    assert r.status_code == 303, r.text
+    r = v.get(r.headers["Location"])
+    return re.search(r'<ul id="issued"><li><strong>[^<]+</strong>: <code class="wrap">'
+                     r'([0-9a-f]+)</code>', r.text)[1]
 
 
 def _enrolment_count(ctx) -> int:
@@ -125,7 +130,8 @@ def test_officer_of_jst_a_gets_403_for_everything_of_jst_b(web):
     officer_b, officer_a = visitor(web, "officer_b"), visitor(web, "officer_a")
     enrolment_b, _ = _enrol(officer_b, JST_B, SECOND)
     serial_b = _issue(officer_b, enrolment_b)
-    token = officer_a.csrf("/enrolments")  # any page of A's session carries A's CSRF token
+    # any form of A's session carries A's CSRF token and a form key A may use
+    tokens = officer_a.form_tokens("/enrolments/new")
     assert officer_a.get(f"/enrolments/{enrolment_b}").status_code == 403
     for path, data in ((f"/enrolments/{enrolment_b}/csr",
                         {"profile": "resident-signing",
@@ -134,8 +140,9 @@ def test_officer_of_jst_a_gets_403_for_everything_of_jst_b(web):
                         {"profiles": "resident-signing", "token_label": "x", "pin": "1234"}),
                        (f"/enrolments/{enrolment_b}/pickup-code", {}),
                        (f"/certificates/{serial_b}/revoke", {"reason": "keyCompromise"})):
-        r = officer_a.client.post(path, data={"csrf_token": token, **data})
+        r = officer_a.client.post(path, data={**tokens, **data})
         assert r.status_code == 403, (path, r.status_code)
+    assert officer_a.get(f"/certificates/{serial_b}/revoke").status_code == 403
     assert f'href="/enrolments/{enrolment_b}"' not in officer_a.get("/enrolments").text
     assert "unieważniony" not in officer_b.get(f"/enrolments/{enrolment_b}").text
 
@@ -183,7 +190,7 @@ def test_resident_cannot_see_another_residents_certificate(web):
     officer = visitor(web, "officer_a")
     first, code1 = _enrol(officer, JST_A)
     second, _ = _enrol(officer, JST_A, SECOND)
-    _issue(officer, first)
+    own_serial = _issue(officer, first)
     other_serial = _issue(officer, second)
     resident = visitor(web)
     resident.pickup(code1)
@@ -191,8 +198,10 @@ def test_resident_cannot_see_another_residents_certificate(web):
     for fmt in ("pem", "der", "p7b"):
         assert resident.get(f"/my/certificates/{other_serial}.{fmt}").status_code == 404
     r = resident.client.post(f"/my/certificates/{other_serial}/revoke",
-                             data={"csrf_token": resident.csrf("/my"), "password": "x"})
+                             data={**resident.form_tokens(f"/my/certificates/{own_serial}/revoke"),
+                                   "password": "x"})
     assert r.status_code == 404
+    assert resident.get(f"/my/certificates/{other_serial}/revoke").status_code == 404
     assert resident.get(f"/enrolments/{second}").status_code == 403
     assert resident.get("/audit").status_code == 403
 
@@ -203,12 +212,16 @@ def test_resident_revokes_with_the_revocation_password_only(web):
     serial = _issue(officer, enrolment_id)
     resident = visitor(web)
     resident.pickup(code)
-    wrong = resident.post(f"/my/certificates/{serial}/revoke", {"password": "zle-haslo"},
-                          form_page="/my")
-    assert wrong.status_code == 401 and "ważny" in wrong.text
-    ok = resident.post(f"/my/certificates/{serial}/revoke", {"password": "moje-haslo-123"},
-                       form_page="/my")
-    assert ok.status_code == 302 and "unieważniony" in resident.get("/my").text
+    confirm = resident.get(f"/my/certificates/{serial}/revoke")
+    assert confirm.status_code == 200 and "nie można cofnąć" in confirm.text
+    wrong = resident.post(f"/my/certificates/{serial}/revoke", {"password": "zle-haslo"})
+    assert wrong.status_code == 401 and "Nieprawidłowe hasło do unieważnienia" in wrong.text
+    assert 'aria-describedby="password-hint password-error"' in wrong.text
+    assert "ważny" in resident.get("/my").text
+    ok = resident.post(f"/my/certificates/{serial}/revoke", {"password": "moje-haslo-123"})
+    assert ok.status_code == 303
+    page = resident.get(ok.headers["Location"]).text
+    assert "unieważniony" in page and f"Certyfikat {serial} został unieważniony" in page
 
 
 # -- auditors and CSRF -------------------------------------------------------------------------
@@ -251,14 +264,30 @@ def test_forged_csrf_token_fails_and_changes_nothing(web):
     assert _enrolment_count(ctx) == before
 
 
-def test_bad_pesel_is_named_on_the_page_and_nothing_is_recorded(web):
+def test_bad_pesel_is_said_in_polish_next_to_its_field_and_nothing_is_recorded(web):
     ctx, _, _ = web
     before = _enrolment_count(ctx)
     r = visitor(web, "officer_a").post("/enrolments/new", {
         "kind": "resident", "organization_teryt": JST_A, "revocation_password": "x" * 9,
         **dict(SECOND, pesel="44051401358")})
-    assert r.status_code == 400 and "pesel:" in r.text and 'role="alert"' in r.text
+    assert r.status_code == 400 and 'role="alert"' in r.text
+    field = re.search(r'<input[^>]*id="pesel"[^>]*>', r.text)[0]
+    assert 'aria-describedby="pesel-hint pesel-error"' in field
+    assert 'aria-invalid="true"' in field and "autofocus" in field
+    error = re.search(r'<p class="error" id="pesel-error">(.*?)</p>', r.text, re.S)[1]
+    assert "PESEL jest nieprawidłowy" in error and "checksum" not in r.text
+    assert "is not valid" not in r.text and "pesel:" not in r.text
     assert _enrolment_count(ctx) == before
+
+
+def test_missing_name_is_said_in_polish_not_in_wtforms_english(web):
+    r = visitor(web, "officer_a").post("/enrolments/new", {
+        "kind": "resident", "organization_teryt": JST_A, "given_name": "", "surname": "",
+        "pesel": "44051401359"})
+    assert r.status_code == 400 and "This field is required" not in r.text
+    assert re.search(r'id="given_name-error">.*Podaj imię\.', r.text)
+    first = re.search(r'<input[^>]*autofocus[^>]*>', r.text)[0]
+    assert 'id="given_name"' in first  # the first field in error, not the later ones
 
 
 def test_pesel_is_masked_in_lists(web):
@@ -279,12 +308,12 @@ def test_auditor_filters_the_log_exports_csv_and_sees_the_chain_check(web):
     assert "Łańcuch dziennika nienaruszony" in page.text
     other = auditor.get(f"/audit?teryt={JST_B}&action=certificate.issue").text
     assert f"certificate:{serial}" not in other
-    rows = list(csv.DictReader(io.StringIO(auditor.get(
-        "/audit.csv?officer=officer_a&profile=resident-authentication").text)))
+    body = auditor.get("/audit.csv?officer=officer_a&profile=resident-authentication").data
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
     assert any(r["object"] == f"certificate:{serial}" and r["action"] == "certificate.issue"
                for r in rows)
     history = auditor.get(f"/audit/certificates/{serial}").text
-    assert "certificate.issue" in history and "user:officer_a" in history
+    assert "wydanie certyfikatu" in history and "user:officer_a" in history
 
 
 def test_english_switch_sets_the_language_and_lang_attribute(web):
@@ -300,7 +329,8 @@ def test_staff_enrolment_issues_a_certificate_naming_the_jst(web):
     r = officer.post("/enrolments/new", {"kind": "staff", "organization_teryt": JST_A,
                                          "given_name": "Jan", "surname": "Nowak",
                                          "title": "Inspektor", "email": "jan@example.pl"})
-    assert r.status_code == 200, r.text
+    assert r.status_code == 303, r.text
+    r = officer.get(r.headers["Location"])
     enrolment_id = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
     refused = officer.post(f"/enrolments/{enrolment_id}/csr",
                            {"profile": "resident-signing",
@@ -310,6 +340,7 @@ def test_staff_enrolment_issues_a_certificate_naming_the_jst(web):
     r = officer.post(f"/enrolments/{enrolment_id}/csr",
                      {"profile": "staff-signing", "csr": (io.BytesIO(make_csr()), "r.pem")},
                      form_page=f"/enrolments/{enrolment_id}")
+    r = officer.get(r.headers["Location"])
     pem = re.search(r"<pre class=\"wrap\">(.*?)</pre>", r.text, re.S)[1]
     cert = x509.load_pem_x509_certificate(pem.encode())
     org = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
@@ -347,7 +378,8 @@ def test_administrator_adds_a_jst_and_an_officer_who_can_then_log_in(web):
 def test_language_switch_after_a_post_does_not_resend_the_form(web):
     officer = visitor(web, "officer_a")
     r = officer.post("/enrolments/new", {"kind": "resident", "organization_teryt": JST_A,
-                                         "revocation_password": "x" * 9, **SECOND})
+                                         "revocation_password": "x" * 9,
+                                         **dict(SECOND, pesel="44051401358")})
     switch = re.search(r'href="([^"]+)" lang="en"', r.text)[1]
     assert switch == "/?lang=en" and officer.get(switch).status_code == 200
 

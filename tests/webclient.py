@@ -13,6 +13,7 @@ from ra.users import create_user
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="(?:[a-z]+-)?csrf_token" type="hidden" value="([^"]+)"')
+_FORM_KEY = re.compile(r'name="form_key" value="([^"]+)"')
 
 
 def add_staff(ctx, username: str, role: str, orgs=()) -> str:
@@ -40,15 +41,26 @@ class Visitor:
         return self.client.get(path, **kw)
 
     def csrf(self, path: str) -> str:
+        return self.form_tokens(path)["csrf_token"]
+
+    def form_tokens(self, path: str) -> dict[str, str]:
+        """The hidden fields a form on ``path`` carries: its CSRF token and, where the page
+        has one, its idempotency key (enrollment_web/once.py)."""
         page = self.client.get(path)
         match = _CSRF.search(page.text)
         assert match, f"no CSRF token on {path} ({page.status_code})"
-        return match.group(1)
+        tokens = {"csrf_token": match.group(1)}
+        key = _FORM_KEY.search(page.text)
+        if key:
+            tokens["form_key"] = key.group(1)
+        return tokens
 
     def post(self, path: str, data: dict | None = None, form_page: str | None = None, **kw):
-        """POST as the form on ``form_page`` (default: ``path``) would, with its CSRF token."""
+        """POST as the form on ``form_page`` (default: ``path``) would, with its CSRF token
+        and idempotency key."""
         data = dict(data or {})
-        data.setdefault("csrf_token", self.csrf(form_page or path))
+        for name, value in self.form_tokens(form_page or path).items():
+            data.setdefault(name, value)
         return self.client.post(path, data=data, **kw)
 
     def login(self, username: str, secret: str, password: str = PASSWORD):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,8 @@ from ca.store.models import (
 __all__ = ["add", "get", "by_pickup_hash", "list_for", "link_certificate", "certificates_of",
            "enrolment_of_certificate", "add_token", "get_token", "tokens_of", "link_token",
            "token_certificates", "list_tokens", "login_state", "serials_of_profile",
-           "search_events"]
+           "search_events", "count_events", "find", "same_person", "token_page",
+           "EnrolmentQuery"]
 
 
 def add(session: Session, enrolment: Enrolment) -> Enrolment:
@@ -48,6 +49,70 @@ def list_for(session: Session, teryts: list[str] | None, limit: int = 200) -> li
     if teryts is not None:
         q = q.where(Enrolment.organization_teryt.in_(teryts))
     return list(session.execute(q).scalars())
+
+
+class EnrolmentQuery:
+    """What an officer searches by (any one): a name's words, a PESEL (its keyed reference,
+    or the PESEL itself for rows recorded before references), a serial, a token label."""
+
+    def __init__(self, words: list[str] | None = None, person_ref: str | None = None,
+                 pesel: str | None = None, serial: str | None = None,
+                 token_label: str | None = None):
+        self.words, self.person_ref, self.pesel = words or [], person_ref, pesel
+        self.serial, self.token_label = serial, token_label
+
+
+def _person(person_ref: str | None, pesel: str | None):
+    by_pesel = and_(Enrolment.person_ref.is_(None), Enrolment.pesel == pesel)
+    return or_(Enrolment.person_ref == person_ref, by_pesel) if person_ref else by_pesel
+
+
+def find(session: Session, teryts: list[str] | None, q: EnrolmentQuery, offset: int,
+         limit: int) -> tuple[list[Enrolment], int]:
+    """One page of the matching enrolments, newest first, and how many match in all."""
+    conds = []
+    if teryts is not None:
+        conds.append(Enrolment.organization_teryt.in_(teryts))
+    if q.pesel:
+        conds.append(_person(q.person_ref, q.pesel))
+    if q.serial:
+        conds.append(Enrolment.id.in_(select(EnrolmentCertificate.enrolment_id)
+                                      .where(EnrolmentCertificate.serial == q.serial)))
+    label = select(Token.enrolment_id).where(func.lower(Token.label) == (q.token_label or "")
+                                             .lower())
+    if q.words:
+        name = and_(*[or_(func.lower(Enrolment.given_name).contains(w.lower(), autoescape=True),
+                          func.lower(Enrolment.surname).contains(w.lower(), autoescape=True))
+                      for w in q.words])
+        conds.append(or_(name, Enrolment.id.in_(label)) if q.token_label else name)
+    elif q.token_label:
+        conds.append(Enrolment.id.in_(label))
+    total = session.execute(select(func.count()).select_from(Enrolment).where(*conds)
+                            ).scalar_one()
+    rows = session.execute(select(Enrolment).where(*conds).order_by(Enrolment.id.desc())
+                           .offset(offset).limit(limit)).scalars()
+    return list(rows), total
+
+
+def same_person(session: Session, teryts: list[str] | None, person_ref: str | None,
+                pesel: str) -> list[Enrolment]:
+    """The enrolments already recorded for this PESEL (in these JST)."""
+    q = select(Enrolment).where(_person(person_ref, pesel)).order_by(Enrolment.id.desc())
+    if teryts is not None:
+        q = q.where(Enrolment.organization_teryt.in_(teryts))
+    return list(session.execute(q.limit(20)).scalars())
+
+
+def token_page(session: Session, teryts: list[str] | None, offset: int, limit: int
+               ) -> tuple[list[tuple[Token, Enrolment]], int]:
+    """One page of the token registry with each holder, newest first, and the total."""
+    conds = [Token.organization_teryt.in_(teryts)] if teryts is not None else []
+    total = session.execute(select(func.count()).select_from(Token).where(*conds)).scalar_one()
+    rows = session.execute(select(Token, Enrolment).join(Enrolment, Enrolment.id ==
+                                                          Token.enrolment_id)
+                           .where(*conds).order_by(Token.id.desc()).offset(offset)
+                           .limit(limit)).all()
+    return [(tk, e) for tk, e in rows], total
 
 
 def link_certificate(session: Session, enrolment_id: int, serial: str) -> None:
@@ -126,14 +191,12 @@ def serials_of_profile(session: Session, profile: str) -> list[str]:
     return list(session.execute(q).scalars())
 
 
-def search_events(session: Session, *, teryt: str | None = None, actor: str | None = None,
-                  action: str | None = None, object_prefix: str | None = None,
-                  since: dt.datetime | None = None, until: dt.datetime | None = None,
-                  serials: list[str] | None = None, details_any: list[str] | None = None,
-                  limit: int = 500) -> list[AuditEvent]:
-    """The audit log, newest first, narrowed by the auditor's filters; ``details_any``: events
-    whose details contain one of these texts (a person's keyed PESEL reference)."""
-    q = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+def _event_conditions(*, teryt: str | None = None, actor: str | None = None,
+                      action: str | None = None, object_prefix: str | None = None,
+                      since: dt.datetime | None = None, until: dt.datetime | None = None,
+                      serials: list[str] | None = None, details_any: list[str] | None = None
+                      ) -> list:
+    q = _Conditions()
     if teryt:
         q = q.where(AuditEvent.organization_teryt == teryt)
     if actor:
@@ -151,4 +214,32 @@ def search_events(session: Session, *, teryt: str | None = None, actor: str | No
     if details_any:
         q = q.where(or_(*[AuditEvent.details.contains(t, autoescape=True)
                           for t in details_any]))
+    return q.conds
+
+
+class _Conditions:
+    """Collects WHERE conditions the way a select does (``.where``)."""
+
+    def __init__(self):
+        self.conds: list = []
+
+    def where(self, cond) -> _Conditions:
+        self.conds.append(cond)
+        return self
+
+
+def search_events(session: Session, *, offset: int = 0, limit: int | None = None,
+                  **filters) -> list[AuditEvent]:
+    """The audit log, newest first, narrowed by the auditor's filters (``_event_conditions``;
+    ``details_any``: events whose details contain one of these texts, a person's keyed PESEL
+    reference); ``limit`` None: every match (the export is never cut)."""
+    q = (select(AuditEvent).where(*_event_conditions(**filters))
+         .order_by(AuditEvent.seq.desc()).offset(offset))
+    if limit is not None:
+        q = q.limit(limit)
     return list(session.execute(q).scalars())
+
+
+def count_events(session: Session, **filters) -> int:
+    return session.execute(select(func.count()).select_from(AuditEvent)
+                           .where(*_event_conditions(**filters))).scalar_one()

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -165,6 +166,9 @@ class Enrolment(Base):
     given_name: Mapped[str] = mapped_column(String(64))
     surname: Mapped[str] = mapped_column(String(64))
     pesel: Mapped[str | None] = mapped_column(String(11))
+    # the PESEL's keyed reference (ca.personal_data.PersonRefs.ref): what search and the
+    # duplicate-person check look up (migration 0024; None in homes without the HMAC key)
+    person_ref: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(254))
     title: Mapped[str | None] = mapped_column(String(64))
     document_type: Mapped[str | None] = mapped_column(String(8))
@@ -174,7 +178,8 @@ class Enrolment(Base):
     pickup_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revocation_password_hash: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_enrolments_organization", "organization_teryt"),)
+    __table_args__ = (Index("ix_enrolments_organization", "organization_teryt"),
+                      Index("ix_enrolments_person_ref", "person_ref"))
 
 
 class EnrolmentCertificate(Base):
@@ -279,3 +284,24 @@ class ServiceCertificate(Base):
     """
 
     __table__ = tables.service_certificates
+
+
+# -- form submissions (migration 0024) -----------------------------------------------------------
+
+__all__ += ["FormSubmission"]
+
+
+class FormSubmission(Base):
+    """One submitted web form, by the idempotency key the page rendered into it: a second
+    submission of the same form finds this row and shows ``result`` instead of acting again.
+    ``result`` is None while the first is still being handled; ``payload`` is what the result
+    page shows (JSON; the web encrypts any secret in it). Rows are pruned after a day."""
+
+    __tablename__ = "form_submissions"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    result: Mapped[str | None] = mapped_column(String(500))
+    payload: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_form_submissions_created", "created_at"),)
