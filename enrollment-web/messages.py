@@ -7,6 +7,8 @@ Each known refusal gets a plain sentence here; a form shows it next to its field
 
 from __future__ import annotations
 
+import re
+
 from ca.errors import (
     AlreadyRevoked,
     BadCSR,
@@ -83,11 +85,33 @@ _TOKEN = (
 )
 
 
+_CHARACTER = re.compile(r"character (U\+[0-9A-F]{4,6})")
+
+
+def _text_problem(exc: InvalidSubject) -> str | None:
+    """What is wrong with a name-like field (ca.identity.validate_text), said plainly."""
+    found = _CHARACTER.search(exc.message)
+    if found:
+        return t(f"Zawiera niedozwolony znak {found[1]} (znak sterujący lub niewidoczny).",
+                 f"Holds a character that is not allowed: {found[1]} (a control or invisible "
+                 "character).")
+    if "mixes letters" in exc.message:
+        return t("Miesza litery różnych alfabetów (np. łacińskie i cyrylicę), które wyglądają "
+                 "tak samo.", "Mixes letters of different scripts (e.g. Latin and Cyrillic) "
+                 "that look alike.")
+    if "at most" in exc.message:
+        return t("Za długie.", "Too long.")
+    return None
+
+
 def explain(exc: RegCAError) -> tuple[str | None, str]:
     """(the form field the refusal is about or None, the sentence to show)."""
     if isinstance(exc, InvalidSubject):
         if exc.field == "pesel" and "needs a PESEL" in exc.message:
             return "pesel", t(*_NEEDS_ID)
+        problem = _text_problem(exc)
+        if problem and exc.field in _FIELDS:
+            return _FIELDS[exc.field][0], problem
         field, words = _FIELDS.get(exc.field, (None, ("Jedna z wartości jest nieprawidłowa.",
                                                       "One of the values is not valid.")))
         return field, t(*words)
@@ -101,10 +125,15 @@ def explain(exc: RegCAError) -> tuple[str | None, str]:
     if isinstance(exc, WeakKey):
         return "csr", t("Klucz w żądaniu CSR jest za słaby dla tego profilu.",
                         "The CSR's key is too weak for this profile.")
-    if isinstance(exc, (BlockedKey, KeyInUse)):
-        return "csr", t("Klucza z tego żądania CSR nie można użyć (był już użyty lub jest "
-                        "zablokowany); wygeneruj nowy.", "The CSR's key cannot be used (used "
-                        "before or blocked); generate a new one.")
+    if isinstance(exc, KeyInUse):
+        return "csr", t("Klucz z tego żądania CSR jest już w certyfikacie innej osoby; "
+                        "wygeneruj nowy klucz.", "The CSR's key is already in another "
+                        "person's certificate; generate a new key.")
+    if isinstance(exc, BlockedKey):
+        return "csr", t("Klucz z tego żądania CSR jest zablokowany: jego certyfikat "
+                        "unieważniono z powodu utraty lub kompromitacji klucza. Wygeneruj nowy "
+                        "klucz.", "The CSR's key is blocked: its certificate was revoked as "
+                        "lost or compromised. Generate a new key.")
     if isinstance(exc, BadCSR):
         return "csr", t("Plik nie jest poprawnym żądaniem CSR (PKCS#10) albo jego podpis się "
                         "nie zgadza.", "The file is not a valid CSR (PKCS#10) or its signature "

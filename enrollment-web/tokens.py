@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 
 from ca.errors import RegCAError
 from enrollment_web.auth import current_actor, require
-from enrollment_web.errorpages import form_status
+from enrollment_web.errorpages import error_page, form_status
 from enrollment_web.forms import (
     ReplaceForm,
     TokenActionForm,
@@ -20,6 +20,7 @@ from enrollment_web.forms import (
 )
 from enrollment_web.i18n import t
 from enrollment_web.messages import explain
+from enrollment_web.names import token_state_name
 from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import certificates
@@ -82,7 +83,10 @@ def report(token_id: int, state: str):
     actor = current_actor()
     token = registry.visible_token(store(), token_id, actor.orgs)
     if token.state not in registry.TRANSITIONS[state]:
-        abort(404)
+        state_name = token_state_name(token.state)
+        return error_page(409, t(
+            f"Tego zgłoszenia nie można złożyć: token jest w stanie „{state_name}”.",
+            f"This report cannot be made: the token is {state_name}."))
     form, error, status = TokenActionForm(), None, 200
     if form.validate_on_submit():
         try:

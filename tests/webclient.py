@@ -75,5 +75,36 @@ class Visitor:
         return self.post("/pickup", {"code": code})
 
 
+def record_enrolment(v: Visitor, data: dict) -> tuple[int, str]:
+    """An officer records an applicant (confirming the duplicate-person warning when the same
+    person is enrolled again) and reads the result page: (enrolment id, pickup code)."""
+    r = v.post("/enrolments/new", {"confirm_duplicate": "y", **data})
+    assert r.status_code == 303, r.text
+    page = v.get(r.headers["Location"]).text
+    return int(re.search(r'href="/enrolments/(\d+)"', page)[1]), pickup_code(page)
+
+
+def issued_serials(page_text: str) -> list[str]:
+    """The serials an "issued" result page lists."""
+    listed = re.search(r'<ul id="issued">(.*?)</ul>', page_text, re.S)[1]
+    return re.findall(r'<code class="wrap">([0-9a-f]+)</code>', listed)
+
+
+def issue_from_csr(v: Visitor, enrolment_id: int, csr: bytes,
+                   profile: str = "resident-signing") -> str:
+    """An officer issues from a CSR on the enrolment's page; the serial from the result."""
+    import io
+    r = v.post(f"/enrolments/{enrolment_id}/csr",
+               {"profile": profile, "csr": (io.BytesIO(csr), "r.pem")},
+               form_page=f"/enrolments/{enrolment_id}")
+    assert r.status_code == 303, r.text
+    return issued_serials(v.get(r.headers["Location"]).text)[0]
+
+
+def revoke_at_desk(v: Visitor, serial: str, reason: str = "keyCompromise"):
+    """An officer revokes on the confirmation page (the answer: 303 when done)."""
+    return v.post(f"/certificates/{serial}/revoke", {"reason": reason})
+
+
 def pickup_code(page_text: str) -> str:
     return re.search(r'id="pickup-code">([^<]+)<', page_text).group(1)
