@@ -10,7 +10,7 @@ APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium pos
                 libnss3-tools gnutls-bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test system-packages bench clean lock audit fuzz
+.PHONY: install run test system-packages bench clean lock audit fuzz translations
 
 install: system-packages $(BIN)/regca
 
@@ -76,3 +76,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .venv-tools var build *.egg-info
+
+# The enrollment web's catalogue: messages.mo compiled from the committed messages.po (both are
+# committed; tests/test_web_catalogue.py fails when they differ).
+translations: install
+	$(BIN)/pybabel compile -d enrollment-web/translations

@@ -418,3 +418,215 @@ def test_session_key_is_made_once_per_home_by_concurrent_workers(tmp_path):
     assert len(set(keys)) == 1 and len(keys[0]) == 32
     assert oct((tmp_path / "web-secret.key").stat().st_mode & 0o777) == "0o600"
     assert [p.name for p in tmp_path.iterdir()] == ["web-secret.key"]
+
+
+# -- a full day at the desk (issue 18) ---------------------------------------------------------
+
+def test_a_resubmitted_form_shows_the_first_result_and_records_nothing_more(web):
+    ctx, _, _ = web
+    officer = visitor(web, "officer_a")
+    tokens = officer.form_tokens("/enrolments/new")
+    data = {"kind": "resident", "organization_teryt": JST_A, "revocation_password": "x" * 9,
+            "confirm_duplicate": "y", **tokens, **SECOND}
+    before = _enrolment_count(ctx)
+    first = officer.client.post("/enrolments/new", data=data)
+    again = officer.client.post("/enrolments/new", data=data)  # a reload, a second click
+    assert first.status_code == again.status_code == 303
+    assert again.headers["Location"] == first.headers["Location"]
+    assert _enrolment_count(ctx) == before + 1
+    # the result page shows the same pickup code on reload: the one that works
+    page = officer.get(first.headers["Location"]).text
+    assert pickup_code(page) == pickup_code(officer.get(first.headers["Location"]).text)
+    assert "Wniosek zapisany." in page
+    # another officer cannot replay it, nor read its result
+    other = visitor(web, "officer_b")
+    stolen = other.client.post("/enrolments/new", data={
+        **data, "csrf_token": other.csrf("/enrolments/new")})
+    assert stolen.status_code == 409 and _enrolment_count(ctx) == before + 1
+
+
+def test_a_form_key_this_site_did_not_render_is_refused(web):
+    ctx, _, _ = web
+    officer = visitor(web, "officer_a")
+    before = _enrolment_count(ctx)
+    tokens = officer.form_tokens("/enrolments/new")
+    for key in ("made-up", tokens["form_key"][:-2] + "xx", ""):
+        r = officer.client.post("/enrolments/new", data={
+            "kind": "resident", "organization_teryt": JST_A, "revocation_password": "x" * 9,
+            "confirm_duplicate": "y", **SECOND, **tokens, "form_key": key})
+        assert r.status_code == 400 and "nieaktualny" in r.text
+    assert _enrolment_count(ctx) == before
+
+
+def test_a_pesel_with_an_enrolment_is_warned_about_before_a_second_is_recorded(web):
+    ctx, _, _ = web
+    officer = visitor(web, "officer_a")
+    person = {"given_name": "Ewa", "surname": "Duplikat", "pesel": "90090515836"}
+    first, _ = _enrol(officer, JST_A, person)
+    before = _enrolment_count(ctx)
+    data = {"kind": "resident", "organization_teryt": JST_A, "revocation_password": "x" * 9,
+            **person}
+    warned = officer.post("/enrolments/new", data)
+    assert warned.status_code == 200 and 'id="duplicate-warning"' in warned.text
+    assert "Ten PESEL ma już 1 wniosek:" in warned.text
+    assert f'href="/enrolments/{first}"' in warned.text
+    assert _enrolment_count(ctx) == before
+    # another JST's officer sees no warning about it: the enrolment is not in their scope
+    other = visitor(web, "officer_b").post("/enrolments/new", {
+        **data, "organization_teryt": JST_B})
+    assert other.status_code == 303
+    confirmed = officer.post("/enrolments/new", {**data, "confirm_duplicate": "y"})
+    assert confirmed.status_code == 303 and _enrolment_count(ctx) == before + 2
+
+
+def test_search_finds_by_pesel_serial_and_name_within_the_officers_jst(web):
+    officer = visitor(web, "officer_a")
+    person = {"given_name": "Zofia", "surname": "Szukana", "pesel": "85121209875"}
+    enrolment_id, _ = _enrol(officer, JST_A, person)
+    serial = _issue(officer, enrolment_id)
+    link = f'href="/enrolments/{enrolment_id}"'
+    for q in (person["pesel"], serial, serial.upper(), "szukana", "Zofia Szukana"):
+        page = officer.get("/enrolments", query_string={"q": q}).text
+        assert link in page, q
+        assert re.search(r'id="total">1 wniosek pasujących', page), q
+    assert link not in officer.get("/enrolments", query_string={"q": "85121209868"}).text
+    bad = officer.get("/enrolments", query_string={"q": "85121209870"})
+    assert bad.status_code == 400 and 'id="q-error"' in bad.text
+    assert "PESEL jest nieprawidłowy" in bad.text
+    assert link not in visitor(web, "officer_b").get(
+        "/enrolments", query_string={"q": person["pesel"]}).text
+
+
+def test_lists_are_paged_with_their_totals(web):
+    ctx, _, _ = web
+    from ra import enrolment as enrol
+    officer = visitor(web, "officer_a")
+    _enrol(officer, JST_A)
+    total = enrol.search(ctx_reader(web), (JST_A,), "").total
+    first = enrol.search(ctx_reader(web), (JST_A,), "", page=1, size=2)
+    last = enrol.search(ctx_reader(web), (JST_A,), "", page=first.pages, size=2)
+    assert first.total == last.total == total and len(first.items) == 2
+    assert first.pages == -(-total // 2) and len(last.items) == total - 2 * (first.pages - 1)
+    assert not {e.id for e in first.items} & {e.id for e in last.items}
+    page = officer.get("/enrolments").text
+    assert re.search(rf'id="total">{total} wnios\w*: pozycje 1–{min(total, 50)} z {total}',
+                     page)
+    assert "tokeny" in officer.get("/tokens").text.lower()
+
+
+def ctx_reader(web):
+    from regca.roles import registration_authority
+    return registration_authority(web[0])
+
+
+def test_revoking_asks_first_with_reasons_in_polish_and_happens_once(web):
+    ctx, _, _ = web
+    officer = visitor(web, "officer_a")
+    enrolment_id, _ = _enrol(officer, JST_A)
+    serial = _issue(officer, enrolment_id)
+    detail = officer.get(f"/enrolments/{enrolment_id}").text
+    assert f'href="/certificates/{serial}/revoke"' in detail and "keyCompromise" not in detail
+    confirm = officer.get(f"/certificates/{serial}/revoke").text
+    for reason in ("utrata lub kompromitacja klucza", "zmiana danych", "zastąpiony nowym",
+                   "zaprzestanie działalności"):
+        assert reason in confirm
+    assert "nie można cofnąć" in confirm and "keyCompromise</option>" not in confirm
+    none = officer.post(f"/certificates/{serial}/revoke", {"reason": ""})
+    assert none.status_code == 400 and 'id="reason-error"' in none.text
+    assert "ważny" in officer.get(f"/enrolments/{enrolment_id}").text
+    tokens = officer.form_tokens(f"/certificates/{serial}/revoke")
+    done = officer.client.post(f"/certificates/{serial}/revoke",
+                               data={**tokens, "reason": "affiliationChanged"})
+    again = officer.client.post(f"/certificates/{serial}/revoke",
+                                data={**tokens, "reason": "affiliationChanged"})
+    assert done.status_code == again.status_code == 303
+    page = officer.get(done.headers["Location"]).text
+    assert "unieważniony (zmiana danych)" in page and "został unieważniony" in page
+    with ctx.db.reading() as s:
+        from ca.store.models import AuditEvent
+        revocations = s.execute(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "certificate.revoke",
+            AuditEvent.object == f"certificate:{serial}")).scalar_one()
+    assert revocations == 1
+
+
+def test_auditor_exports_csv_for_polish_excel_and_json_in_warsaw_time(web):
+    import datetime as dt
+    import json
+    from zoneinfo import ZoneInfo
+    ctx, _, _ = web
+    officer = visitor(web, "officer_a")
+    enrolment_id, _ = _enrol(officer, JST_A)
+    serial = _issue(officer, enrolment_id)
+    auditor = visitor(web, "auditor")
+    body = auditor.get("/audit.csv?action=certificate.issue").data
+    assert body.startswith(b"\xef\xbb\xbf")
+    header, *lines = body[3:].decode("utf-8").splitlines()
+    assert header.split(";")[:4] == ["seq", "at", "actor", "action"]
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig")), delimiter=";"))
+    row = next(r for r in rows if r["object"] == f"certificate:{serial}")
+    at = dt.datetime.fromisoformat(row["at"])
+    warsaw = at.astimezone(ZoneInfo("Europe/Warsaw"))
+    assert at.utcoffset() == warsaw.utcoffset() and at.utcoffset() in (
+        dt.timedelta(hours=1), dt.timedelta(hours=2))
+    # the page shows the same local time, and the event by its Polish name
+    page = auditor.get("/audit?action=certificate.issue").text
+    assert warsaw.strftime("%Y-%m-%d %H:%M:%S") in page and "wydanie certyfikatu" in page
+    events = json.loads(auditor.get("/audit.json?action=certificate.issue").data)
+    assert any(e["object"] == f"certificate:{serial}" and e["at"] == row["at"]
+               for e in events)
+    assert len(events) == len(rows)  # an export is never cut to a page
+
+
+def test_auditor_picks_event_kinds_by_polish_name_and_pages_show_totals(web):
+    auditor = visitor(web, "auditor")
+    page = auditor.get("/audit").text
+    select_ = re.search(r'<select[^>]*id="action".*?</select>', page, re.S)[0]
+    assert '<option value="certificate.revoke">unieważnienie certyfikatu</option>' in select_
+    assert re.search(r'id="total">\d+ zdarze', page)
+    assert auditor.get("/audit?action=no.such.event").status_code == 400
+
+
+def test_polish_plural_forms_come_from_the_compiled_catalogue(web):
+    _, app, _ = web
+    from enrollment_web.i18n import ngettext
+    with app.fallback.test_request_context("/"):
+        said = [ngettext("%(num)d event", "%(num)d events", n) for n in (1, 2, 5, 12, 22, 25)]
+    assert said == ["1 zdarzenie", "2 zdarzenia", "5 zdarzeń", "12 zdarzeń", "22 zdarzenia",
+                    "25 zdarzeń"]
+    with app.fallback.test_request_context("/?lang=en"):
+        from flask import session
+        session["lang"] = "en"
+        assert ngettext("%(num)d event", "%(num)d events", 1) == "1 event"
+
+
+def test_every_page_links_the_accessibility_statement_cp_cps_and_rodo_clause(web):
+    pages = {"/deklaracja-dostepnosci": ("Status pod względem zgodności z ustawą",
+                                         "Przygotowanie deklaracji dostępności",
+                                         "Informacje zwrotne i dane kontaktowe",
+                                         "Obsługa wniosków i skarg",
+                                         "Rzecznika Praw Obywatelskich",
+                                         "Dostępność architektoniczna", "Aplikacje mobilne",
+                                         "ustawy z dnia 4 kwietnia 2019"),
+             "/polityka-certyfikacji": ('lang="en"', "Certificate Policy",
+                                        "1.3.6.1.4.1.99999.616.1"),
+             "/rodo": ("art. 13", "Administratorem", "Prezesa Urzędu Ochrony Danych Osobowych",
+                       "inspektorem ochrony danych")}
+    v = visitor(web)
+    for path, needles in pages.items():
+        r = v.get(path)
+        assert r.status_code == 200, path
+        for needle in needles:
+            assert needle in r.text, (path, needle)
+    for path in ("/", "/pickup", "/login", *pages):
+        text = v.get(path).text
+        for link in pages:
+            assert f'href="{link}"' in text, (path, link)
+
+
+def test_certificate_history_shows_no_pesel(web):
+    officer = visitor(web, "officer_a")
+    enrolment_id, _ = _enrol(officer, JST_A)
+    serial = _issue(officer, enrolment_id)
+    page = visitor(web, "auditor").get(f"/audit/certificates/{serial}").text
+    assert RESIDENT["pesel"] not in page and "02*******24" in page
