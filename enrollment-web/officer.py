@@ -78,6 +78,15 @@ def enrolments():
                            orgs=_org_names()), (400 if error else 200)
 
 
+@bp.route("/certificates")
+@require(*_READERS)
+def certificate_list():
+    """Every certificate in the caller's view, a page at a time, with the total."""
+    page = certificates.listed(store(), current_actor().caller,
+                               page_number(request.args.get("page")))
+    return render_template("certificates.html", page=page)
+
+
 def _applicant_form() -> ApplicantForm:
     form = ApplicantForm()
     names = _org_names()

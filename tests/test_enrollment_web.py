@@ -501,7 +501,8 @@ def test_lists_are_paged_with_their_totals(web):
     ctx, _, _ = web
     from ra import enrolment as enrol
     officer = visitor(web, "officer_a")
-    _enrol(officer, JST_A)
+    for _ in range(3):
+        _enrol(officer, JST_A)
     total = enrol.search(ctx_reader(web), (JST_A,), "").total
     first = enrol.search(ctx_reader(web), (JST_A,), "", page=1, size=2)
     last = enrol.search(ctx_reader(web), (JST_A,), "", page=first.pages, size=2)
@@ -512,6 +513,27 @@ def test_lists_are_paged_with_their_totals(web):
     assert re.search(rf'id="total">{total} wnios\w*: pozycje 1–{min(total, 50)} z {total}',
                      page)
     assert "tokeny" in officer.get("/tokens").text.lower()
+
+
+def test_certificates_are_listed_a_page_at_a_time_as_each_caller_may_see_them(web):
+    from ra import certificates
+    from ra.access import Caller
+    officer_a, officer_b = visitor(web, "officer_a"), visitor(web, "officer_b")
+    serial_a = _issue(officer_a, _enrol(officer_a, JST_A)[0])
+    serial_b = _issue(officer_b, _enrol(officer_b, JST_B, SECOND)[0])
+    reader = ctx_reader(web)
+    mine = certificates.listed(reader, Caller.officer("officer_a", (JST_A,)), size=1000)
+    everyone = certificates.listed(reader, Caller.auditor("auditor"), size=1000)
+    assert serial_a in {c.serial for c in mine.items}
+    assert serial_b not in {c.serial for c in mine.items}
+    assert {serial_a, serial_b} <= {c.serial for c in everyone.items}
+    assert mine.total == len(mine.items) < everyone.total == len(everyone.items)
+    first = certificates.listed(reader, Caller.auditor("auditor"), page=1, size=2)
+    assert len(first.items) == 2 and first.total == everyone.total
+    page = officer_a.get("/certificates").text
+    assert serial_a in page and serial_b not in page
+    assert re.search(rf'id="total">{mine.total} certyfikat', page)
+    assert serial_b in visitor(web, "auditor").get("/certificates?page=1").text
 
 
 def ctx_reader(web):

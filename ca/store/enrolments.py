@@ -22,7 +22,7 @@ __all__ = ["add", "get", "by_pickup_hash", "list_for", "link_certificate", "cert
            "enrolment_of_certificate", "add_token", "get_token", "tokens_of", "link_token",
            "token_certificates", "list_tokens", "login_state", "serials_of_profile",
            "search_events", "count_events", "find", "same_person", "token_page",
-           "EnrolmentQuery"]
+           "EnrolmentQuery", "certificate_page"]
 
 
 def add(session: Session, enrolment: Enrolment) -> Enrolment:
@@ -113,6 +113,26 @@ def token_page(session: Session, teryts: list[str] | None, offset: int, limit: i
                            .where(*conds).order_by(Token.id.desc()).offset(offset)
                            .limit(limit)).all()
     return [(tk, e) for tk, e in rows], total
+
+
+def certificate_page(session: Session, *, teryts: list[str] | None, desk_only: bool,
+                     with_pending: bool, offset: int, limit: int
+                     ) -> tuple[list[tuple[Certificate, int | None]], int]:
+    """One page of certificates, newest first, each with its enrolment (None: not issued at
+    the desk), and the total; narrowed the way ``ra.access`` narrows one caller's view."""
+    conds = []
+    if teryts is not None:
+        conds.append(Certificate.organization_teryt.in_(teryts))
+    if desk_only:
+        conds.append(EnrolmentCertificate.enrolment_id.is_not(None))
+    if not with_pending:
+        conds.append(Certificate.status != "pending")
+    base = select(Certificate, EnrolmentCertificate.enrolment_id).outerjoin(
+        EnrolmentCertificate, EnrolmentCertificate.serial == Certificate.serial).where(*conds)
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
+    rows = session.execute(base.order_by(Certificate.created_at.desc(), Certificate.serial)
+                           .offset(offset).limit(limit)).all()
+    return [(row, enrolment_id) for row, enrolment_id in rows], total
 
 
 def link_certificate(session: Session, enrolment_id: int, serial: str) -> None:
