@@ -8,6 +8,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 from markdown_it import MarkdownIt
 
+from ca.errors import ConfigurationError
+
 __all__ = ["bp", "Operator"]
 
 bp = Blueprint("legal", __name__)
@@ -16,7 +18,17 @@ bp = Blueprint("legal", __name__)
 class Operator:
     """``[enrollment.operator]``: the public body that runs this centre and its contacts."""
 
+    FIELDS = ("name", "address", "email", "phone", "accessibility_contact", "dpo_email",
+              "site_published", "site_updated", "statement_made", "statement_reviewed",
+              "building")
+
     def __init__(self, raw: dict):
+        for key, value in raw.items():
+            if key not in self.FIELDS:
+                raise ConfigurationError(f"enrollment.operator.{key}: unknown setting (known: "
+                                         f"{', '.join(self.FIELDS)})")
+            if not isinstance(value, str):
+                raise ConfigurationError(f"enrollment.operator.{key}: must be a string")
         self.name: str = raw.get("name", "Operator centrum certyfikacji RegCA")
         self.address: str = raw.get("address", "")
         self.email: str = raw.get("email", "")

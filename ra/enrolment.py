@@ -31,7 +31,7 @@ from ra.users import password_hasher
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
-           "initialise_blank_token", "list_visible", "tokens_of", "search", "same_person"]
+           "initialise_blank_token", "tokens_of", "search", "same_person"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -236,12 +236,6 @@ def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, seri
                                organization_teryt=e.organization_teryt,
                                details={"reason": "wrong revocation password"}))
         raise Unauthorized("wrong revocation password") from None
-
-
-def list_visible(ra: Reader, orgs: tuple[str, ...] | None) -> list[Enrolment]:
-    """The newest enrolments of the caller's JST (None: every JST)."""
-    with ra.reading() as s:
-        return store.list_for(s, list(orgs) if orgs is not None else None)
 
 
 def _person_ref(ra: Reader, pesel: str) -> str | None:

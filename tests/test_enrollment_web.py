@@ -652,3 +652,13 @@ def test_certificate_history_shows_no_pesel(web):
     serial = _issue(officer, enrolment_id)
     page = visitor(web, "auditor").get(f"/audit/certificates/{serial}").text
     assert RESIDENT["pesel"] not in page and "02*******24" in page
+
+
+def test_the_operator_settings_refuse_an_unknown_or_non_text_field():
+    from ca.errors import ConfigurationError
+    from enrollment_web.legal import Operator
+    assert Operator({"name": "Urząd Marszałkowski"}).name == "Urząd Marszałkowski"
+    with pytest.raises(ConfigurationError, match="enrollment.operator.nmae"):
+        Operator({"nmae": "Urząd"})
+    with pytest.raises(ConfigurationError, match="enrollment.operator.phone: must be a string"):
+        Operator({"phone": 680000000})

@@ -18,9 +18,9 @@ from ca.store.models import (
     TokenCertificate,
 )
 
-__all__ = ["add", "get", "by_pickup_hash", "list_for", "link_certificate", "certificates_of",
+__all__ = ["add", "get", "by_pickup_hash", "link_certificate", "certificates_of",
            "enrolment_of_certificate", "add_token", "get_token", "tokens_of", "link_token",
-           "token_certificates", "list_tokens", "login_state", "serials_of_profile",
+           "token_certificates", "login_state", "serials_of_profile",
            "search_events", "count_events", "find", "same_person", "token_page",
            "EnrolmentQuery", "certificate_page"]
 
@@ -41,14 +41,6 @@ def get(session: Session, enrolment_id: int, for_update: bool = False) -> Enrolm
 def by_pickup_hash(session: Session, digest: str) -> Enrolment | None:
     q = select(Enrolment).where(Enrolment.pickup_code_hash == digest).with_for_update()
     return session.execute(q).scalar_one_or_none()
-
-
-def list_for(session: Session, teryts: list[str] | None, limit: int = 200) -> list[Enrolment]:
-    """Newest first; ``teryts`` None means every JST (auditors, administrators)."""
-    q = select(Enrolment).order_by(Enrolment.id.desc()).limit(limit)
-    if teryts is not None:
-        q = q.where(Enrolment.organization_teryt.in_(teryts))
-    return list(session.execute(q).scalars())
 
 
 class EnrolmentQuery:
@@ -170,13 +162,6 @@ def get_token(session: Session, token_id: int, for_update: bool = False) -> Toke
 
 def tokens_of(session: Session, enrolment_id: int) -> list[Token]:
     q = select(Token).where(Token.enrolment_id == enrolment_id).order_by(Token.id)
-    return list(session.execute(q).scalars())
-
-
-def list_tokens(session: Session, teryts: list[str] | None, limit: int = 200) -> list[Token]:
-    q = select(Token).order_by(Token.id.desc()).limit(limit)
-    if teryts is not None:
-        q = q.where(Token.organization_teryt.in_(teryts))
     return list(session.execute(q).scalars())
 
 
