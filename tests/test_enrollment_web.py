@@ -606,7 +606,10 @@ def test_auditor_picks_event_kinds_by_polish_name_and_pages_show_totals(web):
     select_ = re.search(r'<select[^>]*id="action".*?</select>', page, re.S)[0]
     assert '<option value="certificate.revoke">unieważnienie certyfikatu</option>' in select_
     assert re.search(r'id="total">\d+ zdarze', page)
-    assert auditor.get("/audit?action=no.such.event").status_code == 400
+    for query, field in (("action=no.such.event", "action"), ("since=nie-data", "since")):
+        r = auditor.get(f"/audit?{query}")
+        assert r.status_code == 400 and f'id="{field}-error"' in r.text
+        assert "Not a valid" not in r.text  # WTForms' own words, in Polish here
 
 
 def test_polish_plural_forms_come_from_the_compiled_catalogue(web):

@@ -91,6 +91,8 @@ def test_officer_puts_signing_and_authentication_keys_on_one_token(station):
         assert "never extractable" in key["access"] and certs[key_id]["label"] == key["label"]
     page = officer.get(f"/tokens/{_token_id(officer, enrolment_id)}").text
     assert 'data-state="active">w użyciu' in page
+    found = officer.get("/enrolments", query_string={"q": token.label.lower()}).text
+    assert f'href="/enrolments/{enrolment_id}"' in found
     # the registry knows the token by its CK_TOKEN_INFO serial number, as pkcs11-tool shows it
     listed = subprocess.run(["pkcs11-tool", "--module", MODULE, "--list-token-slots"],
                             env=token.env, capture_output=True, text=True).stdout
