@@ -665,3 +665,24 @@ def test_the_operator_settings_refuse_an_unknown_or_non_text_field():
         Operator({"nmae": "Urząd"})
     with pytest.raises(ConfigurationError, match="enrollment.operator.phone: must be a string"):
         Operator({"phone": 680000000})
+
+
+def test_the_event_log_is_paged_and_its_exports_are_never_cut(web):
+    ctx, _, _ = web
+    from ca.audit import Event
+    from ca.store import audit as audit_store
+    n = 620  # past the 500 rows the page and the CSV used to stop at
+    with ctx.db.transaction() as s:
+        audit_store.append_many(s, [(ctx.now(), Event(actor="user:bulk_clerk", action="login",
+                                                     object="user:bulk_clerk"))
+                                    for _ in range(n)])
+    auditor = visitor(web, "auditor")
+    page = auditor.get("/audit?officer=bulk_clerk").text
+    assert re.search(rf'id="total">{n} zdarzeń[^:<]*: pozycje 1–50 z {n}', page)
+    assert 'href="/audit?officer=bulk_clerk&amp;page=13"' in page
+    last = auditor.get("/audit?officer=bulk_clerk&page=13").text
+    assert re.search(rf'id="total">{n} zdarzeń[^:<]*: pozycje 601–{n} z {n}', last)
+    body = auditor.get("/audit.csv?officer=bulk_clerk").data.decode("utf-8-sig")
+    assert len(list(csv.DictReader(io.StringIO(body), delimiter=";"))) == n
+    import json
+    assert len(json.loads(auditor.get("/audit.json?officer=bulk_clerk").data)) == n
