@@ -75,7 +75,7 @@ def site(tmp_path_factory):
         if environ["REQUEST_METHOD"] == "POST":
             posts.append(environ["PATH_INFO"])
             if slow.is_set():
-                time.sleep(0.6)
+                time.sleep(1.5)
         return app(environ, start_response)
 
     server = make_server("127.0.0.1", 0, counted, server_class=_ThreadingServer,
@@ -155,14 +155,17 @@ def _click_twice(page, site, button: str, path: str) -> None:
     try:
         page.get_by_role("button", name=button).evaluate(
             "b => { b.click(); setTimeout(() => b.click(), 200); }")
-        # the first navigation is aborted by the second: poll instead of waiting on it
-        for _ in range(100):
-            if not page.url.split("?")[0].endswith(path):
+        # the first navigation is aborted by the second: poll the server, then the address
+        for _ in range(200):
+            if site["posts"].count(path) - sent >= 2:
                 break
-            page.wait_for_timeout(100)
-        page.wait_for_load_state()
+            page.wait_for_timeout(50)
     finally:
         site["slow"].clear()
+    for _ in range(300):
+        if not page.url.split("?")[0].endswith(path):
+            break
+        page.wait_for_timeout(50)
     assert site["posts"].count(path) - sent == 2, site["posts"][-4:]
 
 
