@@ -15,7 +15,7 @@ HA_LAB_PORT ?= 18480
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test system-packages bench clean lock audit fuzz ha-lab ha-lab-status \
-        ha-lab-stop
+        ha-lab-stop translations
 
 install: system-packages $(BIN)/regca
 
@@ -94,3 +94,8 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .venv-tools var build *.egg-info
+
+# The enrollment web's catalogue: messages.mo compiled from the committed messages.po (both are
+# committed; tests/test_web_catalogue.py fails when they differ).
+translations: install
+	$(BIN)/pybabel compile -d enrollment-web/translations

@@ -17,13 +17,15 @@ __all__ = ["AccessLogged", "LoggableTarget", "loggable_query", "loggable_target"
 # Where gunicorn's access-log format finds the request target fit to log (regca/server.py).
 TARGET_ENVIRON = "regca.log_target"
 
-# A person's PESEL never goes into a log (the auditor's GET search takes one): its value is
-# replaced, however the parameter's name is cased or percent-encoded.
-_REDACTED = frozenset({"pesel"})
+# A person's PESEL never goes into a log (the auditor's GET search takes one as ``pesel``, the
+# enrolments' search box as ``q``): its value is replaced, however the parameter's name is cased
+# or percent-encoded.
+_REDACTED = frozenset({"pesel", "q"})
 
 
 def loggable_query(query: str) -> str:
-    """``query`` as the access log may keep it: the value of a ``pesel`` parameter replaced."""
+    """``query`` as the access log may keep it: the value of a ``pesel`` or ``q`` parameter
+    replaced."""
     parts = query.split("&")
     for i, part in enumerate(parts):
         name, sep, _ = part.partition("=")

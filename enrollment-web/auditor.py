@@ -1,19 +1,26 @@
-"""The auditor's view: the event log with filters, a certificate's history, CSV export and the
-audit chain check. Read-only: no view here accepts a POST."""
+"""The auditor's view: the event log with filters (event kinds picked from a list by their
+Polish names), pages of results, a certificate's history, CSV (for Polish Excel) and JSON
+export, and the audit chain check; times in Polish local time. Read-only: no view here accepts
+a POST."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from flask import Blueprint, Response, abort, render_template, request
 
-from ca.errors import Malformed
+from ca.errors import InvalidSubject, Malformed
 from ca.serials import parse_serial
 from ca.usage import Month, to_csv, usage_report
 from enrollment_web.auth import current_actor, require
-from enrollment_web.forms import AuditFilterForm
+from enrollment_web.forms import AuditFilterForm, add_error, mark_first_error
+from enrollment_web.i18n import gettext, t
+from enrollment_web.messages import explain
+from enrollment_web.names import EVENTS, profile_name
 from enrollment_web.services import authority, store
 from ra import audit_log
+from ra.paging import Page, page_number
 
 __all__ = ["bp"]
 
@@ -30,20 +37,37 @@ def _query(form: AuditFilterForm) -> audit_log.AuditQuery:
 
 def _form() -> AuditFilterForm:
     form = AuditFilterForm(request.args)
-    form.profile.choices = [("", "-")] + [(p.name, p.name) for p in store().profiles
-                                          if p.subject in ("resident", "staff")]
+    form.profile.choices = [("", t("wszystkie", "all"))] + [
+        (p.name, profile_name(p)) for p in store().profiles if p.subject in ("resident", "staff")]
+    form.action.choices = [("", t("wszystkie", "all"))] + sorted(
+        ((code, gettext(name)) for code, name in EVENTS.items()), key=lambda c: c[1])
     return form
+
+
+def _filters() -> dict[str, str]:
+    """The filters as given, for the export's audit event and the export links."""
+    return {k: v for k, v in request.args.items() if k != "page" and v}
 
 
 @bp.route("/audit")
 @require("auditor")
 def events():
     form = _form()
-    rows = audit_log.search(store(), _query(form)) if form.validate() else []
+    page = Page([], 0, 1)
+    if form.validate():
+        try:
+            page = audit_log.search(store(), _query(form), page_number(request.args.get("page")))
+        except InvalidSubject as exc:
+            add_error(form, "pesel", explain(exc)[1])
+    mark_first_error(form)
     count, problems = audit_log.check_chain(store())
-    return render_template("audit.html", form=form, rows=rows, chain_count=count,
-                           chain_problems=problems, sth=audit_log.latest_tree_head(store())
-                           ), (400 if form.errors else 200)
+    sth = audit_log.latest_tree_head(store())
+    sth_time = (dt.datetime.fromtimestamp(sth.timestamp_ms / 1000, dt.timezone.utc)
+                if sth else None)
+    return render_template("audit.html", form=form, page=page, chain_count=count,
+                           chain_problems=problems, sth=sth, sth_time=sth_time,
+                           filters=_filters()), (400 if form.errors or any(
+                               f.errors for f in form) else 200)
 
 
 @bp.route("/audit/sth.json")
@@ -57,16 +81,31 @@ def tree_head():
                              f'attachment; filename="regca-sth-{sth.tree_size}.json"'})
 
 
-@bp.route("/audit.csv")
-@require("auditor")
-def export():
+def _export(kind: str):
     form = _form()
     if not form.validate():
         abort(400)
-    body = audit_log.export_csv(authority(), current_actor().audit_name, _query(form),
-                                dict(request.args))
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": 'attachment; filename="regca-audit.csv"'})
+    export = audit_log.export_csv if kind == "csv" else audit_log.export_json
+    try:
+        body = export(authority(), current_actor().audit_name, _query(form), _filters())
+    except InvalidSubject:
+        abort(400)
+    media = "text/csv; charset=utf-8" if kind == "csv" else "application/json"
+    return Response(body, content_type=media, headers={
+        "Content-Disposition": f'attachment; filename="regca-audit.{kind}"'})
+
+
+@bp.route("/audit.csv")
+@require("auditor")
+def export():
+    """Every matching event (never cut), for Polish Excel: UTF-8 BOM and semicolons."""
+    return _export("csv")
+
+
+@bp.route("/audit.json")
+@require("auditor")
+def export_json():
+    return _export("json")
 
 
 @bp.route("/audit/certificates/<serial>")

@@ -1,8 +1,10 @@
 """Bulk staff enrolment pages: upload a CSV, read the dry run's report row by row, confirm.
 
 The file goes back with the confirmation (base64, with the SHA-256 the dry run showed) rather
-than into the session: nothing of it is kept on the server between the two requests. Confirming
-twice is harmless: the second time every row is already enrolled and nothing is added.
+than into the session: nothing of it is kept on the server between the two requests. The
+confirmation is POST-redirect-GET through ``once`` (a double click shows the first import's
+result); confirming the file again is harmless all the same: every row is already enrolled and
+nothing is added.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import HiddenField
@@ -19,6 +21,7 @@ from wtforms.validators import DataRequired, Length
 from ca.errors import RegCAError
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
+from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import bulk_import
 
@@ -36,9 +39,9 @@ class ConfirmForm(FlaskForm):
     sha256 = HiddenField("sha256", validators=[DataRequired(), Length(min=64, max=64)])
 
 
-def _page(form=None, plan=None, confirm=None, error=None, result=None, status=200):
+def _page(form=None, plan=None, confirm=None, error=None, done=None, status=200):
     return render_template("bulk_import.html", form=form or UploadForm(formdata=None),
-                           plan=plan, confirm=confirm, error=error, result=result,
+                           plan=plan, confirm=confirm, error=error, done=done,
                            columns=bulk_import.COLUMNS, max_rows=bulk_import.MAX_ROWS), status
 
 
@@ -65,6 +68,7 @@ def dry_run():
 
 @bp.route("/enrolments/import/confirm", methods=["POST"])
 @require("officer")
+@once
 def confirm():
     form = ConfirmForm()
     try:
@@ -76,12 +80,24 @@ def confirm():
                      status=400)
     actor = current_actor()
     try:
-        result = bulk_import.import_staff(authority(), data, actor.audit_name, actor.orgs,
-                                          expected_sha256=form.sha256.data)
+        imported = bulk_import.import_staff(authority(), data, actor.audit_name, actor.orgs,
+                                            expected_sha256=form.sha256.data)
     except RegCAError as exc:
         plan = bulk_import.dry_run(store(), data, actor.orgs)
         return _page(plan=plan, status=form_status(exc), error=(
             "Nie zaimportowano niczego: żaden wiersz nie nadaje się już do importu (czy plik "
             "nie został już zaimportowany?)." if plan.sha256 == form.sha256.data else
             "Nie zaimportowano niczego: plik różni się od tego, którego próbę pokazano."))
-    return _page(result=result)
+    remember(imported=len(imported.enrolment_ids), rows=len(imported.plan.rows),
+             skipped=len(imported.plan.bad), sha256=imported.plan.sha256)
+    return redirect(url_for("bulk.imported", done=current_key()), 303)
+
+
+@bp.route("/enrolments/import/done")
+@require("officer")
+def imported():
+    """The confirmed import's summary, shown again on reload."""
+    done = result(request.args.get("done"))
+    if done is None:
+        return redirect(url_for("bulk.upload"))
+    return _page(done=done)

@@ -11,6 +11,7 @@ from wtforms.validators import Length, Optional
 from ca.config import load_settings
 from ca.errors import InvalidSubject
 from enrollment_web.auth import current_actor, require
+from enrollment_web.once import once
 from enrollment_web.services import authority, store
 from ra import expiry_notices as notices
 
@@ -45,6 +46,7 @@ def expiring():
 
 @bp.route("/expiring/address", methods=["POST"])
 @require("officer")
+@once
 def address():
     form = AddressForm()
     if not form.validate_on_submit():
@@ -56,4 +58,4 @@ def address():
     except InvalidSubject:
         form.email.errors = ["To nie jest poprawny adres e-mail."]
         return _page(form, "Popraw adres e-mail.", 400)
-    return redirect(url_for("expiring.expiring"))
+    return redirect(url_for("expiring.expiring"), 303)

@@ -1,7 +1,9 @@
 """The pages' forms (Flask-WTF: each POST form carries its CSRF token).
 
 Fields only say what shape a value has; whether a PESEL, TERYT or CSR is acceptable is decided
-by the core, whose errors name the field and are shown next to it.
+by the core, whose errors name the field and are shown next to it (``add_error``) in words
+from ``enrollment_web.messages``. Every message here is the visitor's language, never
+WTForms' English.
 """
 
 from __future__ import annotations
@@ -17,12 +19,42 @@ from wtforms import (
     StringField,
     SubmitField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from enrollment_web.i18n import lt
 
 __all__ = ["LoginForm", "TotpForm", "ApplicantForm", "CsrForm", "TokenForm", "PickupForm",
            "RevokeForm", "ResidentRevokeForm", "AuditFilterForm", "OrganizationForm",
-           "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm", "UserForm"]
+           "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm", "UserForm",
+           "add_error", "mark_first_error", "required", "at_most"]
+
+
+def required(pl: str, en: str) -> DataRequired:
+    return DataRequired(message=lt(pl, en))
+
+
+def at_most(n: int) -> Length:
+    return Length(max=n, message=lt(f"Najwyżej {n} znaków.", f"At most {n} characters."))
+
+
+def add_error(form, name: str | None, message: str) -> bool:
+    """Put a refusal next to field ``name``; False when the form has no such field (the page
+    then shows it above the form)."""
+    if not name or name not in form._fields:
+        return False
+    field = form[name]
+    field.errors = [*field.errors, message]
+    return True
+
+
+def mark_first_error(form) -> None:
+    """The first field in error, in the page's order, takes the focus (``autofocus``)."""
+    for field in form:
+        if field.errors:
+            field.flags.first_error = True
+            return
+
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -46,40 +78,53 @@ class TotpForm(FlaskForm):
 class ApplicantForm(FlaskForm):
     kind = SelectField("kind", choices=[("resident", "resident"), ("staff", "staff")])
     organization_teryt = SelectField("organization_teryt", choices=[])
-    given_name = StringField("given_name", validators=[DataRequired(), Length(max=64)])
-    surname = StringField("surname", validators=[DataRequired(), Length(max=64)])
-    pesel = StringField("pesel", validators=[Optional(), Length(max=11)])
-    email = StringField("email", validators=[Optional(), Length(max=254)])
-    title = StringField("title", validators=[Optional(), Length(max=64)])
+    given_name = StringField("given_name", validators=[
+        required("Podaj imię.", "Give the given name."), at_most(64)])
+    surname = StringField("surname", validators=[
+        required("Podaj nazwisko.", "Give the surname."), at_most(64)])
+    pesel = StringField("pesel", validators=[Optional(), Length(
+        min=11, max=11, message=lt("PESEL ma 11 cyfr.", "A PESEL has 11 digits."))])
+    email = StringField("email", validators=[Optional(), at_most(254)])
+    title = StringField("title", validators=[Optional(), at_most(64)])
     document_type = SelectField("document_type", default="", choices=[("", "-"), ("IDC", "IDC"),
                                                           ("PAS", "PAS")])
-    document_number = StringField("document_number", validators=[Optional(), Length(max=16)])
+    document_number = StringField("document_number", validators=[Optional(), at_most(16)])
     revocation_password = PasswordField("revocation_password",
-                                        validators=[Optional(), Length(max=200)])
+                                        validators=[Optional(), at_most(200)])
+    # ticked after the page warned that this PESEL already has an enrolment
+    confirm_duplicate = BooleanField("confirm_duplicate")
 
 
 class CsrForm(FlaskForm):
     profile = SelectField("profile", choices=[])
-    csr = FileField("csr", validators=[FileRequired()])
+    csr = FileField("csr", validators=[FileRequired(message=lt(
+        "Wybierz plik z żądaniem CSR.", "Pick the CSR file."))])
 
 
 class TokenForm(FlaskForm):
-    profiles = MultiCheckboxField("profiles", choices=[], validators=[DataRequired()])
+    profiles = MultiCheckboxField("profiles", choices=[], validators=[required(
+        "Zaznacz co najmniej jeden profil.", "Tick at least one profile.")])
     initialise = BooleanField("initialise")
-    token_label = StringField("token_label", validators=[DataRequired(), Length(max=32)])
-    pin = PasswordField("pin", validators=[DataRequired(), Length(max=64)])
+    token_label = StringField("token_label", validators=[
+        required("Podaj etykietę tokenu.", "Give the token label."), at_most(32)])
+    pin = PasswordField("pin", validators=[
+        required("Podaj PIN tokenu.", "Give the token PIN."), at_most(64)])
 
 
 class PickupForm(FlaskForm):
-    code = StringField("code", validators=[DataRequired(), Length(max=32)])
+    code = StringField("code", validators=[
+        required("Wpisz kod odbioru.", "Enter the pickup code."), at_most(32)])
 
 
 class RevokeForm(FlaskForm):
-    reason = SelectField("reason", choices=[])
+    reason = SelectField("reason", choices=[], validators=[InputRequired(message=lt(
+        "Wybierz powód unieważnienia.", "Pick the reason for revocation."))])
 
 
 class ResidentRevokeForm(FlaskForm):
-    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+    password = PasswordField("password", validators=[required(
+        "Podaj hasło do unieważnienia ustalone przy składaniu wniosku.",
+        "Give the revocation password set when you applied."), at_most(200)])
 
 
 class TokenActionForm(FlaskForm):
@@ -87,19 +132,19 @@ class TokenActionForm(FlaskForm):
 
 
 class UnblockForm(FlaskForm):
-    so_pin = PasswordField("so_pin", validators=[DataRequired(), Length(max=64)])
-    new_pin = PasswordField("new_pin", validators=[DataRequired(), Length(min=4, max=64)])
+    so_pin = PasswordField("so_pin", validators=[
+        required("Podaj PIN SO (PUK).", "Give the SO PIN (PUK)."), at_most(64)])
+    new_pin = PasswordField("new_pin", validators=[
+        required("Podaj nowy PIN.", "Give the new PIN."),
+        Length(min=4, max=64, message=lt("PIN musi mieć od 4 do 64 znaków.",
+                                         "The PIN must have 4 to 64 characters."))])
 
 
 class ReplaceForm(FlaskForm):
-    token_label = StringField("token_label", validators=[DataRequired(), Length(max=32)])
-    pin = PasswordField("pin", validators=[DataRequired(), Length(max=64)])
-
-
-class PeselSearchForm(FlaskForm):
-    """Posted, not a GET: a PESEL never goes into a URL, a history or an access log."""
-
-    pesel = StringField("pesel", validators=[DataRequired(), Length(max=11)])
+    token_label = StringField("token_label", validators=[
+        required("Podaj etykietę tokenu.", "Give the token label."), at_most(32)])
+    pin = PasswordField("pin", validators=[
+        required("Podaj PIN tokenu.", "Give the token PIN."), at_most(64)])
 
 
 class AuditFilterForm(FlaskForm):
@@ -109,8 +154,9 @@ class AuditFilterForm(FlaskForm):
     teryt = StringField("teryt", validators=[Optional(), Length(max=7)])
     officer = StringField("officer", validators=[Optional(), Length(max=64)])
     profile = SelectField("profile", choices=[], validators=[Optional()])
-    action = StringField("action", validators=[Optional(), Length(max=64)])
-    pesel = StringField("pesel", validators=[Optional(), Length(max=11)])
+    action = SelectField("action", choices=[], validators=[Optional()])
+    pesel = StringField("pesel", validators=[Optional(), Length(
+        min=11, max=11, message=lt("PESEL ma 11 cyfr.", "A PESEL has 11 digits."))])
     since = DateField("since", validators=[Optional()])
     until = DateField("until", validators=[Optional()])
     submit = SubmitField("filter")

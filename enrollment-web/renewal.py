@@ -3,8 +3,7 @@ CSR file or the PIN of the registry token that holds it. The old certificate is 
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.serialization import Encoding
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import PasswordField, SelectField
@@ -14,6 +13,8 @@ from ca.errors import RegCAError
 from ca.serials import parse_serial
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
+from enrollment_web.i18n import t
+from enrollment_web.once import current_key, once, remember
 from enrollment_web.services import authority, store
 from ra import certificates, renewal
 from ra import enrolment as enrol
@@ -48,6 +49,7 @@ def _page(e, error: str, status: int):
 
 @bp.route("/enrolments/<int:enrolment_id>/renew", methods=["POST"])
 @require("officer")
+@once
 def renew(enrolment_id: int):
     actor = current_actor()
     e = enrol.visible(store(), enrolment_id, actor.orgs)
@@ -74,6 +76,8 @@ def renew(enrolment_id: int):
                                           form.pin.data, actor.audit_name, actor.orgs)
     except RegCAError as exc:
         return _page(e, exc.message, form_status(exc))
-    return render_template("issued.html", e=e, items=[(done.new_serial, done.profile)],
-                           renewal=done,
-                           pem=done.certificate.public_bytes(Encoding.PEM).decode())
+    # POST-redirect-GET (enrollment_web/once.py): a reload shows this renewal, never a second
+    remember(message=t("Certyfikat odnowiony.", "Certificate renewed."),
+             items=[(done.new_serial, done.profile)], pem=True,
+             renewal={"old_serial": done.old_serial, "same_key": done.same_key})
+    return redirect(url_for("officer.issued", enrolment_id=e.id, done=current_key()), 303)

@@ -1,5 +1,6 @@
 """Resident self-service: a one-time pickup code opens a session bound to that resident's own
-enrolment; nothing here searches people by name or PESEL (issue 6, privacy)."""
+enrolment; nothing here searches people by name or PESEL (issue 6, privacy). Revoking is
+asked for on a page of its own that says what happens (issue 18)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import (
     abort,
     redirect,
     render_template,
+    request,
     session,
     url_for,
 )
@@ -17,9 +19,11 @@ from ca.errors import BackedOff, RegCAError, Unauthorized
 from ca.serials import parse_serial
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
-from enrollment_web.forms import PickupForm, ResidentRevokeForm
+from enrollment_web.forms import PickupForm, ResidentRevokeForm, add_error, mark_first_error
 from enrollment_web.guessing import backed_off_page, client_source, wait_message
 from enrollment_web.i18n import t
+from enrollment_web.messages import explain
+from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
@@ -74,8 +78,9 @@ def mine(status: int = 200, **extra):
     actor = current_actor()
     e = enrol.visible(store(), actor.enrolment, None)
     certs = certificates.of_enrolment(store(), actor.caller, e.id, issued_only=True)
-    return render_template("resident.html", e=e, certs=certs,
-                           revoke_form=ResidentRevokeForm(formdata=None), **extra), status
+    done = result(request.args.get("done")) or {}
+    return render_template("resident.html", e=e, certs=certs, success=done.get("message"),
+                           **extra), status
 
 
 @bp.route("/my/certificates/<serial>.<fmt>")
@@ -88,28 +93,36 @@ def download(serial: str, fmt: str):
         "Content-Disposition": f'attachment; filename="{d.filename}"'})
 
 
-@bp.route("/my/certificates/<serial>/revoke", methods=["POST"])
+@bp.route("/my/certificates/<serial>/revoke", methods=["GET", "POST"])
 @require("resident")
+@once
 def revoke(serial: str):
+    """The revocation's own page: which certificate, that it cannot be undone, the password."""
     serial = _serial(serial)
     caller = current_actor().caller
-    certificates.show(store(), caller, serial)  # not theirs: 404 before the form is judged
-    form = ResidentRevokeForm()
-    if not form.validate_on_submit():
-        return mine(400, revoke_error=t("Podaj hasło do unieważnienia.",
-                                        "Give the revocation password."))
-    try:
-        certificates.revoke(authority(), caller, serial, "unspecified", password=form.password.data,
-                            source=client_source())
-    except BackedOff as exc:
-        page, status = mine(429, revoke_error=wait_message(exc))
-        return page, status, {"Retry-After": str(exc.retry_after)}
-    except RegCAError as exc:
-        status = form_status(exc)
-        message = (t("Nieprawidłowe hasło do unieważnienia.", "Wrong revocation password.")
-                   if isinstance(exc, Unauthorized) else exc.message)
-        return mine(status, revoke_error=message)
-    return redirect(url_for("resident.mine"))
+    cert = certificates.show(store(), caller, serial)  # not theirs: 404 before the form
+    form, status, headers = ResidentRevokeForm(), 200, {}
+    if form.validate_on_submit():
+        try:
+            certificates.revoke(authority(), caller, serial, "unspecified",
+                                password=form.password.data, source=client_source())
+        except BackedOff as exc:
+            status, headers = 429, {"Retry-After": str(exc.retry_after)}
+            add_error(form, "password", wait_message(exc))
+        except RegCAError as exc:
+            status = form_status(exc)
+            _, message = explain(exc)
+            if isinstance(exc, Unauthorized):
+                message = t("Nieprawidłowe hasło do unieważnienia.", "Wrong revocation password.")
+            add_error(form, "password", message)
+        else:
+            remember(message=t(f"Certyfikat {serial} został unieważniony.",
+                               f"Certificate {serial} was revoked."))
+            return redirect(url_for("resident.mine", done=current_key()), 303)
+    elif form.is_submitted():
+        status = 400
+    mark_first_error(form)
+    return render_template("resident_revoke.html", cert=cert, form=form), status, headers
 
 
 @bp.route("/my/logout", methods=["POST"])

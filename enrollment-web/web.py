@@ -23,7 +23,18 @@ from enrollment_web.auth import bp as auth_bp
 from enrollment_web.auth import current_actor
 from enrollment_web.errorpages import install_error_pages
 from enrollment_web.forms import EmptyForm
-from enrollment_web.i18n import current_language, remember_language, t
+from enrollment_web.i18n import current_language, init_babel, local_time, remember_language, t
+from enrollment_web.legal import Operator
+from enrollment_web.legal import bp as legal_bp
+from enrollment_web.names import (
+    event_name,
+    outcome_name,
+    profile_name,
+    reason_name,
+    role_name,
+    token_state_name,
+)
+from enrollment_web.once import form_key
 from ra.authority import RegistrationAuthority
 
 __all__ = ["create_enrollment_app", "WebSettings"]
@@ -76,6 +87,8 @@ class WebSettings:
                 write_softhsm_conf(station / "softhsm2.conf", station / "tokens")
             self.token_softhsm_conf = str(station / "softhsm2.conf")
         self.secure_cookies: bool = bool(raw.get("secure_cookies", False))
+        self.policies_dir: Path = settings.policies_dir
+        self.operator = Operator(raw.get("operator", {}))
 
 
 def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
@@ -108,7 +121,8 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     )
     app.config.update(config)
     CSRFProtect(app)
-    for bp in (public, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
+    init_babel(app)
+    for bp in (public, legal_bp, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
         app.register_blueprint(bp)
     # a registration office's day (issue 18)
     for bp in (bulk_bp, expiring_bp, printouts_bp, renewal_bp, totp_qr_bp):
@@ -140,7 +154,17 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
             args = dict(request.args)
             args["lang"] = lang
             return url_for(request.endpoint, **(request.view_args or {}), **args)
+        def page_url(number: int) -> str:
+            """This list at another page, keeping the search and filters."""
+            args = dict(request.args)
+            args["page"] = number
+            return url_for(request.endpoint, **(request.view_args or {}), **args)
         return {"t": t, "lang": current_language(), "actor": current_actor(),
-                "mask_pesel": mask_pesel, "lang_url": lang_url, "logout_form": EmptyForm()}
+                "mask_pesel": mask_pesel, "lang_url": lang_url, "logout_form": EmptyForm(),
+                "page_url": page_url, "form_key": form_key, "operator": settings.operator,
+                "role_name": role_name, "token_state_name": token_state_name,
+                "reason_name": reason_name, "event_name": event_name,
+                "outcome_name": outcome_name, "profile_name": profile_name,
+                "local_time": local_time}
 
     return app

@@ -22,14 +22,15 @@ from ca.status import CertificateStatus, certificate_status
 from ca.store import enrolments as enrol_store
 from ca.store.models import Certificate
 from ca.transparency import InclusionProof
-from ra.access import REVOKE, SEE, Caller, find_certificate
+from ra.access import REVOKE, SEE, Caller, Found, check_certificate, find_certificate
 from ra.authority import Reader, RegistrationAuthority
 from ra.enrolment import check_revocation_password, visible
+from ra.paging import PAGE_SIZE, Page
 from ra.token_registry import visible_token
 
 __all__ = ["CertificateView", "Download", "FORMATS", "view_of", "show", "revoke", "download",
            "proof",
-           "of_enrolment", "of_token"]
+           "of_enrolment", "of_token", "listed"]
 
 # The resident's download formats: media type and file extension.
 FORMATS = {"pem": ("application/x-pem-file", "crt"), "der": ("application/pkix-cert", "cer"),
@@ -156,3 +157,21 @@ def of_token(ra: Reader, caller: Caller, token_id: int) -> list[CertificateView]
     with ra.reading() as s:
         rows = enrol_store.token_certificates(s, token_id)
     return [view_of(r, now) for r in rows]
+
+
+def listed(ra: Reader, caller: Caller, page: int = 1, size: int = PAGE_SIZE
+           ) -> Page[CertificateView]:
+    """One page of the certificates ``caller`` may see, newest first, with the total. The
+    query narrows as ``ra.access`` does; each row still passes its check, so a list can
+    never show what a certificate's own page would refuse."""
+    if caller.enrolment is not None:
+        raise NotFound("a resident's certificates are listed on their own page")
+    now = ra.now()
+    with ra.reading() as s:
+        rows, total = enrol_store.certificate_page(
+            s, teryts=list(caller.orgs) if caller.orgs is not None else None,
+            desk_only=caller.desk_only, with_pending=caller.sees_pending,
+            offset=(page - 1) * size, limit=size)
+    views = [view_of(check_certificate(caller, Found(row, eid), row.serial, SEE).row, now, eid)
+             for row, eid in rows]
+    return Page(views, total, page, size)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from ca.field_crypto import pesel_of
 from ca.identity import mask_pesel, parse_subscriber, validate_pesel
 from ca.issuance import IssuanceRequest, IssuedCertificate
 from ca.personal_data import HMAC_ROLE
+from ca.serials import parse_serial
 from ca.store import data_keys as people_store
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
@@ -28,14 +30,15 @@ from ca.store.models import Enrolment, Token
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
 from ra.backoff import scopes
+from ra.paging import PAGE_SIZE, Page
 from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ra.token import TokenRef, initialise_token
 from ra.users import password_hasher
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
-           "initialise_blank_token", "list_visible", "tokens_of", "PickupExpired",
-           "PickupCode", "pickup_code", "opened", "find_by_pesel"]
+           "initialise_blank_token", "tokens_of", "PickupExpired", "PickupCode",
+           "pickup_code", "opened", "find_by_pesel", "search", "same_person"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -299,25 +302,63 @@ def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, seri
         ra.backoff.succeed(s, found)
 
 
-def list_visible(ra: Reader, orgs: tuple[str, ...] | None) -> list[Enrolment]:
-    """The newest enrolments of the caller's JST (None: every JST)."""
+def _person_ref(ra: Reader, pesel: str) -> str:
+    """The PESEL's keyed reference: the only way a sealed PESEL is found."""
+    if not ra.people.keyed:
+        raise ConfigurationError(f"hsm.keys.{HMAC_ROLE}: this home has no HMAC key, so "
+                                 "PESELs are not searchable")
+    return ra.people.ref(pesel)
+
+
+_HEX_SERIAL = re.compile(r"(?:[0-9a-fA-F]{2}:?){6,}")
+
+
+def _query(ra: Reader, text: str) -> store.EnrolmentQuery:
+    """One search box, read the way an officer types: 11 digits are a PESEL (exact, found by
+    its keyed reference), a long hexadecimal run a certificate serial, anything else words of
+    a name or a token's label."""
+    text = " ".join((text or "").split())
+    if re.fullmatch(r"\d{11}", text):
+        pesel = validate_pesel(text)
+        return store.EnrolmentQuery(person_ref=_person_ref(ra, pesel))
+    if _HEX_SERIAL.fullmatch(text) and not text.isalpha():
+        try:
+            return store.EnrolmentQuery(serial=parse_serial(text))
+        except ValueError:
+            pass
+    return store.EnrolmentQuery(words=text.split()[:5], token_label=text or None)
+
+
+def search(ra: Reader, orgs: tuple[str, ...] | None, text: str | None, page: int = 1,
+           size: int = PAGE_SIZE) -> Page[Enrolment]:
+    """The caller's enrolments matching ``text`` (all of them when empty), one page with the
+    total. A PESEL that is not one is refused (InvalidSubject), not searched."""
+    q = _query(ra, text or "")
     with ra.reading() as s:
-        rows = store.list_for(s, list(orgs) if orgs is not None else None)
-    return [opened(ra, e) for e in rows]
+        rows, total = store.find(s, list(orgs) if orgs is not None else None, q,
+                                 (page - 1) * size, size)
+    return Page([opened(ra, e) for e in rows], total, page, size)
 
 
 def find_by_pesel(ra: Reader, pesel: str, orgs: tuple[str, ...] | None) -> list[Enrolment]:
     """The caller's JST's enrolments of the person with this PESEL, newest first: an exact
     search by the PESEL's keyed reference (the PESEL itself is sealed, and searched by
     nothing)."""
-    pesel = validate_pesel((pesel or "").strip())
-    if not ra.people.keyed:
-        raise ConfigurationError(f"hsm.keys.{HMAC_ROLE}: this home has no HMAC key, so "
-                                 "PESELs are not searchable")
+    ref = _person_ref(ra, validate_pesel((pesel or "").strip()))
     with ra.reading() as s:
-        rows = people_store.enrolments_by_person(s, ra.people.ref(pesel),
-                                                 list(orgs) if orgs is not None else None)
+        rows = people_store.enrolments_by_person(s, ref, list(orgs) if orgs is not None
+                                                 else None)
     return [opened(ra, e) for e in rows]
+
+
+def same_person(ra: Reader, orgs: tuple[str, ...] | None, pesel: str | None) -> list[Enrolment]:
+    """Enrolments already recorded for this PESEL in the caller's JST: the duplicate-person
+    warning (issue 18: one PESEL was accepted 206 times). A PESEL that is not valid has
+    none (``record`` refuses it), nor has any in a home without the HMAC key."""
+    try:
+        return find_by_pesel(ra, pesel, orgs) if ra.people.keyed else []
+    except InvalidSubject:
+        return []
 
 
 def tokens_of(ra: Reader, enrolment_id: int, orgs: tuple[str, ...] | None) -> list[Token]:

@@ -15,6 +15,7 @@ from ca.store.models import Enrolment, Token
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
 from ra.enrolment import opened, personalise_token
+from ra.paging import PAGE_SIZE, Page
 from ra.token import TokenRef, unblock_pin
 
 __all__ = ["visible_token", "listed", "holder_of", "report_lost", "report_destroyed",
@@ -41,13 +42,14 @@ def visible_token(ra: Reader, token_id: int, orgs: tuple[str, ...] | None) -> To
     return token
 
 
-def listed(ra: Reader, orgs: tuple[str, ...] | None) -> list[tuple[Token, Enrolment]]:
-    """The newest registry tokens of the caller's JST (None: every JST), each with its
-    holder's enrolment."""
+def listed(ra: Reader, orgs: tuple[str, ...] | None, page: int = 1,
+           size: int = PAGE_SIZE) -> Page[tuple[Token, Enrolment]]:
+    """One page of the registry tokens of the caller's JST (None: every JST), newest first,
+    each with its holder's enrolment, and how many there are."""
     with ra.reading() as s:
-        tokens = store.list_tokens(s, list(orgs) if orgs is not None else None)
-        rows = [(tk, store.get(s, tk.enrolment_id)) for tk in tokens]
-    return [(tk, opened(ra, e)) for tk, e in rows]
+        rows, total = store.token_page(s, list(orgs) if orgs is not None else None,
+                                       (page - 1) * size, size)
+    return Page([(tk, opened(ra, e)) for tk, e in rows], total, page, size)
 
 
 def holder_of(ra: Reader, token: Token) -> Enrolment:

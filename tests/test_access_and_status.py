@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import io
 import re
 from pathlib import Path
 
 import pytest
 from conftest import RESIDENT, make_csr
-from webclient import Visitor, add_staff, pickup_code
+from webclient import Visitor, add_staff, issue_from_csr, record_enrolment
 from werkzeug.test import Client
 
 from ca.errors import Forbidden, NotFound
@@ -236,17 +235,10 @@ def house(home_ctx):
     for who, officer, teryt, subject in (("ra1", "officer_a", JST_A, RESIDENT),
                                          ("ra2", "officer_a", JST_A, SECOND),
                                          ("rb", "officer_b", JST_B, RESIDENT)):
-        r = v[officer].post("/enrolments/new", {
+        enrolment, code = record_enrolment(v[officer], {
             "kind": "resident", "organization_teryt": teryt,
             "revocation_password": f"haslo-{who}-123", **subject})
-        enrolment = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
-        code = pickup_code(r.text)
-        r = v[officer].post(f"/enrolments/{enrolment}/csr",
-                            {"profile": "resident-signing",
-                             "csr": (io.BytesIO(make_csr()), "r.pem")},
-                            form_page=f"/enrolments/{enrolment}")
-        serial = re.search(r'<ul id="issued"><li><strong>[a-z-]+</strong>: <code>([0-9a-f]+)<',
-                           r.text)[1]
+        serial = issue_from_csr(v[officer], enrolment, make_csr())
         resident = Visitor(app, ctx)
         assert resident.pickup(code).status_code == 302
         people[who] = {"enrolment": enrolment, "serial": serial, "visitor": resident,
@@ -288,7 +280,7 @@ def test_officer_of_jst_a_cannot_revoke_jst_b(house):
     _, client, keys, v, people = house
     b = people["rb"]["serial"]
     r = v["officer_a"].post(f"/certificates/{b}/revoke", {"reason": "keyCompromise"},
-                            form_page="/enrolments")
+                            form_page="/enrolments/new")
     assert r.status_code == 403 and OUTSIDE in r.text
     assert _api(client, keys["b"], b).get_json()["status"] == "good"
 
@@ -301,7 +293,8 @@ def test_resident_cannot_see_or_revoke_another_residents_certificate(house):
         assert me["visitor"].get(f"/my/certificates/{other['serial']}.{fmt}").status_code == 404
     # even with the other resident's own revocation password: ownership is checked first
     r = me["visitor"].post(f"/my/certificates/{other['serial']}/revoke",
-                           {"password": other["password"]}, form_page="/my")
+                           {"password": other["password"]},
+                           form_page=f"/my/certificates/{me['serial']}/revoke")
     assert r.status_code == 404
     assert _api(client, keys["a"], other["serial"]).get_json()["status"] == "good"
     assert me["visitor"].get(f"/my/certificates/{me['serial']}.pem").status_code == 200
@@ -312,7 +305,7 @@ def test_auditor_sees_every_jst_and_revokes_through_no_door(house):
     ctx, _, _, v, people = house
     serial = people["rb"]["serial"]
     page = v["auditor"].get(f"/audit/certificates/{serial}")
-    assert page.status_code == 200 and "certificate.issue" in page.text
+    assert page.status_code == 200 and "wydanie certyfikatu" in page.text
     with pytest.raises(Forbidden):
         certificates.revoke(registration_authority(ctx), Caller.auditor("auditor"), serial,
                             "keyCompromise")

@@ -62,10 +62,14 @@ def _upload(v: Visitor, text: str | bytes, name="pracownicy.csv"):
 
 
 def _confirm(v: Visitor, page: str):
+    """Confirm the dry run on ``page`` and read where it leads (POST-redirect-GET)."""
     data = re.search(r'id="content" name="content" type="hidden" value="([^"]+)"', page)[1]
     sha = re.search(r'id="sha256" name="sha256" type="hidden" value="([0-9a-f]{64})"', page)[1]
-    return v.post("/enrolments/import/confirm", {"content": data, "sha256": sha},
-                  form_page="/enrolments/import")
+    key = re.search(r'name="form_key" value="([^"]+)"', page)[1]
+    r = v.post("/enrolments/import/confirm", {"content": data, "sha256": sha, "form_key": key},
+               form_page="/enrolments/import")
+    assert r.status_code == 303, r.text
+    return v.get(r.headers["Location"])
 
 
 def _problems(page: str) -> dict[int, str]:
@@ -115,9 +119,13 @@ def test_confirmed_rows_become_enrolments_in_one_audited_operation(web, officer)
     data = ("\ufeff" + MIXED.replace(";", ",")).encode()  # Excel's "CSV UTF-8": BOM, commas
     r = _upload(officer, data)
     assert "Wierszy: 9; poprawnych: 2; z błędami: 7." in r.text
-    r = _confirm(officer, r.text)
+    dry_run = r.text
+    r = _confirm(officer, dry_run)
     assert r.status_code == 200, r.text
     assert "Zaimportowano 2 z 9 wierszy (pominięto 7)" in r.text
+    assert _count(ctx) == before + 2
+    twice = _confirm(officer, dry_run)  # the same form sent again: the first one's result
+    assert "Zaimportowano 2 z 9 wierszy (pominięto 7)" in twice.text
     assert _count(ctx) == before + 2
     with ctx.db.reading() as s:
         rows = s.execute(select(Enrolment).order_by(Enrolment.id.desc()).limit(2)).scalars()

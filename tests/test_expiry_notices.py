@@ -87,10 +87,10 @@ def office(home_ctx, smtp):
     officer = Visitor(app, ctx).login("kadrowa", secret)
     r = officer.post("/expiring/address", {"email": "kadry@zielona-gora.example"},
                      form_page="/expiring")
-    assert r.status_code == 302, r.text
+    assert r.status_code == 303, r.text
     r = Visitor(app, ctx).login("obca", other).post(
         "/expiring/address", {"email": "kadry@gorzow.example"}, form_page="/expiring")
-    assert r.status_code == 302, r.text
+    assert r.status_code == 303, r.text
     ra = registration_authority(ctx)
     staff = {}
     for given, surname, mail in (

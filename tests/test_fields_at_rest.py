@@ -21,7 +21,7 @@ import pyotp
 import pytest
 from conftest import PINNED, fresh_database, make_home
 from sqlalchemy import create_engine, inspect, select, text
-from webclient import PASSWORD, Visitor, next_totp, pickup_code
+from webclient import PASSWORD, Visitor, next_totp, record_enrolment
 
 from ca.clock import FixedClock
 from ca.context import CaContext
@@ -60,12 +60,11 @@ def _set_up_totp(app, ctx, username: str) -> str:
 
 
 def _enrol(v: Visitor, pesel: str) -> int:
-    r = v.post("/enrolments/new", {"kind": "resident", "organization_teryt": JST,
-                                   "given_name": "Adam", "surname": SURNAME, "pesel": pesel,
-                                   "revocation_password": "haslo-do-uniewaznienia"})
-    assert r.status_code == 200, r.text
-    assert pickup_code(r.text)
-    return int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
+    enrolment_id, code = record_enrolment(v, {
+        "kind": "resident", "organization_teryt": JST, "given_name": "Adam", "surname": SURNAME,
+        "pesel": pesel, "revocation_password": "haslo-do-uniewaznienia"})
+    assert code
+    return enrolment_id
 
 
 @pytest.fixture(scope="module")
@@ -207,13 +206,13 @@ def test_exact_search_by_pesel_finds_the_enrolment_by_its_keyed_reference(demo):
 def test_an_officer_finds_the_person_by_pesel_on_the_enrolments_page(demo):
     ctx, app, secret, enrolment_id = demo
     v = Visitor(app, ctx).login("officer_x", secret)
-    r = v.post("/enrolments/search", {"pesel": PESEL}, form_page="/enrolments")
+    r = v.get(f"/enrolments?q={PESEL}")
     assert r.status_code == 200
     assert f'href="/enrolments/{enrolment_id}"' in r.text and mask_pesel(PESEL) in r.text
-    r = v.post("/enrolments/search", {"pesel": OTHER_PESEL}, form_page="/enrolments")
+    r = v.get(f"/enrolments?q={OTHER_PESEL}")
     assert r.status_code == 200 and 'id="no-match"' in r.text
-    r = v.post("/enrolments/search", {"pesel": PESEL[:-1] + "8"}, form_page="/enrolments")
-    assert r.status_code == 400 and "pesel:" in r.text
+    r = v.get(f"/enrolments?q={PESEL[:-1]}8")
+    assert r.status_code == 400 and "Numer PESEL jest nieprawidłowy" in r.text
 
 
 # -- what a sealed value refuses ------------------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
-import io
 import re
 import time
 import types
@@ -22,7 +21,15 @@ from argon2 import PasswordHasher
 from conftest import RESIDENT, make_csr
 from sqlalchemy import select
 from tsa_support import regca_serve, server_workers
-from webclient import PASSWORD, Visitor, add_staff, next_totp, pickup_code
+from webclient import (
+    PASSWORD,
+    Visitor,
+    add_staff,
+    issue_from_csr,
+    next_totp,
+    pickup_code,
+    record_enrolment,
+)
 
 from ca.clock import FixedClock
 from ca.errors import ConfigurationError
@@ -71,18 +78,10 @@ def argon2_calls(monkeypatch):
 
 
 def _enrol_and_issue(officer: Visitor, password="moje-haslo-123") -> tuple[int, str, str]:
-    r = officer.post("/enrolments/new", {"kind": "resident", "organization_teryt": JST,
-                                         "revocation_password": password, **RESIDENT})
-    assert r.status_code == 200, r.text
-    enrolment_id = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
-    code = pickup_code(r.text)
-    r = officer.post(f"/enrolments/{enrolment_id}/csr",
-                     {"profile": "resident-signing", "csr": (io.BytesIO(make_csr()), "r.pem")},
-                     form_page=f"/enrolments/{enrolment_id}")
-    assert r.status_code == 200, r.text
-    serial = re.search(r'<ul id="issued"><li><strong>[a-z-]+</strong>: <code>([0-9a-f]+)</code>',
-                       r.text)[1]
-    return enrolment_id, code, serial
+    enrolment_id, code = record_enrolment(officer, {
+        "kind": "resident", "organization_teryt": JST, "revocation_password": password,
+        **RESIDENT})
+    return enrolment_id, code, issue_from_csr(officer, enrolment_id, make_csr())
 
 
 def _wait_of(r) -> int:
@@ -137,18 +136,18 @@ def test_revocation_password_guessing_gets_429_and_no_argon2_work(web, argon2_ca
     path = f"/my/certificates/{serial}/revoke"
     for _ in range(ACCOUNT_FREE):
         before = len(argon2_calls)
-        wrong = resident.post(path, {"password": "zgaduje-haslo"}, form_page="/my")
+        wrong = resident.post(path, {"password": "zgaduje-haslo"})
         assert wrong.status_code == 401 and len(argon2_calls) == before + 1
     before = len(argon2_calls)
-    refused = [resident.post(path, {"password": guess}, form_page="/my")
+    refused = [resident.post(path, {"password": guess})
                for guess in ("zgaduje-dalej", "moje-haslo-123")]
     assert [r.status_code for r in refused] == [429, 429]
     assert len(argon2_calls) == before  # refused before any hash was computed
     wait = _wait_of(refused[0])
     assert "ważny" in resident.get("/my").text  # nothing revoked
     ctx.clock.advance(seconds=wait)
-    ok = resident.post(path, {"password": "moje-haslo-123"}, form_page="/my")
-    assert ok.status_code == 302 and "unieważniony" in resident.get("/my").text
+    ok = resident.post(path, {"password": "moje-haslo-123"})
+    assert ok.status_code == 303 and "unieważniony" in resident.get("/my").text
 
 
 def test_revocation_back_off_doubles_after_its_window(web):
@@ -159,11 +158,11 @@ def test_revocation_back_off_doubles_after_its_window(web):
     resident.pickup(code)
     path = f"/my/certificates/{serial}/revoke"
     for _ in range(ACCOUNT_FREE):
-        resident.post(path, {"password": "zle-haslo-1"}, form_page="/my")
-    first = _wait_of(resident.post(path, {"password": "zle-haslo-2"}, form_page="/my"))
+        resident.post(path, {"password": "zle-haslo-1"})
+    first = _wait_of(resident.post(path, {"password": "zle-haslo-2"}))
     ctx.clock.advance(seconds=first)
-    assert resident.post(path, {"password": "zle-haslo-3"}, form_page="/my").status_code == 401
-    second = _wait_of(resident.post(path, {"password": "zle-haslo-4"}, form_page="/my"))
+    assert resident.post(path, {"password": "zle-haslo-3"}).status_code == 401
+    second = _wait_of(resident.post(path, {"password": "zle-haslo-4"}))
     assert second == 2 * first
 
 
@@ -294,6 +293,8 @@ def test_expired_pickup_code_is_refused_and_a_reissued_one_works(web):
     page = officer.get(f"/enrolments/{late_id}").text
     assert re.search(r'id="pickup-state">wygasł', page)
     r = officer.post(f"/enrolments/{late_id}/pickup-code", {}, form_page=f"/enrolments/{late_id}")
+    assert r.status_code == 303, r.text
+    r = officer.get(r.headers["Location"])
     assert r.status_code == 200 and 'id="pickup-expires">30<' in r.text
     fresh = pickup_code(r.text)
     assert fresh != late

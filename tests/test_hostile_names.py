@@ -136,6 +136,6 @@ def test_web_enrolment_refuses_the_name_and_records_nothing(home):
                                          "revocation_password": "haslo-do-uniewaznienia",
                                          **dict(RESIDENT, given_name=HOSTILE)})
     assert r.status_code == 400 and 'role="alert"' in r.text
-    assert re.search(r"given_name:.*U\+202E", r.text)
+    assert re.search(r'id="given_name-error">.*U\+202E', r.text)
     with home.db.reading() as s:
         assert s.scalar(select(func.count()).select_from(Enrolment)) == before

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
-import re
 import types
 from collections import Counter
 
@@ -33,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from pkcs11 import Mechanism
 from sqlalchemy.engine import Engine
-from webclient import Visitor, add_staff
+from webclient import Visitor, add_staff, issue_from_csr, record_enrolment, revoke_at_desk
 from werkzeug.local import LocalProxy
 from werkzeug.test import Client
 
@@ -239,20 +237,12 @@ def served_web(home):
     app = enrollment_app(home)
     officer = Visitor(app, home).login("officer_narrow", add_staff(
         home, "officer_narrow", "officer", ["0862011"]))
-    r = officer.post("/enrolments/new", {"kind": "resident", "organization_teryt": "0862011",
-                                         "revocation_password": "haslo-do-uniewaznienia",
-                                         **RESIDENT})
-    assert r.status_code == 200, r.text
-    enrolment = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
-    r = officer.post(f"/enrolments/{enrolment}/csr",
-                     {"profile": "resident-signing", "csr": (io.BytesIO(make_csr()), "r.pem")},
-                     form_page=f"/enrolments/{enrolment}")
-    assert r.status_code == 200, r.text
-    serial = re.search(r'<ul id="issued"><li><strong>[a-z-]+</strong>: <code>([0-9a-f]+)<',
-                       r.text)[1]
-    r = officer.post(f"/certificates/{serial}/revoke", {"reason": "keyCompromise"},
-                     form_page=f"/enrolments/{enrolment}")
-    assert r.status_code in (200, 302), r.text
+    enrolment, _ = record_enrolment(officer, {
+        "kind": "resident", "organization_teryt": "0862011",
+        "revocation_password": "haslo-do-uniewaznienia", **RESIDENT})
+    serial = issue_from_csr(officer, enrolment, make_csr())
+    r = revoke_at_desk(officer, serial)
+    assert r.status_code == 303, r.text
     with home.db.reading() as s:
         from ca.store import certificates as cert_store
         assert cert_store.get(s, serial).status == "revoked"

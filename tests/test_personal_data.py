@@ -89,24 +89,25 @@ def test_auditor_pages_and_csv_hold_no_pesel(demo):
     page = auditor.get("/audit")
     assert page.status_code == 200
     _no_pesel(page.text)
-    csv_text = auditor.get("/audit.csv").text
-    assert len(list(csv.DictReader(io.StringIO(csv_text)))) > 30
+    csv_text = auditor.get("/audit.csv").data.decode("utf-8-sig")
+    assert len(list(csv.DictReader(io.StringIO(csv_text), delimiter=";"))) > 30
     _no_pesel(csv_text)
     for serial in serials:
         history = auditor.get(f"/audit/certificates/{serial}")
-        assert history.status_code == 200 and "certificate.issue" in history.text
+        assert history.status_code == 200 and "wydanie certyfikatu" in history.text
         _no_pesel(history.text)
 
 
 def test_auditor_finds_a_persons_events_by_pesel(demo):
     _, auditor, serials = demo
     page = auditor.get(f"/audit?pesel={SECOND['pesel']}").text
-    assert f"certificate:{serials[1]}" in page and "enrolment.record" in page
+    assert f"certificate:{serials[1]}" in page and "zapisanie wniosku" in page
     assert f"certificate:{serials[0]}" not in page and f"certificate:{serials[2]}" not in page
     # only the auditor's own query echoes it (the search box, the CSV and language links)
     _no_pesel(re.sub(r'(pesel=|value=")\d{11}', "", page))
     rows = list(csv.DictReader(io.StringIO(
-        auditor.get(f"/audit.csv?pesel={THIRD['pesel']}").text)))
+        auditor.get(f"/audit.csv?pesel={THIRD['pesel']}").data.decode("utf-8-sig")),
+        delimiter=";"))
     assert [r["object"] for r in rows] == [f"certificate:{serials[2]}"]
 
 

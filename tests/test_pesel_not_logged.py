@@ -1,5 +1,6 @@
-"""No PESEL in the home's access log: the auditor's search takes one in its query string (a GET
-form), and both servers `regca serve` runs write the line without its value."""
+"""No PESEL in the home's access log: the auditor's search and the enrolments' search box take
+one in their query strings (GET forms), and both servers `regca serve` runs write the line
+without its value."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ PESEL = "44051401359"
 def test_a_pesel_in_a_query_is_not_in_the_access_log(home, server):
     log = home.settings.log_dir / "access.log"
     with regca_serve(home.settings.home, workers=1, server=server) as (base, _):
-        for query in (f"pesel={PESEL}&teryt=0862011", f"teryt=&P%45SEL={PESEL}"):
+        for path in (f"/enrolments?q={PESEL}&page=2", f"/audit?pesel={PESEL}&teryt=0862011",
+                     f"/audit?teryt=&P%45SEL={PESEL}"):
             try:  # anonymous: redirected to the log-in page, and logged all the same
-                urllib.request.urlopen(f"{base}/audit?{query}", timeout=10).read()
+                urllib.request.urlopen(f"{base}{path}", timeout=10).read()
             except urllib.error.HTTPError:
                 pass
         deadline = time.monotonic() + 10
@@ -32,4 +34,5 @@ def test_a_pesel_in_a_query_is_not_in_the_access_log(home, server):
     lines = [line for line in text.splitlines() if "/audit?" in line]
     assert any("pesel=[redacted]&teryt=0862011" in line for line in lines)
     assert any("P%45SEL=[redacted]" in line for line in lines)
+    assert any("/enrolments?q=[redacted]&page=2" in line for line in text.splitlines())
     assert PESEL not in text

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import make_csr
-from webclient import PASSWORD, Visitor, add_staff, pickup_code
+from webclient import PASSWORD, Visitor, add_staff, issued_serials, pickup_code
 
 from ra.users import create_user
 from regca.wsgi import create_app
@@ -59,8 +59,9 @@ def enrolled(web):
     v = login(web, "druk_a")
     r = v.post("/enrolments/new", {"kind": "resident", "organization_teryt": JST,
                                    "revocation_password": "haslo-do-uniewaznienia", **APPLICANT})
-    assert r.status_code == 200, r.text
-    return r.text, int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
+    assert r.status_code == 303, r.text
+    page = v.get(r.headers["Location"]).text
+    return page, int(re.search(r'href="/enrolments/(\d+)"', page)[1])
 
 
 def _sealed(page: str, form_id: str) -> str:
@@ -99,8 +100,10 @@ def test_handover_protocol_lists_the_certificates_without_the_pesel(web, enrolle
     r = v.post(f"/enrolments/{enrolment_id}/csr",
                {"profile": "resident-signing", "csr": (io.BytesIO(make_csr()), "req.pem")},
                form_page=f"/enrolments/{enrolment_id}")
-    serial = re.search(r"<code>([0-9a-f]+)</code>", r.text)[1]
-    assert f"/enrolments/{enrolment_id}/protokol.pdf" in r.text
+    assert r.status_code == 303, r.text
+    page = v.get(r.headers["Location"]).text
+    serial = issued_serials(page)[0]
+    assert f"/enrolments/{enrolment_id}/protokol.pdf" in page
     text = pdf_text(v.get(f"/enrolments/{enrolment_id}/protokol.pdf"))
     assert f"Protokół wydania nr {enrolment_id}" in text
     assert serial in text and "resident-signing" in text and "druk_a" in text

@@ -182,13 +182,19 @@ def test_officer_renews_from_a_csr_on_the_enrolment_page(served, ra):
     old = _issued(ra, enrolment_id, "resident-signing", new_key())
     page = v.get(f"/enrolments/{enrolment_id}").text
     assert 'id="renew-h"' in page and f'value="{old.serial}"' in page
-    r = v.post(f"/enrolments/{enrolment_id}/renew",
-               {"renew-serial": old.serial,
-                "renew-csr": (io.BytesIO(make_csr(new_key())), "odnowienie.pem")},
-               form_page=f"/enrolments/{enrolment_id}")
-    assert r.status_code == 200, r.text
-    assert re.search(rf'id="renewed">Odnowiono certyfikat <code>{old.serial}</code>', r.text)
+    form = v.form_tokens(f"/enrolments/{enrolment_id}")
+
+    def renew_once_more():
+        return v.post(f"/enrolments/{enrolment_id}/renew", {
+            **form, "renew-serial": old.serial,
+            "renew-csr": (io.BytesIO(make_csr(new_key())), "odnowienie.pem")})
+    r = renew_once_more()
+    assert r.status_code == 303, r.text
+    page = v.get(r.headers["Location"]).text
+    assert re.search(rf'id="renewed">Odnowiono certyfikat <code>{old.serial}</code>', page)
     assert _status(served, old.serial) == "issued"
+    again = renew_once_more()  # the same form sent again (a double click): its first result
+    assert again.status_code == 303 and again.headers["Location"] == r.headers["Location"]
     nothing = v.post(f"/enrolments/{enrolment_id}/renew", {"renew-serial": old.serial},
                      form_page=f"/enrolments/{enrolment_id}")
     assert nothing.status_code == 400 and "dołącz plik CSR albo podaj PIN" in nothing.text

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from conftest import RESIDENT, make_home
 from tokens import MODULE, SO_PIN, SoftToken, make_token
-from webclient import Visitor, add_staff, pickup_code
+from webclient import Visitor, add_staff, issued_serials, record_enrolment
 
 from ca.store import certificates as cert_store
 from enrollment_web.web import WebSettings
@@ -47,17 +47,27 @@ def _second_token(token: SoftToken, label: str, pin: str = "654321") -> SoftToke
 
 
 def _enrol(officer: Visitor) -> int:
-    r = officer.post("/enrolments/new", {"kind": "resident", "organization_teryt": "0862011",
-                                         "revocation_password": "haslo-123456", **RESIDENT})
-    assert r.status_code == 200
-    return int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
+    return record_enrolment(officer, {"kind": "resident", "organization_teryt": "0862011",
+                                      "revocation_password": "haslo-123456", **RESIDENT})[0]
+
+
+def _followed(officer: Visitor, r):
+    """The result page a form's redirect leads to (the form page itself when it refused)."""
+    return officer.get(r.headers["Location"]) if r.status_code == 303 else r
 
 
 def _personalise(officer: Visitor, enrolment_id: int, label: str, pin: str,
                  profiles=BOTH):
-    return officer.post(f"/enrolments/{enrolment_id}/token",
-                        {"profiles": profiles, "token_label": label, "pin": pin},
-                        form_page=f"/enrolments/{enrolment_id}")
+    return _followed(officer, officer.post(
+        f"/enrolments/{enrolment_id}/token",
+        {"profiles": profiles, "token_label": label, "pin": pin},
+        form_page=f"/enrolments/{enrolment_id}"))
+
+
+def _report(officer: Visitor, token_id: int, state: str, form_state: str | None = None):
+    """A report, sent from its confirmation page (or another's, once this one is gone)."""
+    return officer.post(f"/tokens/{token_id}/report/{state}", {},
+                        form_page=f"/tokens/{token_id}/report/{form_state or state}")
 
 
 def _token_id(officer: Visitor, enrolment_id: int) -> int:
@@ -70,7 +80,7 @@ def test_officer_puts_signing_and_authentication_keys_on_one_token(station):
     enrolment_id = _enrol(officer)
     r = _personalise(officer, enrolment_id, token.label, token.pin)
     assert r.status_code == 200, r.text
-    serials = re.findall(r"<code>([0-9a-f]+)</code>", r.text)
+    serials = issued_serials(r.text)
     assert len(serials) == 2
     objects = token.objects()
     keys = {o["id"]: o for o in objects if o["kind"].startswith("Private Key")}
@@ -79,7 +89,9 @@ def test_officer_puts_signing_and_authentication_keys_on_one_token(station):
     for key_id, key in keys.items():
         assert "never extractable" in key["access"] and certs[key_id]["label"] == key["label"]
     page = officer.get(f"/tokens/{_token_id(officer, enrolment_id)}").text
-    assert 'id="token-state">active' in page
+    assert 'data-state="active">w użyciu' in page
+    found = officer.get("/enrolments", query_string={"q": token.label.lower()}).text
+    assert f'href="/enrolments/{enrolment_id}"' in found
     # the registry knows the token by its CK_TOKEN_INFO serial number, as pkcs11-tool shows it
     listed = subprocess.run(["pkcs11-tool", "--module", MODULE, "--list-token-slots"],
                             env=token.env, capture_output=True, text=True).stdout
@@ -96,7 +108,12 @@ def test_token_problem_is_shown_on_the_page_and_changes_nothing(station, case):
                      "Brak karty" if case == "absent_token" else token.label,
                      "000000" if case == "wrong_pin" else token.pin)
     assert r.status_code == 400 and 'role="alert"' in r.text
-    assert ("wrong PIN" if case == "wrong_pin" else "no token labelled") in r.text
+    assert ("Nieprawidłowy PIN tokenu" if case == "wrong_pin"
+            else "W czytniku nie ma tokenu o tej etykiecie") in r.text
+    field = "pin" if case == "wrong_pin" else "token_label"
+    assert re.search(rf'<input[^>]*aria-describedby="{field}-error"[^>]*aria-invalid="true"',
+                     r.text)
+    assert "wrong PIN" not in r.text and "no token labelled" not in r.text
     assert token.objects() == before
     assert "Jeszcze nie wydano certyfikatu" in officer.get(f"/enrolments/{enrolment_id}").text
 
@@ -105,16 +122,20 @@ def test_report_lost_revokes_the_tokens_certificates_for_key_compromise(station)
     ctx, officer, token = station
     enrolment_id = _enrol(officer)
     r = _personalise(officer, enrolment_id, token.label, token.pin)
-    serials = re.findall(r"<code>([0-9a-f]+)</code>", r.text)
+    serials = issued_serials(r.text)
     token_id = _token_id(officer, enrolment_id)
-    r = officer.post(f"/tokens/{token_id}/report/lost", {}, form_page=f"/tokens/{token_id}")
-    assert r.status_code == 302
-    assert 'id="token-state">lost' in officer.get(f"/tokens/{token_id}").text
+    confirm = officer.get(f"/tokens/{token_id}/report/lost").text
+    assert "utrata lub kompromitacja klucza" in confirm and "keyCompromise" not in confirm
+    assert all(serial in confirm for serial in serials)
+    r = _report(officer, token_id, "lost")
+    assert r.status_code == 303
+    page = officer.get(r.headers["Location"]).text
+    assert 'data-state="lost">utracony' in page and "certyfikaty unieważniono" in page
     with ctx.db.reading() as s:
         rows = [cert_store.get(s, serial) for serial in serials]
     assert [(row.status, row.revocation_reason) for row in rows] == [
         ("revoked", "keyCompromise")] * 2
-    again = officer.post(f"/tokens/{token_id}/report/lost", {}, form_page=f"/tokens/{token_id}")
+    again = _report(officer, token_id, "lost", form_state="destroyed")
     assert again.status_code == 409
 
 
@@ -123,15 +144,15 @@ def test_unblock_with_so_pin_sets_a_new_user_pin(station):
     enrolment_id = _enrol(officer)
     _personalise(officer, enrolment_id, token.label, token.pin, ["resident-signing"])
     token_id = _token_id(officer, enrolment_id)
-    officer.post(f"/tokens/{token_id}/report/blocked", {}, form_page=f"/tokens/{token_id}")
+    _report(officer, token_id, "blocked")
     wrong = officer.post(f"/tokens/{token_id}/unblock", {"so_pin": "11111111",
                                                           "new_pin": "2468"},
                          form_page=f"/tokens/{token_id}")
-    assert wrong.status_code == 400 and "wrong SO PIN" in wrong.text
+    assert wrong.status_code == 400 and "Nieprawidłowy PIN SO" in wrong.text
     r = officer.post(f"/tokens/{token_id}/unblock", {"so_pin": SO_PIN, "new_pin": "2468"},
                      form_page=f"/tokens/{token_id}")
-    assert r.status_code == 302
-    assert 'id="token-state">active' in officer.get(f"/tokens/{token_id}").text
+    assert r.status_code == 303
+    assert 'data-state="active"' in officer.get(f"/tokens/{token_id}").text
     renewed = SoftToken(token.conf, token.label, "2468")
     assert any(o["kind"].startswith("Private Key") for o in renewed.objects())
     with pytest.raises(subprocess.CalledProcessError):
@@ -142,16 +163,16 @@ def test_replace_moves_the_profiles_to_a_new_token(station):
     ctx, officer, token = station
     enrolment_id = _enrol(officer)
     r = _personalise(officer, enrolment_id, token.label, token.pin)
-    old_serials = re.findall(r"<code>([0-9a-f]+)</code>", r.text)
+    old_serials = issued_serials(r.text)
     token_id = _token_id(officer, enrolment_id)
     spare = _second_token(token, "Karta 2")
     r = officer.post(f"/tokens/{token_id}/replace",
                      {"token_label": spare.label, "pin": spare.pin},
                      form_page=f"/tokens/{token_id}")
-    assert r.status_code == 302, re.findall(r'role="alert"><p>([^<]*)', r.text)
-    new_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert r.status_code == 303, re.findall(r'role="alert"><p>([^<]*)', r.text)
+    new_id = int(re.search(r"/tokens/(\d+)", r.headers["Location"])[1])
     assert new_id != token_id
-    assert 'id="token-state">replaced' in officer.get(f"/tokens/{token_id}").text
+    assert 'data-state="replaced"' in officer.get(f"/tokens/{token_id}").text
     labels = {o["label"] for o in spare.objects() if o["kind"].startswith("Private Key")}
     assert labels == set(BOTH)
     with ctx.db.reading() as s:
@@ -162,32 +183,31 @@ def test_renew_on_the_same_token_keeps_old_key_beside_the_new(station):
     ctx, officer, token = station
     enrolment_id = _enrol(officer)
     r = _personalise(officer, enrolment_id, token.label, token.pin, ["resident-signing"])
-    old_serial = re.findall(r"<code>([0-9a-f]+)</code>", r.text)[0]
+    old_serial = issued_serials(r.text)[0]
     token_id = _token_id(officer, enrolment_id)
     r = officer.post(f"/tokens/{token_id}/renew",
                      {"renew-token_label": token.label, "renew-pin": token.pin},
                      form_page=f"/tokens/{token_id}")
-    assert r.status_code == 302, r.text
+    assert r.status_code == 303, r.text
     labels = sorted(o["label"] for o in token.objects() if o["kind"].startswith("Private Key"))
     assert labels == ["resident-signing", "resident-signing-2"]
     with ctx.db.reading() as s:
         assert cert_store.get(s, old_serial).revocation_reason == "superseded"
     page = officer.get(f"/tokens/{token_id}").text
-    assert 'id="token-state">active' in page and page.count("<code>") == 2
+    assert 'data-state="active"' in page and page.count('<code class="wrap">') == 2
 
 
 def test_resident_collects_a_token_certificate_with_the_pickup_code(station):
     ctx, officer, token = station
-    r = officer.post("/enrolments/new", {"kind": "resident", "organization_teryt": "0862011",
-                                         "revocation_password": "haslo-123456", **RESIDENT})
-    code = pickup_code(r.text)
-    enrolment_id = int(re.search(r'href="/enrolments/(\d+)"', r.text)[1])
+    enrolment_id, code = record_enrolment(officer, {
+        "kind": "resident", "organization_teryt": "0862011",
+        "revocation_password": "haslo-123456", **RESIDENT})
     _personalise(officer, enrolment_id, token.label, token.pin, ["resident-signing"])
     resident = Visitor(officer.client.application, ctx)
     resident.pickup(code)
     page = resident.get("/my").text
     serial = re.search(r"<code>([0-9a-f]+)</code>", page)[1]
-    assert "resident-signing" in page
+    assert "Podpis mieszkańca" in page
     assert resident.get(f"/my/certificates/{serial}.p7b").status_code == 200
 
 
@@ -206,10 +226,11 @@ def _letter_puk(officer: Visitor, page: str) -> str:
 def test_blank_token_is_initialised_and_its_so_pin_printed_not_shown(station):
     ctx, officer, token = station
     enrolment_id = _enrol(officer)
-    r = officer.post(f"/enrolments/{enrolment_id}/token",
-                     {"profiles": ["resident-signing"], "token_label": "Nowa karta",
-                      "pin": "4321", "initialise": "y"},
-                     form_page=f"/enrolments/{enrolment_id}")
+    r = _followed(officer, officer.post(f"/enrolments/{enrolment_id}/token",
+                                        {"profiles": ["resident-signing"],
+                                         "token_label": "Nowa karta", "pin": "4321",
+                                         "initialise": "y"},
+                                        form_page=f"/enrolments/{enrolment_id}"))
     assert r.status_code == 200, r.text
     so_pin = _letter_puk(officer, r.text)
     assert so_pin not in r.text
@@ -220,12 +241,12 @@ def test_blank_token_is_initialised_and_its_so_pin_printed_not_shown(station):
     assert so_pin not in officer.get(f"/tokens/{token_id}").text
     r = officer.post(f"/tokens/{token_id}/unblock", {"so_pin": so_pin, "new_pin": "8642"},
                      form_page=f"/tokens/{token_id}")
-    assert r.status_code == 302
+    assert r.status_code == 303
     again = officer.post(f"/enrolments/{enrolment_id}/token",
                          {"profiles": ["resident-signing"], "token_label": "Nowa karta",
                           "pin": "4321", "initialise": "y"},
                          form_page=f"/enrolments/{enrolment_id}")
-    assert again.status_code == 400 and "already initialised" in again.text
+    assert again.status_code == 400 and "jest już zainicjowany" in again.text
 
 
 def test_full_token_is_named_on_the_page_and_changes_nothing(home, tmp_path):
@@ -250,7 +271,7 @@ def test_full_token_is_named_on_the_page_and_changes_nothing(home, tmp_path):
                 pass
         r = _personalise(officer, enrolment_id, token.label, token.pin)
         (store / "tokens" / "filler").unlink()
-        assert r.status_code == 400 and "is full" in r.text and 'role="alert"' in r.text
+        assert r.status_code == 400 and "nie ma miejsca" in r.text and 'role="alert"' in r.text
         assert token.objects() == before
         assert "Jeszcze nie wydano" in officer.get(f"/enrolments/{enrolment_id}").text
     finally:

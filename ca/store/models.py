@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -382,3 +383,24 @@ class PublishedCrlDocument(Base):
     number: Mapped[int] = mapped_column(Integer)
     this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# -- form submissions (migration 0024) -----------------------------------------------------------
+
+__all__ += ["FormSubmission"]
+
+
+class FormSubmission(Base):
+    """One submitted web form, by the idempotency key the page rendered into it: a second
+    submission of the same form finds this row and shows ``result`` instead of acting again.
+    ``result`` is None while the first is still being handled; ``payload`` is what the result
+    page shows (JSON; the web encrypts any secret in it). Rows are pruned after a day."""
+
+    __tablename__ = "form_submissions"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    result: Mapped[str | None] = mapped_column(String(500))
+    payload: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_form_submissions_created", "created_at"),)
