@@ -22,7 +22,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 __all__ = ["LoginForm", "TotpForm", "ApplicantForm", "CsrForm", "TokenForm", "PickupForm",
            "RevokeForm", "ResidentRevokeForm", "AuditFilterForm", "OrganizationForm",
-           "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm", "UserForm"]
+           "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm", "UserForm",
+           "NewPasswordForm"]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -123,3 +124,9 @@ class UserForm(FlaskForm):
                                         ("administrator", "administrator")])
     organizations = MultiCheckboxField("organizations", choices=[])
     password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+    repeat = PasswordField("repeat", validators=[DataRequired(), Length(max=200)])
+

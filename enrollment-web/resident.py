@@ -11,17 +11,16 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
 from ca.errors import RegCAError, Unauthorized
 from ca.serials import parse_serial
-from enrollment_web.auth import current_actor, require
+from enrollment_web.auth import begin_session, current_actor, end_session, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm
 from enrollment_web.i18n import t
-from enrollment_web.services import authority, store
+from enrollment_web.services import authority, sessions, store
 from ra import certificates
 from ra import enrolment as enrol
 
@@ -46,10 +45,7 @@ def pickup():
                 "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
                 "The pickup code is not valid or was already used. An officer can give you a "
                 "new one.")), 401
-        lang = session.get("lang")
-        session.clear()
-        session.update(lang=lang, resident_enrolment=enrolment_id)
-        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
+        begin_session(sessions().open_resident(enrolment_id))
         return redirect(url_for("resident.mine"))
     return render_template("pickup.html", form=form, error=None), (
         400 if form.is_submitted() else 200)
@@ -105,5 +101,5 @@ def revoke(serial: str):
 
 @bp.route("/my/logout", methods=["POST"])
 def leave():
-    session.pop("resident_enrolment", None)
+    end_session()
     return redirect(url_for("public.index"))

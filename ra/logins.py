@@ -21,7 +21,7 @@ from ra.authority import Reader, Recorder, RegistrationAuthority
 from ra.users import password_hasher
 
 __all__ = ["StaffLogin", "LockedOut", "check_password", "check_totp", "start_totp",
-           "confirm_totp", "totp_uri", "logout", "MAX_FAILURES", "LOCKOUT"]
+           "confirm_totp", "totp_uri", "MAX_FAILURES", "LOCKOUT"]
 
 MAX_FAILURES = 5
 LOCKOUT = dt.timedelta(minutes=15)
@@ -148,9 +148,3 @@ def confirm_totp(ra: RegistrationAuthority, username: str, secret: str, code: st
 
 def totp_uri(username: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="RegCA")
-
-
-def logout(ra: RegistrationAuthority, actor: str) -> None:
-    """The end of a session, staff's or a resident's, for the audit trail."""
-    with ra.db.transaction() as s:
-        ra.audit(s, Event(actor=actor, action="logout", object=actor))

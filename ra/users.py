@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError
 
 from ca.audit import Event
@@ -13,18 +14,31 @@ from ca.store import accounts
 from ca.store.models import User
 from ra.authority import Reader, Recorder
 
-__all__ = ["ROLES", "StaffMember", "create_user", "list_staff", "password_hasher"]
+__all__ = ["ROLES", "StaffMember", "create_user", "list_staff", "password_hasher",
+           "validate_password", "password_matches"]
 
 ROLES = ("administrator", "officer", "auditor")
+MIN_PASSWORD = 12
 password_hasher = PasswordHasher()
+
+
+def validate_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise Malformed(f"password: at least {MIN_PASSWORD} characters")
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    try:
+        return password_hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def create_user(ra: Recorder, username: str, password: str, role: str,
                 organizations: list[str] = (), actor: str = "operator") -> None:
     if role not in ROLES:
         raise Malformed(f"role: {role!r} is not one of {', '.join(ROLES)}")
-    if len(password) < 12:
-        raise Malformed("password: at least 12 characters")
+    validate_password(password)
     try:
         with ra.db.transaction() as s:
             if accounts.get_user(s, username) is not None:
