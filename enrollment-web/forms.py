@@ -23,7 +23,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 __all__ = ["LoginForm", "TotpForm", "ApplicantForm", "CsrForm", "TokenForm", "PickupForm",
            "RevokeForm", "ResidentRevokeForm", "AuditFilterForm", "OrganizationForm",
            "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm", "UserForm",
-           "NewPasswordForm"]
+           "NewPasswordForm", "RoleForm", "ApiKeyForm"]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -130,3 +130,16 @@ class NewPasswordForm(FlaskForm):
     password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
     repeat = PasswordField("repeat", validators=[DataRequired(), Length(max=200)])
 
+
+class RoleForm(FlaskForm):
+    """A staff member's role and JST; the choices are filled in by the view."""
+
+    role = SelectField("role", choices=[("officer", "officer"), ("auditor", "auditor"),
+                                        ("administrator", "administrator")])
+    organizations = MultiCheckboxField("organizations", choices=[])
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField("name", validators=[DataRequired(), Length(max=200)])
+    scopes = MultiCheckboxField("scopes", choices=[], validators=[DataRequired()])
+    organization = SelectField("organization", choices=[], default="")

@@ -172,14 +172,19 @@ class WebSessions:
         session of theirs ended, this one signed in."""
         key = _digest(token)
         validate_password(password)
+        with self._ra.db.reading() as s:  # argon2id takes a while: not under the write lock
+            row = store.get(s, key)
+            user = accounts.get_user(s, row.username) if row and row.username else None
+            current = user.password_hash if user else None
+        if current is not None and password_matches(current, password):
+            raise Malformed("password: choose a password other than the temporary one")
+        hashed = password_hasher.hash(password)
         with self._ra.db.transaction() as s:
             row = store.get(s, key)
             if row is None or row.username is None or row.stage != "new_password":
                 raise Unauthorized("the session has ended; log in again")
             user = accounts.get_user(s, row.username)
-            if password_matches(user.password_hash, password):
-                raise Malformed("password: choose a password other than the temporary one")
-            user.password_hash = password_hasher.hash(password)
+            user.password_hash = hashed
             user.must_change_password = False
             row.stage = "ok"
             ended = store.remove_of_user(s, row.username, keep=key)
