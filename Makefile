@@ -7,7 +7,7 @@ HOME_DIR ?= $(or $(REGCA_HOME),var/demo)
 LOCK   := requirements.lock
 TOOLS  := .venv-tools/bin
 APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium postgresql-client \
-                libnss3-tools gnutls-bin
+                libnss3-tools gnutls-bin fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install run test system-packages bench clean lock audit fuzz
@@ -15,7 +15,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 install: system-packages $(BIN)/regca
 
 # Debian packages: SoftHSM2 (the embedded HSM), OpenSC (pkcs11-tool), poppler (pdfsig), xmlsec1,
-# Chromium (browser tests), NSS tools (certutil, vfychain) and GnuTLS (ocsptool): other judges.
+# Chromium (browser tests), NSS tools (certutil, vfychain) and GnuTLS (ocsptool): other judges;
+# DejaVu fonts: the Polish letters of the printable PDFs (enrollment-web/printables.py).
 system-packages:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -17,6 +17,7 @@ from ca.errors import ConfigurationError, TokenOffline
 __all__ = [
     "POLICIES_DIR", "HSM_CONFIG_DIR", "shipped_dir", "TokenConfig", "KeyConfig", "HsmConfig",
     "Settings", "default_home", "load_settings", "write_settings", "write_softhsm_conf",
+    "SmtpConfig", "DEFAULT_NOTICE_DAYS",
 ]
 
 
@@ -113,6 +114,26 @@ class HsmConfig:
 
 
 @dataclass(frozen=True)
+class SmtpConfig:
+    """``[smtp]``: the server the jobs process hands e-mails to (expiry notices, ra/mail.py).
+    ``password_file`` (relative to the home) holds the password, so regca.toml holds none."""
+
+    host: str
+    port: int
+    sender: str  # the ``from`` key: the envelope and header sender
+    starttls: bool = False
+    user: str | None = None
+    password_file: Path | None = None
+    timeout: float = 30.0
+
+    def password(self) -> str | None:
+        return self.password_file.read_text().strip() if self.password_file else None
+
+
+DEFAULT_NOTICE_DAYS = (30, 14, 3)  # days before notAfter (issue 18); [expiry_notices] days
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     public_url: str
@@ -122,6 +143,8 @@ class Settings:
     pending_grace_seconds: int
     operator: dict
     cps_url: str | None = None
+    smtp: SmtpConfig | None = None  # None: no e-mail is sent
+    expiry_notice_days: tuple[int, ...] = DEFAULT_NOTICE_DAYS
 
     @property
     def config_file(self) -> Path:
@@ -216,6 +239,47 @@ def _cps_url(raw: dict) -> str | None:
     return value
 
 
+def _parse_smtp(home: Path, raw) -> SmtpConfig | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigurationError("smtp: expected a table")
+    port = raw.get("port", 25)
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigurationError(f"smtp.port: expected 1..65535, got {port!r}")
+    sender = _require(raw, "from", "smtp")
+    if "@" not in sender or any(c in sender for c in "\r\n"):
+        raise ConfigurationError(f"smtp.from: {sender!r} is not an e-mail address")
+    starttls = raw.get("starttls", False)
+    if not isinstance(starttls, bool):
+        raise ConfigurationError(f"smtp.starttls: expected true or false, got {starttls!r}")
+    user, password_file = raw.get("user"), raw.get("password_file")
+    if user is not None and not isinstance(user, str):
+        raise ConfigurationError(f"smtp.user: expected str, got {user!r}")
+    if (user is None) != (password_file is None):
+        raise ConfigurationError("smtp: give user and password_file together, or neither")
+    path = None
+    if password_file is not None:
+        path = home / str(password_file)
+        if not path.is_file():
+            raise ConfigurationError(f"smtp.password_file: {path} does not exist")
+    timeout = raw.get("timeout", 30)
+    if not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ConfigurationError(f"smtp.timeout: expected seconds > 0, got {timeout!r}")
+    return SmtpConfig(_require(raw, "host", "smtp"), port, sender, starttls, user, path,
+                      float(timeout))
+
+
+def _notice_days(raw) -> tuple[int, ...]:
+    days = (raw or {}).get("days", list(DEFAULT_NOTICE_DAYS))
+    if (not isinstance(days, list) or not days
+            or not all(isinstance(d, int) and 0 < d <= 365 for d in days)
+            or len(set(days)) != len(days)):
+        raise ConfigurationError(f"expiry_notices.days: expected distinct whole days 1..365, "
+                                 f"got {days!r}")
+    return tuple(sorted(days, reverse=True))
+
+
 def load_settings(home: Path) -> Settings:
     """Read ``home/regca.toml``; the environment may override the database URL."""
     home = home.resolve()
@@ -238,6 +302,8 @@ def load_settings(home: Path) -> Settings:
         pending_grace_seconds=int(raw.get("pending_grace_seconds", 300)),
         operator=_parse_operator(raw.get("operator", {})),
         cps_url=_cps_url(raw),
+        smtp=_parse_smtp(home, raw.get("smtp")),
+        expiry_notice_days=_notice_days(raw.get("expiry_notices")),
     )
 
 

@@ -13,7 +13,8 @@ __all__ = [
     "RegCAError", "Malformed", "InvalidSubject", "BadCSR", "WeakKey", "BlockedKey", "KeyInUse",
     "UnknownProfile",
     "NotFound", "AlreadyRevoked", "Unauthorized", "Forbidden", "Conflict", "AlreadyInitialised",
-    "PayloadTooLarge", "Unprocessable", "TooManyRequests", "ConfigurationError", "HsmUnavailable",
+    "PayloadTooLarge", "Unprocessable", "TooManyRequests", "BackedOff", "ConfigurationError",
+    "HsmUnavailable",
     "DependencyUnavailable", "KeyMismatch", "TokenOffline",
 ]
 
@@ -118,6 +119,18 @@ class TooManyRequests(RegCAError):
     """The caller is over an agreed limit (a JST's monthly quota, say) until it resets."""
 
     code = "quota_exceeded"
+
+
+class BackedOff(TooManyRequests):
+    """Too many wrong guesses of a secret (password, one-time code, pickup code, revocation
+    password) from this source or at this account: refused unread until ``retry_after``
+    seconds have passed."""
+
+    code = "backed_off"
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed attempts; try again in {retry_after} s")
+        self.retry_after = retry_after
 
 
 # -- the service's own faults ------------------------------------------------------------------

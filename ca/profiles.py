@@ -60,6 +60,9 @@ class Profile:
     ocsp_nocheck: bool = False
     # May the same subject certify the same public key again (a renewal)? Another subject never.
     key_renewal: bool = False
+    # Does a renewal keep the key (true) or make a new one (false)? Keeping it needs
+    # key_renewal: the CA must be willing to certify the same key again (ra/renewal.py).
+    renewal_same_key: bool = False
 
     def __post_init__(self):
         where = f"profile {self.name}"
@@ -82,6 +85,9 @@ class Profile:
         if self.is_ca and "key_cert_sign" not in self.key_usage:
             raise ValueError(f"{where}: a CA profile needs key_cert_sign (RFC 5280 §4.2.1.3)")
         self._check_policies(where)
+        if self.renewal_same_key and not self.key_renewal:
+            raise ValueError(f"{where}: renewal_same_key needs key_renewal = true (a renewal "
+                             "with the same key certifies that key again)")
 
     def _check_policies(self, where: str) -> None:
         for oid in self.policy_oids:

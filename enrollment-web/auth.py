@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from flask import (
     Blueprint,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -20,8 +19,9 @@ from flask import (
     url_for,
 )
 
-from ca.errors import Malformed, RegCAError
+from ca.errors import BackedOff, Malformed, RegCAError
 from enrollment_web.forms import LoginForm, NewPasswordForm, TotpForm
+from enrollment_web.guessing import backed_off_page, client_source
 from enrollment_web.i18n import t
 from enrollment_web.services import authority, sessions
 from ra import logins
@@ -129,10 +129,6 @@ def require(*roles: str):
 
 
 
-def _limited() -> bool:
-    return not current_app.config["LOGIN_LIMITER"].allow(request.remote_addr or "?")
-
-
 def _home_for(role: str) -> str:
     return {"administrator": "admin.index", "officer": "officer.enrolments",
             "auditor": "auditor.events"}[role]
@@ -164,20 +160,18 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        if _limited():
-            return render_template("login.html", form=form, error=t(
-                "Zbyt wiele prób logowania. Spróbuj ponownie za minutę.",
-                "Too many log-in attempts. Try again in a minute.")), 429
         try:
-            who = logins.check_password(authority(), form.username.data, form.password.data)
-            token = sessions().open_staff(who.username)
+            who = logins.check_password(authority(), form.username.data, form.password.data,
+                                        client_source())
+            token = sessions().open_staff(who.username)  # a disabled user: as a wrong password
         except RegCAError as exc:
-            error = t("Nieprawidłowa nazwa użytkownika lub hasło.",
-                      "Wrong user name or password.")
-            if exc.code == "locked_out":
-                error = t("Konto zablokowane na 15 minut po zbyt wielu nieudanych próbach.",
-                          "Account locked for 15 minutes after too many failed attempts.")
-            return render_template("login.html", form=form, error=error), 401
+            # the page never echoes the name: a known and an unknown one get the same bytes
+            form.username.data = None
+            if isinstance(exc, BackedOff):
+                return backed_off_page(exc, "login.html", form=form)
+            return render_template("login.html", form=form, error=t(
+                "Nieprawidłowa nazwa użytkownika lub hasło.",
+                "Wrong user name or password.")), 401
         begin_session(token)
         return _onwards(_state())
     status = 400 if form.is_submitted() else 200
@@ -191,13 +185,11 @@ def totp():
         return redirect(url_for("auth.login"))
     form = TotpForm()
     if form.validate_on_submit():
-        if _limited():
-            abort(429)
         try:
-            logins.check_totp(authority(), state.username, form.code.data)
+            logins.check_totp(authority(), state.username, form.code.data, client_source())
         except RegCAError as exc:
-            if exc.code == "locked_out":
-                end_session()
+            if isinstance(exc, BackedOff):
+                return backed_off_page(exc, "totp.html", form=form)
             return render_template("totp.html", form=form, error=t(
                 "Nieprawidłowy kod jednorazowy.", "Wrong one-time code.")), 401
         return _advance("totp")

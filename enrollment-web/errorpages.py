@@ -12,15 +12,18 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ca.errors import (
+    BackedOff,
     Conflict,
     Forbidden,
     Malformed,
     NotFound,
     PayloadTooLarge,
     RegCAError,
+    TooManyRequests,
     Unauthorized,
     Unprocessable,
 )
+from enrollment_web.guessing import wait_message
 from enrollment_web.i18n import t
 from ra.token import TokenError
 
@@ -37,6 +40,7 @@ _STATUS: tuple[tuple[type[RegCAError], int], ...] = (
     (PayloadTooLarge, 413),
     (Malformed, 400),
     (Unprocessable, 400),
+    (TooManyRequests, 429),
 )
 _NOT_ABOUT_THE_FORM = (Forbidden, NotFound)
 _SERVICE_FAULT = 503  # the HSM, configuration, a dependency, or a bare RegCAError: try later
@@ -72,6 +76,9 @@ def install_error_pages(app: Flask) -> None:
 
     @app.errorhandler(RegCAError)
     def _regca(exc: RegCAError):
+        if isinstance(exc, BackedOff):  # RFC 6585 §4: say when to come back
+            body, status = error_page(429, wait_message(exc))
+            return body, status, {"Retry-After": str(exc.retry_after)}
         return error_page(status_of(exc), exc.message)
 
     @app.errorhandler(HTTPException)

@@ -16,6 +16,7 @@ from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
 from enrollment_web.i18n import t
+from enrollment_web.printouts import sealed_pin_letter
 from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
@@ -87,7 +88,8 @@ def _detail(enrolment_id: int, status: int = 200, **extra):
     return render_template("enrolment.html", e=e, certs=certs, tokens=tokens,
                            org=_org_names().get(e.organization_teryt, ""), csr_form=csr_form,
                            token_form=token_form, revoke_form=revoke_form,
-                           code_form=EmptyForm(formdata=None), **extra), status
+                           code_form=EmptyForm(formdata=None),
+                           pickup=enrol.pickup_code(authority(), e), **extra), status
 
 
 @bp.route("/enrolments/<int:enrolment_id>")
@@ -138,11 +140,15 @@ def personalise(enrolment_id: int):
     except RegCAError as exc:
         status = form_status(exc)
         message = exc.message
+        letter = None
         if so_pin:  # initialised, then refused: the SO PIN must not be lost with the page
-            message += t(f" Token został zainicjowany; PIN SO: {so_pin}.",
-                         f" The token was initialised; SO PIN: {so_pin}.")
-        return _detail(enrolment_id, status, token_form=form, token_error=message)
-    return render_template("issued.html", e=e, token=token, so_pin=so_pin,
+            message += t(" Token został zainicjowany; wydrukuj list z kodami PIN i PUK.",
+                         " The token was initialised; print the PIN and PUK letter.")
+            letter = sealed_pin_letter(e.id, ref.label, form.pin.data, so_pin)
+        return _detail(enrolment_id, status, token_form=form, token_error=message,
+                       pin_letter=letter)
+    letter = sealed_pin_letter(e.id, ref.label, form.pin.data, so_pin) if so_pin else None
+    return render_template("issued.html", e=e, token=token, pin_letter=letter,
                            items=[(d.issued.serial, d.profile) for d in done], pem=None)
 
 
@@ -154,7 +160,8 @@ def pickup_code(enrolment_id: int):
     actor = current_actor()
     code = enrol.new_pickup_code(authority(), enrolment_id, actor.audit_name, actor.orgs)
     e = enrol.visible(store(), enrolment_id, actor.orgs)
-    return render_template("enrolment_recorded.html", e=e, code=code)
+    return render_template("enrolment_recorded.html", e=e, code=code,
+                           pickup_days=authority().settings.pickup_validity.days)
 
 
 @bp.route("/certificates/<serial>/revoke", methods=["POST"])

@@ -7,18 +7,17 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     redirect,
     render_template,
-    request,
     url_for,
 )
 
-from ca.errors import RegCAError, Unauthorized
+from ca.errors import BackedOff, RegCAError, Unauthorized
 from ca.serials import parse_serial
 from enrollment_web.auth import begin_session, current_actor, end_session, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm
+from enrollment_web.guessing import backed_off_page, client_source, wait_message
 from enrollment_web.i18n import t
 from enrollment_web.services import authority, sessions, store
 from ra import certificates
@@ -36,11 +35,17 @@ _FORMATS = {"pem": "application/x-pem-file", "der": "application/pkix-cert",
 def pickup():
     form = PickupForm()
     if form.validate_on_submit():
-        if not current_app.config["PICKUP_LIMITER"].allow(request.remote_addr or "?"):
-            abort(429)
         try:
-            enrolment_id = enrol.redeem_pickup(authority(), form.code.data)
-        except RegCAError:
+            enrolment_id = enrol.redeem_pickup(authority(), form.code.data, client_source())
+        except RegCAError as exc:
+            if isinstance(exc, BackedOff):
+                return backed_off_page(exc, "pickup.html", form=form)
+            if isinstance(exc, enrol.PickupExpired):
+                return render_template("pickup.html", form=form, error=t(
+                    "Kod odbioru wygasł. Nowy kod wyda urzędnik w urzędzie, w którym "
+                    "złożono wniosek.",
+                    "The pickup code has expired. An officer at the office where you applied "
+                    "can give you a new one.")), 401
             return render_template("pickup.html", form=form, error=t(
                 "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
                 "The pickup code is not valid or was already used. An officer can give you a "
@@ -90,7 +95,11 @@ def revoke(serial: str):
         return mine(400, revoke_error=t("Podaj hasło do unieważnienia.",
                                         "Give the revocation password."))
     try:
-        certificates.revoke(authority(), caller, serial, "unspecified", password=form.password.data)
+        certificates.revoke(authority(), caller, serial, "unspecified", password=form.password.data,
+                            source=client_source())
+    except BackedOff as exc:
+        page, status = mine(429, revoke_error=wait_message(exc))
+        return page, status, {"Retry-After": str(exc.retry_after)}
     except RegCAError as exc:
         status = form_status(exc)
         message = (t("Nieprawidłowe hasło do unieważnienia.", "Wrong revocation password.")

@@ -28,7 +28,6 @@ from enrollment_web.auth import current_actor
 from enrollment_web.errorpages import install_error_pages
 from enrollment_web.forms import EmptyForm
 from enrollment_web.i18n import current_language, remember_language, t
-from enrollment_web.ratelimit import RateLimiter
 from ra.authority import RegistrationAuthority
 from ra.sessions import Lifetimes, WebSessions
 
@@ -116,9 +115,14 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     in) and a read-only view of the store (they read through it); built by regca/roles.py."""
     from enrollment_web.admin import bp as admin_bp
     from enrollment_web.auditor import bp as auditor_bp
+    from enrollment_web.bulk_enrolment import bp as bulk_bp
+    from enrollment_web.expiring import bp as expiring_bp
     from enrollment_web.officer import bp as officer_bp
+    from enrollment_web.printouts import bp as printouts_bp
+    from enrollment_web.renewal import bp as renewal_bp
     from enrollment_web.resident import bp as resident_bp
     from enrollment_web.tokens import bp as tokens_bp
+    from enrollment_web.totp_qr import bp as totp_qr_bp
 
     app = Flask("enrollment_web", template_folder=str(Path(__file__).parent / "templates"),
                 static_folder=str(Path(__file__).parent / "static"))
@@ -135,8 +139,6 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
         PERMANENT_SESSION_LIFETIME=settings.lifetimes.absolute,
         SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=256 * 1024,
-        LOGIN_LIMITER=RateLimiter(20, 60),
-        PICKUP_LIMITER=RateLimiter(10, 60),
     )
     app.config.update(config)
     app.session_interface = _SessionCookie()
@@ -145,6 +147,9 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     CSRFProtect(app)
     for bp in (public, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
+        app.register_blueprint(bp)
+    # a registration office's day (issue 18)
+    for bp in (bulk_bp, expiring_bp, printouts_bp, renewal_bp, totp_qr_bp):
         app.register_blueprint(bp)
     install_error_pages(app)
 

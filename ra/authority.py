@@ -24,6 +24,8 @@ from ca.services import IssuingCa
 from ca.store import audit as audit_store
 from ca.store.db import Database
 from ca.transparency import LogReader
+from ra.backoff import Backoff
+from ra.settings import RaSettings
 
 __all__ = ["RegistrationAuthority", "Reader", "Recorder"]
 
@@ -53,13 +55,19 @@ class Recorder(Protocol):
 
 
 class RegistrationAuthority:
-    """The RA: its store, clock and profiles, the CA it asks to issue and revoke, and the
-    PESEL references its audit events and the auditor's searches use."""
+    """The RA: its store, clock and profiles, the CA it asks to issue and revoke, the PESEL
+    references its audit events and the auditor's searches use, and its own settings (pickup
+    codes' validity, the back-off of guessed secrets)."""
 
     def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, ca: IssuingCa,
-                 people: PersonRefs):
+                 people: PersonRefs, settings: RaSettings | None = None):
         self.db, self.clock, self.profiles, self.ca = db, clock, profiles, ca
         self.people = people
+        self.settings = settings or RaSettings()
+
+    @property
+    def backoff(self) -> Backoff:
+        return self.settings.backoff
 
     def now(self) -> dt.datetime:
         return self.clock.now()

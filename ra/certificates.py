@@ -91,12 +91,13 @@ def show(ra: Reader, caller: Caller, serial: str) -> CertificateView:
 
 
 def revoke(ra: RegistrationAuthority, caller: Caller, serial: str, reason: str,
-           password: str | None = None) -> CertificateView:
+           password: str | None = None, source: str = "unknown") -> CertificateView:
     """Revoke for ``caller``. A resident proves the request with the revocation password set
-    at enrolment, and their revocation carries no reason of their choosing."""
+    at enrolment (guesses back off per ``source``, ``ra.backoff``), and their revocation
+    carries no reason of their choosing."""
     found = find_certificate(ra, caller, serial, REVOKE)
     if caller.enrolment is not None:
-        check_revocation_password(ra, caller.enrolment, found.row.serial, password)
+        check_revocation_password(ra, caller.enrolment, found.row.serial, password, source)
         reason = _RESIDENT_REASON
     row = ra.ca.revoke(RevocationRequest(found.row.serial, reason, caller.actor))
     return view_of(row, ra.now(), found.enrolment_id)

@@ -1,5 +1,6 @@
 """Enrolment at the desk: the applicant recorded, certificates issued for them (from a CSR or onto
-a token), and the resident's self-service secrets (pickup code, revocation password).
+a token), and the resident's self-service secrets (pickup code, revocation password). Both
+secrets are guarded by ``ra.backoff``; a pickup code also expires (``RaSettings``).
 
 Every function takes the caller's JST scope (``orgs``: the officer's JST, or None for roles
 that see every JST) and refuses what lies outside it, so the web layer decides nothing.
@@ -7,6 +8,7 @@ that see every JST) and refuses what lies outside it, so the web layer decides n
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -22,17 +24,26 @@ from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
+from ra.backoff import scopes
 from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ra.token import TokenRef, initialise_token
 from ra.users import password_hasher
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
-           "initialise_blank_token", "list_visible", "tokens_of"]
+           "initialise_blank_token", "list_visible", "tokens_of", "PickupExpired",
+           "PickupCode", "pickup_code"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
 _MIN_REVOCATION_PASSWORD = 8
+
+
+class PickupExpired(Unauthorized):
+    """The pickup code was right but is older than the home's validity: an officer gives a
+    new one."""
+
+    code = "pickup_expired"
 
 
 @dataclass(frozen=True)
@@ -183,7 +194,8 @@ def initialise_blank_token(ra: RegistrationAuthority, enrolment_id: int, ref: To
 
 def new_pickup_code(ra: RegistrationAuthority, enrolment_id: int, actor: str,
                     orgs: tuple[str, ...] | None) -> str:
-    """A fresh code (the old one stops working), e.g. when the resident lost the first."""
+    """A fresh code (the old one stops working), e.g. when the resident lost the first or let
+    it expire; shown once, audited."""
     code = _new_code()
     with ra.db.transaction() as s:
         e = store.get(s, enrolment_id, for_update=True)
@@ -191,36 +203,72 @@ def new_pickup_code(ra: RegistrationAuthority, enrolment_id: int, actor: str,
             raise NotFound(f"no enrolment {enrolment_id}")
         in_scope(orgs, e.organization_teryt)
         e.pickup_code_hash, e.pickup_used_at = _code_digest(code), None
+        e.pickup_issued_at = ra.now()
         ra.audit(s, Event(actor=actor, action="enrolment.pickup_code", object=f"enrolment:{e.id}",
                            organization_teryt=e.organization_teryt))
     return code
 
 
-def redeem_pickup(ra: RegistrationAuthority, code: str) -> int:
-    """Exchange a pickup code for the resident's enrolment, once: a second use is refused."""
+@dataclass(frozen=True)
+class PickupCode:
+    """Where an enrolment's current pickup code is in its life, as the officer's page shows
+    it: ``lapsed`` once ``valid_until`` has passed unused (an officer gives a new one)."""
+
+    given: bool
+    used: bool
+    valid_until: dt.datetime | None
+    lapsed: bool
+
+
+def pickup_code(ra: RegistrationAuthority, e: Enrolment) -> PickupCode:
+    if e.pickup_code_hash is None:
+        return PickupCode(False, False, None, False)
+    until = (e.pickup_issued_at or e.created_at) + ra.settings.pickup_validity
+    used = e.pickup_used_at is not None
+    return PickupCode(True, used, until, not used and ra.now() >= until)
+
+
+def redeem_pickup(ra: RegistrationAuthority, code: str, source: str) -> int:
+    """Exchange a pickup code for the resident's enrolment, once and before it expires; a
+    source that guessed wrong too often is refused (BackedOff) before the code is looked up."""
+    found = scopes("pickup", source)
+    now = ra.now()
+    with ra.reading() as s:
+        ra.backoff.check(s, now, found)
     with ra.db.transaction() as s:
         e = store.by_pickup_hash(s, _code_digest(code or ""))
-        if e is None or e.pickup_used_at is not None:
-            ra.audit(s, Event(actor="resident", action="pickup.redeem", object="enrolment:?",
-                               outcome="failure",
-                               details={"reason": "used" if e else "unknown code"}))
-            ok = False
+        state = pickup_code(ra, e) if e is not None else None
+        reason = ("unknown code" if state is None else "used" if state.used
+                  else "past its validity" if state.lapsed else None)
+        if reason is not None:
+            if reason == "unknown code":  # a guess; a real code used twice or late is not
+                ra.backoff.fail(s, now, found)
+            ra.audit(s, Event(actor="resident", action="pickup.redeem",
+                               object=f"enrolment:{e.id}" if e else "enrolment:?",
+                               outcome="failure", details={"reason": reason},
+                               organization_teryt=e.organization_teryt if e else None))
         else:
-            e.pickup_used_at = ra.now()
+            e.pickup_used_at = now
             ra.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="pickup.redeem",
                                object=f"enrolment:{e.id}",
                                organization_teryt=e.organization_teryt))
-            ok, enrolment_id = True, e.id
-    if not ok:
+            enrolment_id = e.id
+    if reason == "past its validity":
+        raise PickupExpired("this pickup code has expired; an officer can give a new one")
+    if reason is not None:
         raise Unauthorized("this pickup code is not valid or has already been used")
     return enrolment_id
 
 
 def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, serial: str,
-                              password: str | None) -> None:
+                              password: str | None, source: str) -> None:
     """A resident's own revocation is proven by the password set at enrolment; a wrong one is
-    audited and refused. Which certificates are the resident's is ``ra.access``'s to say."""
+    audited and refused, and guessing backs off per source and per enrolment from that source,
+    refused (BackedOff) before the 64 MiB argon2 hash is computed. Which certificates are the
+    resident's is ``ra.access``'s to say."""
+    found = scopes("revocation", source, f"enrolment:{enrolment_id}")
     with ra.reading() as s:
+        ra.backoff.check(s, ra.now(), found)
         e = store.get(s, enrolment_id)
     if e is None:
         raise NotFound(f"no enrolment {enrolment_id}")
@@ -228,11 +276,14 @@ def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, seri
         password_hasher.verify(e.revocation_password_hash or "", password or "")
     except (VerificationError, InvalidHashError):
         with ra.db.transaction() as s:
+            ra.backoff.fail(s, ra.now(), found)
             ra.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="certificate.revoke",
                                object=f"certificate:{serial}", outcome="failure",
                                organization_teryt=e.organization_teryt,
                                details={"reason": "wrong revocation password"}))
         raise Unauthorized("wrong revocation password") from None
+    with ra.db.transaction() as s:
+        ra.backoff.succeed(s, found)
 
 
 def list_visible(ra: Reader, orgs: tuple[str, ...] | None) -> list[Enrolment]:

@@ -1,12 +1,13 @@
-"""Staff log-in decisions: argon2id password, TOTP second factor (RFC 6238), lock-out.
+"""Staff log-in decisions: argon2id password, TOTP second factor (RFC 6238), back-off.
 
-The web layer asks; this module decides and audits. Time comes from the injected clock, so the
-lock-out and the TOTP window are testable at a pinned time.
+The web layer asks; this module decides and audits. Wrong guesses back off per source and per
+account from that source (``ra.backoff``), the same for names that exist and names that do
+not, so neither the answer nor its cost tells them apart. Time comes from the injected clock,
+so the back-off and the TOTP window are testable at a pinned time.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 from dataclasses import dataclass
 
@@ -17,14 +18,17 @@ from ca.audit import Event
 from ca.errors import Malformed, Unauthorized
 from ca.store import accounts
 from ca.store import enrolments as store
-from ra.authority import Reader, Recorder, RegistrationAuthority
+from ra.authority import Reader, RegistrationAuthority
+from ra.backoff import scopes
 from ra.users import password_hasher
 
-__all__ = ["StaffLogin", "LockedOut", "check_password", "check_totp", "start_totp",
-           "confirm_totp", "totp_uri", "MAX_FAILURES", "LOCKOUT"]
+__all__ = ["StaffLogin", "check_password", "check_totp", "start_totp", "confirm_totp",
+           "totp_uri", "TOTP_ACCOUNT_FREE"]
 
-MAX_FAILURES = 5
-LOCKOUT = dt.timedelta(minutes=15)
+# Wrong one-time codes of one account from every source before it waits: only someone who
+# passed the password step can try them, so no stranger can back an account off this way.
+TOTP_ACCOUNT_FREE = 5
+# Verified when the name is unknown, so an unknown name costs what a known one does.
 _DUMMY_HASH = password_hasher.hash("not a password of anyone")
 
 
@@ -36,45 +40,31 @@ class StaffLogin:
     totp_enrolled: bool
 
 
-class LockedOut(Unauthorized):
-    code = "locked_out"
-
-
-def _fail(ra: Recorder, s, username: str, reason: str, known: bool) -> None:
-    """Count a failure against a real account (unknown names get no row, so guessing names
-    cannot grow the table); audit it either way."""
-    failures = None
-    if known:
-        state = store.login_state(s, username)
-        state.failures += 1
-        if state.failures >= MAX_FAILURES:
-            state.locked_until = ra.now() + LOCKOUT
-        failures = state.failures
+def _audit_failure(ra: RegistrationAuthority, s, username: str, reason: str) -> None:
     ra.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
-                       outcome="failure", details={"reason": reason, "failures": failures}))
+                       outcome="failure", details={"reason": reason}))
 
 
-def _refuse_if_locked(ra: Recorder, s, username: str) -> None:
-    state = store.login_state(s, username, create=False)
-    if state and state.locked_until and state.locked_until > ra.now():
-        ra.audit(s, Event(actor=f"user:{username}", action="login", object=f"user:{username}",
-                           outcome="failure", details={"reason": "locked out"}))
-        raise LockedOut("too many failed log-ins; the account is locked for "
-                        f"{int(LOCKOUT.total_seconds() // 60)} minutes")
-
-
-def check_password(ra: RegistrationAuthority, username: str, password: str) -> StaffLogin:
-    """The first factor. Unknown users and wrong passwords get the same answer and cost."""
-    with ra.db.transaction() as s:
-        _refuse_if_locked(ra, s, username)
+def check_password(ra: RegistrationAuthority, username: str, password: str,
+                   source: str) -> StaffLogin:
+    """The first factor. Unknown users and wrong passwords get the same answer and cost; a
+    source backed off for this name is refused (BackedOff) before any hash is computed."""
+    found = scopes("password", source, username)
+    with ra.reading() as s:
+        ra.backoff.check(s, ra.now(), found)
         user = accounts.get_user(s, username)
-        try:
-            password_hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
-            ok = user is not None
-        except (VerificationError, InvalidHashError):
-            ok = False
-        if not ok:
-            _fail(ra, s, username, "password", user is not None)
+        stored = user.password_hash if user else _DUMMY_HASH
+    try:  # outside any transaction: argon2 takes a while and holds no lock
+        password_hasher.verify(stored, password)
+        ok = user is not None
+    except (VerificationError, InvalidHashError):
+        ok = False
+    with ra.db.transaction() as s:
+        if ok:
+            ra.backoff.succeed(s, found)
+        else:
+            ra.backoff.fail(s, ra.now(), found)
+            _audit_failure(ra, s, username, "password")
     if not ok:
         raise Unauthorized("wrong user name or password")
     with ra.reading() as s:
@@ -104,18 +94,22 @@ def _accept_step(state, step: int | None) -> bool:
     return True
 
 
-def check_totp(ra: RegistrationAuthority, username: str, code: str) -> None:
-    """The second factor; success clears the failure count and is audited as the log-in."""
+def check_totp(ra: RegistrationAuthority, username: str, code: str, source: str) -> None:
+    """The second factor; success clears the account's back-off and is audited as the
+    log-in. A backed-off source or account is refused (BackedOff) before the code is read."""
+    found = scopes("totp", source, username, account_wide=TOTP_ACCOUNT_FREE)
+    with ra.reading() as s:
+        ra.backoff.check(s, ra.now(), found)
     with ra.db.transaction() as s:
-        _refuse_if_locked(ra, s, username)
         user = accounts.get_user(s, username)
         step = _totp_step(ra, user.totp_secret, code) if user and user.totp_secret else None
         state = store.login_state(s, username) if user else None
         if state is None or not _accept_step(state, step):
-            _fail(ra, s, username, "totp", user is not None)
+            ra.backoff.fail(s, ra.now(), found)
+            _audit_failure(ra, s, username, "totp")
             ok = False
         else:
-            state.failures, state.locked_until = 0, None
+            ra.backoff.succeed(s, found)
             ra.audit(s, Event(actor=f"user:{username}", action="login",
                                object=f"user:{username}", details={"second_factor": "totp"}))
             ok = True
@@ -138,8 +132,7 @@ def confirm_totp(ra: RegistrationAuthority, username: str, secret: str, code: st
         if user is None or user.totp_secret:
             raise Unauthorized("the second factor is already set up")
         user.totp_secret = secret
-        state = store.login_state(s, username)
-        state.failures, state.locked_until, state.totp_counter = 0, None, step
+        store.login_state(s, username).totp_counter = step
         ra.audit(s, Event(actor=f"user:{username}", action="user.totp_enrol",
                            object=f"user:{username}"))
         ra.audit(s, Event(actor=f"user:{username}", action="login",
@@ -148,3 +141,4 @@ def confirm_totp(ra: RegistrationAuthority, username: str, secret: str, code: st
 
 def totp_uri(username: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="RegCA")
+

@@ -36,6 +36,7 @@ from enrollment_web.web import WebSettings, create_enrollment_app
 from ocsp.app import OcspApp
 from ra.apikeys import ApiKeys
 from ra.authority import RegistrationAuthority
+from ra.settings import RaSettings
 from signing.config import SigningConfig
 from signing.seal import SealRegistry
 from signing.timestamping import AuthorityTimeStamper, http_timestamper
@@ -184,7 +185,7 @@ def issuing_ca(ctx: CaContext) -> IssuingCa:
 
 def registration_authority(ctx: CaContext, ca: IssuingCa | None = None) -> RegistrationAuthority:
     return RegistrationAuthority(ctx.db, ctx.clock, ctx.profiles, ca or issuing_ca(ctx),
-                                 ctx.people)
+                                 ctx.people, RaSettings.load(ctx.settings))
 
 
 def read_only_store(ctx: CaContext) -> ReadOnlyStore:

@@ -6,7 +6,8 @@ CRL re-published within seconds of a revocation (ca/prompt_crl.py). The transpar
 tree head is signed every ``[transparency] every_entries`` entries or ``every_seconds``
 (ca/transparency.py; the contract's maximum merge delay is 60 s). Every few seconds
 the newly signed OCSP responses are copied into this node's mirror, which the responder answers
-from while the database is away (ca/ocsp_mirror.py).
+from while the database is away (ca/ocsp_mirror.py). With ``[smtp]`` configured, each round
+also e-mails the expiry notices that are due (ra/expiry_notices.py).
 
 They run in a process of their own, a fresh interpreter: the server's parent must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
@@ -34,7 +35,7 @@ from ca.rollover import renew_due
 from ca.transparency import HeadSigner
 from regca.status_report import write_heartbeat
 
-__all__ = ["run_once", "sign_tree_head", "start_jobs"]
+__all__ = ["run_once", "sign_tree_head", "start_jobs", "send_expiry_notices"]
 
 log = logging.getLogger(__name__)
 TICK = 5.0  # how early a due tree head is signed: it is looked at every POLL_SECONDS
@@ -53,6 +54,17 @@ def _log_failure(what: str, exc: Exception) -> None:
         log.exception("%s failed", what)
 
 
+def send_expiry_notices(ctx: CaContext):
+    """The expiry e-mails due now (nothing without ``[smtp]``); returns the round's report."""
+    from ca.services import ReadOnlyStore
+    from ra.expiry_notices import send_due
+    if ctx.settings.smtp is None:
+        return None
+    reader = ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people)
+    return send_due(reader, ctx, ctx.settings.smtp, ctx.settings.expiry_notice_days,
+                    ctx.settings.public_url)
+
+
 def run_once(ctx: CaContext) -> list[str]:
     """Do what is due for the online CAs; a failed job is logged and tried again on the next
     round. Returns the names of the jobs that failed. The root is never touched: its CRL and OCSP
@@ -60,7 +72,8 @@ def run_once(ctx: CaContext) -> list[str]:
     failed = []
     jobs = {"CRL publication": CrlPublisher(ctx).publish_due,
             "service certificate renewal": lambda: renew_due(ctx),
-            "OCSP refresh": ResponseCache(ctx).refresh}  # after a renewal: re-signs at once
+            "OCSP refresh": ResponseCache(ctx).refresh,  # after a renewal: re-signs at once
+            "expiry notices": lambda: send_expiry_notices(ctx)}
     for name, job in jobs.items():
         try:
             job()

@@ -17,7 +17,6 @@ from conftest import RESIDENT, make_home
 from tokens import make_token
 from webclient import PASSWORD, add_staff, next_totp
 
-from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.hsm]
@@ -55,7 +54,6 @@ def site(tmp_path_factory):
     app = create_app(ctx.settings.home, ctx)
     web = app.fallback
     web.config["WEB_SETTINGS"].token_softhsm_conf = str(token.conf)
-    web.config["LOGIN_LIMITER"] = RateLimiter(10_000, 60)
     server = make_server("127.0.0.1", 0, app, server_class=_ThreadingServer,
                          handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from webclient import PASSWORD, Visitor, add_staff, pickup_code
 
 from ca.store.models import Enrolment
-from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
@@ -35,8 +34,6 @@ def web(home_ctx):
         "admin2": add_staff(ctx, "admin2", "administrator"),
     }
     app = create_app(ctx.settings.home, ctx)
-    # every visitor here comes from 127.0.0.1; the per-client limit has a test of its own
-    app.fallback.config["LOGIN_LIMITER"] = RateLimiter(10_000, 60)
     return ctx, app, secrets_
 
 
@@ -82,27 +79,6 @@ def test_password_alone_does_not_log_in(web):
     assert v.get("/enrolments").status_code == 302  # still outside
     r = v.post("/login/totp", {"code": "000000"})
     assert r.status_code == 401 and "Nieprawidłowy kod" in r.text
-
-
-def test_lockout_after_five_failures_refuses_even_the_right_password(web):
-    ctx, _, _ = web
-    add_staff(ctx, "officer_lock", "officer", [JST_A])
-    v = visitor(web)
-    for _ in range(5):
-        assert v.post("/login", {"username": "officer_lock",
-                                 "password": "wrong password!"}).status_code == 401
-    r = v.post("/login", {"username": "officer_lock", "password": PASSWORD})
-    assert r.status_code == 401 and "zablokowane" in r.text
-
-
-def test_login_rate_limit_answers_429(web):
-    ctx, app, _ = web
-    from regca.roles import enrollment_app
-    limited = enrollment_app(ctx, LOGIN_LIMITER=RateLimiter(2, 60))
-    v = Visitor(limited, ctx)
-    codes = [v.post("/login", {"username": "nobody", "password": "x"}).status_code
-             for _ in range(3)]
-    assert codes == [401, 401, 429]
 
 
 def test_first_login_enrols_totp(web):
@@ -314,14 +290,6 @@ def test_staff_enrolment_issues_a_certificate_naming_the_jst(web):
     cert = x509.load_pem_x509_certificate(pem.encode())
     org = cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)[0].value
     assert "Zielona Góra" in org
-
-
-def test_pickup_attempts_are_rate_limited(web):
-    ctx, _, _ = web
-    from regca.roles import enrollment_app
-    v = Visitor(enrollment_app(ctx, PICKUP_LIMITER=RateLimiter(2, 60)), ctx)
-    codes = [v.pickup("ZZZZ-ZZZZ-ZZZZ-ZZZZ").status_code for _ in range(3)]
-    assert codes == [401, 401, 429]
 
 
 def test_administrator_adds_a_jst_and_an_officer_who_can_then_log_in(web):

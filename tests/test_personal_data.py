@@ -18,7 +18,6 @@ from webclient import Visitor, add_staff
 
 from ca.personal_data import PersonRefs
 from ca.store.models import AuditEvent
-from enrollment_web.ratelimit import RateLimiter
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
@@ -35,7 +34,6 @@ def demo(tmp_path_factory):
     secrets_ = {"officer": add_staff(ctx, "officer", "officer", [JST]),
                 "auditor": add_staff(ctx, "auditor", "auditor")}
     app = create_app(ctx.settings.home, ctx)
-    app.fallback.config["LOGIN_LIMITER"] = RateLimiter(10_000, 60)
     officer = Visitor(app, ctx).login("officer", secrets_["officer"])
     web = (ctx, app, secrets_)
     serials = []

@@ -12,7 +12,6 @@ from tokens import MODULE, SO_PIN, SoftToken, make_token
 from webclient import Visitor, add_staff, pickup_code
 
 from ca.store import certificates as cert_store
-from enrollment_web.ratelimit import RateLimiter
 from enrollment_web.web import WebSettings
 from regca.roles import enrollment_app
 
@@ -36,7 +35,7 @@ def station(home, tmp_path):
     token = make_token(tmp_path / "station", label="Karta 1")
     settings = WebSettings(ctx.settings)
     settings.token_softhsm_conf = str(token.conf)
-    app = enrollment_app(ctx, WEB_SETTINGS=settings, LOGIN_LIMITER=RateLimiter(10_000, 60))
+    app = enrollment_app(ctx, WEB_SETTINGS=settings)
     officer = Visitor(app, ctx).login("officer_t", secret)
     return ctx, officer, token
 
@@ -192,7 +191,19 @@ def test_resident_collects_a_token_certificate_with_the_pickup_code(station):
     assert resident.get(f"/my/certificates/{serial}.p7b").status_code == 200
 
 
-def test_blank_token_is_initialised_and_its_so_pin_shown_once(station):
+def _letter_puk(officer: Visitor, page: str) -> str:
+    """The SO PIN (PUK), read from the PIN/PUK letter the page offers to print."""
+    sealed = re.search(r'id="pin-letter">.*?name="sealed" type="hidden" value="([^"]+)"',
+                       page, re.S)[1]
+    r = officer.post("/printouts/pin-letter", {"sealed": sealed}, form_page="/enrolments")
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    text = subprocess.run(["pdftotext", "-", "-"], input=r.data, capture_output=True,
+                          check=True).stdout.decode()
+    assert "PIN: 4321" in text and "Kody PIN i PUK" in text
+    return re.search(r"PUK \(PIN administratora\): (\d{8})", text)[1]
+
+
+def test_blank_token_is_initialised_and_its_so_pin_printed_not_shown(station):
     ctx, officer, token = station
     enrolment_id = _enrol(officer)
     r = officer.post(f"/enrolments/{enrolment_id}/token",
@@ -200,7 +211,8 @@ def test_blank_token_is_initialised_and_its_so_pin_shown_once(station):
                       "pin": "4321", "initialise": "y"},
                      form_page=f"/enrolments/{enrolment_id}")
     assert r.status_code == 200, r.text
-    so_pin = re.search(r'id="so-pin">(\d{8})<', r.text)[1]
+    so_pin = _letter_puk(officer, r.text)
+    assert so_pin not in r.text
     fresh = SoftToken(token.conf, "Nowa karta", "4321", so_pin)
     assert [o["label"] for o in fresh.objects() if o["kind"].startswith("Private Key")] == [
         "resident-signing"]
@@ -227,7 +239,7 @@ def test_full_token_is_named_on_the_page_and_changes_nothing(home, tmp_path):
         token = make_token(store, label="Pelna karta")
         settings = WebSettings(ctx.settings)
         settings.token_softhsm_conf = str(token.conf)
-        app = enrollment_app(ctx, WEB_SETTINGS=settings, LOGIN_LIMITER=RateLimiter(10_000, 60))
+        app = enrollment_app(ctx, WEB_SETTINGS=settings)
         officer = Visitor(app, ctx).login("officer_t", secret)
         enrolment_id = _enrol(officer)
         before = token.objects()

@@ -15,7 +15,6 @@ from webclient import PASSWORD, Visitor, add_staff
 
 from ca.errors import Unauthorized
 from ca.store.models import AuditEvent, User
-from enrollment_web.ratelimit import RateLimiter
 from ra.apikeys import ApiKeys, create_api_key
 from regca.roles import enrollment_app
 
@@ -33,7 +32,7 @@ def web(home_ctx):
     for name in ("off_disable", "off_totp", "off_role", "off_jst", "off_pass", "off_bad",
                  "off_plain"):
         secrets_[name] = add_staff(ctx, name, "officer", [JST_A])
-    app = enrollment_app(ctx, LOGIN_LIMITER=RateLimiter(10_000, 60))
+    app = enrollment_app(ctx)
     return ctx, app, secrets_
 
 

@@ -18,7 +18,6 @@ from werkzeug.test import Client
 
 from ca.errors import ConfigurationError
 from ca.store.models import AuditEvent, WebSession
-from enrollment_web.ratelimit import RateLimiter
 from enrollment_web.web import WebSettings
 from ra.users import create_user
 from regca.roles import enrollment_app
@@ -34,8 +33,7 @@ def web(home_ctx):
     ctx = home_ctx
     secrets_ = {"officer_s": add_staff(ctx, "officer_s", "officer", [JST_A]),
                 "auditor_s": add_staff(ctx, "auditor_s", "auditor")}
-    # every visitor here comes from 127.0.0.1; the per-client limit has a test of its own
-    app = enrollment_app(ctx, LOGIN_LIMITER=RateLimiter(10_000, 60))
+    app = enrollment_app(ctx)
     return ctx, app, secrets_
 
 
@@ -127,8 +125,7 @@ def test_lifetimes_come_from_regca_toml(web, tmp_path):
     try:
         config.write_text(original + "\n[enrollment]\nsession_idle_minutes = 5\n"
                                      "session_max_hours = 1\n")
-        app = enrollment_app(ctx, WEB_SETTINGS=WebSettings(ctx.settings),
-                             LOGIN_LIMITER=RateLimiter(10_000, 60))
+        app = enrollment_app(ctx, WEB_SETTINGS=WebSettings(ctx.settings))
     finally:
         config.write_text(original)
     officer = Visitor(app, ctx).login("officer_s", secrets_["officer_s"])
@@ -199,8 +196,7 @@ def test_x_forwarded_proto_is_believed_only_behind_a_configured_proxy(web):
     assert "secure" not in _attributes(_session_cookie_set(app, headers=forwarded))
     settings = WebSettings(ctx.settings)
     settings.trusted_proxies = 1
-    behind_proxy = enrollment_app(ctx, WEB_SETTINGS=settings,
-                                  LOGIN_LIMITER=RateLimiter(10_000, 60))
+    behind_proxy = enrollment_app(ctx, WEB_SETTINGS=settings)
     assert "secure" in _attributes(_session_cookie_set(behind_proxy, headers=forwarded))
 
 

@@ -177,7 +177,11 @@ class Enrolment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     pickup_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     pickup_used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    # when the current pickup code was given out: it expires a configured time later (0021)
+    pickup_issued_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     revocation_password_hash: Mapped[str | None] = mapped_column(String(200))
+    # the profiles asked for when the enrolment came from a bulk import, space-separated (0025)
+    requested_profiles: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (Index("ix_enrolments_organization", "organization_teryt"),)
 
@@ -284,6 +288,55 @@ class ServiceCertificate(Base):
     """
 
     __table__ = tables.service_certificates
+
+
+# -- back-off of guessed secrets (migration 0021) -----------------------------------------------
+
+__all__ += ["GuessBackoff"]
+
+
+class GuessBackoff(Base):
+    """Wrong guesses in a row under one key (a source, or an account from a source; the key is
+    a SHA-256, so no address or name is kept in clear) and when the next guess may be tried:
+    shared by every worker, so a back-off holds whichever process the next request reaches."""
+
+    __tablename__ = "guess_backoffs"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    next_allowed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (Index("ix_guess_backoffs_last_failure", "last_failure_at"),)
+
+
+# -- expiry notices and where officers receive them (migration 0025) ---------------------------
+
+__all__ += ["ExpiryNotice", "StaffContact"]
+
+
+class ExpiryNotice(Base):
+    """One expiry e-mail per certificate, threshold (days before notAfter) and recipient: the
+    row is written before the message is handed to SMTP, so a notice is never sent twice."""
+
+    __tablename__ = "expiry_notices"
+    serial: Mapped[str] = mapped_column(ForeignKey("certificates.serial"), primary_key=True)
+    days_before: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8))  # sending | sent | failed
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (CheckConstraint("state in ('sending', 'sent', 'failed')",
+                                      name="ck_expiry_notices_state"),)
+
+
+class StaffContact(Base):
+    """The e-mail address a staff member receives notices at (officers: their JST's expiring
+    certificates)."""
+
+    __tablename__ = "staff_contacts"
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 # -- server-side sessions of the enrollment web (issue 17, migration 0019) --------------------

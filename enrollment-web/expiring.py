@@ -1,0 +1,59 @@
+"""The "expiring soon" list of an officer's JST (auditors: every JST), and the address where an
+officer receives the expiry digests the jobs process sends (ra/expiry_notices.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import Length, Optional
+
+from ca.config import load_settings
+from ca.errors import InvalidSubject
+from enrollment_web.auth import current_actor, require
+from enrollment_web.services import authority, store
+from ra import expiry_notices as notices
+
+__all__ = ["bp"]
+
+bp = Blueprint("expiring", __name__)
+
+
+class AddressForm(FlaskForm):
+    email = StringField("email", validators=[Optional(), Length(max=254)])
+
+
+def _window() -> int:
+    return max(load_settings(current_app.config["WEB_SETTINGS"].home).expiry_notice_days)
+
+
+def _page(form=None, error=None, status=200):
+    actor = current_actor()
+    now = store().now()
+    rows = notices.expiring_soon(store(), actor.orgs, _window())
+    if form is None and actor.role == "officer":
+        form = AddressForm(formdata=None, email=notices.notice_address(store(), actor.name))
+    return render_template("expiring.html", rows=rows, now=now, window=_window(), form=form,
+                           error=error, local=notices.local, days_word=notices.days_word), status
+
+
+@bp.route("/expiring")
+@require("officer", "auditor")
+def expiring():
+    return _page()
+
+
+@bp.route("/expiring/address", methods=["POST"])
+@require("officer")
+def address():
+    form = AddressForm()
+    if not form.validate_on_submit():
+        return _page(form, "Adres e-mail jest za długi.", 400)
+    actor = current_actor()
+    try:
+        notices.set_notice_address(authority(), actor.name, (form.email.data or "").strip()
+                                   or None, actor.audit_name)
+    except InvalidSubject:
+        form.email.errors = ["To nie jest poprawny adres e-mail."]
+        return _page(form, "Popraw adres e-mail.", 400)
+    return redirect(url_for("expiring.expiring"))
