@@ -152,17 +152,18 @@ class WebSessions:
     # -- the staff log-in's stages -------------------------------------------------------------
 
     def advance(self, token: str, completed: str) -> SessionState:
-        """The stage ``completed`` was passed (the web checked the code): on to the next one.
-        A session that is not at that stage any more (ended, or another request moved it) is
-        refused, so no stage is skipped."""
+        """The second factor (stage ``totp`` or ``totp_setup``) was passed, the web having
+        checked the code: on to a new password if one is due, else signed in. A session that
+        is not at that stage any more (ended, or another request moved it) is refused, so no
+        stage is skipped."""
+        if completed not in ("totp", "totp_setup"):
+            raise ValueError(f"no stage {completed!r} is passed by a code")
         key = _digest(token)
         with self._ra.db.transaction() as s:
             row = store.get(s, key)
             if row is None or row.username is None or row.stage != completed:
                 raise Unauthorized("the session has ended; log in again")
             user = accounts.get_user(s, row.username)
-            if completed == "new_password" and user.must_change_password:
-                raise Unauthorized("a new password is still due")
             row.stage = "new_password" if user.must_change_password else "ok"
             row.pending_totp = None
         return self.resume(token)

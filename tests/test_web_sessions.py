@@ -13,14 +13,15 @@ import tomllib
 import pyotp
 import pytest
 from sqlalchemy import select
-from webclient import PASSWORD, Visitor, add_staff, pickup_code
+from webclient import PASSWORD, Visitor, add_staff, next_totp, pickup_code
 from werkzeug.test import Client
 
-from ca.errors import ConfigurationError
+from ca.errors import ConfigurationError, Unauthorized
 from ca.store.models import AuditEvent, WebSession
 from enrollment_web.web import WebSettings
-from ra.users import create_user
-from regca.roles import enrollment_app
+from ra.sessions import WebSessions
+from ra.users import create_user, disable_user, enable_user
+from regca.roles import enrollment_app, registration_authority
 
 pytestmark = pytest.mark.hsm
 
@@ -152,6 +153,35 @@ def test_a_bad_session_setting_fails_at_start_naming_it(web, table, named):
             WebSettings(ctx.settings)
     finally:
         config.write_text(original)
+
+
+# -- the log-in's stages -------------------------------------------------------------------------
+
+def test_no_stage_of_the_log_in_is_skipped(web):
+    ctx = web[0]
+    create_user(ctx, "officer_stages", PASSWORD, "officer", [JST_A], actor="test")
+    sessions = WebSessions(registration_authority(ctx))
+    token = sessions.open_staff("officer_stages")  # no TOTP yet: its set-up comes first
+    with pytest.raises(Unauthorized):
+        sessions.advance(token, "totp")
+    with pytest.raises(Unauthorized):
+        sessions.set_own_password(token, "a password never asked for")
+    state = sessions.resume(token)
+    assert state.stage == "totp_setup" and not state.signed_in and state.pending_totp
+
+
+def test_a_user_disabled_between_password_and_code_is_not_signed_in(web):
+    ctx, app, secrets_ = web
+    v = Visitor(app, ctx)
+    assert v.post("/login", {"username": "auditor_s", "password": PASSWORD}
+                  ).headers["Location"] == "/login/totp"
+    disable_user(ctx, "auditor_s", actor="test")
+    try:
+        r = v.post("/login/totp", {"code": next_totp(ctx, secrets_["auditor_s"])},
+                   form_page="/login")
+        assert r.status_code in (302, 400) and not _signed_in(v.client, "/audit")
+    finally:
+        enable_user(ctx, "auditor_s", actor="test")
 
 
 # -- the cookie --------------------------------------------------------------------------------
