@@ -6,17 +6,23 @@ HOME_DIR ?= $(or $(REGCA_HOME),var/demo)
 # Every package and its hashes, resolved from pyproject.toml (`make lock`); installs use only it.
 LOCK   := requirements.lock
 TOOLS  := .venv-tools/bin
+# The HA lab's servers (`make ha-lab`, tests/test_ha_lab.py): PostgreSQL's binaries, HAProxy.
+HA_LAB_PACKAGES := postgresql haproxy
 APT_PACKAGES := softhsm2 opensc poppler-utils xmlsec1 libxml2-utils chromium postgresql-client \
-                libnss3-tools gnutls-bin fonts-dejavu-core
+                libnss3-tools gnutls-bin fonts-dejavu-core $(HA_LAB_PACKAGES)
+HA_LAB_DIR ?= var/ha-lab
+HA_LAB_PORT ?= 18480
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install run test system-packages bench clean lock audit fuzz
+.PHONY: install run test system-packages bench clean lock audit fuzz ha-lab ha-lab-status \
+        ha-lab-stop
 
 install: system-packages $(BIN)/regca
 
 # Debian packages: SoftHSM2 (the embedded HSM), OpenSC (pkcs11-tool), poppler (pdfsig), xmlsec1,
 # Chromium (browser tests), NSS tools (certutil, vfychain) and GnuTLS (ocsptool): other judges;
-# DejaVu fonts: the Polish letters of the printable PDFs (enrollment-web/printables.py).
+# DejaVu fonts: the Polish letters of the printable PDFs (enrollment-web/printables.py);
+# PostgreSQL and HAProxy for the HA lab.
 system-packages:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -71,6 +77,17 @@ fuzz: install
 	@for t in $(FUZZ_TARGETS); do echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
 	  $(BIN)/python tests/fuzz/run.py $$t $(FUZZ_SECONDS) --artifacts var/fuzz 2>var/fuzz/$$t.log \
 	  || { tail -30 var/fuzz/$$t.log; exit 1; }; done
+
+# Two nodes behind HAProxy on a PostgreSQL primary and synchronous standby, all on 127.0.0.1
+# (ports HA_LAB_PORT to HA_LAB_PORT+5), in a fresh HA_LAB_DIR; it prints the URLs.
+ha-lab: install
+	$(BIN)/python -m lab.ha_lab start --dir $(HA_LAB_DIR) --base-port $(HA_LAB_PORT)
+
+ha-lab-status:
+	@$(BIN)/python -m lab.ha_lab status --dir $(HA_LAB_DIR)
+
+ha-lab-stop:
+	@$(BIN)/python -m lab.ha_lab stop --dir $(HA_LAB_DIR)
 
 bench: install
 	$(BIN)/python bench/issue.py

@@ -89,7 +89,7 @@ def end_to_end(home: Path, count: int, processes: int, threads: int) -> tuple[fl
 
 def ceiling(ctx: CaContext, count: int) -> float:
     """cryptography alone: the same builder, signed with a P-256 key held in memory."""
-    issuing = ctx.authority("issuing")
+    issuing = ctx.issuing_authority()
     file_key = ec.generate_private_key(ec.SECP256R1())
     issuer = Issuer(ctx)
     spec, _ = issuer.prepare(IssuanceRequest("resident-signing", make_csr(), dict(RESIDENT), "b"))

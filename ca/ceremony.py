@@ -21,6 +21,7 @@ from cryptography import x509
 from ca.audit import Event
 from ca.context import CaContext
 from ca.crl import CrlPublisher, PublishedCrl, crl_path
+from ca.issuing_rollover import NewIssuingCa, roll_issuing_ca
 from ca.ocsp_cache import ResponseCache
 from ca.ocsp_signer import PRESIGNED
 from ca.store import ocsp as ocsp_store
@@ -75,6 +76,13 @@ class RootCeremony:
         crl = CrlPublisher(self.ctx).publish(ROOT)
         self.done.append(f"crl #{crl.number}")
         return crl
+
+    def sign_issuing_ca(self) -> NewIssuingCa:
+        """A new issuing CA (ca/issuing_rollover.py): its key, its certificate signed by the
+        root, active from now on; its OCSP responder's certificate with it."""
+        made = roll_issuing_ca(self.ctx, self.actor)
+        self.done.append(f"issuing-ca {made.name} {made.serial} (retired {made.previous})")
+        return made
 
     def presign_ocsp(self) -> int:
         """Fresh answers, for every CertID hash, about every certificate the root issued (the

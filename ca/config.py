@@ -33,7 +33,8 @@ def shipped_dir(package_name: str, folder: str) -> Path:
 POLICIES_DIR = shipped_dir("policies", "policies")
 HSM_CONFIG_DIR = shipped_dir("hsm_config", "hsm-config")
 KEY_ALGORITHMS = ("ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096",
-                  "hmac-sha256")  # the last: a secret key (CKK_GENERIC_SECRET), never a pair
+                  "hmac-sha256",  # a secret key (CKK_GENERIC_SECRET), never a pair
+                  "aes-256")  # a secret key-encryption key (CKK_AES) that wraps data keys
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """CRLs (RFC 5280 §5): a complete CRL and a delta CRL per CA, numbered from one sequence,
-published as files under the home's ``crl/`` directory that ``/crl/`` serves.
+published in the database and, on each node, as files under the home's ``crl/`` directory that
+``/crl/`` serves (the files also serve while the database is away).
 
 The whole revoked list goes to cryptography's builder at once: adding entries one call at a
 time copies the list each time and is quadratic (DESIGN.md, "OCSP and CRL at scale").
@@ -20,11 +21,11 @@ from ca.audit import Event
 from ca.certbuilder import signature_hash
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, RegCAError
+from ca.issuing_cas import generation_of
 from ca.store import crl as crl_store
-from ca.urls import CA_NAMES
 
-__all__ = ["CrlPublisher", "PublishedCrl", "FULL_VALIDITY", "DELTA_VALIDITY", "crl_path",
-           "publish_after_revocation"]
+__all__ = ["CrlPublisher", "PublishedCopy", "PublishedCrl", "FULL_VALIDITY", "DELTA_VALIDITY",
+           "crl_path", "publish_after_revocation"]
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class CrlPublisher:
         A complete CRL is followed by an empty delta on the new base, so the delta URL never
         serves one based on an older complete CRL; a delta with no base yet starts with one.
         """
-        if ca not in CA_NAMES:
+        if ca != "root" and generation_of(ca) is None:
             raise RegCAError(f"unknown CA {ca!r}")
         if delta:
             with self.ctx.db.reading() as s:
@@ -141,18 +142,22 @@ class CrlPublisher:
                 [x509.UniformResourceIdentifier(ctx.urls.delta_crl(ca))], None, None, None)]),
                 critical=False)
         der = b.sign(key, signature_hash(key)).public_bytes(Encoding.DER)
-        # Step 4: publish atomically, then record what the complete CRL covered.
+        # Step 4: publish in the database, with what the complete CRL covered: the bytes
+        # every node serves (its jobs process copies them, PublishedCopy); then this node's
+        # file at once, unless another node has meanwhile published a newer one.
         path = crl_path(ctx.settings.crl_dir, ca, delta)
-        _write_atomically(path, der)
         with ctx.db.transaction() as s:
             st = crl_store.state(s, ca, for_update=True)
             if delta:
                 st.delta_this_update = now
             else:
                 st.base_number, st.base_change_seq, st.full_this_update = number, seq, now
+            newest = crl_store.save_published(s, ca, delta, number, now, der)
             ctx.audit(s, Event(actor="system", action="crl.publish", object=f"crl:{ca}",
                                details={"number": number, "delta": delta,
                                         "entries": len(revoked), "base": base_number}))
+        if newest:
+            _write_atomically(path, der)
         return PublishedCrl(ca, delta, number, len(revoked), path, len(der))
 
     def publish_due(self) -> list[PublishedCrl]:
@@ -164,7 +169,8 @@ class CrlPublisher:
             with self.ctx.db.reading() as s:
                 st = crl_store.peek(s, ca)
                 full_at, delta_at = st.full_this_update, st.delta_this_update
-            missing = not crl_path(self.ctx.settings.crl_dir, ca, False).exists()
+                kept = (ca, False) in crl_store.published_numbers(s)
+            missing = not kept or not crl_path(self.ctx.settings.crl_dir, ca, False).exists()
             try:
                 if missing or full_at is None or now - full_at >= FULL_INTERVAL:
                     done.append(self.publish(ca))
@@ -198,3 +204,41 @@ def publish_after_revocation(ctx: CaContext, ca: str) -> None:
         CrlPublisher(ctx).publish(ca, delta=True)
     except (HsmUnavailable, ConfigurationError, OSError) as exc:
         log.warning("delta CRL of the %s CA not published after revocation: %s", ca, exc)
+
+
+def _number_of(path: Path) -> int | None:
+    try:
+        crl = x509.load_der_x509_crl(path.read_bytes())
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return None
+
+
+class PublishedCopy:
+    """This node's files of the CRLs published in the database, whichever node signed them:
+    every node serves the same bytes. Run by each node's jobs process every second; a round
+    with nothing new is one small read."""
+
+    def __init__(self, ctx: CaContext):
+        self.ctx = ctx
+        self._have: dict[tuple[str, bool], int] = {}  # what this node's files hold
+
+    def sync(self) -> list[tuple[str, bool]]:
+        """Copy what changed; returns the ``(ca, delta)`` pairs written."""
+        with self.ctx.db.reading() as s:
+            numbers = crl_store.published_numbers(s)
+        written = []
+        for (ca, delta), number in numbers.items():
+            if self._have.get((ca, delta)) == number:
+                continue
+            path = crl_path(self.ctx.settings.crl_dir, ca, delta)
+            if _number_of(path) != number:  # not already written by a worker of this node
+                with self.ctx.db.reading() as s:
+                    kept = crl_store.published(s, ca, delta)
+                if kept is None:
+                    continue
+                number, der = kept
+                _write_atomically(path, der)
+                written.append((ca, delta))
+            self._have[(ca, delta)] = number
+        return written

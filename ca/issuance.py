@@ -124,7 +124,9 @@ class Issuer:
         spec, org = self.prepare(request)
         uses = self._key_uses(spki_sha256(spec.public_key))
         willing_to_certify_key(uses, spec.subject.rfc4514_string(), spec.profile)
-        issuer = self.ctx.authority(spec.profile.issuer)
+        # A profile names its issuer's role; of the issuing CA, the active generation issues.
+        issuer = (self.ctx.issuing_authority() if spec.profile.issuer == "issuing"
+                  else self.ctx.authority(spec.profile.issuer))
         teryt = org.teryt if org else (request.scope_teryt or None)
         return self.issue_spec(spec, issuer, request.actor, teryt)
 
@@ -190,7 +192,7 @@ class Issuer:
     def _chain_for(self, issuer: Authority) -> list[x509.Certificate]:
         if issuer.name == "root":
             return [issuer.certificate]
-        return self.ctx.chain()
+        return [issuer.certificate, self.ctx.certificate_of("root-ca")]
 
     def reconcile(self) -> list[str]:
         """Settle pending rows older than the grace period: a certificate that may have been

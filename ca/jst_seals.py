@@ -54,7 +54,7 @@ def create_seal(ctx: CaContext, teryt: str, actor: str = "operator:cli") -> JstS
     public = generation_key(ctx, ROLE, key, teryt, 1, actor)
     # Step 2: the certificate from the seal profile, issued by the issuing CA for that JST.
     spec = CertificateSpec(ctx.profiles.get(SERVICE_PROFILES[ROLE]), name, public)
-    issued = Issuer(ctx).issue_spec(spec, ctx.authority("issuing"), actor, teryt)
+    issued = Issuer(ctx).issue_spec(spec, ctx.issuing_authority(), actor, teryt)
     # Step 3: generation 1 of the JST's seal, active from its commit on (audited).
     record_generation(ctx, ROLE, teryt, 1, issued, actor, key)
     return JstSeal(teryt, issued.serial, issued.certificate, key.label)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ca.context import CaContext
 from ca.errors import ConfigurationError, HsmUnavailable, NotFound
 from ca.ocsp_mirror import ResponseMirror
-from ca.ocsp_signer import HASHES, PRESIGNED, OcspSigner, status_of
+from ca.ocsp_signer import HASHES, OcspSigner, status_of
 from ca.rolekeys import RECHECK
 from ca.store import ocsp as ocsp_store
 from ca.store import service_certificates as generations_store
@@ -93,7 +93,7 @@ class ResponseCache:
         status is not settled)."""
         serial, ca = row[0], row[1]
         if algorithms is None:
-            algorithms = PRESIGNED[ca]
+            algorithms = self.signer.presigned(ca)
         status = status_of(int(serial, 16), row, ca)
         if not status.cacheable:
             return []
@@ -145,11 +145,13 @@ class ResponseCache:
         """
         done = {}
         for ca in self.ctx.online_cas() if issuers is None else issuers:
-            validity = self.signer.validity[ca]
+            validity = self.signer.validity_of(ca)
             before = _EVERY_RESPONSE if force else self.ctx.now() + validity / 2
             count = 0
             try:
-                signed_before = None if ca == "root" else self._responder_since()
+                # A CA signing its own answers (the root, a retired issuing CA) used no
+                # responder key that a rollover could have replaced.
+                signed_before = self._responder_since() if self.signer.delegates(ca) else None
                 for alg in algorithms:
                     count += self._refresh(ca, alg, before, batch, signed_before)
             except (HsmUnavailable, ConfigurationError) as exc:  # e.g. no PIN: root offline
@@ -173,7 +175,7 @@ class ResponseCache:
         count = 0
         with self.ctx.db.reading() as read:
             for rows in ocsp_store.serials_to_refresh(read, alg, before, ca, batch,
-                                                      missing=alg in PRESIGNED[ca],
+                                                      missing=alg in self.signer.presigned(ca),
                                                       signed_before=signed_before):
                 count += self.save_current([(row, r) for row in rows
                                             for r in self.responses_for(row, (alg,))])

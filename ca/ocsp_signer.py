@@ -1,6 +1,8 @@
-"""Signing OCSP responses (RFC 6960) with the HSM: the delegated responder key for the issuing
-CA's certificates, the root key for the root's (pre-signed only: a root key is normally
-offline).
+"""Signing OCSP responses (RFC 6960) with the HSM: the delegated responder key for the
+certificates of the issuing CA that issued the responder's certificate, each other CA's own key
+for its certificates (RFC 6960 §4.2.2.2 allows both): the root's (pre-signed only: a root key is
+normally offline) and a retired issuing-CA generation's (pre-signed by the jobs, whose process
+holds its key; ca/issuing_cas.py).
 
 Deciding status is ``status_of``; signing is ``OcspSigner``; serving lives in ``ocsp/``
 (STYLE.md, "three jobs kept apart").
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Protocol
 
 from asn1crypto import ocsp as a_ocsp
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ca.context import CA_PROFILES, KeyPair
+from ca.context import KeyPair
 from ca.ocsp_encoding import CertStatus, ResponseEncoder
 
 __all__ = ["HASHES", "PRESIGNED", "VALIDITY", "CertStatus", "IssuerHashes", "OcspSigner",
@@ -89,12 +90,30 @@ def issuer_hashes(ca: str, certificate: x509.Certificate) -> list[IssuerHashes]:
     return [IssuerHashes(ca, alg, _digest(alg, name), _digest(alg, key_bits)) for alg in HASHES]
 
 
+def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """By name and key identifier (RFC 5280 §4.2.1.1): two issuing-CA generations may one day
+    share a name, never a key."""
+    if certificate.issuer != issuer.subject:
+        return False
+    try:
+        aki = certificate.extensions.get_extension_for_class(
+            x509.AuthorityKeyIdentifier).value.key_identifier
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return True
+    return aki == ski
+
+
 class SignerSource(Protocol):
     """What signing responses needs: the CA certificates, the keys, the time. The core passes
     its ``CaContext`` (the refresh job signs the root's responses too); the OCSP front gets a
     ``ca.services.ResponderKeys``, which holds the responder's key only."""
 
     def certificate_of(self, profile: str) -> x509.Certificate: ...
+
+    def ca_certificate(self, name: str) -> x509.Certificate: ...
+
+    def ca_certificates(self) -> dict[str, x509.Certificate]: ...
 
     def key_pair(self, role: str) -> KeyPair: ...
 
@@ -113,35 +132,63 @@ class OcspSigner:
         self._encoders: dict[str, ResponseEncoder] = {}
         self._responders: dict[str, x509.Certificate] = {}  # what each encoder was built for
         self._hashes: dict[tuple[str, str], IssuerHashes] = {}
+        self._issuers: tuple[dict, dict] | None = None  # (CA certificates, their hashes)
+        self._delegated: tuple[x509.Certificate, x509.Certificate, bool] | None = None
 
-    @cached_property
+    @property
     def issuers(self) -> dict[tuple[str, bytes, bytes], IssuerHashes]:
-        """(hash algorithm, name hash, key hash) -> the CA it names."""
-        found = {}
-        for ca, profile in CA_PROFILES.items():
-            for ih in issuer_hashes(ca, self.source.certificate_of(profile)):
-                found[(ih.algorithm, ih.name_hash, ih.key_hash)] = ih
-        return found
+        """(hash algorithm, name hash, key hash) -> the CA it names; made again when an
+        issuing-CA ceremony adds a CA (the source gives a new dict then)."""
+        cas = self.source.ca_certificates()
+        if self._issuers is None or self._issuers[0] is not cas:
+            found = {}
+            for ca, certificate in cas.items():
+                for ih in issuer_hashes(ca, certificate):
+                    found[(ih.algorithm, ih.name_hash, ih.key_hash)] = ih
+            self._issuers = (cas, found)
+        return self._issuers[1]
 
     def hashes_of(self, ca: str, algorithm: str) -> IssuerHashes:
         """One CA's CertID issuer part; needs that CA's certificate only (during ``regca
         init`` the root signs the issuing CA's responses before the issuing CA is stored)."""
         found = self._hashes.get((ca, algorithm))
         if found is None:
-            for ih in issuer_hashes(ca, self.source.certificate_of(CA_PROFILES[ca])):
+            for ih in issuer_hashes(ca, self.source.ca_certificate(ca)):
                 self._hashes[(ca, ih.algorithm)] = ih
             found = self._hashes[(ca, algorithm)]
         return found
 
+    def delegates(self, ca: str) -> bool:
+        """Whether the delegated responder answers for ``ca``: its certificate was issued by
+        that CA (RFC 6960 §4.2.2.2: a responder is authorised by the CA of the certificate in
+        question). Otherwise the CA's own key signs, and only the core holds it."""
+        if ca == "root":
+            return False
+        responder = self.source.certificate_of("ocsp-responder")
+        issuer = self.source.ca_certificate(ca)
+        known = self._delegated
+        if known is None or known[0] is not responder or known[1] is not issuer:
+            known = self._delegated = (responder, issuer, _issued_by(responder, issuer))
+        return known[2]
+
+    def presigned(self, ca: str) -> tuple[str, ...]:
+        """The CertID hashes pre-signed for ``ca``'s certificates: those the front cannot sign
+        on demand (the root's, a retired issuing CA's) for every hash (``PRESIGNED``)."""
+        return PRESIGNED["issuing"] if self.delegates(ca) else tuple(HASHES)
+
+    def validity_of(self, ca: str) -> dt.timedelta:
+        return self.validity.get(ca, self.validity["issuing"])
+
     def encoder(self, ca: str) -> ResponseEncoder:
         enc = self._encoders.get(ca)
-        if ca == "root":
-            if enc is None:
-                # The root answers for the issuing CA itself, and sends its certificate along:
-                # GnuTLS finds a signer only among the response's certificates and does not
-                # search its trust list by a by-key ResponderID (RFC 6960 §4.2.1 allows it).
-                cert, key = self.source.key_pair("root")
+        if not self.delegates(ca):
+            # The CA answers for its certificates itself, and sends its certificate along:
+            # GnuTLS finds a signer only among the response's certificates and does not
+            # search its trust list by a by-key ResponderID (RFC 6960 §4.2.1 allows it).
+            cert, key = self.source.key_pair(ca)
+            if enc is None or self._responders.get(ca) is not cert:
                 enc = self._encoders[ca] = ResponseEncoder(key, cert, [cert])
+                self._responders[ca] = cert
             return enc
         # RFC 6960 §4.2.2.2: a delegated responder with id-kp-OCSPSigning, sent along. Asked
         # for each response (a cheap call): after a rollover the responder's key changes
@@ -154,7 +201,7 @@ class OcspSigner:
 
     def window(self, ca: str) -> tuple[dt.datetime, dt.datetime]:
         this_update = self.source.now().replace(microsecond=0)
-        return this_update, this_update + self.validity[ca]
+        return this_update, this_update + self.validity_of(ca)
 
     def sign(self, ih: IssuerHashes, status: CertStatus, nonce: bytes | None = None,
              ) -> tuple[bytes, dt.datetime, dt.datetime]:

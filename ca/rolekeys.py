@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import NamedTuple
 
 from cryptography import x509
+from sqlalchemy.exc import SQLAlchemyError
 
 from ca.errors import ConfigurationError, HsmUnavailable, KeyMismatch, NotFound
 from ca.store import service_certificates as generations_store
@@ -79,7 +80,15 @@ class RoleKey:
         """The active generation, read again once ``recheck`` seconds have passed."""
         now = time.monotonic()
         if self._active is None or now - self._checked >= self._recheck:
-            found = self._generations.active(self.role, self.scope)
+            try:
+                found = self._generations.active(self.role, self.scope)
+            except SQLAlchemyError:
+                if self._active is None:
+                    raise
+                # The database is away: keep signing with the generation known, and look
+                # again in ``recheck`` seconds (a front answering from its mirror needs it).
+                self._checked = now
+                return self._active
             if self._active is None or found.serial != self._active.serial:
                 self._active, self._pair = found, None
             self._checked = now

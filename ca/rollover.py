@@ -132,7 +132,7 @@ def roll_over(ctx: CaContext, role: str, scope: str = "", actor: str = "operator
     # Step 2: its certificate, from the role's profile, named as the generation before.
     previous = x509.load_der_x509_certificate(current.der)
     spec = CertificateSpec(ctx.profiles.get(SERVICE_PROFILES[role]), previous.subject, public)
-    issued = Issuer(ctx).issue_spec(spec, ctx.authority("issuing"), actor,
+    issued = Issuer(ctx).issue_spec(spec, ctx.issuing_authority(), actor,
                                     row.organization_teryt)
 
     # Step 3: the new generation becomes the active one.

@@ -32,7 +32,9 @@ from ca.errors import (
     DependencyUnavailable,
     NotFound,
 )
+from ca.field_crypto import FieldCipher
 from ca.issuance import IssuanceRequest, IssuedCertificate, Issuer
+from ca.issuing_cas import IssuingCas, IssuingKeys, generation_of
 from ca.ocsp_cache import kept_current
 from ca.ocsp_mirror import ResponseMirror
 from ca.ocsp_signer import OcspSigner
@@ -94,17 +96,32 @@ class ScopedKeys:
 
 class ResponderKeys:
     """What the OCSP front signs with (ca.ocsp_signer.SignerSource): the CA certificates it
-    answers for and the delegated responder's key (RFC 6960 §4.2.2.2). No CA key: the root's
-    responses are pre-signed by the refresh job, which runs in the core."""
+    answers for (the root and every issuing-CA generation, read again as ceremonies add them)
+    and the delegated responder's key (RFC 6960 §4.2.2.2). No CA key: the root's responses,
+    and a retired issuing CA's, are pre-signed by the refresh job, which runs in the core."""
 
-    def __init__(self, cas: dict[str, x509.Certificate], responder: RoleKey, clock: Clock):
-        self._cas, self.responder, self.clock = dict(cas), responder, clock
+    def __init__(self, root: x509.Certificate, issuing: IssuingCas, responder: RoleKey,
+                 clock: Clock):
+        self._root, self._issuing, self.responder, self.clock = root, issuing, responder, clock
+        self._cas: tuple[dict, dict] | None = None  # (issuing's dict, the whole dict)
 
     def certificate_of(self, profile: str) -> x509.Certificate:
-        try:
-            return self._cas[profile]
-        except KeyError:
-            raise NotFound(f"the OCSP responder knows no {profile} certificate") from None
+        if profile == "root-ca":
+            return self._root
+        if profile == "issuing-ca":
+            return self._issuing.certificate(self._issuing.active_name())
+        if profile == SERVICE_PROFILES[self.responder.role]:
+            return self.responder.certificate
+        raise NotFound(f"the OCSP responder knows no {profile} certificate")
+
+    def ca_certificate(self, name: str) -> x509.Certificate:
+        return self._root if name == "root" else self._issuing.certificate(name)
+
+    def ca_certificates(self) -> dict[str, x509.Certificate]:
+        issuing = self._issuing.certificates()
+        if self._cas is None or self._cas[0] is not issuing:
+            self._cas = (issuing, {"root": self._root, **issuing})
+        return self._cas[1]
 
     def key_pair(self, role: str) -> KeyPair:
         if role != self.responder.role:
@@ -182,18 +199,19 @@ class _IssuingSource:
 
     def __init__(self, db: Database, profiles: ProfileSet, clock: Clock, urls: PublicUrls,
                  crl_dir: Path, certificates: dict[str, x509.Certificate],
-                 keys: dict[str, RoleKey], people: PersonRefs, ceremony_policy: CeremonyPolicy):
+                 keys: dict[str, RoleKey], issuing: IssuingKeys, people: PersonRefs,
+                 ceremony_policy: CeremonyPolicy):
         self.db, self.profiles, self.clock, self.urls = db, profiles, clock, urls
         self.people, self.ceremony_policy = people, ceremony_policy
         self.settings = _CaSettings(crl_dir)
-        self._certificates, self._keys = dict(certificates), dict(keys)
+        self._certificates, self._keys, self._issuing = dict(certificates), dict(keys), issuing
         self._authorities: dict[str, Authority] = {}
 
     def now(self) -> dt.datetime:
         return self.clock.now()
 
     def online_cas(self) -> list[str]:
-        return ["issuing"]  # the only CA key held here
+        return self._issuing.cas.publishing(self.now())  # the only CA keys held here
 
     def audit(self, session, event: Event) -> int:
         return audit_store.append(session, event, self.now())
@@ -202,22 +220,40 @@ class _IssuingSource:
         role = _SERVICE_ROLES.get(profile)
         if role in self._keys:  # a service's active generation, which a rollover changes
             return self._keys[role].certificate
+        if profile == "issuing-ca":  # the active generation, which a ceremony changes
+            return self._issuing.cas.certificate(self._issuing.cas.active_name())
         try:
             return self._certificates[profile]
         except KeyError:
             raise NotFound(f"the issuing CA knows no {profile} certificate") from None
 
+    def ca_certificate(self, name: str) -> x509.Certificate:
+        if name == "root":
+            return self.certificate_of("root-ca")
+        return self._issuing.cas.certificate(name)
+
+    def ca_certificates(self) -> dict[str, x509.Certificate]:
+        return {"root": self.certificate_of("root-ca"), **self._issuing.cas.certificates()}
+
     def key_pair(self, role: str) -> KeyPair:
+        if generation_of(role) is not None:  # an issuing-CA generation, retired ones too
+            return self._issuing.pair(role)
         key = self._keys.get(role)
         if key is None:
             raise ConfigurationError(f"the issuing CA holds no {role} key")
         return key.pair()
 
     def authority(self, name: str) -> Authority:
+        pair = self.key_pair(name)
         auth = self._authorities.get(name)
-        if auth is None:
-            auth = self._authorities[name] = Authority(name, *self.key_pair(name))
+        if auth is None or auth.certificate is not pair.certificate:
+            auth = self._authorities[name] = Authority(name, *pair)
         return auth
+
+    def issuing_authority(self) -> Authority:
+        """The active generation: a ceremony's new issuing CA issues here within
+        ``ca.rolekeys.RECHECK`` seconds, without a restart."""
+        return self.authority(self._issuing.cas.active_name())
 
     def chain(self) -> list[x509.Certificate]:
         return [self.certificate_of("issuing-ca"), self.certificate_of("root-ca")]
@@ -231,9 +267,10 @@ class IssuingCa:
 
     def __init__(self, db: Database, profiles: ProfileSet, clock: Clock, urls: PublicUrls,
                  crl_dir: Path, certificates: dict[str, x509.Certificate],
-                 keys: dict[str, RoleKey], people: PersonRefs, ceremony_policy: CeremonyPolicy):
-        source = _IssuingSource(db, profiles, clock, urls, crl_dir, certificates, keys, people,
-                                ceremony_policy)
+                 keys: dict[str, RoleKey], issuing: IssuingKeys, people: PersonRefs,
+                 ceremony_policy: CeremonyPolicy):
+        source = _IssuingSource(db, profiles, clock, urls, crl_dir, certificates, keys, issuing,
+                                people, ceremony_policy)
         self._issuer, self._revoker = Issuer(source), Revoker(source)
         self._chain = source.chain
 
@@ -256,11 +293,13 @@ class IssuingCa:
 
 class ReadOnlyStore:
     """The store as the web's pages read it: reading sessions, which refuse to commit, the
-    time, the profiles and the PESEL references (``people``); no write transaction
-    (``transaction`` does not exist here)."""
+    time, the profiles, the PESEL references (``people``) and the cipher of the fields kept
+    encrypted (``fields``); no write transaction (``transaction`` does not exist here)."""
 
-    def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, people: PersonRefs):
+    def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, people: PersonRefs,
+                 fields: FieldCipher):
         self._db, self.clock, self.profiles, self.people = db, clock, profiles, people
+        self.fields = fields
 
     @contextlib.contextmanager
     def reading(self) -> Iterator:

@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["STATES", "CertificateStatus", "certificate_status"]
+__all__ = ["STATES", "CertificateStatus", "certificate_status", "time_left"]
 
 STATES = ("good", "revoked", "expired", "pending")
 
@@ -35,6 +35,10 @@ class CertificateStatus:
     def revocable(self) -> bool:
         """Issued and not revoked, expired or not: a revocation request may be made."""
         return self.state in ("good", "expired")
+
+    @property
+    def good(self) -> bool:
+        return self.state == "good"
 
     @property
     def expired(self) -> bool:
@@ -61,3 +65,13 @@ def certificate_status(row: _Row, now: dt.datetime) -> CertificateStatus:
     if now > row.not_after:
         return CertificateStatus("expired")
     return CertificateStatus("good")
+
+
+class _Ends(Protocol):
+    not_after: dt.datetime
+
+
+def time_left(row: _Ends, now: dt.datetime) -> dt.timedelta:
+    """How long the certificate of ``row`` is still valid at ``now`` (negative once expired):
+    what expiry notices count down, read where validity ends are read."""
+    return row.not_after - now

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 __all__ = ["PublicUrls", "CA_NAMES"]
 
+# The CAs of a fresh home; an issuing-CA ceremony adds ``issuing-g<n>`` (ca/issuing_cas.py).
 CA_NAMES = ("root", "issuing")
 
 

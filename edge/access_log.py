@@ -7,10 +7,47 @@ from __future__ import annotations
 
 import logging
 import time
+from urllib.parse import unquote_plus
 
 from edge.wsgi import API_KEY_ENVIRON
 
-__all__ = ["AccessLogged"]
+__all__ = ["AccessLogged", "LoggableTarget", "loggable_query", "loggable_target",
+           "TARGET_ENVIRON"]
+
+# Where gunicorn's access-log format finds the request target fit to log (regca/server.py).
+TARGET_ENVIRON = "regca.log_target"
+
+# A person's PESEL never goes into a log (the auditor's GET search takes one): its value is
+# replaced, however the parameter's name is cased or percent-encoded.
+_REDACTED = frozenset({"pesel"})
+
+
+def loggable_query(query: str) -> str:
+    """``query`` as the access log may keep it: the value of a ``pesel`` parameter replaced."""
+    parts = query.split("&")
+    for i, part in enumerate(parts):
+        name, sep, _ = part.partition("=")
+        if sep and unquote_plus(name).strip().lower() in _REDACTED:
+            parts[i] = f"{name}=[redacted]"
+    return "&".join(parts)
+
+
+def loggable_target(environ) -> str:
+    """The request's path and query as a log line shows them."""
+    query = loggable_query(environ.get("QUERY_STRING") or "")
+    return environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+
+
+class LoggableTarget:
+    """WSGI middleware for gunicorn: the target its access-log line shows (``TARGET_ENVIRON``,
+    read by ``%({regca.log_target}e)s``) instead of the raw request line."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        environ[TARGET_ENVIRON] = loggable_target(environ)
+        return self.app(environ, start_response)
 
 
 class AccessLogged:
@@ -32,8 +69,7 @@ class AccessLogged:
                      lambda sent: self._write(environ, status[0], sent))
 
     def _write(self, environ, status: str, sent: int) -> None:
-        query = environ.get("QUERY_STRING")
-        target = environ.get("PATH_INFO", "") + (f"?{query}" if query else "")
+        target = loggable_target(environ)
         when = time.strftime("%d/%b/%Y:%H:%M:%S %z")
         self.log.info('%s - - [%s] "%s %s %s" %s %s "%s" "%s" key=%s',
                       environ.get("REMOTE_ADDR", "-"), when, environ.get("REQUEST_METHOD"),

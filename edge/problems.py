@@ -5,7 +5,9 @@ The core's error kinds carry no HTTP status; this table gives each its status, a
 RA API) installs it, so one kind answers the same everywhere. The body is always
 ``{"error": {"code", "message"}}``: the kind's code, Flask's own 404/405/413 by name, and
 ``internal`` for anything unexpected. Every 5xx is logged; a 500 (a bare RegCAError, a broken
-configuration, an exception nobody raised on purpose) never describes itself to the caller.
+configuration, an exception nobody raised on purpose) never describes itself to the caller. A
+database that is away is the service's fault but not a bug: 503 ``dependency_unavailable``, as
+an HSM that is away is 503 ``hsm_unavailable``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ca.errors import (
     Unauthorized,
     Unprocessable,
 )
+from ca.store.outage import database_unavailable
 
 __all__ = ["STATUS", "status_of", "problem", "install_problems", "api_fallback"]
 
@@ -56,6 +59,7 @@ STATUS: dict[type[RegCAError], int] = {
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 _INTERNAL_MESSAGE = "internal error; the operator will find the details in the service log"
+_DATABASE_AWAY = "the database is unavailable; try again shortly"
 
 
 def status_of(exc: RegCAError) -> int:
@@ -104,6 +108,10 @@ def install_problems(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if database_unavailable(exc):
+            log.error("%s %s failed: database unavailable: %s", request.method, request.path,
+                      type(exc).__name__)
+            return problem(503, DependencyUnavailable.code, _DATABASE_AWAY)
         # The traceback goes to the log for the operator; the caller learns nothing internal.
         log.exception("%s %s: unexpected %s", request.method, request.path,
                       type(exc).__name__)

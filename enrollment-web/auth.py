@@ -19,7 +19,7 @@ from flask import (
     url_for,
 )
 
-from ca.errors import BackedOff, Malformed, RegCAError
+from ca.errors import BackedOff, Malformed, RegCAError, Unauthorized
 from enrollment_web.forms import LoginForm, NewPasswordForm, TotpForm
 from enrollment_web.guessing import backed_off_page, client_source
 from enrollment_web.i18n import t
@@ -187,7 +187,7 @@ def totp():
     if form.validate_on_submit():
         try:
             logins.check_totp(authority(), state.username, form.code.data, client_source())
-        except RegCAError as exc:
+        except (BackedOff, Unauthorized) as exc:  # an HSM fault is a 503 page, not a wrong code
             if isinstance(exc, BackedOff):
                 return backed_off_page(exc, "totp.html", form=form)
             return render_template("totp.html", form=form, error=t(
@@ -207,7 +207,7 @@ def totp_setup():
     if form.validate_on_submit():
         try:
             logins.confirm_totp(authority(), state.username, secret, form.code.data)
-        except RegCAError:
+        except (Malformed, Unauthorized):
             error = t("Kod nie pasuje. Sprawdź zegar w aplikacji i spróbuj ponownie.",
                       "The code does not match. Check the app's clock and try again.")
         else:

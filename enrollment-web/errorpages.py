@@ -23,6 +23,7 @@ from ca.errors import (
     Unauthorized,
     Unprocessable,
 )
+from ca.store.outage import database_unavailable
 from enrollment_web.guessing import wait_message
 from enrollment_web.i18n import t
 from ra.token import TokenError
@@ -92,6 +93,10 @@ def install_error_pages(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _internal(exc: Exception):
+        if database_unavailable(exc):
+            app.logger.error("database unavailable: %s", type(exc).__name__)
+            return error_page(503, t("Baza danych jest chwilowo niedostępna. Spróbuj za chwilę.",
+                                     "The database is unavailable just now. Try again shortly."))
         app.logger.exception("unexpected error")
         return error_page(500, t("Błąd wewnętrzny; operator znajdzie szczegóły w dzienniku.",
                                  "Internal error; the operator will find details in the log."))

@@ -97,6 +97,12 @@ class ReplaceForm(FlaskForm):
     pin = PasswordField("pin", validators=[DataRequired(), Length(max=64)])
 
 
+class PeselSearchForm(FlaskForm):
+    """Posted, not a GET: a PESEL never goes into a URL, a history or an access log."""
+
+    pesel = StringField("pesel", validators=[DataRequired(), Length(max=11)])
+
+
 class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing

@@ -14,7 +14,14 @@ from ca.revocation import REASONS
 from ca.serials import parse_serial
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
-from enrollment_web.forms import ApplicantForm, CsrForm, EmptyForm, RevokeForm, TokenForm
+from enrollment_web.forms import (
+    ApplicantForm,
+    CsrForm,
+    EmptyForm,
+    PeselSearchForm,
+    RevokeForm,
+    TokenForm,
+)
 from enrollment_web.i18n import t
 from enrollment_web.printouts import sealed_pin_letter
 from enrollment_web.services import authority, store
@@ -42,7 +49,25 @@ def _org_names() -> dict[str, str]:
 @require(*_READERS)
 def enrolments():
     rows = enrol.list_visible(store(), current_actor().orgs)
-    return render_template("enrolments.html", rows=rows, orgs=_org_names())
+    return render_template("enrolments.html", rows=rows, orgs=_org_names(),
+                           search=PeselSearchForm(), searched=False)
+
+
+@bp.route("/enrolments/search", methods=["POST"])
+@require(*_READERS)
+def search_enrolments():
+    """Exact search by PESEL, through its keyed reference (ra.enrolment.find_by_pesel)."""
+    form = PeselSearchForm()
+    error, status, rows = None, 200, []
+    if form.validate_on_submit():
+        try:
+            rows = enrol.find_by_pesel(store(), form.pesel.data, current_actor().orgs)
+        except RegCAError as exc:
+            error, status = exc.message, form_status(exc)
+    else:
+        error, status = t("Podaj PESEL.", "Enter a PESEL."), 400
+    return render_template("enrolments.html", rows=rows, orgs=_org_names(), search=form,
+                           searched=True, error=error), status
 
 
 def _applicant_form() -> ApplicantForm:

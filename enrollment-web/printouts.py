@@ -19,7 +19,7 @@ from enrollment_web.sealed import seal, unseal
 from enrollment_web.services import store
 from ra import certificates
 from ra import enrolment as enrol
-from ra.organizations import list_organizations
+from ra.organizations import organization_name
 
 __all__ = ["bp", "SealedForm", "sealed_pin_letter", "sealed_pickup_slip"]
 
@@ -37,7 +37,7 @@ def _operator() -> str:
 
 
 def _org_name(teryt: str) -> str:
-    return next((o.name for o in list_organizations(store()) if o.teryt == teryt), teryt)
+    return organization_name(store(), teryt)
 
 
 def _person(e) -> printables.Person:
@@ -88,7 +88,7 @@ def handover_protocol(enrolment_id: int):
     e = enrol.visible(store(), enrolment_id, actor.orgs)
     certs = [printables.CertificateLine(c.profile, c.serial, c.not_after)
              for c in certificates.of_enrolment(store(), actor.caller, e.id, issued_only=True)
-             if c.status.state == "good"]
+             if c.status.good]
     tokens = [(t.label, t.serial_number or "") for t in enrol.tokens_of(store(), e.id, actor.orgs)
               if t.state == "active"]
     body = printables.handover_protocol(e.id, _person(e), _org_name(e.organization_teryt),

@@ -33,7 +33,7 @@ class RenewForm(FlaskForm):
 def renew_form(enrolment_id: int, certs) -> RenewForm:
     form = RenewForm(formdata=None, prefix="renew")
     form.serial.choices = [(c.serial, f"{c.profile} {c.serial} (do {c.not_after:%Y-%m-%d})")
-                           for c in certs if c.status.state == "good"]
+                           for c in certs if c.status.good]
     return form
 
 
@@ -53,7 +53,7 @@ def renew(enrolment_id: int):
     e = enrol.visible(store(), enrolment_id, actor.orgs)
     form = RenewForm(prefix="renew")
     form.serial.choices = [(c.serial, c.serial) for c in certificates.of_enrolment(
-        store(), actor.caller, e.id, issued_only=True) if c.status.state == "good"]
+        store(), actor.caller, e.id, issued_only=True) if c.status.good]
     csr = form.csr.data.read() if form.csr.data else b""
     if not form.validate_on_submit() or not (csr or form.pin.data):
         return _page(e, "Wybierz ważny certyfikat i dołącz plik CSR albo podaj PIN tokenu, "

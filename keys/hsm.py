@@ -7,6 +7,9 @@ Measured facts this module is built around (DESIGN.md, "Keys"):
 - a lost token store breaks open sessions until the module is finalised and initialised again, and
   concurrent log-ins from several processes sometimes fail with NoSuchToken/GeneralError, so such
   failures re-initialise and retry a bounded number of times;
+- a session that lived through a lost store does not always say so: it reports the token's keys
+  missing (NoSuchKey) or an unlisted error, so any failure on a module initialised before the
+  call is retried once on a module initialised for it, and only that answer is believed;
 - SoftHSM2 keeps one log-in per process and token, so each token is logged in once per process.
 """
 
@@ -49,11 +52,17 @@ _RECOVERABLE = (
 _ATTEMPTS = 4
 _SIGN_CAPS = MechanismFlag.SIGN | MechanismFlag.VERIFY
 SECRET_ALGORITHMS = ("hmac-sha256",)
+WRAPPING_ALGORITHMS = ("aes-256",)  # a key-encryption key: wraps and unwraps, nothing else
+_WRAP_CAPS = MechanismFlag.WRAP | MechanismFlag.UNWRAP
+# RFC 5649 (AES key wrap with padding): authenticated, so a changed wrapped key fails to unwrap
+_WRAP_MECHANISM = Mechanism.AES_KEY_WRAP_PAD
+DATA_KEY_BITS = 256
 
 
 def _object_class(key: KeyConfig) -> ObjectClass:
     """The class of the object that is the role's key: its private half, or the secret."""
-    return (ObjectClass.SECRET_KEY if key.algorithm in SECRET_ALGORITHMS
+    return (ObjectClass.SECRET_KEY
+            if key.algorithm in SECRET_ALGORITHMS + WRAPPING_ALGORITHMS
             else ObjectClass.PRIVATE_KEY)
 
 
@@ -72,6 +81,15 @@ class _Module:
     def reset(self) -> None:
         self.sessions.clear()
         self.handles.clear()
+
+    def current(self, conf: str | None) -> bool:
+        """Whether the library is initialised in this process for ``conf`` (no call needed)."""
+        return self.lib is not None and self.pid == os.getpid() and self.conf == conf
+
+
+class _KeyNotFound(HsmUnavailable):
+    """The token has no such object: the answer only when the module was initialised for the
+    call; a session older than a lost and returned token store sees no objects at all."""
 
 
 _modules: dict[str, _Module] = {}
@@ -92,7 +110,7 @@ def load_module(path: str, conf: str | None) -> _Module:
     (None for any other module), re-initialised when another configuration is loaded now or
     after a fork. Every cached session dies with a re-initialisation. Call with the lock held."""
     m = _modules.setdefault(path, _Module(path))
-    if m.lib is not None and m.pid == os.getpid() and m.conf == conf:
+    if m.current(conf):
         return m
     if conf:
         if not Path(conf).exists():
@@ -109,7 +127,7 @@ def load_module(path: str, conf: str | None) -> _Module:
             m.lib.reinitialize()
     except p11e.PKCS11Error as exc:
         m.lib = None
-        reason = exc or type(exc).__name__
+        reason = str(exc) or type(exc).__name__
         raise HsmUnavailable(f"cannot load PKCS#11 module {path}: {reason}") from None
     m.pid, m.conf = os.getpid(), conf
     m.reset()
@@ -156,15 +174,29 @@ class Hsm:
         """Whether the role's private key is in its token now (a rollover that stopped after
         generating the key finds it here)."""
         key = self.config.key(role)
-        return self.with_session(key.token, lambda s: bool(list(s.get_objects({
-            Attribute.LABEL: key.label, Attribute.CLASS: ObjectClass.PRIVATE_KEY}))))
+
+        def find(session) -> bool:
+            if not list(session.get_objects({Attribute.LABEL: key.label,
+                                             Attribute.CLASS: ObjectClass.PRIVATE_KEY})):
+                raise _KeyNotFound(f"no key {key.label!r}")  # asked again on a fresh module
+            return True
+
+        try:
+            return self._with_session(key.token, find)
+        except _KeyNotFound:
+            return False  # an answer, not an HSM error to count
+        except HsmUnavailable:
+            _report_error(key.token)
+            raise
 
     # -- the module ---------------------------------------------------------------------------
 
+    def _conf(self) -> str | None:
+        return str(self.config.softhsm_conf) if self.config.softhsm_conf else None
+
     def _ensure_loaded(self) -> _Module:
         """Load or re-initialise the module for this process and this home's SoftHSM2 conf."""
-        conf = str(self.config.softhsm_conf) if self.config.softhsm_conf else None
-        return load_module(self.config.module, conf)
+        return load_module(self.config.module, self._conf())
 
     def _session(self, m: _Module, token_name: str):
         token = self._token_config(token_name)
@@ -200,15 +232,25 @@ class Hsm:
         last: Exception | None = None
         for attempt in range(_ATTEMPTS):
             with self._module.lock:
+                # State from an earlier call may be a lost store's leftover (module docstring).
+                inherited = self._module.current(self._conf())
                 try:
                     m = self._ensure_loaded()
                     return fn(self._session(m, token_name))
                 except _RECOVERABLE as exc:
                     last = exc
                     self._module.pid = -1  # re-initialise on the next attempt
+                except _KeyNotFound as exc:
+                    if not inherited:
+                        raise
+                    last = exc
+                    self._module.pid = -1
                 except p11e.PKCS11Error as exc:
                     self._module.pid = -1  # start afresh next time: the store may come back
-                    raise HsmUnavailable(f"PKCS#11 error: {type(exc).__name__} {exc}") from None
+                    if not inherited:
+                        raise HsmUnavailable(
+                            f"PKCS#11 error: {type(exc).__name__} {exc}".strip()) from None
+                    last = exc
             time.sleep(0.01 * (attempt + 1))
         if isinstance(last, p11e.NoSuchToken):
             label = self._token_config(token_name).label
@@ -253,8 +295,8 @@ class Hsm:
                 handle = session.get_key(object_class=_object_class(key), id=key.id,
                                          label=key.label)
             except p11e.NoSuchKey:
-                raise HsmUnavailable(f"no key {key.label!r} on token "
-                                     f"{self.config.tokens[key.token].label!r}") from None
+                raise _KeyNotFound(f"no key {key.label!r} on token "
+                                   f"{self.config.tokens[key.token].label!r}") from None
             cache[slot] = handle
         return handle
 
@@ -284,7 +326,7 @@ class Hsm:
                 pub = session.get_key(object_class=ObjectClass.PUBLIC_KEY, id=key.id,
                                       label=key.label)
             except p11e.NoSuchKey:
-                raise HsmUnavailable(f"no public key {key.label!r} in the HSM") from None
+                raise _KeyNotFound(f"no public key {key.label!r} in the HSM") from None
             if pub.key_type == KeyType.EC:
                 return serialization.load_der_public_key(encode_ec_public_key(pub))
             return serialization.load_der_public_key(encode_rsa_public_key(pub))
@@ -315,6 +357,8 @@ class Hsm:
     def generate_key(self, role: str):
         """Generate the role's key pair inside the token; refuses to replace an existing one."""
         key = self.config.key(role)
+        if key.algorithm in WRAPPING_ALGORITHMS:
+            return self._generate_wrapping_key(key)
 
         def generate(session):
             existing = list(session.get_objects({Attribute.LABEL: key.label,
@@ -342,6 +386,69 @@ class Hsm:
 
         self.with_session(key.token, generate)
         return None if key.algorithm in SECRET_ALGORITHMS else self.public_key(role)
+
+    # -- the key-encryption key: data keys wrapped in the HSM ------------------------------------
+
+    def _generate_wrapping_key(self, key: KeyConfig) -> None:
+        """An AES-256 key-encryption key made in the token: sensitive, never extractable, able
+        to wrap and unwrap only (so it cannot be used to decrypt an arbitrary ciphertext)."""
+        def generate(session):
+            if list(session.get_objects({Attribute.LABEL: key.label,
+                                         Attribute.CLASS: ObjectClass.SECRET_KEY})):
+                raise HsmUnavailable(f"token already holds a key labelled {key.label!r}")
+            session.generate_key(KeyType.AES, 256, store=True, id=key.id, label=key.label,
+                                 capabilities=_WRAP_CAPS, template={
+                                     Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                                     Attribute.PRIVATE: True})
+
+        self.with_session(key.token, generate)
+
+    def _wrapping_key(self, role: str) -> KeyConfig:
+        key = self.config.key(role)
+        if key.algorithm not in WRAPPING_ALGORITHMS:
+            raise ConfigurationError(f"hsm.keys.{role}: not a key-encryption key "
+                                     f"({key.algorithm})")
+        return key
+
+    def new_wrapped_data_key(self, role: str) -> bytes:
+        """A fresh random AES-256 data key, generated in the token and returned only wrapped
+        by the role's key-encryption key (RFC 5649): whoever holds the result needs this HSM
+        to use it."""
+        key = self._wrapping_key(role)
+
+        def wrap(session):
+            data_key = session.generate_key(
+                KeyType.AES, DATA_KEY_BITS, store=False, capabilities=MechanismFlag.ENCRYPT,
+                template={Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: True})
+            try:
+                return bytes(self._handle(session, key).wrap_key(data_key,
+                                                                 mechanism=_WRAP_MECHANISM))
+            finally:
+                data_key.destroy()
+
+        return self.with_session(key.token, wrap)
+
+    def unwrap_data_key(self, role: str, wrapped: bytes) -> bytes:
+        """The data key inside ``wrapped`` (``new_wrapped_data_key``), unwrapped in the token
+        and read into this process; ValueError when the role's key did not wrap it."""
+        key = self._wrapping_key(role)
+
+        def unwrap(session):
+            try:
+                data_key = self._handle(session, key).unwrap_key(
+                    ObjectClass.SECRET_KEY, KeyType.AES, wrapped, mechanism=_WRAP_MECHANISM,
+                    store=False, template={Attribute.SENSITIVE: False,
+                                           Attribute.EXTRACTABLE: True})
+            except (p11e.EncryptedDataInvalid, p11e.WrappedKeyInvalid,
+                    p11e.WrappedKeyLenRange) as exc:
+                raise ValueError(f"not a data key wrapped by {key.label!r}: "
+                                 f"{type(exc).__name__}") from None
+            try:
+                return bytes(data_key[Attribute.VALUE])
+            finally:
+                data_key.destroy()
+
+        return self.with_session(key.token, unwrap)
 
     # -- SoftHSM2 token set-up ------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from ca.ocsp_signer import CertStatus, IssuerHashes, status_of
 from ca.serials import serial_hex
 from ca.services import OcspServices
 from ca.store import ocsp as ocsp_store
+from ca.store.outage import database_unavailable
 from edge.wsgi import BodyTooLarge, read_body, respond
 from ocsp.request import CertId, ParsedRequest, decode_get_path, parse_request
 
@@ -90,7 +91,10 @@ class OcspApp:
             answer = self.answer(der)
         except (Malformed, BodyTooLarge):
             answer = _Answer(MALFORMED)
-        except Exception:  # the protocol answers in the protocol, never with a 500 page
+        except Exception as exc:  # the protocol answers in the protocol, never with a 500 page
+            if database_unavailable(exc):
+                log.warning("OCSP request not answered: database unavailable: %s", exc)
+                return self._respond(environ, start_response, _Answer(TRY_LATER))
             log.exception("OCSP request failed")
             answer = _Answer(INTERNAL)
         return self._respond(environ, start_response, answer)
@@ -143,15 +147,15 @@ class OcspApp:
 
     def _answer_one(self, cert_id: CertId, ih: IssuerHashes, nonce: bytes | None) -> _Answer:
         serial = serial_hex(cert_id.serial) if cert_id.serial > 0 else None
-        # The offline root's responses are only ever pre-signed: a nonce is left unanswered
-        # (RFC 8954 §2.1 allows a response without it), a miss is `unauthorized` (RFC 5019
-        # §2.2.3).
-        if nonce is None or ih.ca == "root":
+        # The offline root's responses, and a retired issuing CA's, are only ever pre-signed
+        # (this front holds no CA key): a nonce is left unanswered (RFC 8954 §2.1 allows a
+        # response without it), a miss is `unauthorized` (RFC 5019 §2.2.3).
+        if nonce is None or not self.signer.delegates(ih.ca):  # a cache hit asks no more
             if serial is not None:
                 hit = self.store.response(serial, ih.algorithm)
                 if hit is not None and hit[2] > self.clock.now():
                     return _Answer(*hit)
-            if ih.ca == "root":
+            if not self.signer.delegates(ih.ca):
                 return _Answer(UNAUTHORIZED)
         try:
             status, row = self._status(ih.ca, cert_id.serial, serial)
@@ -172,12 +176,13 @@ class OcspApp:
 
     def _answer_many(self, request: ParsedRequest, issuers: list[IssuerHashes]) -> _Answer:
         cas = {ih.ca for ih in issuers}
-        if cas != {"issuing"}:
-            return _Answer(UNAUTHORIZED)  # the root key is offline: one pre-signed at a time
-        items = [(c.asn1, self._status("issuing", c.serial,
+        ca = cas.pop()
+        if cas or not self.signer.delegates(ca):
+            return _Answer(UNAUTHORIZED)  # no CA key here: one pre-signed answer at a time
+        items = [(c.asn1, self._status(ca, c.serial,
                                        serial_hex(c.serial) if c.serial > 0 else None)[0])
                  for c in request.cert_ids]
-        return _Answer(self.signer.sign_many("issuing", items, request.nonce))
+        return _Answer(self.signer.sign_many(ca, items, request.nonce))
 
     def _status(self, ca: str, serial: int, serial_text: str | None,
                 ) -> tuple[CertStatus, tuple | None]:

@@ -18,6 +18,7 @@ from cryptography import x509
 
 from ca.audit import Event
 from ca.clock import Clock
+from ca.field_crypto import FieldCipher
 from ca.personal_data import PersonRefs
 from ca.profiles import ProfileSet
 from ca.services import IssuingCa
@@ -35,6 +36,7 @@ class Reader(Protocol):
 
     profiles: ProfileSet
     people: PersonRefs
+    fields: FieldCipher
 
     def reading(self) -> contextlib.AbstractContextManager: ...
 
@@ -56,13 +58,14 @@ class Recorder(Protocol):
 
 class RegistrationAuthority:
     """The RA: its store, clock and profiles, the CA it asks to issue and revoke, the PESEL
-    references its audit events and the auditor's searches use, and its own settings (pickup
-    codes' validity, the back-off of guessed secrets)."""
+    references its audit events and the auditor's searches use, the cipher of the fields it
+    keeps encrypted (TOTP secrets, PESELs), and its own settings (pickup codes' validity, the
+    back-off of guessed secrets)."""
 
     def __init__(self, db: Database, clock: Clock, profiles: ProfileSet, ca: IssuingCa,
-                 people: PersonRefs, settings: RaSettings | None = None):
+                 people: PersonRefs, fields: FieldCipher, settings: RaSettings | None = None):
         self.db, self.clock, self.profiles, self.ca = db, clock, profiles, ca
-        self.people = people
+        self.people, self.fields = people, fields
         self.settings = settings or RaSettings()
 
     @property

@@ -17,11 +17,13 @@ import re
 from dataclasses import dataclass
 
 from ca.audit import Event
-from ca.errors import InvalidSubject
+from ca.errors import Forbidden, InvalidSubject
+from ca.field_crypto import pesel_of
 from ca.identity import validate_email, validate_pesel, validate_text
 from ca.store import bulk_enrolments as bulk_store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment
+from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
 
 __all__ = ["COLUMNS", "MAX_ROWS", "ImportRow", "ImportPlan", "ImportResult", "dry_run",
@@ -145,7 +147,9 @@ class _Context:
         self.by_regon = {o.regon: o for o in self.by_teryt.values() if o.regon}
         self.profiles = {p.name for p in ra.profiles if p.subject == "staff"}
         scope = list(orgs) if orgs is not None else list(self.by_teryt)
-        self.enrolled = bulk_store.enrolled_staff(session, scope)
+        self.enrolled = {(teryt, ra.fields.open(sealed, pesel_of(enrolment_id)))
+                         for enrolment_id, teryt, sealed in bulk_store.enrolled_staff(session,
+                                                                                      scope)}
 
 
 def _check(line: int, raw: dict[str, str], extra_cells: bool, ctx: _Context,
@@ -191,7 +195,7 @@ def _check(line: int, raw: dict[str, str], extra_cells: bool, ctx: _Context,
         org = ctx.by_teryt.get(jst) or ctx.by_regon.get(jst)
         if org is None:
             problems.append(f"nieznana JST „{jst}” (ani TERYT, ani REGON jednostki z rejestru)")
-        elif ctx.orgs is not None and org.teryt not in ctx.orgs:
+        elif not _in_scope(ctx.orgs, org.teryt):
             problems.append(f"JST {org.teryt} ({org.name}) nie należy do Twojego zakresu")
         else:
             teryt = org.teryt
@@ -199,6 +203,14 @@ def _check(line: int, raw: dict[str, str], extra_cells: bool, ctx: _Context,
                 problems.append("ta osoba jest już zarejestrowana jako pracownik tej JST")
     return ImportRow(line, given, surname, pesel, email, title, profiles, teryt,
                      tuple(problems))
+
+
+def _in_scope(orgs: tuple[str, ...] | None, teryt: str) -> bool:
+    try:
+        in_scope(orgs, teryt)
+    except Forbidden:
+        return False
+    return True
 
 
 def _plan(ra: Reader, session, data: bytes, orgs: tuple[str, ...] | None) -> ImportPlan:
@@ -231,11 +243,18 @@ def import_staff(ra: RegistrationAuthority, data: bytes, actor: str,
         if plan.problems or not plan.good:
             raise InvalidSubject("file", "no row of this file can be imported")
         rows = plan.good
+        people = [ra.people.ref(r.pesel) if r.pesel else None for r in rows] \
+            if ra.people.keyed else [None] * len(rows)
         added = bulk_store.add_all(s, [Enrolment(
             organization_teryt=r.teryt, officer=actor, kind="staff", given_name=r.given_name,
-            surname=r.surname, pesel=r.pesel, email=r.email or None, title=r.title or None,
-            created_at=now, requested_profiles=" ".join(r.profiles)) for r in rows])
-        people = [ra.people.ref(r.pesel) for r in rows] if ra.people.keyed else []
+            surname=r.surname, person_ref=person, email=r.email or None,
+            title=r.title or None, created_at=now, requested_profiles=" ".join(r.profiles))
+            for r, person in zip(rows, people, strict=True)])
+        for e, r in zip(added, rows, strict=True):  # sealed to their rows, whose ids are known now
+            if r.pesel:
+                e.pesel_sealed = ra.fields.seal(r.pesel, pesel_of(e.id))
+            e.pesel = r.pesel or None
+        people = [p for p in people if p]
         teryts = sorted({r.teryt for r in rows})
         ra.audit(s, Event(actor=actor, action="enrolment.bulk_import",
                            object=f"enrolments:{added[0].id}-{added[-1].id}",

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
-from ca.errors import InvalidSubject, NotFound, Unauthorized
-from ca.identity import mask_pesel, parse_subscriber
+from ca.errors import ConfigurationError, InvalidSubject, NotFound, Unauthorized
+from ca.field_crypto import pesel_of
+from ca.identity import mask_pesel, parse_subscriber, validate_pesel
 from ca.issuance import IssuanceRequest, IssuedCertificate
+from ca.personal_data import HMAC_ROLE
+from ca.store import data_keys as people_store
 from ca.store import enrolments as store
 from ca.store import organizations as org_store
 from ca.store.models import Enrolment, Token
@@ -32,7 +35,7 @@ from ra.users import password_hasher
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
            "initialise_blank_token", "list_visible", "tokens_of", "PickupExpired",
-           "PickupCode", "pickup_code"]
+           "PickupCode", "pickup_code", "opened", "find_by_pesel"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -84,6 +87,13 @@ def subject_of(e: Enrolment) -> dict:
                      e.title, e.document_type, e.document_number).subject()
 
 
+def opened(ra: Reader, e: Enrolment) -> Enrolment:
+    """``e`` with its PESEL opened from the sealed column into ``e.pesel`` (ca/field_crypto.py):
+    what subjects and pages read."""
+    e.pesel = ra.fields.open_optional(e.pesel_sealed, pesel_of(e.id))
+    return e
+
+
 def record(ra: RegistrationAuthority, applicant: Applicant, actor: str,
            orgs: tuple[str, ...] | None) -> tuple[Enrolment, str]:
     """Validate and store the applicant; returns the enrolment and its one-time pickup code
@@ -108,11 +118,14 @@ def record(ra: RegistrationAuthority, applicant: Applicant, actor: str,
         person = ra.people.ref(sub.pesel) if sub.pesel and ra.people.keyed else None
         e = store.add(s, Enrolment(
             organization_teryt=applicant.organization_teryt, officer=actor, kind=applicant.kind,
-            given_name=sub.given_name, surname=sub.surname, pesel=sub.pesel, email=sub.email,
+            given_name=sub.given_name, surname=sub.surname, person_ref=person, email=sub.email,
             title=sub.title, document_type=doc.type if doc else None,
             document_number=doc.number if doc else None, created_at=ra.now(),
             pickup_code_hash=_code_digest(code),
             revocation_password_hash=password_hasher.hash(password) if password else None))
+        if sub.pesel:  # sealed to its row, whose id the insert has just given
+            e.pesel_sealed = ra.fields.seal(sub.pesel, pesel_of(e.id))
+        e.pesel = sub.pesel
         ra.audit(s, Event(actor=actor, action="enrolment.record", object=f"enrolment:{e.id}",
                            organization_teryt=e.organization_teryt,
                            details={"kind": e.kind, "pesel": mask_pesel(e.pesel),
@@ -126,7 +139,7 @@ def visible(ra: Reader, enrolment_id: int, orgs: tuple[str, ...] | None) -> Enro
     if e is None:
         raise NotFound(f"no enrolment {enrolment_id}")
     in_scope(orgs, e.organization_teryt)
-    return e
+    return opened(ra, e)
 
 
 def _check_profile(ra: Reader, e: Enrolment, profile: str) -> None:
@@ -289,7 +302,22 @@ def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, seri
 def list_visible(ra: Reader, orgs: tuple[str, ...] | None) -> list[Enrolment]:
     """The newest enrolments of the caller's JST (None: every JST)."""
     with ra.reading() as s:
-        return store.list_for(s, list(orgs) if orgs is not None else None)
+        rows = store.list_for(s, list(orgs) if orgs is not None else None)
+    return [opened(ra, e) for e in rows]
+
+
+def find_by_pesel(ra: Reader, pesel: str, orgs: tuple[str, ...] | None) -> list[Enrolment]:
+    """The caller's JST's enrolments of the person with this PESEL, newest first: an exact
+    search by the PESEL's keyed reference (the PESEL itself is sealed, and searched by
+    nothing)."""
+    pesel = validate_pesel((pesel or "").strip())
+    if not ra.people.keyed:
+        raise ConfigurationError(f"hsm.keys.{HMAC_ROLE}: this home has no HMAC key, so "
+                                 "PESELs are not searchable")
+    with ra.reading() as s:
+        rows = people_store.enrolments_by_person(s, ra.people.ref(pesel),
+                                                 list(orgs) if orgs is not None else None)
+    return [opened(ra, e) for e in rows]
 
 
 def tokens_of(ra: Reader, enrolment_id: int, orgs: tuple[str, ...] | None) -> list[Token]:

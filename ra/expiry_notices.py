@@ -27,6 +27,7 @@ from ca.config import SmtpConfig
 from ca.errors import UnknownProfile
 from ca.identity import validate_email
 from ca.profiles import ProfileSet
+from ca.status import time_left
 from ca.store import expiry as store
 from ca.store import organizations as org_store
 from ra.authority import Reader, Recorder
@@ -143,7 +144,8 @@ def _officer_mail(items: list[Expiring], now: dt.datetime, profiles: ProfileSet,
 
 
 def _threshold(x: Expiring, now: dt.datetime, days: tuple[int, ...]) -> int | None:
-    reached = [d for d in days if x.not_after - now <= dt.timedelta(days=d)]
+    left = time_left(x, now)
+    reached = [d for d in days if left <= dt.timedelta(days=d)]
     return min(reached) if reached else None
 
 

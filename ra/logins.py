@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
 from ca.errors import Malformed, Unauthorized
+from ca.field_crypto import totp_secret_of
 from ca.store import accounts
 from ca.store import enrolments as store
 from ra.authority import Reader, RegistrationAuthority
@@ -72,6 +73,12 @@ def check_password(ra: RegistrationAuthority, username: str, password: str,
     return StaffLogin(username, user.role, orgs, bool(user.totp_secret))
 
 
+def _secret(ra: RegistrationAuthority, user) -> str | None:
+    """The user's TOTP secret, opened from its sealed form (ca/field_crypto.py)."""
+    return ra.fields.open(user.totp_secret, totp_secret_of(user.username)) \
+        if user and user.totp_secret else None
+
+
 def _totp_step(ra: Reader, secret: str, code: str) -> int | None:
     """The time step ``code`` belongs to, or None. RFC 6238 §5.2: one step either side is
     accepted for clock drift."""
@@ -102,7 +109,8 @@ def check_totp(ra: RegistrationAuthority, username: str, code: str, source: str)
         ra.backoff.check(s, ra.now(), found)
     with ra.db.transaction() as s:
         user = accounts.get_user(s, username)
-        step = _totp_step(ra, user.totp_secret, code) if user and user.totp_secret else None
+        secret = _secret(ra, user)
+        step = _totp_step(ra, secret, code) if secret else None
         state = store.login_state(s, username) if user else None
         if state is None or not _accept_step(state, step):
             ra.backoff.fail(s, ra.now(), found)
@@ -127,11 +135,12 @@ def confirm_totp(ra: RegistrationAuthority, username: str, secret: str, code: st
     step = _totp_step(ra, secret, code)
     if step is None:
         raise Malformed("code: the one-time code does not match; check the app's clock")
+    sealed = ra.fields.seal(secret, totp_secret_of(username))  # never stored in clear
     with ra.db.transaction() as s:
         user = accounts.get_user(s, username)
         if user is None or user.totp_secret:
             raise Unauthorized("the second factor is already set up")
-        user.totp_secret = secret
+        user.totp_secret = sealed
         store.login_state(s, username).totp_counter = step
         ra.audit(s, Event(actor=f"user:{username}", action="user.totp_enrol",
                            object=f"user:{username}"))

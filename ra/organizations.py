@@ -9,7 +9,7 @@ from ca.store import organizations as org_store
 from ca.store.models import Organization
 from ra.authority import Reader, Recorder
 
-__all__ = ["add_organization", "list_organizations"]
+__all__ = ["add_organization", "list_organizations", "organization_name"]
 
 
 def add_organization(ra: Recorder, teryt: str, name: str, nip: str | None = None,
@@ -39,3 +39,10 @@ def add_organization(ra: Recorder, teryt: str, name: str, nip: str | None = None
 def list_organizations(ra: Reader) -> list[Organization]:
     with ra.reading() as s:
         return org_store.all_(s)
+
+
+def organization_name(ra: Reader, teryt: str) -> str:
+    """The JST's registered name, or its code when the home does not know it."""
+    with ra.reading() as s:
+        org = org_store.get(s, teryt)
+    return org.name if org is not None else teryt

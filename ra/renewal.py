@@ -27,7 +27,7 @@ from ca.store import enrolments as enrol_store
 from ca.store.models import Enrolment
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
-from ra.enrolment import subject_of
+from ra.enrolment import opened, subject_of
 from ra.personalisation import LocalCa, PersonalisationRequest, personalise
 from ra.token import TokenKey, TokenRef, open_token
 
@@ -66,10 +66,11 @@ def renewable(ra: Reader, serial: str, orgs: tuple[str, ...] | None) -> _Old:
     if row is None or e is None:
         raise NotFound(f"no enrolled certificate with serial {serial}")
     in_scope(orgs, e.organization_teryt)
-    state = certificate_status(row, ra.now()).state
-    if state != "good":
-        raise Conflict(f"certificate {serial} is {state}; only a valid certificate is renewed "
-                       "(otherwise issue a new one)")
+    opened(ra, e)  # its PESEL, for the renewed certificate's subject
+    status = certificate_status(row, ra.now())
+    if not status.good:
+        raise Conflict(f"certificate {serial} is {status.state}; only a valid certificate is "
+                       "renewed (otherwise issue a new one)")
     token = tokens[0] if tokens else None
     if token is not None and token.state != "active":
         token = None  # a lost, blocked or replaced token is renewed onto another from a CSR

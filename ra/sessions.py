@@ -9,13 +9,14 @@ the change (``ra.users``). A session also ends after ``Lifetimes.idle`` without 
 ``Lifetimes.absolute`` after it began, on the injected clock.
 
 A staff session goes through stages: ``totp`` (the password was right) or ``totp_setup`` (no
-second factor yet: the new secret waits here, never in the cookie), then ``new_password`` when
-an administrator reset the password, then ``ok``. A resident's session is ``resident`` from the
-pickup code on.
+second factor yet: the new secret waits in the row, sealed like the users' own, never in the
+cookie), then ``new_password`` when an administrator reset the password, then ``ok``. A
+resident's session is ``resident`` from the pickup code on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import secrets
@@ -23,10 +24,11 @@ from dataclasses import dataclass
 
 from ca.audit import Event
 from ca.errors import Malformed, Unauthorized
+from ca.field_crypto import Place
 from ca.store import accounts
 from ca.store import web_sessions as store
 from ca.store.models import WebSession
-from ra.authority import Recorder
+from ra.authority import RegistrationAuthority
 from ra.logins import start_totp
 from ra.users import password_hasher, password_matches, validate_password
 
@@ -74,10 +76,16 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _pending_totp_of(token_hash: str) -> Place:
+    """Where a TOTP secret being set up waits: sealed like the users' (ca/field_crypto.py), so
+    a copy of the database does not reveal it either."""
+    return Place("web_sessions", "pending_totp", token_hash)
+
+
 class WebSessions:
     """The sessions of one web front, on the registration authority's store and clock."""
 
-    def __init__(self, ra: Recorder, lifetimes: Lifetimes | None = None):
+    def __init__(self, ra: RegistrationAuthority, lifetimes: Lifetimes | None = None):
         self._ra = ra
         self.lifetimes = lifetimes or Lifetimes()
 
@@ -87,6 +95,8 @@ class WebSessions:
         """After a right password: a new session at the next stage; returns its token. A
         disabled user gets the answer of a wrong password (and the audit log the truth)."""
         token, now = secrets.token_urlsafe(32), self._ra.now()
+        key = _digest(token)
+        pending = self._ra.fields.seal(start_totp(), _pending_totp_of(key))  # if it is needed
         with self._ra.db.transaction() as s:
             user = accounts.get_user(s, username)
             refused = user is None or user.disabled_at is not None
@@ -97,9 +107,9 @@ class WebSessions:
             else:
                 self._sweep(s, now)
                 enrolled = user.totp_secret is not None
-                store.add(s, WebSession(token_hash=_digest(token), username=username,
+                store.add(s, WebSession(token_hash=key, username=username,
                                         stage="totp" if enrolled else "totp_setup",
-                                        pending_totp=None if enrolled else start_totp(),
+                                        pending_totp=None if enrolled else pending,
                                         created_at=now, last_seen_at=now))
         if refused:
             raise Unauthorized(_WRONG)
@@ -136,8 +146,8 @@ class WebSessions:
                 role=user.role if user else "resident",
                 organizations=tuple(accounts.user_organizations(s, row.username)) if user
                 else (),
-                stage=row.stage, enrolment=row.enrolment_id, pending_totp=row.pending_totp)
-            created, seen = row.created_at, row.last_seen_at
+                stage=row.stage, enrolment=row.enrolment_id)
+            pending, created, seen = row.pending_totp, row.created_at, row.last_seen_at
             usable = row.username is None or (user is not None and user.disabled_at is None)
         if (not usable or now >= created + self.lifetimes.absolute
                 or now >= seen + self.lifetimes.idle):
@@ -147,6 +157,9 @@ class WebSessions:
         if now - seen >= _TOUCH_PRECISION:
             with self._ra.db.transaction() as s:
                 store.touch(s, key, now)
+        if state.stage == "totp_setup" and pending:
+            state = dataclasses.replace(
+                state, pending_totp=self._ra.fields.open(pending, _pending_totp_of(key)))
         return state
 
     # -- the staff log-in's stages -------------------------------------------------------------

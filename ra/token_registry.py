@@ -14,7 +14,7 @@ from ca.store import enrolments as store
 from ca.store.models import Enrolment, Token
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
-from ra.enrolment import personalise_token
+from ra.enrolment import opened, personalise_token
 from ra.token import TokenRef, unblock_pin
 
 __all__ = ["visible_token", "listed", "holder_of", "report_lost", "report_destroyed",
@@ -46,13 +46,15 @@ def listed(ra: Reader, orgs: tuple[str, ...] | None) -> list[tuple[Token, Enrolm
     holder's enrolment."""
     with ra.reading() as s:
         tokens = store.list_tokens(s, list(orgs) if orgs is not None else None)
-        return [(tk, store.get(s, tk.enrolment_id)) for tk in tokens]
+        rows = [(tk, store.get(s, tk.enrolment_id)) for tk in tokens]
+    return [(tk, opened(ra, e)) for tk, e in rows]
 
 
 def holder_of(ra: Reader, token: Token) -> Enrolment:
     """The enrolment of a token already found with ``visible_token``."""
     with ra.reading() as s:
-        return store.get(s, token.enrolment_id)
+        e = store.get(s, token.enrolment_id)
+    return opened(ra, e)
 
 
 def _move(ra: RegistrationAuthority, token_id: int, state: str, actor: str,

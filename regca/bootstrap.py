@@ -20,7 +20,9 @@ from ca.clock import Clock
 from ca.config import HSM_CONFIG_DIR, write_settings, write_softhsm_conf
 from ca.context import CaContext
 from ca.errors import AlreadyInitialised, ConfigurationError
+from ca.field_crypto import KEK_ROLE, new_data_key
 from ca.issuance import Issuer
+from ca.issuing_rollover import COMMON_NAME
 from ca.names import seal_name, service_name
 from ca.rollover import record_generation
 from ca.store.models import Certificate
@@ -28,7 +30,7 @@ from ra.organizations import add_organization
 from ra.users import create_user
 
 __all__ = ["InitOptions", "InitReport", "initialise", "DEMO_REGION", "DEMO_JST",
-           "add_transparency_log"]
+           "add_transparency_log", "record_data_key"]
 
 # A demo voivodeship (Lubuskie) and a handful of its JST. TERYT codes follow TERC; the NIP and
 # REGON numbers are synthetic but pass their check digits.
@@ -162,11 +164,14 @@ def _issue_hierarchy(ctx: CaContext, report: InitReport) -> None:
             CertificateSpec(profiles.get("audit-log"),
                             service_name("RegCA Transparency Log", op), hsm.public_key("audit")),
             ctx.authority("root"), "init").serial
-    report.serials["issuing"] = issuer.issue_spec(
-        CertificateSpec(profiles.get("issuing-ca"), service_name("RegCA Issuing CA", op),
+    issuing_ca = issuer.issue_spec(
+        CertificateSpec(profiles.get("issuing-ca"), service_name(COMMON_NAME, op),
                         hsm.public_key("issuing")),
-        ctx.authority("root"), "init").serial
-    issuing = ctx.authority("issuing")
+        ctx.authority("root"), "init")
+    report.serials["issuing"] = issuing_ca.serial
+    # Generation 1 of the issuing CA; an issuing-CA ceremony adds the next (ca/issuing_cas.py).
+    record_generation(ctx, "issuing", "", 1, issuing_ca, "init")
+    issuing = ctx.issuing_authority()
     services = {}
     for role, profile, cn in _SERVICE_CERTS:
         services[role] = issuer.issue_spec(
@@ -227,6 +232,8 @@ def _initialise(ctx: CaContext, opts: InitOptions, report: InitReport) -> None:
             ctx.audit(s, Event(actor="init", action="key.generate", object=f"key:{role}",
                                details={"label": key.label, "algorithm": key.algorithm,
                                         "token": ctx.settings.hsm.tokens[key.token].label}))
+    if KEK_ROLE in ctx.settings.hsm.keys:
+        record_data_key(ctx, "init")
     if opts.demo:
         _add_demo(ctx, report)
     _issue_hierarchy(ctx, report)
@@ -242,6 +249,17 @@ def _initialise(ctx: CaContext, opts: InitOptions, report: InitReport) -> None:
     if "audit" in report.serials:
         from regca.roles import head_signer  # the TSA's code: only init and the jobs need it
         head_signer(ctx).sign()  # the first tree head, so /transparency/v1/sth answers at once
+
+
+def record_data_key(ctx: CaContext, actor: str) -> int:
+    """A new data key for the fields kept encrypted, wrapped by the HSM's key-encryption key
+    and stored (ca/field_crypto.py); audited. Its id."""
+    key_id = new_data_key(ctx.db, ctx.hsm, ctx.settings.hsm.keys, ctx.now())
+    with ctx.db.transaction() as s:
+        ctx.audit(s, Event(actor=actor, action="key.data_key", object=f"data_key:{key_id}",
+                           details={"wrapped_by": ctx.settings.hsm.key(KEK_ROLE).label,
+                                    "mechanism": "CKM_AES_KEY_WRAP_PAD"}))
+    return key_id
 
 
 LOG_ROLES = ("audit", "hmac")  # the transparency log's keys (hsm-config/pkcs11.toml)

@@ -101,10 +101,18 @@ def cmd_ceremony(args) -> None:
     ctx = _ctx(args)
     pin = _root_pin()
     with root_ceremony(ctx, pin, "operator:ceremony") as ceremony:
-        if args.ceremony_command in ("root", "root-crl"):
+        if args.ceremony_command == "issuing-ca":
+            made = ceremony.sign_issuing_ca()
+            until = made.certificate.not_valid_after_utc.strftime("%Y-%m-%d")
+            print(f"issuing CA {made.name} (generation {made.generation}): certificate "
+                  f"{made.serial}, key {made.key_label!r}, valid until {until}; it issues from "
+                  f"now on, {made.previous} publishes CRLs and OCSP for what it issued")
+            print(f"OCSP responder generation {made.responder.generation}: certificate "
+                  f"{made.responder.serial}, issued by {made.name}")
+        if args.ceremony_command in ("root", "root-crl", "issuing-ca"):
             crl = ceremony.sign_crl()
             print(f"root CRL #{crl.number} signed, {crl.entries} entries, {crl.path}")
-        if args.ceremony_command in ("root", "root-ocsp"):
+        if args.ceremony_command in ("root", "root-ocsp", "issuing-ca"):
             print(f"root OCSP responses signed: {ceremony.presign_ocsp()}")
     due = next_root_ceremony(ctx)
     print(f"next root ceremony due {due.due.date().isoformat()}")
@@ -124,15 +132,22 @@ def cmd_export_ca(args) -> None:
     for name, profile in files.items():
         (out / name).write_text(_pem(ctx.certificate_of(profile)))
     (out / "chain.pem").write_text("".join(_pem(c) for c in ctx.chain()))
-    # Every generation of the service certificates, earlier ones included: what they signed
-    # (responses, time-stamps, seals) is still validated against them.
+    # Every generation of the service certificates and of the issuing CA (issuing-g<n>.pem),
+    # earlier ones included: what they signed (certificates, responses, time-stamps, seals)
+    # is still validated against them; and each issuing CA's chain (chain-issuing-g<n>.pem).
     from cryptography import x509
 
+    from ca.issuing_cas import generation_of
     from ca.rollover import published
     generations = {f"{name}.pem": der for name, der in published(ctx).items()}
     for name, der in generations.items():
         (out / name).write_text(_pem(x509.load_der_x509_certificate(der)))
-    print(f"wrote {', '.join([*files, 'chain.pem', *generations])} to {out}")
+    chains = {}
+    for ca in ctx.issuing_cas.names():
+        chains[f"chain-issuing-g{generation_of(ca)}.pem"] = ctx.chain_of(ca)
+    for name, chain in chains.items():
+        (out / name).write_text("".join(_pem(c) for c in chain))
+    print(f"wrote {', '.join([*files, 'chain.pem', *generations, *chains])} to {out}")
 
 
 def cmd_issue(args) -> None:
@@ -240,6 +255,13 @@ def cmd_audit_init_log(args) -> None:
           "signed")
 
 
+def cmd_fields_rotate(args) -> None:
+    from regca.sealed_fields import rotate_data_key
+    key_id, values = rotate_data_key(_ctx(args))
+    print(f"data key {key_id} made and wrapped in the HSM; {values} TOTP secret(s) and "
+          "PESEL(s) sealed again with it")
+
+
 def cmd_audit_export(args) -> None:
     from ca.log_export import export_log
     ctx = _ctx(args)
@@ -325,9 +347,15 @@ def cmd_restore(args) -> None:
     print(f"restored {done.home} ({done.database} database, {done.files} files)")
 
 
+def _known_ca(ctx, name: str | None) -> None:
+    if name and name not in ctx.ca_names():
+        raise UserError(f"--ca: no CA named {name!r} (one of {', '.join(ctx.ca_names())})")
+
+
 def cmd_crl(args) -> None:
     from ca.crl import CrlPublisher
     ctx = _ctx(args)
+    _known_ca(ctx, args.ca)
     if args.ca and args.ca not in ctx.online_cas():
         raise UserError(f"the {args.ca} CA's key is offline: its CRL is signed at a "
                         f"ceremony (regca ceremony {args.ca}-crl)")
@@ -341,6 +369,7 @@ def cmd_crl(args) -> None:
 def cmd_ocsp_refresh(args) -> None:
     from ca.ocsp_cache import ResponseCache
     ctx = _ctx(args)
+    _known_ca(ctx, args.ca)
     if args.ca and args.ca not in ctx.online_cas():
         raise UserError(f"the {args.ca} CA's key is offline: its OCSP responses are signed at "
                         f"a ceremony (regca ceremony {args.ca}-ocsp)")
@@ -473,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("crl", cmd_crl, "generate and publish fresh CRLs now (complete, or --delta)")
     sp.add_argument("--delta", action="store_true", help="a delta CRL on the last complete one")
-    sp.add_argument("--ca", choices=["root", "issuing"], help="only this CA (default: both)")
+    sp.add_argument("--ca", help="only this CA: root, issuing, issuing-g<n> (default: all)")
 
     ceremony = sub.add_parser("ceremony", help="root ceremonies: the only commands that log "
                               "into the offline root token (PIN from $REGCA_ROOT_PIN or a "
@@ -483,7 +512,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  "both valid until past the next ceremony"),
                         ("root-crl", "sign the root CRL only"),
                         ("root-ocsp", "pre-sign the root's OCSP responses only (the status of "
-                                      "the issuing CAs)")):
+                                      "the issuing CAs)"),
+                        ("issuing-ca", "roll the issuing CA over: a new key in the HSM, its "
+                                       "certificate signed by the root, issuing from now on; "
+                                       "the old one keeps publishing CRLs and OCSP; then as "
+                                       "'root'")):
         sp = ceremony.add_parser(name, help=help_, description=help_)
         sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         sp.set_defaults(fn=cmd_ceremony)
@@ -493,7 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = ocsp.add_parser("refresh", help="pre-sign missing responses and those past half "
                                          "their validity (the root's: regca ceremony)")
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    sp.add_argument("--ca", choices=["root", "issuing"], help="only this CA (default: both)")
+    sp.add_argument("--ca", help="only this CA: root, issuing, issuing-g<n> (default: all)")
     sp.set_defaults(fn=cmd_ocsp_refresh)
 
     org = sub.add_parser("org", help="JST organisations").add_subparsers(
@@ -604,6 +637,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sp.add_argument("--out", required=True, type=Path, metavar="DIR")
     sp.set_defaults(fn=cmd_audit_export)
+
+    fields = sub.add_parser("fields", help="TOTP secrets and PESELs encrypted at rest"
+                            ).add_subparsers(dest="fields_command", required=True,
+                                             metavar="ACTION")
+    sp = fields.add_parser("rotate", help="a new data key (wrapped by the HSM's key-encryption "
+                                          "key) and every sealed value sealed again with it")
+    sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sp.set_defaults(fn=cmd_fields_rotate)
     return p
 
 

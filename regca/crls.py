@@ -11,22 +11,23 @@ from cryptography import x509
 
 from ca.context import CaContext
 from ca.crl import crl_path
-from ca.urls import CA_NAMES
+from ca.issuing_cas import generation_of
 from edge.representation import Representation, serve_representation
 from edge.wsgi import respond
 
 __all__ = ["CrlApp", "CRL_MAX_AGE"]
 
-_FILES = {f"/crl/{ca}{suffix}.crl": (ca, suffix == "-delta")
-          for ca in CA_NAMES for suffix in ("", "-delta")}
 # A revocation republishes the complete CRL within seconds (ca/prompt_crl.py); a cache that
 # kept it for longer than a minute would undo that. Conditional GET keeps re-checks cheap.
 CRL_MAX_AGE = 60
 
 
 class CrlApp:
-    """Serves the files ``regca crl`` and the jobs publish; a file is re-read only when it
-    changes, so a large complete CRL is not read from disk per request."""
+    """Serves this node's files of the published CRLs: written by whichever process of the
+    node published, and copied from the database by its jobs process when another node did
+    (ca/crl.py ``PublishedCopy``), so every node serves the same bytes, and still serves them
+    while the database is away. A file is re-read only when it changes, so a large complete
+    CRL is not read from disk per request."""
 
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
@@ -51,8 +52,19 @@ class CrlApp:
             self._cache[str(path)] = (stamp, rep)
         return rep
 
+    def _target(self, path: str) -> tuple[str, bool] | None:
+        """``(CA name, delta)`` of ``/crl/<ca>.crl`` or ``/crl/<ca>-delta.crl`` for a CA name
+        (``root``, ``issuing``, ``issuing-g<n>``: every issuing-CA generation has its own CRL),
+        else None. Names only: the files answer without the database."""
+        if not (path.startswith("/crl/") and path.endswith(".crl")):
+            return None
+        name = path[len("/crl/"):-len(".crl")]
+        delta = name.endswith("-delta")
+        name = name.removesuffix("-delta")
+        return (name, delta) if name == "root" or generation_of(name) else None
+
     def __call__(self, environ, start_response):
-        target = _FILES.get(environ.get("PATH_INFO", ""))
+        target = self._target(environ.get("PATH_INFO", ""))
         if target is None:
             return respond(start_response, 404, b"not found\n", "text/plain")
         rep = self._load(crl_path(self.ctx.settings.crl_dir, *target))

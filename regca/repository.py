@@ -1,4 +1,5 @@
-"""The public PKI repository: CA certificates at the AIA caIssuers URLs (``/ca/<ca>.crt``),
+"""The public PKI repository: CA certificates at the AIA caIssuers URLs (``/ca/<ca>.crt``: the
+root, ``issuing`` and each later issuing-CA generation ``issuing-g<n>``),
 every generation of the service certificates (``/ca/ocsp-g1.crt``, ``/ca/tsa-g2.crt``...), so
 that what an earlier generation signed can still be validated after a rollover, and the CP/CPS at
 ``/cps``, the URI certificates name in their policy qualifier unless regca.toml names another
@@ -11,7 +12,7 @@ import datetime as dt
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ca.context import CA_PROFILES, CaContext
+from ca.context import CaContext
 from ca.errors import RegCAError
 from ca.rollover import published
 from edge.representation import Representation, serve_representation
@@ -35,8 +36,8 @@ class RepositoryApp:
         if not (path.startswith("/ca/") and path.endswith(".crt")):
             return respond(start_response, 404, b"not found\n", "text/plain")
         try:
-            if name in CA_PROFILES:
-                cert = self.ctx.certificate_of(CA_PROFILES[name])
+            if name in self.ctx.ca_names():  # the root and each issuing-CA generation
+                cert = self.ctx.ca_certificate(name)
             else:
                 der = published(self.ctx).get(name)
                 cert = None if der is None else x509.load_der_x509_certificate(der)

@@ -14,7 +14,9 @@ from asn1crypto import tsp
 from flask import Flask
 from pyhanko.sign.timestamps import TimeStamper
 
-from ca.context import CA_PROFILES, KEY_PROFILES, CaContext
+from ca.context import KEY_PROFILES, CaContext
+from ca.errors import HsmUnavailable, KeyMismatch
+from ca.issuing_cas import IssuingCas, IssuingKeys
 from ca.ocsp_cache import node_mirror
 from ca.ocsp_signer import OcspSigner
 from ca.policy import load_tsa_policy
@@ -69,11 +71,20 @@ def role_key(ctx: CaContext, role: str, scope: str = "") -> RoleKey | CertifiedK
     return key
 
 
+def _issuing_chain(ctx: CaContext) -> list:
+    """Every issuing-CA generation, the active one first, then the root: a service certificate
+    issued before an issuing-CA ceremony keeps its issuer until its own rollover, and a
+    relying party picks the one its certificate names from this bag (RFC 5652 §5.1)."""
+    active = ctx.certificate_of("issuing-ca")
+    others = [c for c in ctx.issuing_cas.certificates().values() if c is not active]
+    return [active, *reversed(others), ctx.certificate_of("root-ca")]
+
+
 # -- OCSP ---------------------------------------------------------------------------------------
 
 def ocsp_services(ctx: CaContext) -> OcspServices:
-    cas = {profile: ctx.certificate_of(profile) for profile in CA_PROFILES.values()}
-    keys = ResponderKeys(cas, role_key(ctx, "ocsp"), ctx.clock)
+    keys = ResponderKeys(ctx.certificate_of("root-ca"), IssuingCas(ctx.db),
+                         role_key(ctx, "ocsp"), ctx.clock)
     return OcspServices(OcspSigner(keys), ResponseStore(ctx.db, node_mirror(ctx)), ctx.clock)
 
 
@@ -85,7 +96,7 @@ def ocsp_app(ctx: CaContext) -> OcspApp:
 
 def time_stamp_authority(ctx: CaContext) -> TimeStampAuthority:
     """The home's TSA; its policy is checked here, so a bad ``[tsa]`` table fails at start."""
-    intermediates = [c for c in ctx.chain() if c.issuer != c.subject]
+    intermediates = _issuing_chain(ctx)[:-1]
     return TimeStampAuthority(ctx.db, load_tsa_policy(ctx.settings), role_key(ctx, "tsa"),
                               intermediates, ctx.clock)
 
@@ -145,7 +156,7 @@ def trust_store(ctx: CaContext, config: SigningConfig | None = None) -> TrustSto
 def seal_registry(ctx: CaContext, config: SigningConfig | None = None) -> SealRegistry:
     """The region's seal, checked now, and the JSTs' own, found as their keys ask for them."""
     config = config or SigningConfig.load(ctx.settings)
-    return SealRegistry(role_key(ctx, "seal"), tuple(ctx.chain()),
+    return SealRegistry(role_key(ctx, "seal"), tuple(_issuing_chain(ctx)),
                         ScopedKeys("seal", ctx.hsm, ServiceGenerations(ctx.db)),
                         config.region_seal_stands_in)
 
@@ -175,21 +186,30 @@ def signing_app(ctx: CaContext, config: SigningConfig | None = None,
 # -- the registration authority, the web and the RA API -----------------------------------------
 
 def issuing_ca(ctx: CaContext) -> IssuingCa:
-    """The CA as the RA reaches it: the issuing CA's key and the OCSP responder's (pre-signed
-    responses), the CA certificates; never the root's key."""
-    certificates = {p: ctx.certificate_of(p) for p in (*CA_PROFILES.values(), "ocsp-responder")}
+    """The CA as the RA reaches it: the issuing CA's keys (every generation: the active one
+    issues, each signs its own CRLs and OCSP answers) and the OCSP responder's (pre-signed
+    responses), the CA certificates; never the root's key. The active generation's key is
+    checked now (KeyMismatch)."""
+    certificates = {"root-ca": ctx.certificate_of("root-ca")}
+    issuing = IssuingKeys(ctx.hsm, IssuingCas(ctx.db))
+    try:
+        issuing.active()
+    except KeyMismatch:  # a kind of HsmUnavailable, but not one to wait out
+        raise
+    except HsmUnavailable:  # left to its first use and to /healthz, as for every key
+        pass
     return IssuingCa(ctx.db, ctx.profiles, ctx.clock, ctx.urls, ctx.settings.crl_dir,
-                     certificates, {role: role_key(ctx, role) for role in ("issuing", "ocsp")},
+                     certificates, {"ocsp": role_key(ctx, "ocsp")}, issuing,
                      ctx.people, ctx.ceremony_policy)
 
 
 def registration_authority(ctx: CaContext, ca: IssuingCa | None = None) -> RegistrationAuthority:
     return RegistrationAuthority(ctx.db, ctx.clock, ctx.profiles, ca or issuing_ca(ctx),
-                                 ctx.people, RaSettings.load(ctx.settings))
+                                 ctx.people, ctx.fields, RaSettings.load(ctx.settings))
 
 
 def read_only_store(ctx: CaContext) -> ReadOnlyStore:
-    return ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people)
+    return ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people, ctx.fields)
 
 
 def enrollment_app(ctx: CaContext, ra: RegistrationAuthority | None = None, **config) -> Flask:

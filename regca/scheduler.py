@@ -9,6 +9,11 @@ the newly signed OCSP responses are copied into this node's mirror, which the re
 from while the database is away (ca/ocsp_mirror.py). With ``[smtp]`` configured, each round
 also e-mails the expiry notices that are due (ra/expiry_notices.py).
 
+On a deployment of several nodes, each node's jobs process contends for the jobs lease
+(ca/lease.py) every second: only its holder runs the rounds, the prompt CRLs and the tree heads;
+every node copies the CRLs published in the database to its own files (the same bytes on every
+node) and the responses to its mirror.
+
 They run in a process of their own, a fresh interpreter: the server's parent must not load the
 PKCS#11 module, or the workers it forks inherit a module they cannot initialise again
 (DESIGN.md, "Keys": sessions are opened per process after fork). It is a plain subprocess, not
@@ -19,16 +24,19 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ca.context import CaContext
-from ca.crl import CrlPublisher
+from ca.crl import CrlPublisher, PublishedCopy
 from ca.errors import DependencyUnavailable, HsmUnavailable
+from ca.lease import JobsLease
 from ca.ocsp_cache import ResponseCache, node_mirror, sync_mirror
 from ca.prompt_crl import PromptCrlPublisher
 from ca.rollover import renew_due
@@ -60,21 +68,25 @@ def send_expiry_notices(ctx: CaContext):
     from ra.expiry_notices import send_due
     if ctx.settings.smtp is None:
         return None
-    reader = ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people)
+    reader = ReadOnlyStore(ctx.db, ctx.clock, ctx.profiles, ctx.people, ctx.fields)
     return send_due(reader, ctx, ctx.settings.smtp, ctx.settings.expiry_notice_days,
                     ctx.settings.public_url)
 
 
-def run_once(ctx: CaContext) -> list[str]:
+def run_once(ctx: CaContext, leading: Callable[[], bool] = lambda: True) -> list[str]:
     """Do what is due for the online CAs; a failed job is logged and tried again on the next
     round. Returns the names of the jobs that failed. The root is never touched: its CRL and OCSP
-    answers are signed at its ceremonies (ca/ceremony.py) and last until past the next one."""
+    answers are signed at its ceremonies (ca/ceremony.py) and last until past the next one.
+    ``leading`` is asked before each job (the lease renewed): a node that lost the lease
+    mid-round leaves the rest to its new holder."""
     failed = []
     jobs = {"CRL publication": CrlPublisher(ctx).publish_due,
             "service certificate renewal": lambda: renew_due(ctx),
             "OCSP refresh": ResponseCache(ctx).refresh,  # after a renewal: re-signs at once
             "expiry notices": lambda: send_expiry_notices(ctx)}
     for name, job in jobs.items():
+        if not leading():
+            break
         try:
             job()
         except Exception as exc:
@@ -105,30 +117,55 @@ def copy_to_mirror(ctx: CaContext, mirror) -> None:
         log.warning("OCSP responses not copied to this node's mirror: %s", exc)
 
 
-def _loop(home: Path, interval: float) -> None:
-    logging.basicConfig(level=logging.WARNING, format="[jobs] %(message)s")
-    ctx = CaContext.open(home)
+def copy_crls(copies: PublishedCopy) -> None:
+    try:
+        copies.sync()
+    except Exception as exc:  # the database away: this node's files are what serves meanwhile
+        _log_failure("copying the published CRLs to this node", exc)
+
+
+def _loop(ctx: CaContext, lease: JobsLease, interval: float) -> None:
     prompt = PromptCrlPublisher(ctx)
     mirror = node_mirror(ctx)
+    copies = PublishedCopy(ctx)
     signer, next_round, next_copy = None, time.monotonic(), 0.0
     while True:
+        was_leading = lease.held
+        leading = lease.hold()
+        if leading and not was_leading:
+            next_round = time.monotonic()  # a node taking over starts with a round
+        copy_crls(copies)
         if time.monotonic() >= next_round:
-            failed = run_once(ctx)
+            failed = run_once(ctx, lease.hold) if leading else []
             next_round = time.monotonic() + interval
             try:  # what `regca status` reads: this process is alive, and how its round went
                 write_heartbeat(ctx, interval, failed)
             except OSError as exc:
                 log.warning("jobs heartbeat not written: %s", exc)
-        try:
-            prompt.poll()
-        except Exception as exc:
-            _log_failure("prompt CRL publication", exc)
-        if "audit" in ctx.settings.hsm.keys:
-            signer = sign_tree_head(ctx, signer, TICK)
+        if leading:
+            try:
+                prompt.poll()
+            except Exception as exc:
+                _log_failure("prompt CRL publication", exc)
+            if "audit" in ctx.settings.hsm.keys:
+                signer = sign_tree_head(ctx, signer, TICK)
         if time.monotonic() >= next_copy:
             copy_to_mirror(ctx, mirror)
             next_copy = time.monotonic() + MIRROR_SECONDS
         time.sleep(POLL_SECONDS)
+
+
+def _main(home: Path, interval: float) -> None:
+    logging.basicConfig(level=logging.WARNING, format="[jobs] %(message)s")
+    # `regca serve` stops this process with SIGTERM: hand the lease over on the way out, so
+    # another node need not wait for it to expire.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    ctx = CaContext.open(home)
+    lease = JobsLease(ctx)
+    try:
+        _loop(ctx, lease, interval)
+    finally:
+        lease.release()
 
 
 def start_jobs(home: Path, interval: float | None = None) -> subprocess.Popen:
@@ -141,6 +178,6 @@ def start_jobs(home: Path, interval: float | None = None) -> subprocess.Popen:
 
 if __name__ == "__main__":
     try:
-        _loop(Path(sys.argv[1]), float(sys.argv[2]))
+        _main(Path(sys.argv[1]), float(sys.argv[2]))
     except KeyboardInterrupt:
         pass

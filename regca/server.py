@@ -18,6 +18,7 @@ from pathlib import Path
 from ca.context import CaContext
 from ca.errors import ConfigurationError
 from ca.issuance import Issuer
+from edge.access_log import TARGET_ENVIRON
 from edge.wsgi import API_KEY_ENVIRON
 from regca.privacy import PRIVATE_UMASK, make_private, private_umask
 from regca.scheduler import start_jobs
@@ -29,7 +30,10 @@ THREADS = 4  # per worker: concurrent TSA requests share group commits (tsa/jour
 # gunicorn's default line, then the id of the API key the request came with (``-`` for none;
 # edge.wsgi.API_KEY_ENVIRON): which application made which call, never the key's secret. Under
 # granian the app writes the same line itself (edge/access_log.py).
-ACCESS_LOG_FORMAT = ('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+# The request line's target comes from edge.access_log.LoggableTarget: a PESEL in a query is
+# never logged.
+ACCESS_LOG_FORMAT = (f'%(h)s %(l)s %(u)s %(t)s "%(m)s %({{{TARGET_ENVIRON}}}e)s %(H)s" '
+                     '%(s)s %(b)s "%(f)s" "%(a)s" '
                      f"key=%({{{API_KEY_ENVIRON}}}e)s")
 
 
@@ -72,7 +76,8 @@ def _gunicorn(home: Path, bind: str, workers: int, access_log: Path) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
-            return _worker_app(home)
+            from edge.access_log import LoggableTarget
+            return LoggableTarget(_worker_app(home))
 
     App().run()  # SIGHUP: new workers, then the old ones finish their requests and stop
 
@@ -132,6 +137,19 @@ def _granian(home: Path, bind: str, workers: int, access_log: Path) -> None:
 SERVERS = {"granian": _granian, "gunicorn": _gunicorn}
 
 
+def _seal_clear_fields(ctx: CaContext) -> CaContext:
+    """TOTP secrets and PESELs of an older home encrypted at rest before any worker starts."""
+    from regca.sealed_fields import seal_clear_fields
+    done = seal_clear_fields(ctx)
+    if done.kek_added:
+        print("generated the HSM's key-encryption key for TOTP secrets and PESELs "
+              f"(hsm.keys.kek, added to {ctx.settings.config_file})")
+    if done.totp_secrets or done.pesels:
+        print(f"encrypted {done.totp_secrets} TOTP secret(s) and {done.pesels} PESEL(s) kept "
+              "in clear by an older RegCA, and rewrote the database without them")
+    return done.ctx
+
+
 def serve(home: Path, bind: str, workers: int, server: str = "granian") -> None:
     run = SERVERS[server]
     private_umask()  # the workers fork from here: what they write is 0600 too
@@ -142,6 +160,7 @@ def serve(home: Path, bind: str, workers: int, server: str = "granian") -> None:
               f"0600), first {opened[0]}: the home holds PESELs, password hashes and PINs")
     prepare_metrics(ctx.settings.home)
     ctx.db.migrate()  # a home made by an older RegCA gets the newer capabilities' tables
+    ctx = _seal_clear_fields(ctx)
     ctx.check_keys()  # a certificate that does not certify its HSM key stops us here
     settled = Issuer(ctx).reconcile()
     if settled:

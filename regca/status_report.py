@@ -11,6 +11,7 @@ counted as a problem. ``/metrics`` (regca/metrics.py) exposes the same facts as 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -25,11 +26,12 @@ from ca.ceremony import next_root_ceremony
 from ca.context import CA_PROFILES, CaContext
 from ca.crl import crl_path
 from ca.errors import ConfigurationError, RegCAError
+from ca.issuing_cas import PROFILE, ca_name
+from ca.lease import lease_holder
 from ca.rolekeys import SERVICE_PROFILES
 from ca.status import certificate_status
 from ca.store import certificates as cert_store
 from ca.store import service_certificates as generations_store
-from ca.urls import CA_NAMES
 
 __all__ = ["StatusReport", "CertificateLine", "CrlLine", "build_report", "warning_windows",
            "write_heartbeat", "clear_heartbeat", "heartbeat_path"]
@@ -39,6 +41,11 @@ DEFAULT_WINDOWS = {"service_warning_days": 30, "ca_warning_days": 90}
 
 def _date(t: dt.datetime | None) -> str | None:
     return None if t is None else t.astimezone(dt.timezone.utc).strftime("%Y-%m-%d")
+
+
+def _ends(line: CertificateLine) -> dt.datetime:
+    return dt.datetime.strptime(line.not_after_at, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=dt.timezone.utc)
 
 
 def _moment(t: dt.datetime | None) -> str | None:
@@ -64,7 +71,7 @@ def warning_windows(ctx: CaContext) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class CertificateLine:
-    name: str  # root, issuing, ocsp, tsa, seal, seal-<teryt>
+    name: str  # root, issuing, issuing-g<n>, ocsp, tsa, seal, seal-<teryt>
     kind: str  # ca | service
     profile: str
     serial: str
@@ -73,7 +80,7 @@ class CertificateLine:
     not_after_at: str  # the same to the second
     days_left: int
     warning_days: int
-    state: str  # ok | expiring | expired (ca/status.py's word)
+    state: str  # ok | expiring | expired (ca/status.py's word) | retired (an issuing CA)
 
 
 @dataclass(frozen=True)
@@ -111,23 +118,28 @@ class StatusReport:
         lines.append("certificates (not after, UTC):")
         for c in self.certificates:
             gen = f" g{c.generation}" if c.generation else ""
+            note = ("(issues no more; publishes)" if c.state == "retired" else
+                    f"(warn {c.warning_days} days before)")
             lines.append(f"  {c.name + gen:18} {c.not_after}  {c.days_left:>5} days  "
-                         f"{c.state:8} (warn {c.warning_days} days before)  serial {c.serial}")
+                         f"{c.state:8} {note}  serial {c.serial}")
         lines.append("CRLs (next update, UTC):")
         for r in self.crls:
             kind = "delta" if r.delta else "full"
             when = (r.next_update_at or "-").replace("T", " ").replace("Z", "")
             number = f"#{r.number}" if r.number is not None else ""
-            lines.append(f"  {r.ca:8} {kind:5} {number:6} {when:19}  {r.state}")
+            lines.append(f"  {r.ca:10} {kind:5} {number:6} {when:19}  {r.state}")
         lines.append("HSM keys: " + ", ".join(f"{k} {v}" for k, v in self.hsm.items()))
         lines.append(f"database: {self.database}")
         p = self.pending_issuances
         lines.append(f"pending issuances: {p.get('pending', 0)} "
                      f"({p.get('stale', 0)} older than the grace period)")
         last = self.jobs.get("last_round")
+        lease = self.jobs.get("lease")
         lines.append(f"jobs process: {self.jobs.get('state')}"
                      + (f", last round {last.replace('T', ' ').replace('Z', '')} UTC"
-                        if last else ""))
+                        if last else "")
+                     + (f"; jobs lease {'lapsed, last ' if lease['lapsed'] else ''}held by "
+                        f"{lease['holder']}" if lease else ""))
         if self.root_ceremony_due:
             lines.append(f"next root ceremony due: {self.root_ceremony_due}")
         if self.problems:
@@ -167,11 +179,13 @@ def certificate_lines(ctx: CaContext, windows: dict[str, int] | None = None
     JST's), with the state their warning window gives them now."""
     windows = windows or warning_windows(ctx)
     now = ctx.now()
-    lines = [_certificate_line(name, "ca", profile, ctx.certificate_of(profile), None,
-                               windows["ca_warning_days"], now)
-             for name, profile in CA_PROFILES.items()]
+    lines = [_certificate_line("root", "ca", CA_PROFILES["root"],
+                               ctx.certificate_of(CA_PROFILES["root"]), None,
+                               windows["ca_warning_days"], now)]
+    lines += issuing_ca_lines(ctx, windows, now)
     with ctx.db.reading() as s:
-        active = [g for g in generations_store.generations(s) if g.active]
+        active = [g for g in generations_store.generations(s)
+                  if g.active and g.role in SERVICE_PROFILES]
     for g in active:
         name = f"{g.role}-{g.scope}" if g.scope else g.role
         lines.append(_certificate_line(name, "service", SERVICE_PROFILES[g.role],
@@ -180,12 +194,43 @@ def certificate_lines(ctx: CaContext, windows: dict[str, int] | None = None
     return lines
 
 
+def longest_issued(ctx: CaContext) -> int:
+    """The longest validity, in days, of a profile the issuing CA issues: how much of its own
+    life an issuing CA must have left to give a certificate its full term."""
+    return max((p.validity_days for p in ctx.profiles if p.issuer == "issuing"),
+               default=0)
+
+
+def issuing_ca_lines(ctx: CaContext, windows: dict[str, int], now: dt.datetime
+                     ) -> list[CertificateLine]:
+    """Each issuing-CA generation. The active one is warned about ``ca_warning_days`` before
+    it can no longer cover the longest subscriber lifetime (``longest_issued``): from then on
+    its certificates would be cut short (ca/issuance.py), so the next issuing-CA ceremony is
+    due. A retired one is only ``retired`` (or ``expired``): it is expected to run out."""
+    lines = []
+    active = ctx.issuing_cas.active().generation
+    for g in ctx.issuing_cas.generations():
+        cert = x509.load_der_x509_certificate(g.der)
+        name = ca_name(g.generation)
+        if g.generation == active:
+            window = windows["ca_warning_days"] + longest_issued(ctx)
+            lines.append(_certificate_line(name, "ca", PROFILE, cert, g.generation, window,
+                                           now))
+            continue
+        line = _certificate_line(name, "ca", PROFILE, cert, g.generation, 0, now)
+        if not certificate_status(_Issued(cert.not_valid_after_utc), now).expired:
+            line = dataclasses.replace(line, state="retired")
+        lines.append(line)
+    return lines
+
+
 # -- CRLs --------------------------------------------------------------------------------------
 
 def crl_lines(ctx: CaContext) -> list[CrlLine]:
     """The CRLs as published under the home's crl/ (what /crl/ serves)."""
     now, out = ctx.now(), []
-    for ca in CA_NAMES:
+    # The root (offline, but its CRL is published) and every issuing CA that still publishes.
+    for ca in ["root", *ctx.issuing_cas.publishing(now)]:
         for delta in (False, True):
             path = crl_path(ctx.settings.crl_dir, ca, delta)
             if not path.exists():
@@ -217,6 +262,8 @@ def hsm_states(ctx: CaContext) -> dict[str, str]:
         try:
             if role in SERVICE_PROFILES:
                 ctx.role_key(role).pair()  # the active generation's key, paired
+            elif role == "issuing":
+                ctx.issuing_keys.active()  # the issuing CA that issues now, paired
             elif not ctx.hsm.only(role).ping():
                 raise RegCAError(f"key {key.label!r} not found")
             states[role] = "ok"
@@ -271,6 +318,19 @@ def jobs_state(ctx: CaContext) -> dict:
     return {"state": state, "last_round": beat["last_round"], "failed": failed}
 
 
+def jobs_lease(ctx: CaContext) -> dict | None:
+    """Which node's jobs process runs the jobs (ca/lease.py): several nodes may have one
+    running, one holds the lease."""
+    try:
+        held = lease_holder(ctx)
+    except SQLAlchemyError:
+        return None
+    if held is None:
+        return None
+    return {"holder": held["holder"], "expires_at": _moment(held["expires_at"]),
+            "lapsed": held["lapsed"]}
+
+
 # -- all of it -----------------------------------------------------------------------------------
 
 def build_report(ctx: CaContext) -> StatusReport:
@@ -289,6 +349,7 @@ def build_report(ctx: CaContext) -> StatusReport:
     report.crls = crl_lines(ctx)
     report.hsm = hsm_states(ctx)
     report.jobs = jobs_state(ctx)
+    report.jobs["lease"] = jobs_lease(ctx)
     try:
         ceremony = next_root_ceremony(ctx)
         report.root_ceremony_due = _date(ceremony.due)
@@ -300,7 +361,13 @@ def build_report(ctx: CaContext) -> StatusReport:
         report.problems.append(f"root ceremony: {exc}")
 
     for c in report.certificates:
-        if c.state != "ok":
+        if c.kind == "ca" and c.profile == PROFILE and c.state == "expiring":
+            report.problems.append(
+                f"{c.name} CA certificate {c.serial}: not after {c.not_after}; it cannot give "
+                f"a full {longest_issued(ctx)}-day certificate from "
+                f"{_date(_ends(c) - dt.timedelta(days=longest_issued(ctx)))}: hold an "
+                "issuing-CA ceremony (regca ceremony issuing-ca)")
+        elif c.state not in ("ok", "retired"):
             report.problems.append(
                 f"{c.name} certificate {c.serial} {c.state}: not after {c.not_after} "
                 f"({c.days_left} days; warning window {c.warning_days} days)")

@@ -13,8 +13,10 @@ import hashlib
 
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
@@ -31,25 +33,26 @@ __all__ = ["CadesSealer"]
 class CadesSealer:
     def __init__(self, clock: Clock, timestamper: TimeStamper | None):
         self.clock, self.timestamper = clock, timestamper
-        self._per_cert: dict[bytes, tuple[bytes, bytes]] = {}
+        self._per_cert: dict[x509.Certificate, tuple[bytes, bytes]] = {}
 
-    def _constant_parts(self, cert: asn1_x509.Certificate) -> tuple[cms.CMSAttribute,
-                                                                   cms.SignerIdentifier]:
+    def _constant_parts(self, certificate: x509.Certificate) -> tuple[cms.CMSAttribute,
+                                                                     cms.SignerIdentifier]:
         """signing-certificate-v2 and the SignerIdentifier, encoded once per certificate:
-        asn1crypto re-encodes a parsed Name on every use, which costs more than the HSM."""
-        der = cert.dump()
-        cached = self._per_cert.get(der)
+        asn1crypto re-encodes a parsed Name on every use, which costs more than the HSM. Made
+        from a copy of this call's own: a parsed asn1crypto value shared by the threads of a
+        worker is not safe to dump in two of them at once (a TypeError under parallel seals)."""
+        cached = self._per_cert.get(certificate)
         if cached is None:
+            cert = _fresh(certificate)
             attr = simple_cms_attribute("signing_certificate_v2", as_signing_certificate_v2(cert))
             sid = cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber(
                 {"issuer": cert.issuer, "serial_number": cert.serial_number})})
-            cached = self._per_cert[der] = (attr.dump(), sid.dump())
+            cached = self._per_cert[certificate] = (attr.dump(), sid.dump())
         return cms.CMSAttribute.load(cached[0]), cms.SignerIdentifier.load(cached[1])
 
     def seal(self, content: bytes, identity: SealIdentity, options: CmsOptions) -> Sealed:
         digest = options.digest if options.digest is not None else hashlib.sha256(content).digest()
-        cert = identity.asn1_certificate
-        ess_cert_v2, sid = self._constant_parts(cert)
+        ess_cert_v2, sid = self._constant_parts(identity.certificate)
         # Step 1: the signed attributes; their DER (as a SET) is what the key signs (RFC 5652 §5.4).
         signed_attrs = cms.CMSAttributes([
             simple_cms_attribute("content_type", "data"),
@@ -86,8 +89,7 @@ class CadesSealer:
             "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
             "encap_content_info": {"content_type": "data"},  # detached: no eContent
             # Fresh, unparsed copies: asn1crypto re-checks parsed ones for mutation on dump.
-            "certificates": [asn1_x509.Certificate.load(c.dump())
-                             for c in (cert, *identity.asn1_chain[:-1])],
+            "certificates": [_fresh(c) for c in (identity.certificate, *identity.chain[:-1])],
             "signer_infos": [cms.SignerInfo(signer_info)],
         })
         return Sealed(cms.ContentInfo({"content_type": "signed_data",
@@ -100,3 +102,7 @@ class CadesSealer:
             return asyncio.run(self.timestamper.async_timestamp(imprint, "sha256"))
         except TimestampRequestError as exc:
             raise DependencyUnavailable(f"the TSA did not answer: {exc}") from None
+
+
+def _fresh(certificate: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(certificate.public_bytes(Encoding.DER))

@@ -156,8 +156,10 @@ def test_cli_crl_delta_and_bad_arguments(ctx):
     done = run_cli(ctx.settings.home, "crl", "--ca", "root")
     assert done.code == 1 and "regca ceremony root-crl" in done.err
     assert done.err.count("\n") == 1
-    with pytest.raises(SystemExit):
-        run_cli(ctx.settings.home, "crl", "--ca", "nowhere")
+    # The CAs are the home's (an issuing-CA ceremony adds one): an unknown one, one line.
+    done = run_cli(ctx.settings.home, "crl", "--ca", "nowhere")
+    assert done.code == 1 and "no CA named 'nowhere'" in done.err and "issuing" in done.err
+    assert done.err.count("\n") == 1
 
 
 def test_unknown_crl_path_is_404(served):

@@ -245,8 +245,9 @@ def _second_instance(ctx):
     its own registration authority; nothing in memory shared with the first."""
     db = Database(ctx.settings.database_url)
     ra = RegistrationAuthority(db, ctx.clock, ctx.profiles, issuing_ca(ctx), ctx.people,
-                               RaSettings.load(ctx.settings))
-    app = create_enrollment_app(ra, ReadOnlyStore(db, ctx.clock, ctx.profiles, ctx.people),
+                               ctx.fields, RaSettings.load(ctx.settings))
+    app = create_enrollment_app(ra, ReadOnlyStore(db, ctx.clock, ctx.profiles, ctx.people,
+                                                  ctx.fields),
                                 WebSettings(ctx.settings))
     return app, db
 
@@ -279,7 +280,7 @@ def test_expired_pickup_code_is_refused_and_a_reissued_one_works(web):
     ctx, _, secret = web
     clock = FixedClock(ctx.now())  # the RA's own clock: the rest of the module keeps its time
     ra = RegistrationAuthority(ctx.db, clock, ctx.profiles, issuing_ca(ctx), ctx.people,
-                               RaSettings.load(ctx.settings))
+                               ctx.fields, RaSettings.load(ctx.settings))
     app = enrollment_app(ctx, ra=ra)
     at = types.SimpleNamespace(clock=clock, now=clock.now)  # TOTP codes at the RA's time
     officer = _from(app, at, "192.0.2.70").login("officer_g", secret)

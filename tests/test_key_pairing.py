@@ -54,7 +54,8 @@ def reissue_for_other_key(path, role: str, other: str) -> CaContext:
                            ctx.hsm.public_key(other))
     issued = Issuer(ctx).issue_spec(spec, issuer, "test",
                                     ctx.operator.teryt if role == "seal" else None)
-    if role in SERVICE_PROFILES:  # made the active generation, under the role's own key label
+    if role in SERVICE_PROFILES or role == "issuing":  # made the active generation, under
+        # the role's own key label (an issuing CA's generations are recorded as a service's)
         record_generation(ctx, role, "", 2, issued, "test", ctx.hsm.config.key(role))
     ctx.forget_cached()
     return ctx

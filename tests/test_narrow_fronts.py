@@ -5,7 +5,8 @@ their own HTTP interface (so the lazily fetched keys are really there), and then
 graphs are walked: attributes, containers, closures of the Flask views, bound methods. The walk
 must find no ``CaContext``, no HSM handle that knows another role's key, no key object of
 another role, and a database handle only inside the narrow store views the front is given
-(``ServiceGenerations``, read by each key to follow a rollover, among them).
+(``ServiceGenerations``, read by each key to follow a rollover, and ``IssuingCas``, the issuing
+CA's generations as certificates, among them).
 
 The web and the RA API issue and revoke through the registration authority, which asks the CA
 (``IssuingCa``): the walk stops there as it stops at a store handle, and the web must hold no key
@@ -167,7 +168,7 @@ def test_ocsp_front_holds_the_responder_key_and_the_status_store_only(served_ocs
     assert facts["hsm_roles"] == {"ocsp"}
     assert "ResponseStore" in facts["db_holders"]
     assert set(facts["db_holders"]) <= {"ResponseStore", "FastReader", "ThreadReader",
-                                        "ServiceGenerations"}
+                                        "ServiceGenerations", "IssuingCas"}
 
 
 def test_the_ocsp_key_object_cannot_sign_as_another_role(served_ocsp):
@@ -268,10 +269,12 @@ def test_web_holds_the_registration_authority_and_a_read_only_store_only(served_
     facts = audit(served_web)
     assert facts["contexts"] == 0
     assert facts["key_roles"] == set()  # no key outside the CA it asks
-    # the HSM only for the keyed hash that turns a PESEL into its audit reference: no signing key
-    assert facts["hsm_roles"] == {"hmac"}
+    # the HSM only for the keyed hash that turns a PESEL into its audit reference and for the
+    # key-encryption key that unwraps the data key of sealed fields: no signing key
+    assert facts["hsm_roles"] == {"hmac", "kek"}
     assert set(facts["ca_holders"]) == {"RegistrationAuthority"}
-    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore"}
+    # FieldCipher reads only the wrapped data keys (ca/field_crypto.py)
+    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore", "FieldCipher"}
 
 
 def test_the_ca_the_web_reaches_holds_the_issuing_and_ocsp_keys_never_the_root(served_web):
@@ -317,9 +320,11 @@ def test_ra_api_holds_the_registration_authority_a_read_only_store_and_api_keys_
     facts = audit(app)
     assert facts["contexts"] == 0
     assert facts["key_roles"] == set()
-    assert facts["hsm_roles"] == {"hmac"}  # PESEL references in audit events, nothing else
+    # PESEL references in audit events and the sealed fields' key-encryption key, nothing else
+    assert facts["hsm_roles"] == {"hmac", "kek"}
     assert set(facts["ca_holders"]) == {"RegistrationAuthority"}
-    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore", "ApiKeys"}
+    assert set(facts["db_holders"]) == {"RegistrationAuthority", "ReadOnlyStore", "ApiKeys",
+                                        "FieldCipher"}
     assert audit(_ra_of(app).ca, stops=_STORE)["key_roles"] == {"issuing", "ocsp"}
 
 

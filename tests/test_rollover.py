@@ -85,7 +85,8 @@ def test_a_fresh_home_has_generation_one_of_each_service_active(sqlite_ctx):
     with sqlite_ctx.db.reading() as s:
         rows = generations_store.generations(s)
     assert {(r.role, r.scope, r.generation, r.active) for r in rows} == {
-        ("ocsp", "", 1, True), ("tsa", "", 1, True), ("seal", "", 1, True)}
+        ("ocsp", "", 1, True), ("tsa", "", 1, True), ("seal", "", 1, True),
+        ("issuing", "", 1, True)}  # the issuing CA's too (ca/issuing_cas.py)
 
 
 def test_rollover_of_a_jst_seal_that_does_not_exist_is_a_clear_error(sqlite_ctx):
@@ -97,7 +98,7 @@ def test_rollover_of_a_jst_seal_that_does_not_exist_is_a_clear_error(sqlite_ctx)
     done = run_cli(home, "rollover", "seal", "--org", "86")
     assert done.code == 1 and "7-digit TERYT" in done.err
     with sqlite_ctx.db.reading() as s:
-        assert len(generations_store.generations(s)) == 3  # nothing changed
+        assert len(generations_store.generations(s)) == 4  # nothing changed
     with pytest.raises(NotFound):
         roll_over(sqlite_ctx, "seal", "0862011")
 
@@ -367,14 +368,15 @@ def test_migration_records_generation_one_of_an_older_home(backend, tmp_path):
         engine = create_engine(url)
         with engine.begin() as conn:  # back to the schema before 0006
             conn.execute(text("DROP TABLE service_certificates"))
-            conn.execute(text("DELETE FROM alembic_version "
-                              "WHERE version_num = '0006_service_certificates'"))
+            conn.execute(text("DELETE FROM alembic_version WHERE version_num IN "
+                              "('0006_service_certificates', '0022')"))
         engine.dispose()
         ctx.db.migrate()
         with ctx.db.reading() as s:
             rows = generations_store.generations(s)
         assert {(r.role, r.generation, r.active, r.key_label) for r in rows} == {
-            ("ocsp", 1, True, None), ("tsa", 1, True, None), ("seal", 1, True, None)}
+            ("ocsp", 1, True, None), ("tsa", 1, True, None), ("seal", 1, True, None),
+            ("issuing", 1, True, None)}  # by 0022, which follows 0006
         fresh = CaContext.open(ctx.settings.home, ctx.clock)
         for role, profile in (("ocsp", "ocsp-responder"), ("tsa", "tsa"), ("seal", "seal")):
             assert fresh.key_pair(role).certificate == fresh.certificate_of(profile)

@@ -230,7 +230,7 @@ def test_x_forwarded_proto_is_believed_only_behind_a_configured_proxy(web):
     assert "secure" in _attributes(_session_cookie_set(behind_proxy, headers=forwarded))
 
 
-def test_the_cookie_holds_neither_the_user_nor_the_totp_secret_being_set_up(web):
+def test_neither_cookie_nor_database_holds_the_totp_secret_being_set_up(web):
     ctx, app, _ = web
     create_user(ctx, "officer_fresh", PASSWORD, "officer", [JST_A], actor="test")
     v = Visitor(app, ctx)
@@ -240,6 +240,9 @@ def test_the_cookie_holds_neither_the_user_nor_the_totp_secret_being_set_up(web)
     contents = _cookie_contents(web, v.client.get_cookie(COOKIE).value)
     assert set(contents) <= {"sid", "lang", "csrf_token", "_permanent"}
     assert secret not in repr(contents) and "officer_fresh" not in repr(contents)
+    with ctx.db.reading() as s:  # nor the database: it waits there sealed
+        waiting = [p for p in s.execute(select(WebSession.pending_totp)).scalars() if p]
+    assert waiting and not any(secret in p for p in waiting)
     r = v.post("/login/totp-setup", {"code": pyotp.TOTP(secret).at(ctx.now())})
     assert r.status_code == 302 and _signed_in(v.client)
 

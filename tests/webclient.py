@@ -8,6 +8,7 @@ import re
 import pyotp
 from werkzeug.test import Client
 
+from ca.field_crypto import totp_secret_of
 from ca.store import accounts
 from ra.users import create_user
 
@@ -16,11 +17,13 @@ _CSRF = re.compile(r'name="(?:[a-z]+-)?csrf_token" type="hidden" value="([^"]+)"
 
 
 def add_staff(ctx, username: str, role: str, orgs=()) -> str:
-    """A staff log-in whose TOTP secret is already enrolled; returns the secret."""
+    """A staff log-in whose TOTP secret is already enrolled (sealed, as the RA keeps it);
+    returns the secret."""
     create_user(ctx, username, PASSWORD, role, list(orgs), actor="test")
     secret = pyotp.random_base32(32)
+    sealed = ctx.fields.seal(secret, totp_secret_of(username))
     with ctx.db.transaction() as s:
-        accounts.get_user(s, username).totp_secret = secret
+        accounts.get_user(s, username).totp_secret = sealed
     return secret
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import parse_qs
 
-from ca.errors import Malformed, RegCAError
+from ca.errors import DependencyUnavailable, Malformed, RegCAError
+from ca.store.outage import database_unavailable
 from ca.transparency import LogReader
 from edge.problems import status_of
 from edge.wsgi import json_response
@@ -48,6 +49,11 @@ class TransparencyApp:
             message = exc.message if status < 500 else "the log is not available now"
             return json_response(start_response, status,
                                  {"error": {"code": exc.code, "message": message}})
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            return json_response(start_response, 503, {"error": {
+                "code": DependencyUnavailable.code, "message": "the log is not available now"}})
         if body is None:
             return json_response(start_response, 404, {"error": {
                 "code": "not_found", "message": f"no route for {path}"}})

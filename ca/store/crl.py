@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ca.store.models import Certificate, CrlState, RevocationChange
+from ca.store.models import Certificate, CrlState, PublishedCrlDocument, RevocationChange
 
 __all__ = ["record_change", "revoked_entries", "changes_since", "last_change_seq", "peek", "state",
-           "next_number"]
+           "next_number", "save_published", "published_numbers", "published"]
 
 
 def record_change(session: Session, row: Certificate, at: dt.datetime) -> None:
@@ -76,3 +76,37 @@ def next_number(session: Session, ca: str) -> int:
     row = state(session, ca, for_update=True)
     row.number += 1
     return row.number
+
+
+def save_published(session: Session, ca: str, delta: bool, number: int,
+                   this_update: dt.datetime, der: bytes) -> bool:
+    """Keep ``der`` as the CRL every node serves for ``(ca, delta)``, unless a higher number is
+    already kept (two nodes publishing at once: the newer CRL wins whichever commits last)."""
+    row = session.execute(select(PublishedCrlDocument)
+                          .where(PublishedCrlDocument.ca == ca,
+                                 PublishedCrlDocument.delta == delta)
+                          .with_for_update()).scalar_one_or_none()
+    if row is None:
+        session.add(PublishedCrlDocument(ca=ca, delta=delta, number=number,
+                                         this_update=this_update, der=der))
+        return True
+    if row.number >= number:
+        return False
+    session.execute(update(PublishedCrlDocument)
+                    .where(PublishedCrlDocument.ca == ca, PublishedCrlDocument.delta == delta)
+                    .values(number=number, this_update=this_update, der=der))
+    return True
+
+
+def published_numbers(session: Session) -> dict[tuple[str, bool], int]:
+    """``(ca, delta) -> number`` of every CRL kept: one small read, no bytes."""
+    q = select(PublishedCrlDocument.ca, PublishedCrlDocument.delta, PublishedCrlDocument.number)
+    return {(ca, bool(delta)): number for ca, delta, number in session.execute(q)}
+
+
+def published(session: Session, ca: str, delta: bool) -> tuple[int, bytes] | None:
+    """``(number, der)`` of the CRL kept for ``(ca, delta)``."""
+    row = session.execute(select(PublishedCrlDocument.number, PublishedCrlDocument.der)
+                          .where(PublishedCrlDocument.ca == ca,
+                                 PublishedCrlDocument.delta == delta)).one_or_none()
+    return None if row is None else (row[0], bytes(row[1]))

@@ -10,14 +10,15 @@ import sqlite3
 import sys
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from sqlalchemy import MetaData, create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 
 from ca.errors import ConfigurationError
 from ca.store.direct import DirectConnection, DirectReader, translated_errors
@@ -98,11 +99,32 @@ _CHECKPOINT_EVERY = 64
 _AUTOCHECKPOINT_PAGES = 5000  # the WAL file grows to about 20 MiB
 
 
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    connect_args = {"timeout": 30, "check_same_thread": False}
+    path = make_url(url).database
+    on_disk = bool(path) and path != ":memory:" and not path.startswith("file:")
+    if on_disk and Path(path).exists():
+        # A database that exists must go on existing: should its file vanish, SQLite would
+        # make an empty one under its name, whose "no such table" no request can recover from
+        # and which the real file, put back, would have to displace.
+        uri = f"file:{quote(os.path.abspath(path))}?mode=rw"
+        engine = create_engine(url, creator=lambda: sqlite3.connect(uri, uri=True,
+                                                                    **connect_args))
+    else:
+        engine = create_engine(url, connect_args=connect_args)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection, record):
+        if on_disk:
+            record.info["file"] = _file_id(path)
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -111,6 +133,15 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
         cursor.close()
+
+    if on_disk:
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(_dbapi_connection, record, _proxy):
+            # A connection keeps the file it opened, moved, deleted or replaced since: it would
+            # read and write a database that is no longer this one. The pool drops it and opens
+            # the path again, which fails while the file is away (one stat, about 1 µs).
+            if record.info.get("file") != _file_id(path):
+                raise DisconnectionError(f"{path} is no longer the file this connection opened")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
@@ -231,7 +262,8 @@ class Database:
         """
         self._after_fork()
         dialect = self._direct_engine.dialect
-        pooled = self._direct_engine.raw_connection()  # before queueing: the turn is for writing
+        with translated_errors(dialect, "connect"):  # a server away raises SQLAlchemy's error
+            pooled = self._direct_engine.raw_connection()  # before queueing: the turn is to write
         dbapi = pooled.driver_connection
         try:
             with contextlib.ExitStack() as held:  # the writers' turn, once taken
@@ -320,6 +352,28 @@ class Database:
             return True
         except SQLAlchemyError:
             return False
+
+    def compact(self, tables: Sequence[str]) -> bool:
+        """Rewrite the database so that values an update replaced (secrets kept in clear before
+        they were sealed) are gone from its files, not only unreachable: SQLite rebuilds the
+        file from its live rows (VACUUM) and empties the WAL, where earlier page images stay
+        until then; PostgreSQL rewrites ``tables`` (VACUUM FULL), leaving no dead row versions.
+        False when another process's reader kept SQLite's WAL from being emptied (its pages are
+        reused, not erased, until a later checkpoint empties it)."""
+        self._after_fork()
+        if self.dialect == "sqlite":
+            pooled = self._engine.raw_connection()
+            try:
+                dbapi = pooled.driver_connection
+                dbapi.execute("VACUUM")
+                busy, _, _ = dbapi.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                pooled.close()
+            return not busy
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in tables:
+                conn.exec_driver_sql(f'VACUUM FULL "{table}"')
+        return True
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (init and serve only: Alembic and

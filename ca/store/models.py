@@ -107,7 +107,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id
     role: Mapped[str] = mapped_column(String(16))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # sealed (ca/field_crypto.py): ``v1.<data key>.<AES-GCM>``, never the secret itself
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     # Set by an administrator (migration 0019): a disabled user has no session and cannot log
     # in; after a password reset the user chooses a new password at the next log-in.
@@ -169,7 +170,10 @@ class Enrolment(Base):
     kind: Mapped[str] = mapped_column(String(16))  # resident | staff
     given_name: Mapped[str] = mapped_column(String(64))
     surname: Mapped[str] = mapped_column(String(64))
-    pesel: Mapped[str | None] = mapped_column(String(11))
+    # sealed (ca/field_crypto.py); the clear PESEL is ``pesel``, set by the RA once opened
+    pesel_sealed: Mapped[str | None] = mapped_column("pesel", String(200))
+    # the keyed PESEL reference (ca/personal_data.py): what exact searches compare
+    person_ref: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(254))
     title: Mapped[str | None] = mapped_column(String(64))
     document_type: Mapped[str | None] = mapped_column(String(8))
@@ -183,7 +187,10 @@ class Enrolment(Base):
     # the profiles asked for when the enrolment came from a bulk import, space-separated (0025)
     requested_profiles: Mapped[str | None] = mapped_column(String(200))
 
-    __table_args__ = (Index("ix_enrolments_organization", "organization_teryt"),)
+    __table_args__ = (Index("ix_enrolments_organization", "organization_teryt"),
+                      Index("ix_enrolments_person_ref", "person_ref"))
+
+    pesel = None  # not mapped: the opened PESEL (ra/enrolment.py), never stored
 
 
 class EnrolmentCertificate(Base):
@@ -290,6 +297,22 @@ class ServiceCertificate(Base):
     __table__ = tables.service_certificates
 
 
+# -- fields encrypted at rest (migration 0020) ----------------------------------------------------
+
+__all__ += ["DataKey"]
+
+
+class DataKey(Base):
+    """A data key that encrypts TOTP secrets and PESELs (ca/field_crypto.py), kept only wrapped
+    by the HSM's key-encryption key (RFC 5649): the database alone cannot open what it seals."""
+
+    __tablename__ = "data_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kek_label: Mapped[str] = mapped_column(String(100))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
 # -- back-off of guessed secrets (migration 0021) -----------------------------------------------
 
 __all__ += ["GuessBackoff"]
@@ -339,6 +362,33 @@ class StaffContact(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
+# -- high availability (migration 0023) ---------------------------------------------------------
+
+__all__ += ["JobLease", "PublishedCrlDocument"]
+
+
+class JobLease(Base):
+    """Who runs a singleton's work (the jobs process's rounds) and until when: the holder
+    renews it, another node takes it once it has expired (ca/lease.py)."""
+
+    __tablename__ = "job_leases"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class PublishedCrlDocument(Base):
+    """The newest CRL of each CA and kind, as published: the bytes every node serves."""
+
+    __tablename__ = "published_crls"
+    ca: Mapped[str] = mapped_column(String(16), primary_key=True)
+    delta: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    number: Mapped[int] = mapped_column(Integer)
+    this_update: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # -- server-side sessions of the enrollment web (issue 17, migration 0019) --------------------
 
 __all__ += ["WebSession"]
@@ -354,7 +404,7 @@ class WebSession(Base):
     username: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
     enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id"))
     stage: Mapped[str] = mapped_column(String(16))
-    pending_totp: Mapped[str | None] = mapped_column(String(64))  # during TOTP set-up only
+    pending_totp: Mapped[str | None] = mapped_column(String(200))  # sealed; during set-up only
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from ca.store.db import Database
 
-__all__ = ["Generation", "active", "active_in", "generations", "next_generation", "activate"]
+__all__ = ["Generation", "active", "active_in", "generations", "generations_in",
+           "next_generation", "activate"]
 
 
 class Generation(NamedTuple):
@@ -75,6 +76,13 @@ def generations(session: Session, role: str | None = None, scope: str | None = N
     if scope is not None:
         q = q.where(_SC.c.scope == scope)
     return [Generation(*row) for row in session.execute(q)]
+
+
+def generations_in(db: Database, role: str, scope: str = "") -> list[Generation]:
+    """``generations`` of one role on a Core connection of its own: what every worker's view
+    of the issuing CA's generations asks every few seconds (ca/issuing_cas.py)."""
+    with db.reading_connection() as conn:
+        return generations(conn, role, scope)
 
 
 def next_generation(session: Session, role: str, scope: str = "") -> int:

@@ -23,7 +23,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=64), nullable=True),
     sa.Column('enrolment_id', sa.Integer(), nullable=True),
     sa.Column('stage', sa.String(length=16), nullable=False),
-    sa.Column('pending_totp', sa.String(length=64), nullable=True),
+    sa.Column('pending_totp', sa.String(length=200), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['username'], ['users.username'], ),
