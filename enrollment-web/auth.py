@@ -71,6 +71,7 @@ def _state() -> SessionState | None:
     """This request's session as the store holds it (once per request); a token the store no
     longer knows leaves the cookie."""
     if "web_session" not in g:
+        g.web_session = None  # if the store fails here, its error page shows no one signed in
         g.web_session = sessions().resume(session.get(_TOKEN))
         if g.web_session is None and _TOKEN in session:
             session.pop(_TOKEN)

@@ -296,3 +296,31 @@ def test_a_residents_session_ends_after_thirty_idle_minutes(web):
     assert _signed_in(resident.client, "/my")
     ctx.clock.advance(minutes=30)
     assert not _signed_in(resident.client, "/my")
+
+
+# -- the store away ------------------------------------------------------------------------------
+
+def test_a_signed_in_page_with_the_database_gone_is_a_503_page(tmp_path):
+    """Every request of a signed-in visitor reads the store: with its files moved away the
+    answer is the 'try later' page, whose own header asks nobody's session again."""
+    from conftest import make_home
+    ctx = make_home(tmp_path / "home")
+    try:
+        app = enrollment_app(ctx)
+        officer = Visitor(app, ctx).login("officer_z", add_staff(ctx, "officer_z", "officer",
+                                                                 [JST_A]))
+        assert _signed_in(officer.client)
+        files = [p for p in ctx.db.files if p.exists()]
+        hidden = tmp_path / "moved-away"
+        hidden.mkdir()
+        for path in files:
+            path.rename(hidden / path.name)
+        try:
+            r = officer.get("/enrolments")
+            assert r.status_code == 503 and r.mimetype == "text/html", r.text[:300]
+        finally:
+            for path in files:
+                (hidden / path.name).rename(path)
+        assert _signed_in(officer.client)
+    finally:
+        ctx.db.dispose()
