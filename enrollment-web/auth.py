@@ -19,7 +19,14 @@ from flask import (
     url_for,
 )
 
-from ca.errors import BackedOff, Malformed, RegCAError, Unauthorized
+from ca.errors import (
+    BackedOff,
+    ConfigurationError,
+    HsmUnavailable,
+    Malformed,
+    RegCAError,
+    Unauthorized,
+)
 from enrollment_web.forms import LoginForm, NewPasswordForm, TotpForm
 from enrollment_web.guessing import backed_off_page, client_source
 from enrollment_web.i18n import t
@@ -165,6 +172,8 @@ def login():
             who = logins.check_password(authority(), form.username.data, form.password.data,
                                         client_source())
             token = sessions().open_staff(who.username)  # a disabled user: as a wrong password
+        except (ConfigurationError, HsmUnavailable):
+            raise  # the service's fault (the key that seals a new TOTP secret): a 503 page
         except RegCAError as exc:
             # the page never echoes the name: a known and an unknown one get the same bytes
             form.username.data = None

@@ -96,7 +96,13 @@ class WebSessions:
         disabled user gets the answer of a wrong password (and the audit log the truth)."""
         token, now = secrets.token_urlsafe(32), self._ra.now()
         key = _digest(token)
-        pending = self._ra.fields.seal(start_totp(), _pending_totp_of(key))  # if it is needed
+        with self._ra.db.reading() as s:
+            user = accounts.get_user(s, username)
+            needs_totp = user is not None and user.totp_secret is None
+        # sealed before the write lock, and only for a set-up: a log-in with a TOTP already set
+        # up needs no data key until its code is checked
+        pending = self._ra.fields.seal(start_totp(), _pending_totp_of(key)) if needs_totp \
+            else None
         with self._ra.db.transaction() as s:
             user = accounts.get_user(s, username)
             refused = user is None or user.disabled_at is not None
@@ -106,6 +112,8 @@ class WebSessions:
                                         details={"reason": "disabled"}))
             else:
                 self._sweep(s, now)
+                if user.totp_secret is None and pending is None:  # reset since the read
+                    pending = self._ra.fields.seal(start_totp(), _pending_totp_of(key))
                 enrolled = user.totp_secret is not None
                 store.add(s, WebSession(token_hash=key, username=username,
                                         stage="totp" if enrolled else "totp_setup",
