@@ -24,7 +24,7 @@ from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
 
-__all__ = ["bp"]
+__all__ = ["bp", "open_resident_session"]
 
 bp = Blueprint("resident", __name__)
 _FORMATS = {"pem": "application/x-pem-file", "der": "application/pkix-cert",
@@ -51,13 +51,19 @@ def pickup():
                 "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
                 "The pickup code is not valid or was already used. An officer can give you a "
                 "new one.")), 401
-        lang = session.get("lang")
-        session.clear()
-        session.update(lang=lang, resident_enrolment=enrolment_id)
-        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
+        open_resident_session(enrolment_id)
         return redirect(url_for("resident.mine"))
     return render_template("pickup.html", form=form, error=None), (
         400 if form.is_submitted() else 200)
+
+
+def open_resident_session(enrolment_id: int) -> None:
+    """A fresh session bound to this resident's enrolment only (the pickup code, or the code
+    and the revocation password, ``enrollment_web.holder``)."""
+    lang = session.get("lang")
+    session.clear()
+    session.update(lang=lang, resident_enrolment=enrolment_id)
+    session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
 
 
 def _serial(text: str) -> str:
