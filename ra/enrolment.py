@@ -28,6 +28,7 @@ from ca.store.models import Enrolment, Token
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
 from ra.backoff import scopes
+from ra.organizations import check_active
 from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ra.token import TokenRef, initialise_token
 from ra.users import password_hasher
@@ -117,8 +118,7 @@ def record(ra: RegistrationAuthority, applicant: Applicant, actor: str,
                              f"at least {_MIN_REVOCATION_PASSWORD} characters")
     code = _new_code()
     with ra.db.transaction() as s:
-        if org_store.get(s, applicant.organization_teryt) is None:
-            raise InvalidSubject("organization_teryt", "no such JST in this home")
+        check_active(org_store.get(s, applicant.organization_teryt))
         doc = sub.identity_document
         person = ra.people.ref(sub.pesel) if sub.pesel and ra.people.keyed else None
         e = store.add(s, Enrolment(
