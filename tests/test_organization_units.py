@@ -137,6 +137,11 @@ def test_administrator_renames_an_organisation_and_the_change_is_audited(web):
     (event,) = _events(ctx, "organization.update", SCHOOL)
     assert "Konopnickiej" in event.details
     assert "Konopnickiej" in admin.get("/admin/units").text
+    officer = _as(web, "officer_u")
+    r = _enrol_staff(officer, SCHOOL)
+    cert = _issue(officer, int(re.search(r'href="/enrolments/(\d+)"', r.text)[1]))
+    assert cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == \
+        "Szkoła Podstawowa nr 1 im. Marii Konopnickiej"
 
 
 @pytest.mark.parametrize("form, field", [
