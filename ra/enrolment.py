@@ -230,7 +230,8 @@ def new_pickup_code(ra: RegistrationAuthority, enrolment_id: int, actor: str,
 @dataclass(frozen=True)
 class PickupCode:
     """Where an enrolment's current pickup code is in its life, as the officer's page shows
-    it: ``lapsed`` once ``valid_until`` has passed unused (an officer gives a new one)."""
+    it: ``used`` once it has delivered a certificate (``mark_delivered``), ``lapsed`` once
+    ``valid_until`` has passed unused (an officer gives a new one)."""
 
     given: bool
     used: bool
