@@ -73,7 +73,7 @@ def units():
 @require("administrator")
 def edit(key: str):
     org = get_organization(store(), key)
-    form = EditForm(obj=org) if not EditForm().is_submitted() else EditForm()
+    form = EditForm(obj=org)  # a POST's fields take precedence over the stored values
     error, status = None, 200
     if form.is_submitted():
         if not form.validate_on_submit():
