@@ -23,7 +23,7 @@ from enrollment_web.services import authority, sessions, store
 from ra import certificates
 from ra import enrolment as enrol
 
-__all__ = ["bp"]
+__all__ = ["bp", "open_resident_session"]
 
 bp = Blueprint("resident", __name__)
 _FORMATS = {"pem": "application/x-pem-file", "der": "application/pkix-cert",
@@ -50,10 +50,16 @@ def pickup():
                 "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
                 "The pickup code is not valid or was already used. An officer can give you a "
                 "new one.")), 401
-        begin_session(sessions().open_resident(enrolment_id))
+        open_resident_session(enrolment_id)
         return redirect(url_for("resident.mine"))
     return render_template("pickup.html", form=form, error=None), (
         400 if form.is_submitted() else 200)
+
+
+def open_resident_session(enrolment_id: int) -> None:
+    """A fresh session bound to this resident's enrolment only (the pickup code, or the code
+    and the revocation password, ``enrollment_web.holder``)."""
+    begin_session(sessions().open_resident(enrolment_id))  # kept in the store (ra.sessions)
 
 
 def _serial(text: str) -> str:

@@ -117,7 +117,9 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     from enrollment_web.auditor import bp as auditor_bp
     from enrollment_web.bulk_enrolment import bp as bulk_bp
     from enrollment_web.expiring import bp as expiring_bp
+    from enrollment_web.holder import bp as holder_bp
     from enrollment_web.officer import bp as officer_bp
+    from enrollment_web.organizations_admin import bp as organizations_bp
     from enrollment_web.printouts import bp as printouts_bp
     from enrollment_web.renewal import bp as renewal_bp
     from enrollment_web.resident import bp as resident_bp
@@ -149,7 +151,8 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     for bp in (public, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
         app.register_blueprint(bp)
     # a registration office's day (issue 18)
-    for bp in (bulk_bp, expiring_bp, printouts_bp, renewal_bp, totp_qr_bp):
+    for bp in (bulk_bp, expiring_bp, printouts_bp, renewal_bp, totp_qr_bp, holder_bp,
+               organizations_bp):
         app.register_blueprint(bp)
     install_error_pages(app)
 

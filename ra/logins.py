@@ -19,6 +19,7 @@ from ca.errors import Malformed, Unauthorized
 from ca.field_crypto import totp_secret_of
 from ca.store import accounts
 from ca.store import enrolments as store
+from ca.store import organizations as org_store
 from ra.authority import Reader, RegistrationAuthority
 from ra.backoff import scopes
 from ra.users import password_hasher
@@ -69,7 +70,7 @@ def check_password(ra: RegistrationAuthority, username: str, password: str,
     if not ok:
         raise Unauthorized("wrong user name or password")
     with ra.reading() as s:
-        orgs = tuple(accounts.user_organizations(s, username))
+        orgs = tuple(org_store.with_units(s, accounts.user_organizations(s, username)))
     return StaffLogin(username, user.role, orgs, bool(user.totp_secret))
 
 

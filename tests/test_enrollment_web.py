@@ -146,10 +146,13 @@ def test_resident_downloads_pem_der_and_p7b_with_chain(web):
     assert set(bundle) == {cert, *ctx.chain()} and len(bundle) == 3
 
 
-def test_replayed_pickup_code_fails(web):
+def test_pickup_code_replayed_after_delivering_a_certificate_fails(web):
     officer = visitor(web, "officer_a")
-    _, code = _enrol(officer, JST_A)
-    assert visitor(web).pickup(code).status_code == 302
+    enrolment_id, code = _enrol(officer, JST_A)
+    serial = _issue(officer, enrolment_id)
+    first = visitor(web)
+    assert first.pickup(code).status_code == 302
+    assert first.get(f"/my/certificates/{serial}.pem").status_code == 200
     again = visitor(web).pickup(code)
     assert again.status_code == 401 and "już użyty" in again.text
     assert visitor(web).pickup("AAAA-BBBB-CCCC-DDDD").status_code == 401
