@@ -17,11 +17,7 @@ to residents or which codes exist.
 
 from __future__ import annotations
 
-import functools
-import secrets
 from dataclasses import dataclass
-
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
 from ca.errors import Malformed, Unauthorized
@@ -33,26 +29,12 @@ from ra.authority import RegistrationAuthority
 from ra.backoff import scopes
 from ra.certificates import CertificateView, revoke_found, view_of
 from ra.enrolment import HOLDER_REASONS, _code_digest
-from ra.users import password_hasher
+from ra.users import password_matches
 
 __all__ = ["HolderCertificate", "come_back", "check_holder", "revoke_as_holder",
            "NOT_RECOGNISED"]
 
 NOT_RECOGNISED = "the code or serial and the revocation password do not match"
-
-
-@functools.cache
-def _decoy() -> str:
-    """A hash no password matches, verified when there is nothing to verify against, so an
-    unknown code or serial costs the same time as a wrong password."""
-    return password_hasher.hash(secrets.token_urlsafe(32))
-
-
-def _verify(password_hash: str | None, password: str | None) -> bool:
-    try:
-        return password_hasher.verify(password_hash or _decoy(), password or "")
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def come_back(ra: RegistrationAuthority, code: str, password: str, source: str) -> int:
@@ -66,7 +48,7 @@ def come_back(ra: RegistrationAuthority, code: str, password: str, source: str) 
         ra.backoff.check(s, now, found)
         e = store.by_pickup_hash(s, digest)
         e = e if e is not None and e.revocation_password_hash else None
-    right = _verify(e.revocation_password_hash if e else None, password)
+    right = password_matches(e.revocation_password_hash if e else None, password)
     with ra.db.transaction() as s:
         if right:
             ra.backoff.succeed(s, found)
@@ -106,7 +88,7 @@ def check_holder(ra: RegistrationAuthority, serial: str, password: str,
         e = store.enrolment_of_certificate(s, serial) if row is not None else None
     if row is None or row.status == "pending" or e is None or e.kind != "resident":
         row, e = None, None
-    right = _verify(e.revocation_password_hash if e else None, password)
+    right = password_matches(e.revocation_password_hash if e else None, password)
     with ra.db.transaction() as s:
         if right:
             ra.backoff.succeed(s, found)

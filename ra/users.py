@@ -9,6 +9,7 @@ the administrator as the actor.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 
@@ -37,9 +38,19 @@ def validate_password(password: str) -> None:
         raise Malformed(f"password: at least {MIN_PASSWORD} characters")
 
 
-def password_matches(password_hash: str, password: str) -> bool:
+@functools.cache
+def _decoy() -> str:
+    """A hash no password matches, made once per process when first needed."""
+    return password_hasher.hash(secrets.token_urlsafe(32))
+
+
+def password_matches(password_hash: str | None, password: str | None) -> bool:
+    """Whether ``password`` is the one ``password_hash`` was made from. With no hash (an unknown
+    user, code or serial) a decoy is verified instead, so absence costs what a wrong password
+    does and answers the same."""
     try:
-        return password_hasher.verify(password_hash, password)
+        return (password_hasher.verify(password_hash or _decoy(), password or "")
+                and password_hash is not None)
     except (VerificationError, InvalidHashError):
         return False
 
