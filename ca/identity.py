@@ -21,7 +21,8 @@ from ca.errors import InvalidSubject
 
 __all__ = [
     "Subscriber", "IdentityDocument", "validate_pesel", "validate_nip", "validate_regon",
-    "validate_teryt", "validate_email", "validate_text", "parse_subscriber", "mask_pesel",
+    "validate_teryt", "validate_organization_key", "validate_email", "validate_text",
+    "parse_subscriber", "mask_pesel",
 ]
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
@@ -55,6 +56,16 @@ def validate_nip(value: str, field: str = "nip") -> str:
 
 def validate_regon(value: str, field: str = "regon") -> str:
     return _checked(field, _regon.validate, str(value))
+
+
+def validate_organization_key(value: str, field: str = "organization_teryt") -> str:
+    """An organisation as the home keys it: a JST's 7-digit TERYT code, or the 9- or 14-digit
+    REGON of a subordinate unit that has no TERYT code of its own (a school, a social-care
+    centre)."""
+    value = str(value).strip()
+    if re.fullmatch(r"[0-9]{9}|[0-9]{14}", value):
+        return validate_regon(value, field)
+    return validate_teryt(value, field)
 
 
 def validate_teryt(value: str, field: str = "teryt") -> str:
@@ -206,7 +217,7 @@ def parse_subscriber(data: Any) -> Subscriber:
         surname=_name(data, "surname"),
         pesel=validate_pesel(pesel) if pesel not in (None, "") else None,
         email=validate_email(email) if email not in (None, "") else None,
-        organization_teryt=validate_teryt(teryt, "organization_teryt") if teryt else None,
+        organization_teryt=validate_organization_key(teryt) if teryt else None,
         title=_name(data, "title"),
         identity_document=_identity_document(data.get("identity_document")),
     )

@@ -71,7 +71,6 @@ class IssuedCertificate:
 class Issuer:
     def __init__(self, ctx: CaContext):
         self.ctx = ctx
-        self._organizations: dict[str, Organization] = {}  # JST are added, never removed
 
     @cached_property
     def _responses(self) -> ResponseCache:
@@ -93,13 +92,12 @@ class Issuer:
             return None
         if scope_teryt and sub.organization_teryt != scope_teryt:
             raise Forbidden(f"this key may only issue for JST {scope_teryt}")
-        org = self._organizations.get(sub.organization_teryt)
-        if org is None:
-            org = org_store.find(self.ctx.db, sub.organization_teryt)
+        # read each time (one indexed row): an administrator may rename an organisation or
+        # change its codes, and the next certificate must carry the new ones
+        org = org_store.find(self.ctx.db, sub.organization_teryt)
         if org is None:
             raise InvalidSubject("organization_teryt", f"no JST with TERYT "
                                  f"{sub.organization_teryt} is served by this home")
-        self._organizations[org.teryt] = org
         return org
 
     def prepare(self, request: IssuanceRequest) -> tuple[CertificateSpec, Organization | None]:

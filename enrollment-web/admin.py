@@ -1,15 +1,21 @@
-"""The administrator's page: the JST this home serves, the staff log-ins and the profiles in use.
-Adding a JST goes through ``ra.organizations`` (codes validated, audited)."""
+"""The administrator's pages: the JST this home serves, the staff log-ins and what can be done
+to them (disable, enable, reset the password or the TOTP, change the role and JST), the API
+keys and the profiles in use. Each change goes through ``ra`` (checked, audited there: a
+change that takes a right away ends the user's sessions in the same transaction); the pages
+name what was wrong in the visitor's language and change nothing then."""
 
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, url_for
 
-from ca.errors import RegCAError
+from ca.errors import Conflict, NotFound, RegCAError
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
-from enrollment_web.forms import OrganizationForm, UserForm
+from enrollment_web.forms import ApiKeyForm, EmptyForm, OrganizationForm, RoleForm, UserForm
+from enrollment_web.i18n import t
 from enrollment_web.services import authority, store
+from ra import users
+from ra.apikeys import SCOPES, create_api_key, list_api_keys, revoke_api_key
 from ra.organizations import add_organization, list_organizations
 from ra.users import create_user, list_staff
 
@@ -18,11 +24,13 @@ __all__ = ["bp"]
 bp = Blueprint("admin", __name__)
 
 
+def _org_choices() -> list[tuple[str, str]]:
+    return [(o.teryt, f"{o.teryt} {o.name}") for o in list_organizations(store())]
+
 
 def _user_form(bound: bool = True) -> UserForm:
     form = UserForm() if bound else UserForm(formdata=None)
-    form.organizations.choices = [(o.teryt, f"{o.teryt} {o.name}")
-                                  for o in list_organizations(store())]
+    form.organizations.choices = _org_choices()
     return form
 
 
@@ -73,3 +81,169 @@ def add_user():
         return _page(OrganizationForm(formdata=None), status=form_status(exc), user_form=form,
                      user_error=exc.message)
     return redirect(url_for("admin.index"))
+
+
+# -- one staff member ---------------------------------------------------------------------------
+
+def _member(username: str) -> users.StaffMember:
+    """The staff member the address names; an unknown one is the error page's (404)."""
+    member = users.staff_member(store(), username)
+    if member is None:
+        raise NotFound(t(f"Nie ma pracownika o loginie „{username}”.",
+                         f"There is no staff member with the user name '{username}'."))
+    return member
+
+
+def _role_form(member: users.StaffMember | None = None) -> RoleForm:
+    form = RoleForm() if member is None else RoleForm(
+        formdata=None, role=member.role, organizations=list(member.organizations))
+    form.organizations.choices = _org_choices()
+    return form
+
+
+def _user_page(username: str, status: int = 200, error: str | None = None,
+               role_form: RoleForm | None = None, temporary: str | None = None):
+    member = _member(username)
+    return render_template("admin_user.html", member=member, error=error,
+                           role_form=role_form or _role_form(member), temporary=temporary,
+                           button=EmptyForm(formdata=None),
+                           yourself=current_actor().name == username), status
+
+
+def _refused(username: str, exc: RegCAError, conflict: tuple[str, str]):
+    """A refusal of the core on the user's page: the message of this action's conflict (the
+    user's state does not allow it), else the core's own words."""
+    if isinstance(exc, Conflict):
+        return _user_page(username, 409, t(*conflict))
+    return _user_page(username, form_status(exc), exc.message)
+
+
+@bp.route("/admin/users/<username>")
+@require("administrator")
+def user(username: str):
+    return _user_page(username)
+
+
+@bp.route("/admin/users/<username>/disable", methods=["POST"])
+@require("administrator")
+def disable(username: str):
+    _member(username)
+    try:
+        users.disable_user(authority(), username, current_actor().audit_name)
+    except RegCAError as exc:
+        return _refused(username, exc, (
+            "Nie można wyłączyć tego konta: jest już wyłączone albo jest Twoje (własne konto "
+            "wyłączy inny administrator).",
+            "This log-in cannot be disabled: it is disabled already or it is your own (another "
+            "administrator can disable yours)."))
+    return redirect(url_for("admin.user", username=username))
+
+
+@bp.route("/admin/users/<username>/enable", methods=["POST"])
+@require("administrator")
+def enable(username: str):
+    _member(username)
+    try:
+        users.enable_user(authority(), username, current_actor().audit_name)
+    except RegCAError as exc:
+        return _refused(username, exc, ("To konto nie jest wyłączone.",
+                                        "This log-in is not disabled."))
+    return redirect(url_for("admin.user", username=username))
+
+
+@bp.route("/admin/users/<username>/reset-password", methods=["POST"])
+@require("administrator")
+def reset_password(username: str):
+    """The temporary password is shown on this answer only; the user replaces it at once."""
+    _member(username)
+    temporary = users.reset_password(authority(), username, current_actor().audit_name)
+    return _user_page(username, temporary=temporary)
+
+
+@bp.route("/admin/users/<username>/reset-totp", methods=["POST"])
+@require("administrator")
+def reset_totp(username: str):
+    _member(username)
+    users.reset_totp(authority(), username, current_actor().audit_name)
+    return redirect(url_for("admin.user", username=username))
+
+
+@bp.route("/admin/users/<username>/role", methods=["POST"])
+@require("administrator")
+def change_role(username: str):
+    _member(username)
+    form = _role_form()
+    if not form.validate_on_submit():
+        return _user_page(username, 400, t(
+            "Wybierz rolę (administrator, officer albo auditor) i JST z listy.",
+            "Pick a role (administrator, officer or auditor) and JST from the list."), form)
+    if form.role.data == "officer" and not form.organizations.data:
+        return _user_page(username, 400, t(
+            "Urzędnik rejestrujący (officer) musi działać dla co najmniej jednej JST.",
+            "A registration officer acts for at least one JST."), form)
+    try:
+        users.change_role(authority(), username, form.role.data, form.organizations.data,
+                          current_actor().audit_name)
+    except RegCAError as exc:
+        return _refused(username, exc, ("Nie możesz zmienić własnej roli; zrobi to inny "
+                                        "administrator.",
+                                        "You cannot change your own role; another "
+                                        "administrator can."))
+    return redirect(url_for("admin.user", username=username))
+
+
+# -- API keys -----------------------------------------------------------------------------------
+
+def _key_form(bound: bool = True) -> ApiKeyForm:
+    form = ApiKeyForm() if bound else ApiKeyForm(formdata=None)
+    form.scopes.choices = [(s, s) for s in SCOPES]
+    form.organization.choices = [("", t("— każda JST —", "— any JST —")), *_org_choices()]
+    return form
+
+
+def _keys_page(status: int = 200, error: str | None = None, form: ApiKeyForm | None = None,
+               created: str | None = None):
+    return render_template("admin_apikeys.html", keys=list_api_keys(authority()),
+                           form=form or _key_form(bound=False), error=error, created=created,
+                           button=EmptyForm(formdata=None)), status
+
+
+@bp.route("/admin/api-keys")
+@require("administrator")
+def api_keys():
+    return _keys_page()
+
+
+@bp.route("/admin/api-keys", methods=["POST"])
+@require("administrator")
+def create_key():
+    """The key is on this answer only: the store keeps its hash."""
+    form = _key_form()
+    if not form.validate_on_submit():
+        return _keys_page(400, t("Podaj nazwę klucza, zaznacz co najmniej jeden zakres i "
+                                 "wybierz JST z listy.",
+                                 "Give the key a name, tick at least one scope and pick the "
+                                 "JST from the list."), form)
+    if "sign-digest" in form.scopes.data and "sign" not in form.scopes.data:
+        return _keys_page(400, t("Zakres sign-digest nadaje się razem z zakresem sign.",
+                                 "The sign-digest scope is given together with sign."), form)
+    try:
+        key = create_api_key(authority(), form.name.data, form.scopes.data,
+                             form.organization.data or None, actor=current_actor().audit_name)
+    except RegCAError as exc:
+        return _keys_page(form_status(exc), exc.message, form)
+    return _keys_page(created=key)
+
+
+@bp.route("/admin/api-keys/<key_id>/revoke", methods=["POST"])
+@require("administrator")
+def revoke_key(key_id: str):
+    try:
+        revoke_api_key(authority(), key_id, actor=current_actor().audit_name)
+    except NotFound:
+        raise NotFound(t(f"Nie ma klucza API o identyfikatorze „{key_id}”.",
+                         f"There is no API key with the id '{key_id}'.")) from None
+    except Conflict:
+        return _keys_page(409, t(f"Klucz {key_id} jest już odwołany.",
+                                 f"The key {key_id} is revoked already."))
+    return redirect(url_for("admin.api_keys"))

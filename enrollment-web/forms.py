@@ -27,7 +27,8 @@ from enrollment_web.i18n import lt
 __all__ = ["LoginForm", "TotpForm", "ApplicantForm", "CsrForm", "TokenForm", "PickupForm",
            "RevokeForm", "ResidentRevokeForm", "AuditFilterForm", "OrganizationForm",
            "TokenActionForm", "UnblockForm", "ReplaceForm", "EmptyForm", "UserForm",
-           "add_error", "mark_first_error", "required", "at_most"]
+           "NewPasswordForm", "RoleForm", "ApiKeyForm", "add_error", "mark_first_error",
+           "required", "at_most"]
 
 
 def required(pl: str, en: str) -> DataRequired:
@@ -175,3 +176,22 @@ class UserForm(FlaskForm):
                                         ("administrator", "administrator")])
     organizations = MultiCheckboxField("organizations", choices=[])
     password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+    repeat = PasswordField("repeat", validators=[DataRequired(), Length(max=200)])
+
+
+class RoleForm(FlaskForm):
+    """A staff member's role and JST; the choices are filled in by the view."""
+
+    role = SelectField("role", choices=[("officer", "officer"), ("auditor", "auditor"),
+                                        ("administrator", "administrator")])
+    organizations = MultiCheckboxField("organizations", choices=[])
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField("name", validators=[DataRequired(), Length(max=200)])
+    scopes = MultiCheckboxField("scopes", choices=[], validators=[DataRequired()])
+    organization = SelectField("organization", choices=[], default="")

@@ -31,7 +31,7 @@ from enrollment_web.printouts import SealedForm, sealed_pin_letter
 from enrollment_web.services import authority, store
 from ra import certificates
 from ra import enrolment as enrol
-from ra.organizations import list_organizations
+from ra.organizations import OrganizationInactive, list_organizations
 from ra.paging import Page, page_number
 from ra.token import TokenRef
 
@@ -46,7 +46,8 @@ def _profiles(kind: str) -> list[tuple[str, str]]:
 
 
 def _org_names() -> dict[str, str]:
-    return {o.teryt: o.name for o in list_organizations(store())}
+    return {o.teryt: o.name if o.active else f"{o.name} ({t('nieaktywna', 'deactivated')})"
+            for o in list_organizations(store())}
 
 
 def _serial(text: str) -> str:
@@ -120,6 +121,10 @@ def new_enrolment():
                 "title", "document_type", "document_number", "revocation_password")})
             try:
                 e, code = enrol.record(authority(), applicant, actor.audit_name, actor.orgs)
+            except OrganizationInactive as exc:
+                error, status = t("Ta jednostka jest nieaktywna i nie przyjmuje nowych wniosków.",
+                                  "This organisation is deactivated and takes no new "
+                                  "enrolments."), form_status(exc)
             except RegCAError as exc:
                 error, status = _refused(form, exc)
             else:

@@ -11,24 +11,23 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 
 from ca.errors import BackedOff, RegCAError, Unauthorized
 from ca.serials import parse_serial
-from enrollment_web.auth import current_actor, require
+from enrollment_web.auth import begin_session, current_actor, end_session, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm, add_error, mark_first_error
 from enrollment_web.guessing import backed_off_page, client_source, wait_message
 from enrollment_web.i18n import t
 from enrollment_web.messages import explain
 from enrollment_web.once import current_key, once, remember, result
-from enrollment_web.services import authority, store
+from enrollment_web.services import authority, sessions, store
 from ra import certificates
 from ra import enrolment as enrol
 
-__all__ = ["bp"]
+__all__ = ["bp", "open_resident_session"]
 
 bp = Blueprint("resident", __name__)
 _FORMATS = {"pem": "application/x-pem-file", "der": "application/pkix-cert",
@@ -55,13 +54,16 @@ def pickup():
                 "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
                 "The pickup code is not valid or was already used. An officer can give you a "
                 "new one.")), 401
-        lang = session.get("lang")
-        session.clear()
-        session.update(lang=lang, resident_enrolment=enrolment_id)
-        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME
+        open_resident_session(enrolment_id)
         return redirect(url_for("resident.mine"))
     return render_template("pickup.html", form=form, error=None), (
         400 if form.is_submitted() else 200)
+
+
+def open_resident_session(enrolment_id: int) -> None:
+    """A fresh session bound to this resident's enrolment only (the pickup code, or the code
+    and the revocation password, ``enrollment_web.holder``)."""
+    begin_session(sessions().open_resident(enrolment_id))  # kept in the store (ra.sessions)
 
 
 def _serial(text: str) -> str:
@@ -127,5 +129,5 @@ def revoke(serial: str):
 
 @bp.route("/my/logout", methods=["POST"])
 def leave():
-    session.pop("resident_enrolment", None)
+    end_session()
     return redirect(url_for("public.index"))

@@ -7,8 +7,9 @@ from flask import current_app
 
 from ca.services import ReadOnlyStore
 from ra.authority import RegistrationAuthority
+from ra.sessions import WebSessions
 
-__all__ = ["authority", "store"]
+__all__ = ["authority", "store", "sessions"]
 
 
 def authority() -> RegistrationAuthority:
@@ -17,3 +18,7 @@ def authority() -> RegistrationAuthority:
 
 def store() -> ReadOnlyStore:
     return current_app.config["REGCA_STORE"]
+
+
+def sessions() -> WebSessions:
+    return current_app.config["WEB_SESSIONS"]

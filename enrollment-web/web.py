@@ -1,8 +1,9 @@
 """The enrollment web: officers enrol, residents collect, auditors review (issue 6).
 
-Server-rendered pages that work without JavaScript. Sessions are Flask's signed cookies (the key
-lives in the home, 0600), CSRF is Flask-WTF's, and every page is Polish unless the visitor
-picked English.
+Server-rendered pages that work without JavaScript. Who is signed in is kept in the store
+(``ra.sessions``); Flask's signed cookie (the key lives in the home, 0600) carries only that
+session's random token, the language and the CSRF token. CSRF is Flask-WTF's, and every page is
+Polish unless the visitor picked English.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import tomllib
 from pathlib import Path
 
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ca.config import Settings, write_softhsm_conf
+from ca.errors import ConfigurationError
 from ca.identity import mask_pesel
 from ca.services import ReadOnlyStore
 from enrollment_web.auth import bp as auth_bp
@@ -36,6 +40,7 @@ from enrollment_web.names import (
 )
 from enrollment_web.once import form_key
 from ra.authority import RegistrationAuthority
+from ra.sessions import Lifetimes, WebSessions
 
 __all__ = ["create_enrollment_app", "WebSettings"]
 
@@ -86,9 +91,35 @@ class WebSettings:
             if not (station / "softhsm2.conf").exists():
                 write_softhsm_conf(station / "softhsm2.conf", station / "tokens")
             self.token_softhsm_conf = str(station / "softhsm2.conf")
+        # Secure cookies even when the request came over http (a proxy that says nothing).
         self.secure_cookies: bool = bool(raw.get("secure_cookies", False))
+        # How many reverse proxies stand in front and set X-Forwarded-For and -Proto; those
+        # headers are believed only then (README, "Behind a reverse proxy").
+        self.trusted_proxies: int = _whole(raw, "trusted_proxies", 0, minimum=0)
+        try:
+            self.lifetimes = Lifetimes(
+                idle=dt.timedelta(minutes=_whole(raw, "session_idle_minutes", 30)),
+                absolute=dt.timedelta(hours=_whole(raw, "session_max_hours", 8)))
+        except ValueError as exc:
+            raise ConfigurationError(f"enrollment.session_idle_minutes: {exc}") from None
         self.policies_dir: Path = settings.policies_dir
         self.operator = Operator(raw.get("operator", {}))
+
+
+def _whole(raw: dict, key: str, default: int, minimum: int = 1) -> int:
+    value = raw.get(key, default)
+    if type(value) is not int or value < minimum:
+        raise ConfigurationError(f"enrollment.{key}: a whole number of at least {minimum} "
+                                 f"expected, not {value!r}")
+    return value
+
+
+class _SessionCookie(SecureCookieSessionInterface):
+    """Flask's signed cookie, ``Secure`` whenever the page was asked for over https (the
+    request's scheme: the server's, or a trusted proxy's X-Forwarded-Proto)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
 
 def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
@@ -99,7 +130,9 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
     from enrollment_web.auditor import bp as auditor_bp
     from enrollment_web.bulk_enrolment import bp as bulk_bp
     from enrollment_web.expiring import bp as expiring_bp
+    from enrollment_web.holder import bp as holder_bp
     from enrollment_web.officer import bp as officer_bp
+    from enrollment_web.organizations_admin import bp as organizations_bp
     from enrollment_web.printouts import bp as printouts_bp
     from enrollment_web.renewal import bp as renewal_bp
     from enrollment_web.resident import bp as resident_bp
@@ -113,19 +146,27 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
         REGCA_RA=ra,
         REGCA_STORE=store,
         WEB_SETTINGS=settings,
+        WEB_SESSIONS=WebSessions(ra, settings.lifetimes),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=dt.timedelta(minutes=30),
+        # The store ends a session (ra.sessions); the cookie only need not outlive it.
+        PERMANENT_SESSION_LIFETIME=settings.lifetimes.absolute,
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=256 * 1024,
     )
     app.config.update(config)
+    app.session_interface = _SessionCookie()
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
     CSRFProtect(app)
     init_babel(app)
     for bp in (public, legal_bp, auth_bp, officer_bp, resident_bp, auditor_bp, admin_bp, tokens_bp):
         app.register_blueprint(bp)
     # a registration office's day (issue 18)
-    for bp in (bulk_bp, expiring_bp, printouts_bp, renewal_bp, totp_qr_bp):
+    for bp in (bulk_bp, expiring_bp, printouts_bp, renewal_bp, totp_qr_bp, holder_bp,
+               organizations_bp):
         app.register_blueprint(bp)
     install_error_pages(app)
 

@@ -197,6 +197,9 @@ def _check(line: int, raw: dict[str, str], extra_cells: bool, ctx: _Context,
             problems.append(f"nieznana JST „{jst}” (ani TERYT, ani REGON jednostki z rejestru)")
         elif not _in_scope(ctx.orgs, org.teryt):
             problems.append(f"JST {org.teryt} ({org.name}) nie należy do Twojego zakresu")
+        elif not org.active:
+            problems.append(f"{org.name} ({org.teryt}) jest nieaktywna i nie przyjmuje "
+                            "nowych wniosków")
         else:
             teryt = org.teryt
             if (teryt, pesel) in ctx.enrolled:

@@ -15,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from ca.audit import Event
-from ca.errors import NotFound
+from ca.errors import Malformed, NotFound
 from ca.issuance import IssuanceRequest, IssuedCertificate
 from ca.revocation import RevocationRequest
 from ca.status import CertificateStatus, certificate_status
@@ -24,12 +24,12 @@ from ca.store.models import Certificate
 from ca.transparency import InclusionProof
 from ra.access import REVOKE, SEE, Caller, Found, check_certificate, find_certificate
 from ra.authority import Reader, RegistrationAuthority
-from ra.enrolment import check_revocation_password, visible
+from ra.enrolment import HOLDER_REASONS, check_revocation_password, mark_delivered, visible
 from ra.paging import PAGE_SIZE, Page
 from ra.token_registry import visible_token
 
 __all__ = ["CertificateView", "Download", "FORMATS", "view_of", "show", "revoke", "download",
-           "proof",
+           "proof", "revoke_found",
            "of_enrolment", "of_token", "listed"]
 
 # The resident's download formats: media type and file extension.
@@ -37,9 +37,8 @@ FORMATS = {"pem": ("application/x-pem-file", "crt"), "der": ("application/pkix-c
            "p7b": ("application/pkcs7-mime", "p7b"),
            # the transparency log's inclusion proof (CONTRACT.md's JSON shape)
            "proof": ("application/json", "proof.json")}
-# What a resident's own revocation records: RFC 5280 §5.3.1 has no reason for "the holder
-# asked", and the holder's word proves no key compromise.
-_RESIDENT_REASON = "unspecified"
+# The formats that hand the resident their certificate (and so use up the pickup code).
+_DELIVERING = frozenset({"pem", "der", "p7b"})
 
 
 @dataclass(frozen=True)
@@ -94,12 +93,20 @@ def show(ra: Reader, caller: Caller, serial: str) -> CertificateView:
 def revoke(ra: RegistrationAuthority, caller: Caller, serial: str, reason: str,
            password: str | None = None, source: str = "unknown") -> CertificateView:
     """Revoke for ``caller``. A resident proves the request with the revocation password set
-    at enrolment (guesses back off per ``source``, ``ra.backoff``), and their revocation
-    carries no reason of their choosing."""
+    at enrolment (guesses back off per ``source``, ``ra.backoff``), and gives one of the
+    holder's reasons (``HOLDER_REASONS``)."""
     found = find_certificate(ra, caller, serial, REVOKE)
     if caller.enrolment is not None:
+        if reason not in HOLDER_REASONS:
+            raise Malformed(f"reason: a holder revokes for one of {', '.join(HOLDER_REASONS)}")
         check_revocation_password(ra, caller.enrolment, found.row.serial, password, source)
-        reason = _RESIDENT_REASON
+    return revoke_found(ra, caller, found, reason)
+
+
+def revoke_found(ra: RegistrationAuthority, caller: Caller, found: Found,
+                 reason: str) -> CertificateView:
+    """Revoke a certificate ``caller`` was already found to hold the right to revoke (a
+    holder's password checked, ``ra.holder``)."""
     row = ra.ca.revoke(RevocationRequest(found.row.serial, reason, caller.actor))
     return view_of(row, ra.now(), found.enrolment_id)
 
@@ -126,6 +133,8 @@ def download(ra: RegistrationAuthority, caller: Caller, serial: str, fmt: str) -
         ra.audit(s, Event(actor=caller.actor, action="certificate.download",
                            object=f"certificate:{row.serial}",
                            organization_teryt=row.organization_teryt, details={"format": fmt}))
+        if caller.enrolment is not None and fmt in _DELIVERING:
+            mark_delivered(ra, s, caller.enrolment)
     media_type, ext = FORMATS[fmt]
     return Download(body, media_type, f"{row.serial}.{ext}")
 

@@ -14,8 +14,6 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from ca.audit import Event
 from ca.errors import ConfigurationError, InvalidSubject, NotFound, Unauthorized
 from ca.field_crypto import pesel_of
@@ -30,19 +28,25 @@ from ca.store.models import Enrolment, Token
 from ra.access import in_scope
 from ra.authority import Reader, RegistrationAuthority
 from ra.backoff import scopes
+from ra.organizations import check_active
 from ra.paging import PAGE_SIZE, Page
 from ra.personalisation import LocalCa, PersonalisationRequest, Personalised, personalise
 from ra.token import TokenRef, initialise_token
-from ra.users import password_hasher
+from ra.users import password_hasher, password_matches
 
 __all__ = ["Applicant", "KINDS", "record", "subject_of", "visible", "issue_from_csr",
            "personalise_token", "redeem_pickup", "check_revocation_password", "new_pickup_code",
            "initialise_blank_token", "tokens_of", "PickupExpired", "PickupCode",
-           "pickup_code", "opened", "find_by_pesel", "search", "same_person"]
+           "pickup_code", "opened", "find_by_pesel", "search", "same_person", "mark_delivered",
+           "HOLDER_REASONS"]
 
 KINDS = ("resident", "staff")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
 _MIN_REVOCATION_PASSWORD = 8
+# The RFC 5280 §5.3.1 reasons a holder may give for revoking their own certificate: the facts
+# they know (their key, their data, their use of it); holds and privilegeWithdrawn are the CA's.
+HOLDER_REASONS = ("keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation",
+                  "unspecified")
 
 
 class PickupExpired(Unauthorized):
@@ -115,8 +119,7 @@ def record(ra: RegistrationAuthority, applicant: Applicant, actor: str,
                              f"at least {_MIN_REVOCATION_PASSWORD} characters")
     code = _new_code()
     with ra.db.transaction() as s:
-        if org_store.get(s, applicant.organization_teryt) is None:
-            raise InvalidSubject("organization_teryt", "no such JST in this home")
+        check_active(org_store.get(s, applicant.organization_teryt))
         doc = sub.identity_document
         person = ra.people.ref(sub.pesel) if sub.pesel and ra.people.keyed else None
         e = store.add(s, Enrolment(
@@ -228,7 +231,8 @@ def new_pickup_code(ra: RegistrationAuthority, enrolment_id: int, actor: str,
 @dataclass(frozen=True)
 class PickupCode:
     """Where an enrolment's current pickup code is in its life, as the officer's page shows
-    it: ``lapsed`` once ``valid_until`` has passed unused (an officer gives a new one)."""
+    it: ``used`` once it has delivered a certificate (``mark_delivered``), ``lapsed`` once
+    ``valid_until`` has passed unused (an officer gives a new one)."""
 
     given: bool
     used: bool
@@ -245,8 +249,10 @@ def pickup_code(ra: RegistrationAuthority, e: Enrolment) -> PickupCode:
 
 
 def redeem_pickup(ra: RegistrationAuthority, code: str, source: str) -> int:
-    """Exchange a pickup code for the resident's enrolment, once and before it expires; a
-    source that guessed wrong too often is refused (BackedOff) before the code is looked up."""
+    """Exchange a pickup code for the resident's enrolment, before it expires and until it has
+    delivered a certificate (``mark_delivered``): a code used while the certificate is still
+    being issued opens the page again later. A source that guessed wrong too often is refused
+    (BackedOff) before the code is looked up."""
     found = scopes("pickup", source)
     now = ra.now()
     with ra.reading() as s:
@@ -264,7 +270,6 @@ def redeem_pickup(ra: RegistrationAuthority, code: str, source: str) -> int:
                                outcome="failure", details={"reason": reason},
                                organization_teryt=e.organization_teryt if e else None))
         else:
-            e.pickup_used_at = now
             ra.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="pickup.redeem",
                                object=f"enrolment:{e.id}",
                                organization_teryt=e.organization_teryt))
@@ -274,6 +279,18 @@ def redeem_pickup(ra: RegistrationAuthority, code: str, source: str) -> int:
     if reason is not None:
         raise Unauthorized("this pickup code is not valid or has already been used")
     return enrolment_id
+
+
+def mark_delivered(ra: RegistrationAuthority, session, enrolment_id: int) -> None:
+    """A certificate went to the resident: from now on the pickup code alone opens nothing
+    (with the revocation password it still brings the resident back, ``ra.holder``). Runs in
+    the caller's transaction ``session``, the one that audits the download."""
+    e = store.get(session, enrolment_id, for_update=True)
+    if e is not None and e.pickup_code_hash is not None and e.pickup_used_at is None:
+        e.pickup_used_at = ra.now()
+        ra.audit(session, Event(actor=f"resident:enrolment:{e.id}", action="pickup.delivered",
+                                object=f"enrolment:{e.id}",
+                                organization_teryt=e.organization_teryt))
 
 
 def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, serial: str,
@@ -288,16 +305,14 @@ def check_revocation_password(ra: RegistrationAuthority, enrolment_id: int, seri
         e = store.get(s, enrolment_id)
     if e is None:
         raise NotFound(f"no enrolment {enrolment_id}")
-    try:
-        password_hasher.verify(e.revocation_password_hash or "", password or "")
-    except (VerificationError, InvalidHashError):
+    if not password_matches(e.revocation_password_hash, password):
         with ra.db.transaction() as s:
             ra.backoff.fail(s, ra.now(), found)
             ra.audit(s, Event(actor=f"resident:enrolment:{e.id}", action="certificate.revoke",
                                object=f"certificate:{serial}", outcome="failure",
                                organization_teryt=e.organization_teryt,
                                details={"reason": "wrong revocation password"}))
-        raise Unauthorized("wrong revocation password") from None
+        raise Unauthorized("wrong revocation password")
     with ra.db.transaction() as s:
         ra.backoff.succeed(s, found)
 
@@ -310,7 +325,9 @@ def _person_ref(ra: Reader, pesel: str) -> str:
     return ra.people.ref(pesel)
 
 
-_HEX_SERIAL = re.compile(r"(?:[0-9a-fA-F]{2}:?){6,}")
+# a serial as shown (lowercase hex, any length: a leading zero nibble is not written) or with
+# colons between its bytes
+_HEX_SERIAL = re.compile(r"[0-9a-fA-F]{12,}|(?:[0-9a-fA-F]{1,2}:){5,}[0-9a-fA-F]{1,2}")
 
 
 def _query(ra: Reader, text: str) -> store.EnrolmentQuery:

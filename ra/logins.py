@@ -12,25 +12,23 @@ import hmac
 from dataclasses import dataclass
 
 import pyotp
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from ca.audit import Event
 from ca.errors import Malformed, Unauthorized
 from ca.field_crypto import totp_secret_of
 from ca.store import accounts
 from ca.store import enrolments as store
+from ca.store import organizations as org_store
 from ra.authority import Reader, RegistrationAuthority
 from ra.backoff import scopes
-from ra.users import password_hasher
+from ra.users import password_matches
 
 __all__ = ["StaffLogin", "check_password", "check_totp", "start_totp", "confirm_totp",
-           "totp_uri", "logout", "TOTP_ACCOUNT_FREE"]
+           "totp_uri", "TOTP_ACCOUNT_FREE"]
 
 # Wrong one-time codes of one account from every source before it waits: only someone who
 # passed the password step can try them, so no stranger can back an account off this way.
 TOTP_ACCOUNT_FREE = 5
-# Verified when the name is unknown, so an unknown name costs what a known one does.
-_DUMMY_HASH = password_hasher.hash("not a password of anyone")
 
 
 @dataclass(frozen=True)
@@ -54,12 +52,8 @@ def check_password(ra: RegistrationAuthority, username: str, password: str,
     with ra.reading() as s:
         ra.backoff.check(s, ra.now(), found)
         user = accounts.get_user(s, username)
-        stored = user.password_hash if user else _DUMMY_HASH
-    try:  # outside any transaction: argon2 takes a while and holds no lock
-        password_hasher.verify(stored, password)
-        ok = user is not None
-    except (VerificationError, InvalidHashError):
-        ok = False
+    # outside any transaction: argon2 takes a while and holds no lock
+    ok = password_matches(user.password_hash if user else None, password)
     with ra.db.transaction() as s:
         if ok:
             ra.backoff.succeed(s, found)
@@ -69,7 +63,7 @@ def check_password(ra: RegistrationAuthority, username: str, password: str,
     if not ok:
         raise Unauthorized("wrong user name or password")
     with ra.reading() as s:
-        orgs = tuple(accounts.user_organizations(s, username))
+        orgs = tuple(org_store.with_units(s, accounts.user_organizations(s, username)))
     return StaffLogin(username, user.role, orgs, bool(user.totp_secret))
 
 
@@ -151,8 +145,3 @@ def confirm_totp(ra: RegistrationAuthority, username: str, secret: str, code: st
 def totp_uri(username: str, secret: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="RegCA")
 
-
-def logout(ra: RegistrationAuthority, actor: str) -> None:
-    """The end of a session, staff's or a resident's, for the audit trail."""
-    with ra.db.transaction() as s:
-        ra.audit(s, Event(actor=actor, action="logout", object=actor))

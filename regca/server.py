@@ -69,7 +69,10 @@ def _gunicorn(home: Path, bind: str, workers: int, access_log: Path) -> None:
                                "threads": THREADS, "accesslog": str(access_log),
                                "access_log_format": ACCESS_LOG_FORMAT, "errorlog": "-",
                                "loglevel": "warning", "timeout": 60,
-                               "umask": PRIVATE_UMASK}.items():
+                               "umask": PRIVATE_UMASK,
+                               # X-Forwarded-* are the web's to believe, and only when
+                               # [enrollment] trusted_proxies says so (README)
+                               "forwarded_allow_ips": ""}.items():
                 self.cfg.set(key, value)
 
         def load(self):

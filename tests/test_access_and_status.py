@@ -229,6 +229,11 @@ def house(home_ctx):
     keys = {"a": create_api_key(ctx, "A", ["issue", "revoke"], JST_A),
             "b": create_api_key(ctx, "B", ["issue", "revoke"], JST_B),
             "a_issue": create_api_key(ctx, "A issue", ["issue"], JST_A)}
+    # Sessions here outlive the certificates: a test below moves the clock past their
+    # not-after and asks the same signed-in visitors again (ten years, as regca.toml allows).
+    with ctx.settings.config_file.open("a") as config:
+        config.write("\n[enrollment]\nsession_idle_minutes = 5256000\n"
+                     "session_max_hours = 87600\n")
     app = create_app(ctx.settings.home, ctx)
     v = {u: Visitor(app, ctx).login(u, s) for u, s in staff.items()}
     people = {}

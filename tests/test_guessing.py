@@ -290,6 +290,8 @@ def test_expired_pickup_code_is_refused_and_a_reissued_one_works(web):
     clock.advance(seconds=60)
     refused = _from(app, at, "192.0.2.72").pickup(late)
     assert refused.status_code == 401 and "Kod odbioru wygasł" in refused.text
+    # a month on, the officer's session has long ended (ra.sessions): a new log-in
+    officer = _from(app, at, "192.0.2.70").login("officer_g", secret)
     page = officer.get(f"/enrolments/{late_id}").text
     assert re.search(r'id="pickup-state">wygasł', page)
     r = officer.post(f"/enrolments/{late_id}/pickup-code", {}, form_page=f"/enrolments/{late_id}")

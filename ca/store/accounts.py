@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ca.store.models import ApiKey, User, UserOrganization
 
 __all__ = ["add_api_key", "get_api_key", "api_keys", "revoke_api_key", "mark_api_key_used",
-           "add_user", "get_user", "user_organizations", "staff"]
+           "add_user", "get_user", "user_organizations", "set_user_organizations", "staff"]
 
 
 def add_api_key(session: Session, key: ApiKey) -> None:
@@ -57,12 +57,19 @@ def user_organizations(session: Session, username: str) -> list[str]:
     return list(session.execute(q).scalars())
 
 
-def staff(session: Session) -> list[tuple[str, str, list[str]]]:
-    """Every staff log-in as ``(username, role, JST)``, by user name."""
+def set_user_organizations(session: Session, username: str, organizations: list[str]) -> None:
+    """The JST a user acts for become exactly ``organizations``."""
+    session.execute(delete(UserOrganization).where(UserOrganization.username == username))
+    for teryt in organizations:
+        session.add(UserOrganization(username=username, teryt=teryt))
+    session.flush()
+
+
+def staff(session: Session) -> list[tuple[User, list[str]]]:
+    """Every staff log-in with the JST it acts for, by user name."""
     scopes: dict[str, list[str]] = {}
     for username, teryt in session.execute(select(UserOrganization.username,
                                                   UserOrganization.teryt)):
         scopes.setdefault(username, []).append(teryt)
-    return [(username, role, scopes.get(username, []))
-            for username, role in session.execute(select(User.username, User.role)
-                                                  .order_by(User.username))]
+    return [(user, sorted(scopes.get(user.username, [])))
+            for user in session.execute(select(User).order_by(User.username)).scalars()]

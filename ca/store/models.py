@@ -7,6 +7,7 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -110,6 +111,10 @@ class User(Base):
     # sealed (ca/field_crypto.py): ``v1.<data key>.<AES-GCM>``, never the secret itself
     totp_secret: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # Set by an administrator (migration 0019): a disabled user has no session and cannot log
+    # in; after a password reset the user chooses a new password at the next log-in.
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class UserOrganization(Base):
@@ -404,3 +409,28 @@ class FormSubmission(Base):
     payload: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_form_submissions_created", "created_at"),)
+
+
+# -- server-side sessions of the enrollment web (issue 17, migration 0019) --------------------
+
+__all__ += ["WebSession"]
+
+
+class WebSession(Base):
+    """A signed-in visitor of the web: a staff member on their way through the log-in stages,
+    or a resident who redeemed a pickup code. The cookie carries a random token; only its
+    SHA-256 is kept here, so a copy of this table opens no session."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str | None] = mapped_column(ForeignKey("users.username"))
+    enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id"))
+    stage: Mapped[str] = mapped_column(String(16))
+    pending_totp: Mapped[str | None] = mapped_column(String(200))  # sealed; during set-up only
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+    __table_args__ = (
+        Index("ix_web_sessions_username", "username"),
+        Index("ix_web_sessions_enrolment", "enrolment_id"),
+    )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 
 __all__ = ["metadata", "UtcDateTime", "organizations", "certificates", "audit_events",
@@ -58,11 +59,17 @@ class UtcDateTime(TypeDecorator):
 # A JST (or the voivodeship itself) served by this home, keyed by its TERYT code.
 organizations = Table(
     "organizations", metadata,
-    Column("teryt", String(7), primary_key=True),
+    # the JST's TERYT code, or the REGON of a unit without one (0026)
+    Column("teryt", String(14), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("nip", String(10)),
     Column("regon", String(14)),
     Column("created_at", UtcDateTime, nullable=False),
+    # a subordinate unit's JST (0026); NULL for a JST
+    Column("parent_teryt", String(14), ForeignKey("organizations.teryt")),
+    # a deactivated organisation takes no new enrolments; its certificates stand (0026)
+    Column("active", Boolean, nullable=False, server_default=true()),
+    Index("ix_organizations_parent", "parent_teryt"),
     # One NIP, one REGON, one JST: a second JST under the same tax number would carry the
     # first one's organizationIdentifier (VATPL-<NIP>) in its certificates.
     Index("ux_organizations_nip", "nip", unique=True),
@@ -110,7 +117,7 @@ audit_events = Table(
     Column("object", String(200), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("details", Text, nullable=False),  # canonical JSON
-    Column("organization_teryt", String(7)),
+    Column("organization_teryt", String(14)),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     # RFC 9162 leaf hash of the row's canonical text: the row is leaf ``seq - 1`` of the log
