@@ -26,6 +26,7 @@ from ca.audit import Event
 from ca.errors import Malformed, Unauthorized
 from ca.field_crypto import Place
 from ca.store import accounts
+from ca.store import organizations as org_store
 from ca.store import web_sessions as store
 from ca.store.models import WebSession
 from ra.authority import RegistrationAuthority
@@ -152,8 +153,9 @@ class WebSessions:
             state = SessionState(
                 username=row.username,
                 role=user.role if user else "resident",
-                organizations=tuple(accounts.user_organizations(s, row.username)) if user
-                else (),
+                # the JST as stored now, with their subordinate units (ra/organizations.py)
+                organizations=tuple(org_store.with_units(
+                    s, accounts.user_organizations(s, row.username))) if user else (),
                 stage=row.stage, enrolment=row.enrolment_id)
             pending, created, seen = row.pending_totp, row.created_at, row.last_seen_at
             usable = row.username is None or (user is not None and user.disabled_at is None)
