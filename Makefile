@@ -65,8 +65,12 @@ run: install
 	@test -f $(HOME_DIR)/regca.toml -a -f $(HOME_DIR)/.initialised || $(BIN)/regca --home $(HOME_DIR) init --demo
 	$(BIN)/regca --home $(HOME_DIR) serve
 
+# The suite on TEST_WORKERS processes (pytest-xdist), each test file whole on one of them so its
+# module-scoped homes are built once; most tests wait on subprocesses, servers and the HSM, so two
+# overlap well even on two cores. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 # Each parser's fuzz harness (tests/fuzz/, atheris) for FUZZ_SECONDS; a crash stops with the
 # input saved as var/fuzz/crash-*.

@@ -153,7 +153,7 @@ class WebSessions:
             state = SessionState(
                 username=row.username,
                 role=user.role if user else "resident",
-                # a JST's officer acts for its subordinate units too (ra/logins.py)
+                # the JST as stored now, with their subordinate units (ra/organizations.py)
                 organizations=tuple(org_store.with_units(
                     s, accounts.user_organizations(s, row.username))) if user else (),
                 stage=row.stage, enrolment=row.enrolment_id)

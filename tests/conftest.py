@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import os
@@ -25,7 +26,15 @@ from sqlalchemy.engine import make_url
 
 from ca.clock import FixedClock
 from ca.context import CaContext
+from ra.users import password_hasher
 from regca.bootstrap import InitOptions, initialise
+
+# Passwords hashed in the test process cost argon2id's least (one pass over 8 KiB, one lane),
+# not 64 MiB three times over: every demo home hashes three staff log-ins, every enrolment its
+# revocation password. Verifying reads the cost from the stored hash, so log-ins, revocation
+# and the servers the tests start behave as with the default.
+password_hasher._parameters = dataclasses.replace(password_hasher._parameters, time_cost=1,
+                                                  memory_cost=8, parallelism=1)
 
 PG_URL = os.environ.get("REGCA_TEST_DATABASE_URL")
 # Realistic inputs the tests carry (tests/data/samples/README.md says what each one is).
