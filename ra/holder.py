@@ -37,6 +37,27 @@ __all__ = ["HolderCertificate", "come_back", "check_holder", "revoke_as_holder",
 NOT_RECOGNISED = "the code or serial and the revocation password do not match"
 
 
+def _settle(ra: RegistrationAuthority, found, now, right: bool, e, *, action: str,
+            object_: str, details: dict, audit_success: bool) -> None:
+    """Record a checked secret's outcome: the back-off cleared or grown, and the audit event
+    (a failure always, a success where ``audit_success``); Unauthorized, in the same words
+    whatever was wrong, when it did not match."""
+    with ra.db.transaction() as s:
+        if right:
+            ra.backoff.succeed(s, found)
+        else:
+            ra.backoff.fail(s, now, found)
+        if audit_success or not right:
+            ra.audit(s, Event(actor=f"resident:enrolment:{e.id}" if e else "resident",
+                               action=action, object=object_,
+                               outcome="success" if right else "failure",
+                               organization_teryt=e.organization_teryt if e else None,
+                               details=details if right else
+                               {"reason": "not recognised", **details}))
+    if not right:
+        raise Unauthorized(NOT_RECOGNISED)
+
+
 def come_back(ra: RegistrationAuthority, code: str, password: str, source: str) -> int:
     """The enrolment whose pickup code and revocation password these are (its id), whether or
     not the code has delivered a certificate or passed its validity; Unauthorized otherwise,
@@ -49,19 +70,8 @@ def come_back(ra: RegistrationAuthority, code: str, password: str, source: str) 
         e = store.by_pickup_hash(s, digest)
         e = e if e is not None and e.revocation_password_hash else None
     right = password_matches(e.revocation_password_hash if e else None, password)
-    with ra.db.transaction() as s:
-        if right:
-            ra.backoff.succeed(s, found)
-        else:
-            ra.backoff.fail(s, now, found)
-        ra.audit(s, Event(actor=f"resident:enrolment:{e.id}" if e else "resident",
-                           action="resident.return",
-                           object=f"enrolment:{e.id}" if e else "enrolment:?",
-                           outcome="success" if right else "failure",
-                           organization_teryt=e.organization_teryt if e else None,
-                           details={} if right else {"reason": "not recognised"}))
-    if not right:
-        raise Unauthorized(NOT_RECOGNISED)
+    _settle(ra, found, now, right, e, action="resident.return",
+            object_=f"enrolment:{e.id}" if e else "enrolment:?", details={}, audit_success=True)
     return e.id
 
 
@@ -89,18 +99,8 @@ def check_holder(ra: RegistrationAuthority, serial: str, password: str,
     if row is None or row.status == "pending" or e is None or e.kind != "resident":
         row, e = None, None
     right = password_matches(e.revocation_password_hash if e else None, password)
-    with ra.db.transaction() as s:
-        if right:
-            ra.backoff.succeed(s, found)
-        else:
-            ra.backoff.fail(s, now, found)
-            ra.audit(s, Event(actor=f"resident:enrolment:{e.id}" if e else "resident",
-                               action="certificate.revoke", object=f"certificate:{serial}",
-                               outcome="failure",
-                               organization_teryt=e.organization_teryt if e else None,
-                               details={"reason": "not recognised", "page": "public"}))
-    if not right:
-        raise Unauthorized(NOT_RECOGNISED)
+    _settle(ra, found, now, right, e, action="certificate.revoke",
+            object_=f"certificate:{serial}", details={"page": "public"}, audit_success=False)
     return HolderCertificate(e.id, view_of(row, now, e.id))
 
 
