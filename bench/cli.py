@@ -34,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # before bench/, whose ocsp.py and tsa.py would shadow the packages
 
 from conftest import RESIDENT, make_csr  # noqa: E402
 
