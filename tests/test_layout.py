@@ -5,6 +5,9 @@ code. Every import counts, also one inside a function."""
 from __future__ import annotations
 
 import ast
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,17 @@ def test_no_front_mounts_another_fronts_app(package):
 def test_the_scan_sees_imports_inside_functions():
     planted = "def f():\n    from flask import Flask\n    import keys.hsm as h\n"
     assert {"flask", "flask.Flask", "keys.hsm"} <= imports_of(planted)
+
+
+def test_the_readme_folder_table_names_every_top_level_folder():
+    """A newcomer reads the house from README's table: each versioned top-level folder has its
+    row, and no row names a folder that is gone."""
+    if not shutil.which("git") or not (REPO / ".git").exists():
+        pytest.skip("needs the git checkout to know which folders are versioned")
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    versioned = {f.split("/", 1)[0] for f in files if "/" in f and not f.startswith(".")}
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([\w.-]+)/` \|", readme, re.MULTILINE))
+    assert rows == versioned, (f"missing rows: {sorted(versioned - rows)}, "
+                               f"rows for no folder: {sorted(rows - versioned)}")
