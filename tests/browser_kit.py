@@ -200,4 +200,15 @@ def assert_field_error(page, field_id: str, words: str, focused: bool = True) ->
     said = " ".join(page.locator(f"#{d}").inner_text() for d in described)
     assert words in said, f"{field_id}: {said!r}"
     if focused:
-        assert page.evaluate("document.activeElement.id") == field_id
+        assert_focused(page, field_id)
+
+
+def assert_focused(page, element_id: str) -> None:
+    """The element has the focus; ``autofocus`` is applied at the browser's next rendering
+    update after load (HTML "flush autofocus candidates"), so wait a moment for it."""
+    try:
+        page.wait_for_function("id => document.activeElement && document.activeElement.id === id",
+                               arg=element_id, timeout=5000)
+    except playwright_api.TimeoutError:
+        focused = page.evaluate("document.activeElement && document.activeElement.id")
+        raise AssertionError(f"the focus is on {focused!r}, not {element_id!r}") from None
