@@ -14,6 +14,7 @@ import re
 import pytest
 from browser_kit import (
     assert_field_error,
+    assert_focused,
     check_page,
     click_twice,
     count,
@@ -145,7 +146,7 @@ def test_officer_enrols_a_staff_member_issues_and_prints_the_papers(site, browse
     assert "Zaznacz co najmniej jeden profil." in page.locator("#profiles-error").inner_text()
     fieldset = page.locator("fieldset", has=page.locator("#profiles-error"))
     assert "profiles-error" in fieldset.get_attribute("aria-describedby").split()
-    assert page.evaluate("document.activeElement.id") == "profiles-0"
+    assert_focused(page, "profiles-0")
     assert_field_error(page, "token_label", "Podaj etykietę tokenu.", focused=False)
     check_page(page, "o06-token-error")
     page.get_by_label(re.compile("^Uwierzytelnienie pracownika")).check()
@@ -213,6 +214,23 @@ def test_renewal_issues_a_new_certificate_and_the_old_stays_good(site, browser):
     page.goto(state["enrolment_url"])
     shown = page.locator("#certificates").inner_text()
     assert old in shown and new in shown
+    # the authentication certificate on the registry token, renewed there with its PIN
+    on_token = state["token_serial"]
+    page.get_by_label("Certyfikat do odnowienia").select_option(on_token)
+    page.get_by_label(re.compile("^PIN tokenu z rejestru")).fill("999999")
+    page.get_by_role("button", name="Odnów certyfikat").click()
+    assert_field_error(page, "renew-pin", "Nieprawidłowy PIN tokenu.")
+    check_page(page, "o09b-renew-wrong-pin")
+    page.get_by_label("Certyfikat do odnowienia").select_option(on_token)
+    page.get_by_label(re.compile("^PIN tokenu z rejestru")).fill(BLANK_PIN)
+    page.get_by_role("button", name="Odnów certyfikat").click()
+    page.wait_for_url(re.compile(r"/enrolments/\d+/issued"))
+    assert on_token in page.locator("#renewed").inner_text()
+    assert "(klucz: ten sam)" in page.locator("#renewed").inner_text()
+    renewed = re.findall(r"[0-9a-f]{16,}", page.locator("#issued").inner_text())[0]
+    assert _ocsp_status(site, on_token) == ocsp.OCSPCertStatus.GOOD
+    assert _ocsp_status(site, renewed) == ocsp.OCSPCertStatus.GOOD
+    check_page(page, "o09c-renewed-on-token")
     page.context.close()
 
 
