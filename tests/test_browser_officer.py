@@ -234,6 +234,32 @@ def test_renewal_issues_a_new_certificate_and_the_old_stays_good(site, browser):
     page.context.close()
 
 
+def test_token_page_forms_say_their_errors_next_to_their_fields(site, browser):
+    state = site["state"]
+    if "enrolment_url" not in state:
+        pytest.skip("needs the staff member's token from the first test")
+    page = new_page(browser)
+    login(page, site, "urzednik_zg", "officer")
+    page.goto(state["enrolment_url"])
+    page.get_by_role("link", name=BLANK_LABEL).click()
+    assert page.locator("#token-state").inner_text() == "w użyciu"
+    check_page(page, "o19-staff-token")
+    token_url = page.url
+    page.get_by_role("button", name="Odblokuj", exact=True).click()  # both PINs missing
+    assert_field_error(page, "so_pin", "Podaj PIN SO (PUK).")
+    assert_field_error(page, "new_pin", "Podaj nowy PIN.", focused=False)
+    check_page(page, "o20-token-unblock-error")
+    page.get_by_label("PIN SO (PUK)").fill("00000000")  # not this token's SO PIN
+    page.get_by_label("Nowy PIN użytkownika").fill("135790")
+    page.get_by_role("button", name="Odblokuj", exact=True).click()
+    assert_field_error(page, "so_pin", "Nieprawidłowy PIN SO (PUK).")
+    page.goto(token_url)
+    page.get_by_role("button", name="Wymień", exact=True).click()
+    assert_field_error(page, "token_label", "Podaj etykietę tokenu.")
+    check_page(page, "o21-token-replace-error")
+    page.context.close()
+
+
 def _wrong_check_digit(p: str) -> str:
     return p[:-1] + str((int(p[-1]) + 1) % 10)
 
@@ -358,7 +384,14 @@ def test_expiring_list_pages_and_the_notice_address_form(site, browser):
     page.get_by_label("Adres e-mail do powiadomień").fill("to nie adres")
     page.get_by_role("button", name="Zapisz adres").click()
     assert_field_error(page, "email", "To nie jest poprawny adres e-mail.")
+    assert page.get_by_label("Adres e-mail do powiadomień").input_value() == "to nie adres"
     pages = page.get_by_role("navigation", name="Strony wyników").get_by_role("link", name="2")
     assert pages.get_attribute("href").startswith("/expiring?")  # not the form's address
     check_page(page, "o18-expiring-address-error")
+    # the certificate list too: every certificate once over its pages
+    rows, total_line = _walk_pages(page, site["url"] + "/certificates", "table tbody tr")
+    listed = [re.search(r"[0-9a-f]{16,}", r)[0] for r in rows]
+    assert len(listed) == int(re.search(r"(\d+)$", total_line)[1]) > 50
+    assert len(set(listed)) == len(listed)
+    check_page(page, "o22-certificates-last-page")
     page.context.close()
