@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, Length
 from ca.errors import RegCAError
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
+from enrollment_web.forms import mark_first_error
 from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import bulk_import
@@ -31,7 +32,8 @@ bp = Blueprint("bulk", __name__)
 
 
 class UploadForm(FlaskForm):
-    file = FileField("file", validators=[FileRequired()])
+    file = FileField("file", validators=[FileRequired(
+        message="Wybierz plik CSV z listą pracowników.")])
 
 
 class ConfirmForm(FlaskForm):
@@ -56,7 +58,9 @@ def upload():
 def dry_run():
     form = UploadForm()
     if not form.validate_on_submit():
-        return _page(form, error="Wybierz plik CSV z listą pracowników.", status=400)
+        mark_first_error(form)  # the message sits next to the file field, which takes focus
+        return _page(form, status=400, error="Popraw zaznaczone pola." if form.file.errors else
+                     "Formularz jest nieaktualny; otwórz stronę ponownie i wgraj plik.")
     data = form.file.data.read()
     plan = bulk_import.dry_run(store(), data, current_actor().orgs)
     confirm = None

@@ -3,17 +3,19 @@ officer receives the expiry digests the jobs process sends (ra/expiry_notices.py
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import Optional
 
 from ca.config import load_settings
 from ca.errors import InvalidSubject
 from enrollment_web.auth import current_actor, require
+from enrollment_web.forms import at_most, mark_first_error
 from enrollment_web.once import once
 from enrollment_web.services import authority, store
 from ra import expiry_notices as notices
+from ra.paging import PAGE_SIZE, Page, page_number
 
 __all__ = ["bp"]
 
@@ -21,7 +23,7 @@ bp = Blueprint("expiring", __name__)
 
 
 class AddressForm(FlaskForm):
-    email = StringField("email", validators=[Optional(), Length(max=254)])
+    email = StringField("email", validators=[Optional(), at_most(254)])
 
 
 def _window() -> int:
@@ -31,10 +33,15 @@ def _window() -> int:
 def _page(form=None, error=None, status=200):
     actor = current_actor()
     now = store().now()
+    # a bulk-enrolled JST's staff all expire together: the list is paged, never cut
     rows = notices.expiring_soon(store(), actor.orgs, _window())
+    number = min(page_number(request.args.get("page")), max(1, -(-len(rows) // PAGE_SIZE)))
+    page = Page(rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE], len(rows), number)
     if form is None and actor.role == "officer":
         form = AddressForm(formdata=None, email=notices.notice_address(store(), actor.name))
-    return render_template("expiring.html", rows=rows, now=now, window=_window(), form=form,
+    elif form is not None:
+        mark_first_error(form)
+    return render_template("expiring.html", page=page, now=now, window=_window(), form=form,
                            error=error, local=notices.local, days_word=notices.days_word), status
 
 
@@ -50,7 +57,7 @@ def expiring():
 def address():
     form = AddressForm()
     if not form.validate_on_submit():
-        return _page(form, "Adres e-mail jest za długi.", 400)
+        return _page(form, "Popraw adres e-mail.", 400)
     actor = current_actor()
     try:
         notices.set_notice_address(authority(), actor.name, (form.email.data or "").strip()

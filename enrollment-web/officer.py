@@ -35,7 +35,7 @@ from ra.organizations import OrganizationInactive, list_organizations
 from ra.paging import Page, page_number
 from ra.token import TokenRef
 
-__all__ = ["bp"]
+__all__ = ["bp", "enrolment_page"]
 
 bp = Blueprint("officer", __name__)
 _READERS = ("officer", "auditor")
@@ -151,7 +151,9 @@ def recorded(enrolment_id: int):
                            pickup_days=authority().settings.pickup_validity.days)
 
 
-def _detail(enrolment_id: int, status: int = 200, **extra):
+def enrolment_page(enrolment_id: int, status: int = 200, **extra):
+    """An enrolment's page; a form sent back with its errors goes in ``extra`` (``csr_form``,
+    ``token_form``, ``renew``) with the message above it (``csr_error``...)."""
     actor = current_actor()
     e = enrol.visible(store(), enrolment_id, actor.orgs)
     certs = certificates.of_enrolment(store(), actor.caller, e.id)
@@ -171,7 +173,7 @@ def _detail(enrolment_id: int, status: int = 200, **extra):
 @bp.route("/enrolments/<int:enrolment_id>")
 @require(*_READERS)
 def enrolment(enrolment_id: int):
-    return _detail(enrolment_id)
+    return enrolment_page(enrolment_id)
 
 
 def _issued(e, items: list[tuple[str, str]], **more):
@@ -190,7 +192,7 @@ def issue_csr(enrolment_id: int):
     form.profile.choices = _profiles(e.kind)
     if not form.validate_on_submit():
         mark_first_error(form)
-        return _detail(enrolment_id, 400, csr_form=form, csr_error=t(
+        return enrolment_page(enrolment_id, 400, csr_form=form, csr_error=t(
             "Popraw zaznaczone pola.", "Correct the marked fields."))
     try:
         issued = enrol.issue_from_csr(authority(), e.id, form.profile.data, form.csr.data.read(),
@@ -198,7 +200,7 @@ def issue_csr(enrolment_id: int):
     except RegCAError as exc:
         message, status = _refused(form, exc)
         mark_first_error(form)
-        return _detail(enrolment_id, status, csr_form=form, csr_error=message or t(
+        return enrolment_page(enrolment_id, status, csr_form=form, csr_error=message or t(
             "Popraw zaznaczone pola.", "Correct the marked fields."))
     return _issued(e, [(issued.serial, form.profile.data)], pem=True)
 
@@ -213,7 +215,7 @@ def personalise(enrolment_id: int):
     form.profiles.choices = _profiles(e.kind)
     if not form.validate_on_submit():
         mark_first_error(form)
-        return _detail(enrolment_id, 400, token_form=form, token_error=t(
+        return enrolment_page(enrolment_id, 400, token_form=form, token_error=t(
             "Popraw zaznaczone pola.", "Correct the marked fields."))
     web = current_app.config["WEB_SETTINGS"]
     ref = TokenRef(web.token_module, form.token_label.data, web.token_softhsm_conf)
@@ -233,7 +235,7 @@ def personalise(enrolment_id: int):
             message += t(" Token został zainicjowany; wydrukuj list z kodami PIN i PUK.",
                          " The token was initialised; print the PIN and PUK letter.")
             letter = sealed_pin_letter(e.id, ref.label, form.pin.data, so_pin)
-        return _detail(enrolment_id, status, token_form=form, token_error=message,
+        return enrolment_page(enrolment_id, status, token_form=form, token_error=message,
                        pin_letter=letter)
     # the PUK is never shown: only the letter's sealed form, printable for its own 30 minutes
     letter = sealed_pin_letter(e.id, ref.label, form.pin.data, so_pin) if so_pin else None

@@ -195,11 +195,12 @@ def create_enrollment_app(ra: RegistrationAuthority, store: ReadOnlyStore,
             args = dict(request.args)
             args["lang"] = lang
             return url_for(request.endpoint, **(request.view_args or {}), **args)
-        def page_url(number: int) -> str:
-            """This list at another page, keeping the search and filters."""
+        def page_url(number: int, endpoint: str | None = None) -> str:
+            """This list at another page, keeping the search and filters; ``endpoint``: the
+            list's own view, when a form's POST answered with the list."""
             args = dict(request.args)
             args["page"] = number
-            return url_for(request.endpoint, **(request.view_args or {}), **args)
+            return url_for(endpoint or request.endpoint, **(request.view_args or {}), **args)
         return {"t": t, "lang": current_language(), "actor": current_actor(),
                 "mask_pesel": mask_pesel, "lang_url": lang_url, "logout_form": EmptyForm(),
                 "page_url": page_url, "form_key": form_key, "operator": settings.operator,

@@ -7,6 +7,7 @@ and 320 CSS pixels. Modules import the fixtures they use; each module gets its o
 from __future__ import annotations
 
 import re
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -167,3 +168,47 @@ def fill_applicant(page, pesel: str) -> None:
     page.get_by_label(re.compile("^Hasło do unieważnienia")).fill("moje-tajne-haslo")
 
 
+
+
+def download_pdf_text(page, click) -> str:
+    """Click what downloads a PDF (``click``: a no-argument callable) and read the file back
+    with poppler's pdftotext, the way a clerk's viewer would."""
+    with page.expect_download() as download:
+        click()
+    body = Path(download.value.path()).read_bytes()
+    assert body.startswith(b"%PDF-"), body[:40]
+    (ARTIFACTS / download.value.suggested_filename).write_bytes(body)
+    done = subprocess.run(["pdftotext", "-layout", "-", "-"], input=body, capture_output=True,
+                          check=True)
+    return done.stdout.decode()
+
+
+# WTForms' and Flask-WTF's own messages: English, never to be shown on a Polish page
+WTFORMS_ENGLISH = ("This field is required", "Not a valid", "Field must be", "Invalid input",
+                   "Field cannot be longer", "The CSRF token")
+
+
+def assert_field_error(page, field_id: str, words: str, focused: bool = True) -> None:
+    """The error sits next to field ``field_id`` and is bound to it (aria-invalid, and
+    aria-describedby naming the element that says ``words``); with ``focused``, the field (the
+    first in error) has the focus. No WTForms English anywhere on the page."""
+    text = page.locator("body").inner_text()
+    assert not [w for w in WTFORMS_ENGLISH if w in text], text
+    field = page.locator(f"#{field_id}")
+    assert field.get_attribute("aria-invalid") == "true", field_id
+    described = (field.get_attribute("aria-describedby") or "").split()
+    said = " ".join(page.locator(f"#{d}").inner_text() for d in described)
+    assert words in said, f"{field_id}: {said!r}"
+    if focused:
+        assert_focused(page, field_id)
+
+
+def assert_focused(page, element_id: str) -> None:
+    """The element has the focus; ``autofocus`` is applied at the browser's next rendering
+    update after load (HTML "flush autofocus candidates"), so wait a moment for it."""
+    try:
+        page.wait_for_function("id => document.activeElement && document.activeElement.id === id",
+                               arg=element_id, timeout=5000)
+    except playwright_api.TimeoutError:
+        focused = page.evaluate("document.activeElement && document.activeElement.id")
+        raise AssertionError(f"the focus is on {focused!r}, not {element_id!r}") from None

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from browser_kit import (
     ARTIFACTS,
+    assert_focused,
     check_page,
     click_twice,
     count,
@@ -59,7 +60,7 @@ def test_officer_enrols_once_however_often_the_form_is_sent(site, browser):
     assert "pesel-error" in pesel.get_attribute("aria-describedby").split()
     error = page.locator("#pesel-error").inner_text()
     assert "PESEL jest nieprawidłowy" in error and "checksum" not in page.content()
-    assert page.evaluate("document.activeElement.id") == "pesel"
+    assert_focused(page, "pesel")
     check_page(page, "02b-new-enrolment-error")
     # a double click sends the form twice; one enrolment, and a reload changes nothing
     before = count(ctx, Enrolment)

@@ -197,7 +197,14 @@ def test_officer_renews_from_a_csr_on_the_enrolment_page(served, ra):
     assert again.status_code == 303 and again.headers["Location"] == r.headers["Location"]
     nothing = v.post(f"/enrolments/{enrolment_id}/renew", {"renew-serial": old.serial},
                      form_page=f"/enrolments/{enrolment_id}")
-    assert nothing.status_code == 400 and "dołącz plik CSR albo podaj PIN" in nothing.text
+    assert nothing.status_code == 400 and "Dołącz plik CSR albo podaj PIN" in nothing.text
+    assert 'id="renew-csr-error"' in nothing.text  # next to the file field, on the same page
+    garbage = v.post(f"/enrolments/{enrolment_id}/renew", {
+        "renew-serial": old.serial, "renew-csr": (io.BytesIO(b"to nie jest CSR"), "zly.csr")},
+        form_page=f"/enrolments/{enrolment_id}")  # the core's refusal, said in Polish
+    assert garbage.status_code == 400, garbage.status_code
+    error = re.search(r'id="renew-csr-error">(.*?)</p>', garbage.text, re.S)[1]
+    assert "Plik nie jest żądaniem CSR (PKCS#10, PEM lub DER)." in error
     auditor = Visitor(app, served).login("rewizor", add_staff(served, "rewizor", "auditor"))
     refused = auditor.post(f"/enrolments/{enrolment_id}/renew", {"renew-serial": old.serial},
                            form_page="/enrolments")
