@@ -258,8 +258,8 @@ def cmd_audit_init_log(args) -> None:
 def cmd_fields_rotate(args) -> None:
     from regca.sealed_fields import rotate_data_key
     key_id, values = rotate_data_key(_ctx(args))
-    print(f"data key {key_id} made and wrapped in the HSM; {values} TOTP secret(s) and "
-          "PESEL(s) sealed again with it")
+    print(f"data key {key_id} made and wrapped in the HSM; {values} TOTP secret(s), "
+          "PESEL(s) and certificate(s) naming a PESEL sealed again with it")
 
 
 def cmd_audit_export(args) -> None:
