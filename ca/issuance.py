@@ -60,6 +60,7 @@ class IssuanceRequest:
     subject: dict
     actor: str
     scope_teryt: str | None = None  # an API key bound to one JST may only issue for it
+    scope_units: tuple[str, ...] = ()  # and for that JST's subordinate units
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,18 @@ class Issuer:
             raise InvalidSubject("pesel", f"profile {profile.name} needs a PESEL or an "
                                  "identity_document to identify the resident")
 
-    def _organization(self, sub: Subscriber, scope_teryt: str | None) -> Organization | None:
+    @staticmethod
+    def _outside_scope(teryt: str | None, request: IssuanceRequest) -> bool:
+        """Whether a request scoped to a JST (and its units) names another organisation."""
+        return bool(request.scope_teryt) and teryt not in (request.scope_teryt,
+                                                           *request.scope_units)
+
+    def _organization(self, sub: Subscriber, request: IssuanceRequest) -> Organization | None:
         if sub.organization_teryt is None:
             return None
-        if scope_teryt and sub.organization_teryt != scope_teryt:
-            raise Forbidden(f"this key may only issue for JST {scope_teryt}")
+        if self._outside_scope(sub.organization_teryt, request):
+            raise Forbidden(f"this key may only issue for JST {request.scope_teryt} and its "
+                            "units")
         # read each time (one indexed row): an administrator may rename an organisation or
         # change its codes, and the next certificate must carry the new ones
         org = org_store.find(self.ctx.db, sub.organization_teryt)
@@ -108,10 +116,11 @@ class Issuer:
             raise UnknownProfile(f"profile {profile.name!r} is not issued to subscribers")
         sub = parse_subscriber(request.subject)
         self._check_fields(profile, sub)
-        if profile.subject == "resident" and request.scope_teryt and (
-                sub.organization_teryt not in (None, request.scope_teryt)):
-            raise Forbidden(f"this key may only issue for JST {request.scope_teryt}")
-        org = self._organization(sub, request.scope_teryt)
+        if profile.subject == "resident" and sub.organization_teryt is not None and (
+                self._outside_scope(sub.organization_teryt, request)):
+            raise Forbidden(f"this key may only issue for JST {request.scope_teryt} and its "
+                            "units")
+        org = self._organization(sub, request)
         public_key = checked_public_key(load_csr(request.csr), profile.key_algorithms)
         name = person_name(sub, org if profile.subject == "staff" else None)
         emails = (sub.email,) if sub.email else ()
