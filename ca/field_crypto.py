@@ -1,4 +1,5 @@
-"""TOTP secrets and PESELs encrypted at rest, so that a copy of the database alone reveals neither.
+"""TOTP secrets and PESELs encrypted at rest, so that a copy of the database alone reveals neither
+(the certificates whose subject carries a PESEL too: ca/store/certificates.py).
 
 Envelope encryption: a random AES-256 data key encrypts each value with AES-GCM; the database
 keeps the data key only wrapped (RFC 5649) by a key-encryption key that never leaves the HSM
