@@ -1,4 +1,5 @@
-"""TOTP secrets and PESELs encrypted at rest, so that a copy of the database alone reveals neither.
+"""TOTP secrets and PESELs encrypted at rest, so that a copy of the database alone reveals neither
+(the certificates whose subject carries a PESEL too: ca/store/certificates.py).
 
 Envelope encryption: a random AES-256 data key encrypts each value with AES-GCM; the database
 keeps the data key only wrapped (RFC 5649) by a key-encryption key that never leaves the HSM
@@ -30,7 +31,8 @@ from ca.errors import ConfigurationError, HsmUnavailable, RegCAError
 from ca.store.db import Database
 
 __all__ = ["KEK_ROLE", "SEALED_PREFIX", "Place", "FieldCipher", "BrokenSeal", "is_sealed",
-           "new_data_key", "totp_secret_of", "pesel_of"]
+           "new_data_key", "totp_secret_of", "pesel_of", "certificate_der_of",
+           "certificate_tbs_of"]
 
 KEK_ROLE = "kek"  # the HSM key role (hsm-config/pkcs11.toml)
 SEALED_PREFIX = "v1."
@@ -64,6 +66,14 @@ def totp_secret_of(username: str) -> Place:
 
 def pesel_of(enrolment_id: int) -> Place:
     return Place("enrolments", "pesel", str(enrolment_id))
+
+
+def certificate_der_of(serial: str) -> Place:
+    return Place("certificates", "der", serial)
+
+
+def certificate_tbs_of(serial: str) -> Place:
+    return Place("certificates", "tbs", serial)
 
 
 def is_sealed(value: str | None) -> bool:
@@ -109,9 +119,8 @@ class FieldCipher:
         unwrap = self._require_kek()
         with self._lock:
             if key_id not in self._keys:
-                from ca.store import data_keys as store  # the ORM: not on `regca issue`'s path
-                with self._db.reading() as s:
-                    row = store.get(s, key_id)
+                from ca.store import data_keys as store
+                row = store.get(self._db, key_id)
                 if row is None:
                     raise BrokenSeal(f"no data key {key_id} in the database")
                 try:
@@ -132,8 +141,7 @@ class FieldCipher:
         now = time.monotonic()
         if self._current is None or now - self._checked >= RECHECK:
             from ca.store import data_keys as store
-            with self._db.reading() as s:
-                row = store.newest(s)
+            row = store.newest(self._db)
             if row is None:
                 raise ConfigurationError("no data key for TOTP secrets and PESELs in the "
                                          "database (`regca serve` makes one)")
@@ -143,14 +151,22 @@ class FieldCipher:
     # -- values -----------------------------------------------------------------------------
 
     def seal(self, value: str, place: Place) -> str:
+        return self.seal_bytes(value.encode(), place)
+
+    def seal_bytes(self, value: bytes, place: Place) -> str:
+        """``value`` (a certificate's DER, say) sealed to ``place``, as the same text."""
         key_id = self.current_key_id()
         nonce = os.urandom(_NONCE)
-        sealed = self._key(key_id).encrypt(nonce, value.encode(), place.aad(key_id))
+        sealed = self._key(key_id).encrypt(nonce, value, place.aad(key_id))
         return f"{SEALED_PREFIX}{key_id}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
     def open(self, sealed: str, place: Place) -> str:
         """The value sealed at ``place``; BrokenSeal for anything else (a clear value too: the
         database is not trusted to say whether a value is sealed)."""
+        return self.open_bytes(sealed, place).decode()
+
+    def open_bytes(self, sealed: str, place: Place) -> bytes:
+        """The bytes sealed at ``place`` (``seal_bytes``); BrokenSeal as ``open``."""
         try:
             version, key_id, body = sealed.split(".")
             raw = base64.urlsafe_b64decode(body)
@@ -162,8 +178,7 @@ class FieldCipher:
             raise BrokenSeal(f"{place.table}.{place.column} of {place.row!r} is not a sealed "
                              "value")
         try:
-            return self._key(number).decrypt(raw[:_NONCE], raw[_NONCE:],
-                                             place.aad(number)).decode()
+            return self._key(number).decrypt(raw[:_NONCE], raw[_NONCE:], place.aad(number))
         except InvalidTag:
             raise BrokenSeal(f"{place.table}.{place.column} of {place.row!r} does not open "
                              "with its data key: changed, or copied from elsewhere") from None

@@ -26,6 +26,7 @@ from ca.context import CaContext
 from ca.csr import checked_public_key, load_csr
 from ca.der import signed
 from ca.errors import Forbidden, InvalidSubject, RegCAError, UnknownProfile
+from ca.field_crypto import FieldCipher
 from ca.identity import Subscriber, parse_subscriber
 from ca.keyreuse import spki_sha256, willing_to_certify_key
 from ca.names import person_name
@@ -59,6 +60,7 @@ class IssuanceRequest:
     subject: dict
     actor: str
     scope_teryt: str | None = None  # an API key bound to one JST may only issue for it
+    scope_units: tuple[str, ...] = ()  # and for that JST's subordinate units
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,18 @@ class Issuer:
             raise InvalidSubject("pesel", f"profile {profile.name} needs a PESEL or an "
                                  "identity_document to identify the resident")
 
-    def _organization(self, sub: Subscriber, scope_teryt: str | None) -> Organization | None:
+    @staticmethod
+    def _outside_scope(teryt: str | None, request: IssuanceRequest) -> bool:
+        """Whether a request scoped to a JST (and its units) names another organisation."""
+        return bool(request.scope_teryt) and teryt not in (request.scope_teryt,
+                                                           *request.scope_units)
+
+    def _organization(self, sub: Subscriber, request: IssuanceRequest) -> Organization | None:
         if sub.organization_teryt is None:
             return None
-        if scope_teryt and sub.organization_teryt != scope_teryt:
-            raise Forbidden(f"this key may only issue for JST {scope_teryt}")
+        if self._outside_scope(sub.organization_teryt, request):
+            raise Forbidden(f"this key may only issue for JST {request.scope_teryt} and its "
+                            "units")
         # read each time (one indexed row): an administrator may rename an organisation or
         # change its codes, and the next certificate must carry the new ones
         org = org_store.find(self.ctx.db, sub.organization_teryt)
@@ -107,10 +116,11 @@ class Issuer:
             raise UnknownProfile(f"profile {profile.name!r} is not issued to subscribers")
         sub = parse_subscriber(request.subject)
         self._check_fields(profile, sub)
-        if profile.subject == "resident" and request.scope_teryt and (
-                sub.organization_teryt not in (None, request.scope_teryt)):
-            raise Forbidden(f"this key may only issue for JST {request.scope_teryt}")
-        org = self._organization(sub, request.scope_teryt)
+        if profile.subject == "resident" and sub.organization_teryt is not None and (
+                self._outside_scope(sub.organization_teryt, request)):
+            raise Forbidden(f"this key may only issue for JST {request.scope_teryt} and its "
+                            "units")
+        org = self._organization(sub, request)
         public_key = checked_public_key(load_csr(request.csr), profile.key_algorithms)
         name = person_name(sub, org if profile.subject == "staff" else None)
         emails = (sub.email,) if sub.email else ()
@@ -121,7 +131,10 @@ class Issuer:
     def issue(self, request: IssuanceRequest) -> IssuedCertificate:
         spec, org = self.prepare(request)
         uses = self._key_uses(spki_sha256(spec.public_key))
-        willing_to_certify_key(uses, spec.subject.rfc4514_string(), spec.profile)
+        if uses:  # a key certified before: its rows keep a PESEL as its keyed reference
+            subject = spec.subject.rfc4514_string()
+            willing_to_certify_key(uses, subject, spec.profile,
+                                   cert_store.person_ref_of(self._people.subject(subject)))
         # A profile names its issuer's role; of the issuing CA, the active generation issues.
         issuer = (self.ctx.issuing_authority() if spec.profile.issuer == "issuing"
                   else self.ctx.authority(spec.profile.issuer))
@@ -143,15 +156,18 @@ class Issuer:
         if issuer is not None:
             not_after = min(not_after, issuer.certificate.not_valid_after_utc)
 
-        # Step 1: a fresh serial, recorded as pending with its TBS before any signing.
+        # Step 1: a fresh serial, recorded as pending with its TBS before any signing; a row
+        # whose subject carries a PESEL is sealed here, on this thread, before the writer's
+        # lock (ca/store/certificates.py).
         subject_text = spec.subject.rfc4514_string()
+        audit_subject = self._people.subject(subject_text)
         for _attempt in range(5):
             serial = new_serial()
             tbs = encode_tbs(spec, issuer, serial, now, not_after, ctx.urls, key)
-            row = PendingCertificate(
+            row = cert_store.sealed_pending(self._fields, PendingCertificate(
                 serial_hex(serial), issuer_name, spec.profile.name, subject_text,
                 organization_teryt, actor, now, not_after, tbs, ctx.now(),
-                spki_sha256(spec.public_key))
+                spki_sha256(spec.public_key)), audit_subject)
             try:
                 self._writer.record_pending(row)
                 break
@@ -168,7 +184,8 @@ class Issuer:
         # transaction.
         self._store_issued(SignedCertificate(row, der,
                                              self._responses.for_new(row.serial, issuer_name),
-                                             self._people.subject(subject_text)))
+                                             audit_subject,
+                                             cert_store.sealed_der(self._fields, row, der)))
         chain = [] if issuer is None else self._chain_for(issuer)
         return IssuedCertificate(row.serial, certificate, chain)
 
@@ -178,6 +195,10 @@ class Issuer:
     @cached_property
     def _people(self) -> PersonRefs:
         return self.ctx.people
+
+    @cached_property
+    def _fields(self) -> FieldCipher:
+        return self.ctx.fields
 
     @cached_property
     def _key_uses(self) -> cert_store.KeyUses:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ca.errors import BlockedKey, KeyInUse
+from ca.personal_data import masked_subject
 from ca.profiles import Profile
 from ca.store.certificates import KeyUse
 
@@ -24,14 +25,27 @@ def spki_sha256(public_key) -> bytes:
         Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).digest()
 
 
-def willing_to_certify_key(uses: Sequence[KeyUse], subject: str, profile: Profile) -> None:
-    """Refuse a key whose earlier certificates (``uses``) forbid this one for ``subject``."""
+def _same_subject(use: KeyUse, subject: str, person_ref: str | None) -> bool:
+    """Whether ``use`` certified ``subject``. A subject with a PESEL is stored masked
+    (ca/store/certificates.py): it is the same when the masked forms and the PESEL's keyed
+    references agree; without a reference (a home without the HMAC key) it never is, since
+    two people's masked PESELs may coincide."""
+    if use.subject == subject:
+        return True  # a subject without a PESEL, or a row an older home keeps in clear
+    return (use.person_ref is not None and use.person_ref == person_ref
+            and use.subject == masked_subject(subject))
+
+
+def willing_to_certify_key(uses: Sequence[KeyUse], subject: str, profile: Profile,
+                           person_ref: str | None = None) -> None:
+    """Refuse a key whose earlier certificates (``uses``) forbid this one for ``subject``
+    (``person_ref``: the keyed reference of the PESEL it carries)."""
     for use in uses:
         if use.revocation_reason == "keyCompromise":
             raise BlockedKey(f"this public key was revoked for keyCompromise (certificate "
                              f"{use.serial}) and is never certified again; make a new key")
     for use in uses:
-        if use.subject != subject:
+        if not _same_subject(use, subject, person_ref):
             raise KeyInUse(f"this public key is already certified for another subject "
                            f"(certificate {use.serial}); make a new key")
     if uses and not profile.key_renewal:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.audit import Event
 from ca.context import CaContext
+from ca.store import certificates as cert_store
 from ca.store import transparency as log_store
 from ca.transparency import head_of
 
@@ -40,7 +41,8 @@ def export_log(ctx: CaContext, out: Path) -> Exported:
         entries = log_store.entries(s, 0, size - 1) if size else []
         heads = [head_of(r).to_json() for r in log_store.tree_heads(s)]
         count = 0
-        for serial, der in log_store.certificate_ders(s):
+        for serial, stored in log_store.certificate_ders(s):
+            der = cert_store.der_of(ctx.fields, serial, stored)  # a resident's: sealed
             (out / "certificates" / f"{serial}.der").write_bytes(der)
             count += 1
     (out / "entries.json").write_text(json.dumps({"entries": [

@@ -200,9 +200,9 @@ class _IssuingSource:
     def __init__(self, db: Database, profiles: ProfileSet, clock: Clock, urls: PublicUrls,
                  crl_dir: Path, certificates: dict[str, x509.Certificate],
                  keys: dict[str, RoleKey], issuing: IssuingKeys, people: PersonRefs,
-                 ceremony_policy: CeremonyPolicy):
+                 fields: FieldCipher, ceremony_policy: CeremonyPolicy):
         self.db, self.profiles, self.clock, self.urls = db, profiles, clock, urls
-        self.people, self.ceremony_policy = people, ceremony_policy
+        self.people, self.fields, self.ceremony_policy = people, fields, ceremony_policy
         self.settings = _CaSettings(crl_dir)
         self._certificates, self._keys, self._issuing = dict(certificates), dict(keys), issuing
         self._authorities: dict[str, Authority] = {}
@@ -268,9 +268,9 @@ class IssuingCa:
     def __init__(self, db: Database, profiles: ProfileSet, clock: Clock, urls: PublicUrls,
                  crl_dir: Path, certificates: dict[str, x509.Certificate],
                  keys: dict[str, RoleKey], issuing: IssuingKeys, people: PersonRefs,
-                 ceremony_policy: CeremonyPolicy):
+                 fields: FieldCipher, ceremony_policy: CeremonyPolicy):
         source = _IssuingSource(db, profiles, clock, urls, crl_dir, certificates, keys, issuing,
-                                people, ceremony_policy)
+                                people, fields, ceremony_policy)
         self._issuer, self._revoker = Issuer(source), Revoker(source)
         self._chain = source.chain
 

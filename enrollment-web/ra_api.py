@@ -69,7 +69,7 @@ def create_ra_api(ra: RegistrationAuthority, store: ReadOnlyStore, api_keys: Api
             raise Malformed("profile and csr must be strings")
         issued = certificates.issue(ra, IssuanceRequest(
             profile=body["profile"], csr=body["csr"], subject=body["subject"], actor=p.actor,
-            scope_teryt=p.organization_teryt))
+            scope_teryt=p.organization_teryt, scope_units=p.units))
         return jsonify({"serial": issued.serial, "certificate": _pem(issued.certificate),
                         "chain": [_pem(c) for c in issued.chain]}), 201
 

@@ -52,12 +52,13 @@ class Caller:
     @classmethod
     def api_key(cls, key: Principal) -> Caller:
         """An RA API key: any of issue/revoke/verify reads, revoke revokes; a key bound to a
-        JST reaches that JST's certificates only."""
+        JST reaches that JST's certificates and its subordinate units' only, as its officers'
+        sessions do; a unit's key, the unit's only."""
         may = {SEE} if key.scopes & _READ_SCOPES else set()
         if "revoke" in key.scopes:
             may.add(REVOKE)
         teryt = key.organization_teryt
-        return cls(key.actor, frozenset(may), (teryt,) if teryt else None)
+        return cls(key.actor, frozenset(may), (teryt, *key.units) if teryt else None)
 
     @classmethod
     def officer(cls, username: str, orgs: tuple[str, ...]) -> Caller:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ca.audit import Event
 from ca.clock import Clock, SystemClock
 from ca.errors import Conflict, Forbidden, InvalidSubject, Malformed, NotFound, Unauthorized
-from ca.identity import validate_teryt
+from ca.identity import validate_organization_key
 from ca.store import accounts
 from ca.store import organizations as org_store
 from ca.store.db import Database
@@ -40,12 +40,15 @@ _FORMAT = re.compile(r"^rca_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling the API: the key's id and name, its scopes and its JST, if bound."""
+    """Who is calling the API: the key's id and name, its scopes and its JST, if bound, with
+    that JST's subordinate units (``units``), read when the key is presented, as a web
+    session reads its officer's (``org_store.with_units``): a JST's key acts for its units."""
 
     key_id: str
     name: str
     scopes: frozenset[str]
     organization_teryt: str | None
+    units: tuple[str, ...] = ()
 
     @property
     def actor(self) -> str:
@@ -72,7 +75,8 @@ def create_api_key(ra: Recorder, name: str, scopes: list[str], teryt: str | None
     secret = secrets.token_urlsafe(32)
     with ra.db.transaction() as s:
         if teryt is not None:
-            teryt = validate_teryt(teryt, "org")
+            # a JST's TERYT, or the REGON of a subordinate unit (its key wherever a TERYT is)
+            teryt = validate_organization_key(teryt, "org")
             if org_store.get(s, teryt) is None:
                 raise InvalidSubject("org", f"no JST with TERYT {teryt} is served by this home")
         accounts.add_api_key(s, ApiKey(id=key_id, name=name.strip(), secret_hash=_digest(secret),
@@ -138,12 +142,14 @@ class ApiKeys:
         key_id, secret = match.groups()
         with self._db.reading() as s:
             row = accounts.get_api_key(s, key_id)
-        if row is None or row.revoked_at is not None or not hmac.compare_digest(
-                row.secret_hash, _digest(secret)):
+            valid = row is not None and row.revoked_at is None and hmac.compare_digest(
+                row.secret_hash, _digest(secret))
+            teryt = row.organization_teryt if valid else None
+            units = tuple(org_store.with_units(s, [teryt])[1:]) if teryt else ()
+        if not valid:
             raise Unauthorized("the API key is not valid")
         self._note_use(row.id, row.last_used_at)
-        return Principal(row.id, row.name, frozenset(row.scopes.split(",")),
-                         row.organization_teryt)
+        return Principal(row.id, row.name, frozenset(row.scopes.split(",")), teryt, units)
 
     def _note_use(self, key_id: str, last: dt.datetime | None) -> None:
         """Record the use to the minute; a failure to record it never refuses the caller."""

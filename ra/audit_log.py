@@ -173,6 +173,6 @@ def certificate_history(ra: Reader, caller: Caller, serial: str) -> CertificateH
     with ra.reading() as s:
         events = [_entry(r, people) for r in store.search_events(s, serials=[found.row.serial])]
         e = store.get(s, found.enrolment_id) if found.enrolment_id else None
-    view = view_of(found.row, ra.now(), found.enrolment_id)
+    view = view_of(ra, found.row, ra.now(), found.enrolment_id)
     return CertificateHistory(dataclasses.replace(view, subject=masked_subject(view.subject)),
                               events, e)

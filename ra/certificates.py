@@ -19,6 +19,7 @@ from ca.errors import Malformed, NotFound
 from ca.issuance import IssuanceRequest, IssuedCertificate
 from ca.revocation import RevocationRequest
 from ca.status import CertificateStatus, certificate_status
+from ca.store import certificates as cert_store
 from ca.store import enrolments as enrol_store
 from ca.store.models import Certificate
 from ca.transparency import InclusionProof
@@ -73,11 +74,14 @@ class Download:
     filename: str
 
 
-def view_of(row: Certificate, now: dt.datetime, enrolment_id: int | None = None
+def view_of(ra: Reader, row: Certificate, now: dt.datetime, enrolment_id: int | None = None
             ) -> CertificateView:
+    """The row as fronts see it: its DER opened (``cert_store.der_of``), its subject as
+    stored (a PESEL masked)."""
     return CertificateView(row.serial, row.issuer, row.profile, row.subject,
                            row.organization_teryt, row.requested_by, row.not_before,
-                           row.not_after, certificate_status(row, now), row.der, enrolment_id)
+                           row.not_after, certificate_status(row, now),
+                           cert_store.der_of(ra.fields, row.serial, row.der), enrolment_id)
 
 
 def issue(ra: RegistrationAuthority, request: IssuanceRequest) -> IssuedCertificate:
@@ -87,7 +91,7 @@ def issue(ra: RegistrationAuthority, request: IssuanceRequest) -> IssuedCertific
 
 def show(ra: Reader, caller: Caller, serial: str) -> CertificateView:
     found = find_certificate(ra, caller, serial, SEE)
-    return view_of(found.row, ra.now(), found.enrolment_id)
+    return view_of(ra, found.row, ra.now(), found.enrolment_id)
 
 
 def revoke(ra: RegistrationAuthority, caller: Caller, serial: str, reason: str,
@@ -108,7 +112,7 @@ def revoke_found(ra: RegistrationAuthority, caller: Caller, found: Found,
     """Revoke a certificate ``caller`` was already found to hold the right to revoke (a
     holder's password checked, ``ra.holder``)."""
     row = ra.ca.revoke(RevocationRequest(found.row.serial, reason, caller.actor))
-    return view_of(row, ra.now(), found.enrolment_id)
+    return view_of(ra, row, ra.now(), found.enrolment_id)
 
 
 def download(ra: RegistrationAuthority, caller: Caller, serial: str, fmt: str) -> Download:
@@ -118,15 +122,16 @@ def download(ra: RegistrationAuthority, caller: Caller, serial: str, fmt: str) -
         raise NotFound(f"no download format {fmt!r}")
     found = find_certificate(ra, caller, serial, SEE)
     row = found.row
-    if row.der is None:
+    der = cert_store.der_of(ra.fields, row.serial, row.der)
+    if der is None:
         raise NotFound(f"no certificate with serial {row.serial}")
-    cert = x509.load_der_x509_certificate(row.der)
+    cert = x509.load_der_x509_certificate(der)
     if fmt == "proof":
         body = json.dumps(ra.log().inclusion(row.serial).to_json(), indent=1).encode()
     elif fmt == "pem":
         body = cert.public_bytes(Encoding.PEM)
     elif fmt == "der":
-        body = row.der
+        body = der
     else:  # RFC 2315 degenerate SignedData: the certificate and its chain, no signers
         body = pkcs7.serialize_certificates([cert, *ra.chain()], Encoding.DER)
     with ra.db.transaction() as s:
@@ -156,7 +161,8 @@ def of_enrolment(ra: Reader, caller: Caller, enrolment_id: int,
     now = ra.now()
     with ra.reading() as s:
         rows = enrol_store.certificates_of(s, enrolment_id)
-    return [view_of(r, now, enrolment_id) for r in rows if not issued_only or r.der is not None]
+    return [view_of(ra, r, now, enrolment_id) for r in rows
+            if not issued_only or r.der is not None]
 
 
 def of_token(ra: Reader, caller: Caller, token_id: int) -> list[CertificateView]:
@@ -165,7 +171,7 @@ def of_token(ra: Reader, caller: Caller, token_id: int) -> list[CertificateView]
     now = ra.now()
     with ra.reading() as s:
         rows = enrol_store.token_certificates(s, token_id)
-    return [view_of(r, now) for r in rows]
+    return [view_of(ra, r, now) for r in rows]
 
 
 def listed(ra: Reader, caller: Caller, page: int = 1, size: int = PAGE_SIZE
@@ -181,6 +187,7 @@ def listed(ra: Reader, caller: Caller, page: int = 1, size: int = PAGE_SIZE
             s, teryts=list(caller.orgs) if caller.orgs is not None else None,
             desk_only=caller.desk_only, with_pending=caller.sees_pending,
             offset=(page - 1) * size, limit=size)
-    views = [view_of(check_certificate(caller, Found(row, eid), row.serial, SEE).row, now, eid)
+    views = [view_of(ra, check_certificate(caller, Found(row, eid), row.serial, SEE).row, now,
+                     eid)
              for row, eid in rows]
     return Page(views, total, page, size)

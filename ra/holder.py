@@ -101,7 +101,7 @@ def check_holder(ra: RegistrationAuthority, serial: str, password: str,
     right = password_matches(e.revocation_password_hash if e else None, password)
     _settle(ra, found, now, right, e, action="certificate.revoke",
             object_=f"certificate:{serial}", details={"page": "public"}, audit_success=False)
-    return HolderCertificate(e.id, view_of(row, now, e.id))
+    return HolderCertificate(e.id, view_of(ra, row, now, e.id))
 
 
 def revoke_as_holder(ra: RegistrationAuthority, enrolment_id: int, serial: str,

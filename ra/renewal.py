@@ -74,7 +74,8 @@ def renewable(ra: Reader, serial: str, orgs: tuple[str, ...] | None) -> _Old:
     token = tokens[0] if tokens else None
     if token is not None and token.state != "active":
         token = None  # a lost, blocked or replaced token is renewed onto another from a CSR
-    return _Old(row.serial, ra.profiles.get(row.profile), row.der, e,
+    return _Old(row.serial, ra.profiles.get(row.profile),
+                cert_store.der_of(ra.fields, row.serial, row.der), e,
                 token.id if token else None, token.label if token else None)
 
 

@@ -258,8 +258,8 @@ def cmd_audit_init_log(args) -> None:
 def cmd_fields_rotate(args) -> None:
     from regca.sealed_fields import rotate_data_key
     key_id, values = rotate_data_key(_ctx(args))
-    print(f"data key {key_id} made and wrapped in the HSM; {values} TOTP secret(s) and "
-          "PESEL(s) sealed again with it")
+    print(f"data key {key_id} made and wrapped in the HSM; {values} TOTP secret(s), "
+          "PESEL(s) and certificate(s) naming a PESEL sealed again with it")
 
 
 def cmd_audit_export(args) -> None:
@@ -548,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--home", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sp.add_argument("--name", required=True)
     sp.add_argument("--scopes", required=True)
-    sp.add_argument("--org", default=None, help="TERYT of the JST the key is bound to")
+    sp.add_argument("--org", default=None, help="TERYT of the JST the key is bound to (it acts "
+                    "for the JST's units too), or REGON of a unit")
     sp.set_defaults(fn=cmd_apikey_create)
     sp = apikey.add_parser("list", help="list the keys not revoked: id, name, scopes, JST, "
                                         "created, last used (never the secret)")

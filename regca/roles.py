@@ -200,7 +200,7 @@ def issuing_ca(ctx: CaContext) -> IssuingCa:
         pass
     return IssuingCa(ctx.db, ctx.profiles, ctx.clock, ctx.urls, ctx.settings.crl_dir,
                      certificates, {"ocsp": role_key(ctx, "ocsp")}, issuing,
-                     ctx.people, ctx.ceremony_policy)
+                     ctx.people, ctx.fields, ctx.ceremony_policy)
 
 
 def registration_authority(ctx: CaContext, ca: IssuingCa | None = None) -> RegistrationAuthority:

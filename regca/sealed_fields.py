@@ -1,9 +1,10 @@
 """The sealed fields' keys over a home's life (ca/field_crypto.py).
 
-A home made before TOTP secrets and PESELs were encrypted at rest gets there at ``regca serve``'s
-start-up: its key-encryption key, a data key, every clear value sealed, and the database
-rewritten so that the clear values are gone from its files, not only from its rows. Each step
-finds what an earlier, interrupted start-up left done and goes on from there.
+A home made before TOTP secrets and PESELs were encrypted at rest (or before the certificates
+whose subject carries a PESEL were sealed) gets there at ``regca serve``'s start-up: its
+key-encryption key, a data key, every clear value sealed, and the database rewritten so that
+the clear values are gone from its files, not only from its rows. Each step finds what an
+earlier, interrupted start-up left done and goes on from there.
 
 ``regca fields rotate`` makes a new data key and seals every value again with it (a worker's
 memory that held the old one was exposed, say). Earlier data keys stay, wrapped: a worker that
@@ -21,6 +22,7 @@ from ca.config import HSM_CONFIG_DIR
 from ca.context import CaContext
 from ca.errors import ConfigurationError
 from ca.field_crypto import KEK_ROLE, SEALED_PREFIX, FieldCipher, pesel_of, totp_secret_of
+from ca.store import certificates as cert_store
 from ca.store import data_keys as store
 from regca.bootstrap import record_data_key
 
@@ -34,10 +36,12 @@ class SealReport:
     data_key: int | None = None  # a data key made here
     totp_secrets: int = 0
     pesels: int = 0
+    certificates: int = 0  # rows whose subject carries a PESEL (ca/store/certificates.py)
 
     @property
     def changed(self) -> bool:
-        return bool(self.kek_added or self.data_key or self.totp_secrets or self.pesels)
+        return bool(self.kek_added or self.data_key or self.totp_secrets or self.pesels
+                    or self.certificates)
 
 
 def _add_kek_to_config(ctx: CaContext) -> CaContext:
@@ -70,8 +74,7 @@ def seal_clear_fields(ctx: CaContext) -> SealReport:
     # token.
     if KEK_ROLE not in ctx.settings.hsm.keys:
         ctx = _add_kek_to_config(ctx)
-    with ctx.db.reading() as s:
-        has_key = store.newest(s) is not None
+    has_key = store.newest(ctx.db) is not None
     kek_added, data_key = False, None
     if not has_key:
         if not ctx.hsm.only(KEK_ROLE).ping():
@@ -91,15 +94,19 @@ def seal_clear_fields(ctx: CaContext) -> SealReport:
             if people.keyed:
                 e.person_ref = people.ref(e.pesel_sealed)
             e.pesel_sealed = fields.seal(e.pesel_sealed, pesel_of(e.id))
-        if users or enrolments:
+        # certificates whose subject has a PESEL: masked, with its reference; TBS, DER sealed
+        certificates = [c for c in cert_store.rows_with_pesel(s)
+                        if cert_store.seal_row(fields, c, people.subject(c.subject))]
+        if users or enrolments or certificates:
             ctx.audit(s, Event(actor="operator", action="fields.seal", object="database",
-                               details={"totp_secrets": len(users), "pesels": len(enrolments)}))
+                               details={"totp_secrets": len(users), "pesels": len(enrolments),
+                                        "certificates": len(certificates)}))
     # Step 4: the replaced clear values out of the database's files.
-    if (users or enrolments) and not ctx.db.compact(store.SEALED_TABLES):
+    if (users or enrolments or certificates) and not ctx.db.compact(store.SEALED_TABLES):
         raise ConfigurationError(f"database {ctx.db.safe_url}: another process holds it open, "
                                  "so the clear values sealed now stay in its WAL; stop it and "
                                  "start again")
-    return SealReport(ctx, kek_added, data_key, len(users), len(enrolments))
+    return SealReport(ctx, kek_added, data_key, len(users), len(enrolments), len(certificates))
 
 
 def rotate_data_key(ctx: CaContext) -> tuple[int, int]:
@@ -120,9 +127,12 @@ def rotate_data_key(ctx: CaContext) -> tuple[int, int]:
         for e in enrolments:
             place = pesel_of(e.id)
             e.pesel_sealed = fields.seal(fields.open(e.pesel_sealed, place), place)
+        certificates = [c for c in cert_store.rows_with_pesel(s)
+                        if cert_store.reseal_row(fields, c)]
         ctx.audit(s, Event(actor="operator", action="fields.rotate", object=f"data_key:{key_id}",
-                           details={"totp_secrets": len(users), "pesels": len(enrolments)}))
+                           details={"totp_secrets": len(users), "pesels": len(enrolments),
+                                    "certificates": len(certificates)}))
     # Step 3: the old ciphertexts out of the files too (a served SQLite home's WAL may keep
     # some until its next checkpoint empties it: they stay sealed under the old key).
     ctx.db.compact(store.SEALED_TABLES)
-    return key_id, len(users) + len(enrolments)
+    return key_id, len(users) + len(enrolments) + len(certificates)

@@ -144,9 +144,10 @@ def _seal_clear_fields(ctx: CaContext) -> CaContext:
     if done.kek_added:
         print("generated the HSM's key-encryption key for TOTP secrets and PESELs "
               f"(hsm.keys.kek, added to {ctx.settings.config_file})")
-    if done.totp_secrets or done.pesels:
-        print(f"encrypted {done.totp_secrets} TOTP secret(s) and {done.pesels} PESEL(s) kept "
-              "in clear by an older RegCA, and rewrote the database without them")
+    if done.totp_secrets or done.pesels or done.certificates:
+        print(f"encrypted {done.totp_secrets} TOTP secret(s), {done.pesels} PESEL(s) and "
+              f"{done.certificates} certificate(s) naming a PESEL kept in clear by an older "
+              "RegCA, and rewrote the database without them")
     return done.ctx
 
 

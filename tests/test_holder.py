@@ -59,7 +59,8 @@ def _issue(officer: Visitor, enrolment_id: int, profile: str = "resident-signing
 
 def _ocsp(v: Visitor, ctx, serial: str) -> ocsp.OCSPResponse:
     with ctx.db.reading() as s:
-        cert = x509.load_der_x509_certificate(cert_store.get(s, serial).der)
+        row = cert_store.get(s, serial)
+    cert = x509.load_der_x509_certificate(cert_store.der_of(ctx.fields, serial, row.der))
     req = ocsp.OCSPRequestBuilder().add_certificate(cert, ctx.chain()[0], hashes.SHA1()).build()
     r = v.client.post("/ocsp", data=req.public_bytes(Encoding.DER),
                       headers={"Content-Type": "application/ocsp-request"})

@@ -37,6 +37,9 @@ pytestmark = pytest.mark.hsm
 
 OTHER_JST = {**STAFF, "organization_teryt": "0861011"}
 OTHER_PERSON = {**STAFF, "given_name": "Anna", "surname": "Zielińska"}
+# another person of the same name whose PESEL masks the same (02*******24): the stored subjects
+# of the two are the same masked text, only the PESEL's keyed reference tells them apart
+RESIDENT_TWIN = {**RESIDENT, "pesel": "02100100424"}
 
 
 def _issue(ctx, key, subject=STAFF, profile="staff-authentication"):
@@ -90,6 +93,20 @@ def test_a_key_of_one_subject_is_refused_for_another(ctx):
     _issue(ctx, key)
     with pytest.raises(KeyInUse, match="another subject"):
         _issue(ctx, key, OTHER_PERSON)
+
+
+def test_a_residents_key_is_certified_again_for_the_same_person(ctx):
+    key = new_key()
+    _issue(ctx, key, RESIDENT, "resident-authentication")
+    again = _issue(ctx, key, RESIDENT, "resident-authentication")
+    assert again.certificate.public_key() == key.public_key()
+
+
+def test_a_residents_key_is_refused_for_another_person_with_the_same_masked_pesel(ctx):
+    key = new_key()
+    _issue(ctx, key, RESIDENT, "resident-authentication")
+    with pytest.raises(KeyInUse, match="another subject"):
+        _issue(ctx, key, RESIDENT_TWIN, "resident-authentication")
 
 
 def test_renewal_with_the_same_key_only_where_the_profile_allows(ctx):

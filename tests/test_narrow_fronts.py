@@ -272,7 +272,8 @@ def test_the_ca_the_web_reaches_holds_the_issuing_and_ocsp_keys_never_the_root(s
     facts = audit(ca, stops=_STORE)
     assert facts["contexts"] == 0
     assert facts["key_roles"] == {"issuing", "ocsp"}  # it signed, pre-signed and published
-    assert facts["hsm_roles"] == {"issuing", "ocsp", "hmac"}  # hmac: PESEL references
+    # hmac: PESEL references; kek: the data key that seals a certificate naming a PESEL
+    assert facts["hsm_roles"] == {"issuing", "ocsp", "hmac", "kek"}
     source = ca._issuer.ctx
     with pytest.raises(ConfigurationError, match="no root key"):
         source.key_pair("root")

@@ -2,7 +2,8 @@
 PostgreSQL: an administrator adds a school by REGON under its JST, edits and deactivates
 organisations (audited); the JST's officers enrol the school's staff, whose certificates name
 the school; a deactivated organisation refuses new enrolments in Polish and its certificates
-stand."""
+stand. The RA API's keys follow the same scope: a JST's key reaches its units' certificates, a
+unit's key the unit's only."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 from webclient import Visitor, add_staff
+from werkzeug.test import Client
 
 from ca.store import certificates as cert_store
 from ca.store.models import AuditEvent
+from ra.apikeys import create_api_key
 from regca.wsgi import create_app
 
 pytestmark = pytest.mark.hsm
@@ -165,3 +168,57 @@ def test_only_an_administrator_manages_organisations(web):
     r = officer.client.post(f"/admin/organizations/{SCHOOL}/active",
                             data={"csrf_token": officer.csrf("/enrolments/new")})
     assert r.status_code == 403
+
+
+# -- the RA API: a JST's key acts for its units, a unit's key for the unit only -----------------
+
+def _key(web, org: str) -> str:
+    ctx, _, _ = web
+    return create_api_key(ctx, f"rejestracja {org}", ["issue", "revoke"], org)
+
+
+def _api(web, key: str, method: str, path: str, body: dict | None = None):
+    _, app, _ = web
+    return getattr(Client(app), method)(path, json=body,
+                                        headers={"Authorization": f"Bearer {key}"})
+
+
+def _api_issue(web, key: str, org: str):
+    return _api(web, key, "post", "/api/v1/certificates", {
+        "profile": "staff-authentication", "csr": make_csr().decode(),
+        "subject": {"given_name": "Ewa", "surname": "Kowalska", "title": "Nauczycielka",
+                    "organization_teryt": org}})
+
+
+def test_a_jsts_api_key_issues_sees_and_revokes_its_units_certificates(web):
+    parent = _key(web, JST)
+    r = _api_issue(web, parent, SCHOOL)
+    assert r.status_code == 201, r.text
+    serial = r.json["serial"]
+    assert _api(web, parent, "get", f"/api/v1/certificates/{serial}").status_code == 200
+    r = _api(web, parent, "post", f"/api/v1/certificates/{serial}/revoke",
+             {"reason": "superseded"})
+    assert r.status_code == 200 and r.json["status"] == "revoked"
+
+
+def test_a_units_api_key_reaches_the_units_certificates_only(web):
+    parent, school = _key(web, JST), _key(web, SCHOOL)
+    own = _api_issue(web, school, SCHOOL)
+    assert own.status_code == 201, own.text
+    assert _api(web, school, "get", f"/api/v1/certificates/{own.json['serial']}"
+                ).status_code == 200
+    for org in (JST, CENTRE):  # the parent's and a sibling unit's
+        serial = _api_issue(web, parent, org).json["serial"]
+        for method, path, body in (("get", f"/api/v1/certificates/{serial}", None),
+                                   ("post", f"/api/v1/certificates/{serial}/revoke",
+                                    {"reason": "superseded"})):
+            r = _api(web, school, method, path, body)
+            assert r.status_code == 403 and r.json["error"]["code"] == "forbidden", (org, r.text)
+        assert _api_issue(web, school, org).status_code == 403
+
+
+def test_another_jsts_api_key_does_not_reach_a_units_certificates(web):
+    serial = _api_issue(web, _key(web, JST), SCHOOL).json["serial"]
+    other = _key(web, OTHER_JST)
+    assert _api(web, other, "get", f"/api/v1/certificates/{serial}").status_code == 403
+    assert _api_issue(web, other, SCHOOL).status_code == 403

@@ -6,13 +6,25 @@ The only module that writes the ``certificates`` table, through three functions
 ``store_issued`` is the one writer of the issued state and appends each certificate's
 ``certificate.issue`` event; ``set_revocation`` changes a row's revocation state and appends
 its event and the change the next delta CRL lists. Each writes its audit event in the caller's
-transaction, so no certificate is stored without one (DESIGN.md, "The audit log").
+transaction, so no certificate is stored without one (DESIGN.md, "The audit log"). Two more,
+``seal_row`` and ``reseal_row``, re-encode a row with a PESEL (below), never its state; their
+caller audits them.
+
+A certificate whose subject carries a PESEL (``PNOPL-<PESEL>``, a resident's) is kept so that a
+copy of the database does not reveal it: its ``tbs`` and ``der`` sealed with the field cipher
+(ca/field_crypto.py) to their column and serial, its ``subject`` masked as every page masks a
+PESEL, and ``person_ref`` the PESEL's keyed reference, what tells two people apart whose masked
+subjects agree. ``sealed_pending`` and ``sealed_der`` make such a row (on the issuing thread,
+before the group writer's lock), ``der_of`` is how every reader gets the DER back. Other
+certificates (CA, services, staff) carry no PESEL and stay in clear: services and signing
+commands read them without the HSM's key-encryption key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -21,7 +33,13 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import bindparam, func, select
 
 from ca.audit import Event
-from ca.personal_data import masked_subject
+from ca.field_crypto import (
+    SEALED_PREFIX,
+    FieldCipher,
+    certificate_der_of,
+    certificate_tbs_of,
+)
+from ca.personal_data import PESEL_IN_SUBJECT, masked_subject
 from ca.store import audit as audit_store
 from ca.store import ocsp as ocsp_store
 from ca.store import tables
@@ -38,7 +56,9 @@ if TYPE_CHECKING:  # the ORM's rows; the write path runs on Core and never loads
 __all__ = ["PendingCertificate", "SignedCertificate", "Revocation", "IssuanceWriter",
            "insert_pending", "insert_pending_many", "store_issued", "set_revocation", "get",
            "get_many", "current_for_profile", "current_der", "stale_pending", "counts",
-           "count_pending", "KeyUse", "KeyUses", "key_uses", "uses_of_key"]
+           "count_pending", "KeyUse", "KeyUses", "key_uses", "uses_of_key", "carries_pesel",
+           "sealed_pending", "sealed_der", "der_of", "person_ref_of", "rows_with_pesel",
+           "seal_row", "reseal_row"]
 
 
 _TABLE = tables.certificates
@@ -73,16 +93,64 @@ class PendingCertificate(NamedTuple):
     tbs: bytes
     created_at: dt.datetime
     spki_sha256: bytes | None = None
+    person_ref: str | None = None  # the PESEL's keyed reference, when the subject has one
 
 
 class SignedCertificate(NamedTuple):
     """The certificate signed for a pending row, with its first OCSP responses and the subject
-    as its audit event names it (PESEL as a keyed hash, ca/personal_data.py; empty: masked)."""
+    as its audit event names it (PESEL as a keyed hash, ca/personal_data.py; empty: masked).
+    ``stored``: the DER as the row keeps it (``sealed_der``); None: ``der`` itself."""
 
     row: PendingCertificate
     der: bytes
     responses: Sequence[ResponseRow] = ()
     audit_subject: str = ""
+    stored: bytes | None = None
+
+
+_SEALED = SEALED_PREFIX.encode()
+_REF_IN_SUBJECT = re.compile(r"PNOPL-(hmac:[a-z2-7]+)")
+
+
+def carries_pesel(subject: str) -> bool:
+    """Whether an RFC 4514 subject names a person by PESEL: its row is kept sealed."""
+    return PESEL_IN_SUBJECT.search(subject) is not None
+
+
+def person_ref_of(keyed_subject: str) -> str | None:
+    """The PESEL's reference in a subject as ``PersonRefs.subject`` writes it (None: masked,
+    in a home without the HMAC key)."""
+    found = _REF_IN_SUBJECT.search(keyed_subject)
+    return found.group(1) if found else None
+
+
+def sealed_pending(fields: FieldCipher, row: PendingCertificate, keyed_subject: str
+                   ) -> PendingCertificate:
+    """``row`` as it is stored: when its subject carries a PESEL, the subject masked, the TBS
+    sealed to its serial and the PESEL's keyed reference taken from ``keyed_subject`` (the
+    audit event's form of the subject); any other row as it is."""
+    if not carries_pesel(row.subject):
+        return row
+    return row._replace(
+        subject=masked_subject(row.subject),
+        tbs=fields.seal_bytes(row.tbs, certificate_tbs_of(row.serial)).encode(),
+        person_ref=person_ref_of(keyed_subject))
+
+
+def sealed_der(fields: FieldCipher, row: PendingCertificate, der: bytes) -> bytes | None:
+    """The DER as the row of ``row`` (``sealed_pending``'s) keeps it; None: in clear."""
+    if not row.tbs.startswith(_SEALED):
+        return None
+    return fields.seal_bytes(der, certificate_der_of(row.serial)).encode()
+
+
+def der_of(fields: FieldCipher, serial: str, stored: bytes | None) -> bytes | None:
+    """The certificate's DER as signed, from what its row's ``der`` holds: opened when sealed
+    (BrokenSeal when it does not open at this serial), as it is otherwise (CA, services,
+    staff; an older home's rows until ``regca serve`` seals them)."""
+    if stored is None or not stored.startswith(_SEALED):
+        return stored
+    return fields.open_bytes(stored.decode("ascii"), certificate_der_of(serial))
 
 
 def insert_pending(session, row: PendingCertificate | Certificate) -> None:
@@ -105,7 +173,8 @@ def store_issued(session, signed: Sequence[SignedCertificate], at: dt.datetime) 
     connection). Each must still be pending, or RuntimeError (the transaction must then
     roll back)."""
     conn = connection_of(session)
-    params = [{"p_serial": s.row.serial, "p_der": s.der, "p_at": at} for s in signed]
+    params = [{"p_serial": s.row.serial, "p_der": s.stored or s.der, "p_at": at}
+              for s in signed]
     if len(params) > 1 and not conn.dialect.supports_sane_multi_rowcount:
         # this driver cannot count an executemany: one statement each
         marks = [(conn.execute(_MARK_ISSUED, p), [p]) for p in params]
@@ -129,6 +198,41 @@ def store_issued(session, signed: Sequence[SignedCertificate], at: dt.datetime) 
         if result.rowcount != len(marked):
             which = marked[0]["p_serial"] if len(marked) == 1 else f"one of {len(marked)}"
             raise RuntimeError(f"certificate {which} was not pending when its signature arrived")
+
+
+def rows_with_pesel(session: Session) -> list[Certificate]:
+    """Rows whose subject names a person by PESEL (``PNOPL-``, masked or not), locked for the
+    update that seals them (again): an older home's upgrade and ``regca fields rotate``."""
+    from ca.store.models import Certificate
+    q = (select(Certificate).where(Certificate.subject.like("%PNOPL-%"))
+         .order_by(Certificate.serial).with_for_update())
+    return list(session.execute(q).scalars())
+
+
+def seal_row(fields: FieldCipher, row: Certificate, keyed_subject: str) -> bool:
+    """An older home's row kept as ``sealed_pending`` and ``sealed_der`` keep a new one; False
+    when it needs nothing (no PESEL in clear)."""
+    if not carries_pesel(row.subject):
+        return False
+    row.subject = masked_subject(row.subject)
+    row.person_ref = person_ref_of(keyed_subject)
+    row.tbs = fields.seal_bytes(row.tbs, certificate_tbs_of(row.serial)).encode()
+    if row.der is not None:
+        row.der = fields.seal_bytes(row.der, certificate_der_of(row.serial)).encode()
+    return True
+
+
+def reseal_row(fields: FieldCipher, row: Certificate) -> bool:
+    """A sealed row's TBS and DER opened with the data key they name and sealed with the
+    current one (``regca fields rotate``); False for a row that is not sealed."""
+    if not row.tbs.startswith(_SEALED):
+        return False
+    def again(stored: bytes, place) -> bytes:
+        return fields.seal_bytes(fields.open_bytes(stored.decode("ascii"), place), place).encode()
+    row.tbs = again(row.tbs, certificate_tbs_of(row.serial))
+    if row.der is not None:
+        row.der = again(row.der, certificate_der_of(row.serial))
+    return True
 
 
 class Revocation(NamedTuple):
@@ -218,17 +322,19 @@ def current_der(db: Database, profile: str) -> bytes | None:
 
 
 class KeyUse(NamedTuple):
-    """One certificate (any status) of a public key."""
+    """One certificate (any status) of a public key; ``subject`` as stored (masked, with
+    ``person_ref``, when it carries a PESEL)."""
 
     serial: str
     subject: str
     profile: str
     status: str
     revocation_reason: str | None
+    person_ref: str | None = None
 
 
 _USES = (select(_TABLE.c.serial, _TABLE.c.subject, _TABLE.c.profile, _TABLE.c.status,
-                _TABLE.c.revocation_reason)
+                _TABLE.c.revocation_reason, _TABLE.c.person_ref)
          .where(_TABLE.c.spki_sha256 == bindparam("p_spki")))
 
 

@@ -307,11 +307,7 @@ class DataKey(Base):
     """A data key that encrypts TOTP secrets and PESELs (ca/field_crypto.py), kept only wrapped
     by the HSM's key-encryption key (RFC 5649): the database alone cannot open what it seals."""
 
-    __tablename__ = "data_keys"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    kek_label: Mapped[str] = mapped_column(String(100))
-    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    __table__ = tables.data_keys
 
 
 # -- back-off of guessed secrets (migration 0021) -----------------------------------------------

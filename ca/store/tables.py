@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 __all__ = ["metadata", "UtcDateTime", "organizations", "certificates", "audit_events",
            "audit_head", "log_nodes", "ocsp_responses",
-           "service_certificates"]
+           "service_certificates", "data_keys"]
 
 metadata = MetaData()
 
@@ -83,7 +83,8 @@ certificates = Table(
     Column("issuer", String(16), nullable=False),  # "root" | "issuing"
     Column("profile", String(64), nullable=False),
     Column("status", String(16), nullable=False),
-    Column("subject", Text, nullable=False),  # RFC 4514
+    # RFC 4514; a PESEL in it masked, the TBS and the DER then sealed (certificates.py, 0027)
+    Column("subject", Text, nullable=False),
     Column("organization_teryt", ForeignKey("organizations.teryt")),
     Column("requested_by", String(200), nullable=False),
     Column("not_before", UtcDateTime, nullable=False),
@@ -98,6 +99,9 @@ certificates = Table(
     # SHA-256 of the certified SubjectPublicKeyInfo: finds every certificate of one key (a key
     # revoked for keyCompromise is never certified again; one key, one subject).
     Column("spki_sha256", LargeBinary(32)),
+    # the keyed reference of the PESEL the subject carries (ca/personal_data.py), NULL for
+    # subjects without one: what key reuse compares, the subject being masked (0027)
+    Column("person_ref", String(40)),
     CheckConstraint("status in ('pending', 'issued', 'revoked', 'abandoned')",
                     name="ck_certificates_status"),
     Index("ix_certificates_issuer_status", "issuer", "status"),
@@ -181,4 +185,16 @@ service_certificates = Table(
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("role", "scope", "generation", name="uq_service_generation"),
     Index("ix_service_certificates_active", "role", "scope", "active"),
+)
+
+
+# A data key that encrypts the fields kept sealed (ca/field_crypto.py), only wrapped by the HSM's
+# key-encryption key (RFC 5649); in Core because `regca issue` seals a certificate naming a
+# PESEL and reads its data key without the ORM (migration 0020).
+data_keys = Table(
+    "data_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kek_label", String(100), nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
 )

@@ -131,7 +131,8 @@ def mac_count(session: Session) -> int:
 
 
 def certificate_ders(session: Session) -> Iterator[tuple[str, bytes]]:
-    """``(serial, DER)`` of every certificate that was signed, for an export of the log."""
+    """``(serial, DER as stored)`` of every certificate that was signed, for an export of the
+    log (``certificates.der_of`` opens a sealed one)."""
     from ca.store.models import Certificate
     yield from session.execute(select(Certificate.serial, Certificate.der)
                                .where(Certificate.der.is_not(None))
