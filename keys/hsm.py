@@ -109,8 +109,10 @@ def load_module(path: str, conf: str | None) -> _Module:
     """The library at ``path`` loaded in this process with SoftHSM2 configuration ``conf``
     (None for any other module), re-initialised when another configuration is loaded now or
     after a fork. Every cached session dies with a re-initialisation. Call with the lock held."""
-    m = _modules.setdefault(path, _Module(path))
-    if m.current(conf):
+    m = _modules.get(path)
+    if m is None:
+        m = _modules.setdefault(path, _Module(path))
+    elif m.current(conf):  # every call into the module passes here: no new _Module each time
         return m
     if conf:
         if not Path(conf).exists():
@@ -154,6 +156,8 @@ class Hsm:
     def __init__(self, config: HsmConfig):
         self.config = config
         self._module = _modules.setdefault(config.module, _Module(config.module))
+        # asked at every call into the module (three per certificate issued)
+        self._conf_text = str(config.softhsm_conf) if config.softhsm_conf else None
 
     def only(self, role: str) -> Hsm:
         """This HSM narrowed to one role: its key and that key's token, nothing else. A key
@@ -192,7 +196,7 @@ class Hsm:
     # -- the module ---------------------------------------------------------------------------
 
     def _conf(self) -> str | None:
-        return str(self.config.softhsm_conf) if self.config.softhsm_conf else None
+        return self._conf_text
 
     def _ensure_loaded(self) -> _Module:
         """Load or re-initialise the module for this process and this home's SoftHSM2 conf."""
