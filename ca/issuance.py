@@ -120,13 +120,14 @@ class Issuer:
 
     def issue(self, request: IssuanceRequest) -> IssuedCertificate:
         spec, org = self.prepare(request)
-        uses = self._key_uses(spki_sha256(spec.public_key))
-        willing_to_certify_key(uses, spec.subject.rfc4514_string(), spec.profile)
+        # each made once: the key's checks and its pending row use the same
+        subject_text, spki = spec.subject.rfc4514_string(), spki_sha256(spec.public_key)
+        willing_to_certify_key(self._key_uses(spki), subject_text, spec.profile)
         # A profile names its issuer's role; of the issuing CA, the active generation issues.
         issuer = (self.ctx.issuing_authority() if spec.profile.issuer == "issuing"
                   else self.ctx.authority(spec.profile.issuer))
         teryt = org.teryt if org else (request.scope_teryt or None)
-        return self.issue_spec(spec, issuer, request.actor, teryt)
+        return self._issue_spec(spec, issuer, request.actor, teryt, None, subject_text, spki)
 
     def issue_spec(self, spec: CertificateSpec, issuer: Authority | None, actor: str,
                    organization_teryt: str | None = None, self_key=None) -> IssuedCertificate:
@@ -135,6 +136,13 @@ class Issuer:
         Must run its steps in this order; each commit is a point a crash may stop at.
         Concurrent callers share their commits (``IssuanceWriter``).
         """
+        return self._issue_spec(spec, issuer, actor, organization_teryt, self_key,
+                                spec.subject.rfc4514_string(), spki_sha256(spec.public_key))
+
+    def _issue_spec(self, spec: CertificateSpec, issuer: Authority | None, actor: str,
+                    organization_teryt: str | None, self_key, subject_text: str,
+                    spki: bytes) -> IssuedCertificate:
+        """``issue_spec`` given the subject's RFC 4514 text and the key's SPKI hash."""
         ctx = self.ctx
         key = issuer.key if issuer else self_key
         issuer_name = issuer.name if issuer else "root"
@@ -144,14 +152,12 @@ class Issuer:
             not_after = min(not_after, issuer.certificate.not_valid_after_utc)
 
         # Step 1: a fresh serial, recorded as pending with its TBS before any signing.
-        subject_text = spec.subject.rfc4514_string()
         for _attempt in range(5):
             serial = new_serial()
             tbs = encode_tbs(spec, issuer, serial, now, not_after, ctx.urls, key)
             row = PendingCertificate(
                 serial_hex(serial), issuer_name, spec.profile.name, subject_text,
-                organization_teryt, actor, now, not_after, tbs, ctx.now(),
-                spki_sha256(spec.public_key))
+                organization_teryt, actor, now, not_after, tbs, ctx.now(), spki)
             try:
                 self._writer.record_pending(row)
                 break
