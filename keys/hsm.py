@@ -84,7 +84,7 @@ class _Module:
 
     def current(self, conf: str | None) -> bool:
         """Whether the library is initialised in this process for ``conf`` (no call needed)."""
-        return self.lib is not None and self.pid == os.getpid() and self.conf == conf
+        return self.lib is not None and self.pid == _pid and self.conf == conf
 
 
 class _KeyNotFound(HsmUnavailable):
@@ -93,9 +93,14 @@ class _KeyNotFound(HsmUnavailable):
 
 
 _modules: dict[str, _Module] = {}
+# This process's id, asked at every call into a module: kept here (a fork's child sets its
+# own below) rather than a system call each time.
+_pid = os.getpid()
 
 
 def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
     for module in _modules.values():
         module.lock = threading.RLock()
         module.pid = -1  # forces C_Initialize again before the first call
@@ -131,7 +136,7 @@ def load_module(path: str, conf: str | None) -> _Module:
         m.lib = None
         reason = str(exc) or type(exc).__name__
         raise HsmUnavailable(f"cannot load PKCS#11 module {path}: {reason}") from None
-    m.pid, m.conf = os.getpid(), conf
+    m.pid, m.conf = _pid, conf
     m.reset()
     return m
 
