@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ca.der import context, sequence
+from ca.der import context, integer, octet_string, sequence
 from ca.profiles import Profile
 from ca.urls import PublicUrls
 
@@ -42,13 +42,17 @@ class CertificateSpec:
     emails: tuple[str, ...] = field(default=())
 
 
+# made once: every certificate and OCSP response signed asks for them
+_EC_HASHES = {256: hashes.SHA256(), 384: hashes.SHA384()}
+_SHA256, _SHA512 = hashes.SHA256(), hashes.SHA512()
+
+
 def signature_hash(key) -> hashes.HashAlgorithm:
     """The hash that matches the signing key's strength (RFC 5480 §4 for EC)."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return {256: hashes.SHA256(), 384: hashes.SHA384()}.get(key.curve.key_size,
-                                                                hashes.SHA512())
+        return _EC_HASHES.get(key.curve.key_size, _SHA512)
     if isinstance(key, rsa.RSAPrivateKey):
-        return hashes.SHA256()
+        return _SHA256
     raise TypeError(f"unsupported CA key {type(key).__name__}")
 
 
@@ -175,7 +179,7 @@ def _oid(dotted: str) -> bytes:
 
 def _extension(value: x509.ExtensionType, critical: bool) -> bytes:
     return sequence(_oid(value.oid.dotted_string),
-                    _CRITICAL if critical else b"", core.OctetString(value.public_bytes()).dump())
+                    _CRITICAL if critical else b"", octet_string(value.public_bytes()))
 
 
 @lru_cache(maxsize=64)  # a second's certificates share their validity
@@ -205,7 +209,7 @@ def encode_tbs(spec: CertificateSpec, issuer: Authority | None, serial: int,
     subject = spec.subject.public_bytes()
     return sequence(
         _VERSION_3,
-        core.Integer(serial).dump(),
+        integer(serial),
         algorithm,
         issuer_name or subject,
         sequence(_time(not_before), _time(not_after)),

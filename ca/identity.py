@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from stdnum.exceptions import ValidationError
@@ -104,6 +105,7 @@ _REFUSED_CATEGORIES = {"Cc": "control", "Cf": "invisible formatting (bidi or zer
 _SCRIPTS = ("LATIN", "CYRILLIC", "GREEK")
 
 
+@lru_cache(maxsize=4096)  # a few dozen letters recur in every name; looking a name up is slow
 def _script(ch: str) -> str | None:
     if not unicodedata.category(ch).startswith("L"):
         return None

@@ -130,16 +130,17 @@ class Issuer:
 
     def issue(self, request: IssuanceRequest) -> IssuedCertificate:
         spec, org = self.prepare(request)
-        uses = self._key_uses(spki_sha256(spec.public_key))
+        # each made once: the key's checks and its pending row use the same
+        subject_text, spki = spec.subject.rfc4514_string(), spki_sha256(spec.public_key)
+        uses = self._key_uses(spki)
         if uses:  # a key certified before: its rows keep a PESEL as its keyed reference
-            subject = spec.subject.rfc4514_string()
-            willing_to_certify_key(uses, subject, spec.profile,
-                                   cert_store.person_ref_of(self._people.subject(subject)))
+            willing_to_certify_key(uses, subject_text, spec.profile,
+                                   cert_store.person_ref_of(self._people.subject(subject_text)))
         # A profile names its issuer's role; of the issuing CA, the active generation issues.
         issuer = (self.ctx.issuing_authority() if spec.profile.issuer == "issuing"
                   else self.ctx.authority(spec.profile.issuer))
         teryt = org.teryt if org else (request.scope_teryt or None)
-        return self.issue_spec(spec, issuer, request.actor, teryt)
+        return self._issue_spec(spec, issuer, request.actor, teryt, None, subject_text, spki)
 
     def issue_spec(self, spec: CertificateSpec, issuer: Authority | None, actor: str,
                    organization_teryt: str | None = None, self_key=None) -> IssuedCertificate:
@@ -148,6 +149,13 @@ class Issuer:
         Must run its steps in this order; each commit is a point a crash may stop at.
         Concurrent callers share their commits (``IssuanceWriter``).
         """
+        return self._issue_spec(spec, issuer, actor, organization_teryt, self_key,
+                                spec.subject.rfc4514_string(), spki_sha256(spec.public_key))
+
+    def _issue_spec(self, spec: CertificateSpec, issuer: Authority | None, actor: str,
+                    organization_teryt: str | None, self_key, subject_text: str,
+                    spki: bytes) -> IssuedCertificate:
+        """``issue_spec`` given the subject's RFC 4514 text and the key's SPKI hash."""
         ctx = self.ctx
         key = issuer.key if issuer else self_key
         issuer_name = issuer.name if issuer else "root"
@@ -159,15 +167,13 @@ class Issuer:
         # Step 1: a fresh serial, recorded as pending with its TBS before any signing; a row
         # whose subject carries a PESEL is sealed here, on this thread, before the writer's
         # lock (ca/store/certificates.py).
-        subject_text = spec.subject.rfc4514_string()
         audit_subject = self._people.subject(subject_text)
         for _attempt in range(5):
             serial = new_serial()
             tbs = encode_tbs(spec, issuer, serial, now, not_after, ctx.urls, key)
             row = cert_store.sealed_pending(self._fields, PendingCertificate(
                 serial_hex(serial), issuer_name, spec.profile.name, subject_text,
-                organization_teryt, actor, now, not_after, tbs, ctx.now(),
-                spki_sha256(spec.public_key)), audit_subject)
+                organization_teryt, actor, now, not_after, tbs, ctx.now(), spki), audit_subject)
             try:
                 self._writer.record_pending(row)
                 break

@@ -84,7 +84,7 @@ class _Module:
 
     def current(self, conf: str | None) -> bool:
         """Whether the library is initialised in this process for ``conf`` (no call needed)."""
-        return self.lib is not None and self.pid == os.getpid() and self.conf == conf
+        return self.lib is not None and self.pid == _pid and self.conf == conf
 
 
 class _KeyNotFound(HsmUnavailable):
@@ -93,9 +93,14 @@ class _KeyNotFound(HsmUnavailable):
 
 
 _modules: dict[str, _Module] = {}
+# This process's id, asked at every call into a module: kept here (a fork's child sets its
+# own below) rather than a system call each time.
+_pid = os.getpid()
 
 
 def _after_fork_in_child() -> None:
+    global _pid
+    _pid = os.getpid()
     for module in _modules.values():
         module.lock = threading.RLock()
         module.pid = -1  # forces C_Initialize again before the first call
@@ -109,8 +114,10 @@ def load_module(path: str, conf: str | None) -> _Module:
     """The library at ``path`` loaded in this process with SoftHSM2 configuration ``conf``
     (None for any other module), re-initialised when another configuration is loaded now or
     after a fork. Every cached session dies with a re-initialisation. Call with the lock held."""
-    m = _modules.setdefault(path, _Module(path))
-    if m.current(conf):
+    m = _modules.get(path)
+    if m is None:
+        m = _modules.setdefault(path, _Module(path))
+    elif m.current(conf):  # every call into the module passes here: no new _Module each time
         return m
     if conf:
         if not Path(conf).exists():
@@ -129,7 +136,7 @@ def load_module(path: str, conf: str | None) -> _Module:
         m.lib = None
         reason = str(exc) or type(exc).__name__
         raise HsmUnavailable(f"cannot load PKCS#11 module {path}: {reason}") from None
-    m.pid, m.conf = os.getpid(), conf
+    m.pid, m.conf = _pid, conf
     m.reset()
     return m
 
@@ -154,6 +161,8 @@ class Hsm:
     def __init__(self, config: HsmConfig):
         self.config = config
         self._module = _modules.setdefault(config.module, _Module(config.module))
+        # asked at every call into the module (three per certificate issued)
+        self._conf_text = str(config.softhsm_conf) if config.softhsm_conf else None
 
     def only(self, role: str) -> Hsm:
         """This HSM narrowed to one role: its key and that key's token, nothing else. A key
@@ -192,7 +201,7 @@ class Hsm:
     # -- the module ---------------------------------------------------------------------------
 
     def _conf(self) -> str | None:
-        return str(self.config.softhsm_conf) if self.config.softhsm_conf else None
+        return self._conf_text
 
     def _ensure_loaded(self) -> _Module:
         """Load or re-initialise the module for this process and this home's SoftHSM2 conf."""

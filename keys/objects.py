@@ -7,6 +7,7 @@ outside the token (DESIGN.md, "Keys: one abstraction, the HSM behind it").
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from asn1crypto.algos import DigestInfo
@@ -33,10 +34,19 @@ _HASH_MECH = {
 }
 
 
+# hashlib's constructors for the usual hashes: a cryptography Hash object costs several times
+# as much to make, and every certificate and OCSP response signed asks for one
+_HASHLIB = {"sha1": hashlib.sha1, "sha224": hashlib.sha224, "sha256": hashlib.sha256,
+            "sha384": hashlib.sha384, "sha512": hashlib.sha512}
+
+
 def digest_of(data: bytes, algorithm) -> tuple[bytes, hashes.HashAlgorithm]:
     """The digest to sign: ``data`` itself when pre-hashed, else its hash."""
     if isinstance(algorithm, utils.Prehashed):
         return data, algorithm._algorithm
+    make = _HASHLIB.get(algorithm.name)
+    if make is not None:
+        return make(data).digest(), algorithm
     h = hashes.Hash(algorithm)
     h.update(data)
     return h.finalize(), algorithm

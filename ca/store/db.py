@@ -72,16 +72,23 @@ class _WriterQueue:
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint of %s failed: %s", self.path.stem, exc)
 
-    @contextlib.contextmanager
-    def turn(self) -> Iterator[None]:
-        with self._threads:
+    def take(self) -> None:
+        """Wait for the writers' turn: this process's threads first, then the other
+        processes. ``give_back`` ends it."""
+        self._threads.acquire()
+        try:
             if self._file is None:
                 self._file = open(self.path, "a")  # noqa: SIM115 - kept for the process
             fcntl.flock(self._file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(self._file, fcntl.LOCK_UN)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def give_back(self) -> None:
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
 
 
 _queues: weakref.WeakSet[_WriterQueue] = weakref.WeakSet()
@@ -300,7 +307,8 @@ class Database:
         writers' turn, then SQLite's write lock (BEGIN IMMEDIATE, as every write transaction
         here), so both are held while SQLite works and not while Python prepares."""
         if self._writers:
-            held.enter_context(self._writers.turn())
+            self._writers.take()  # a callback, not a context manager: two per certificate
+            held.callback(self._writers.give_back)
         if not one_statement:
             with translated_errors(dialect, "BEGIN"):
                 dbapi.execute("BEGIN IMMEDIATE")
