@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from ca.der import context, integer, octet_string, sequence
+from ca.der import context, sequence
 from ca.profiles import Profile
 from ca.urls import PublicUrls
 
@@ -179,7 +179,7 @@ def _oid(dotted: str) -> bytes:
 
 def _extension(value: x509.ExtensionType, critical: bool) -> bytes:
     return sequence(_oid(value.oid.dotted_string),
-                    _CRITICAL if critical else b"", octet_string(value.public_bytes()))
+                    _CRITICAL if critical else b"", core.OctetString(value.public_bytes()).dump())
 
 
 @lru_cache(maxsize=64)  # a second's certificates share their validity
@@ -209,7 +209,7 @@ def encode_tbs(spec: CertificateSpec, issuer: Authority | None, serial: int,
     subject = spec.subject.public_bytes()
     return sequence(
         _VERSION_3,
-        integer(serial),
+        core.Integer(serial).dump(),
         algorithm,
         issuer_name or subject,
         sequence(_time(not_before), _time(not_after)),

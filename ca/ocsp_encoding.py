@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ca.certbuilder import sign_as_builders_do, signature_algorithm
-from ca.der import context, integer, octet_string, sequence, signed
+from ca.der import context, sequence, signed
 
 __all__ = ["CertStatus", "ResponseEncoder"]
 
@@ -84,7 +84,7 @@ class ResponseEncoder:
             parts = self._issuer_parts[key] = (
                 algos.DigestAlgorithm({"algorithm": algorithm, "parameters": core.Null()}).dump()
                 + core.OctetString(name_hash).dump() + core.OctetString(key_hash).dump())
-        return sequence(parts, integer(serial))
+        return sequence(parts, core.Integer(serial).dump())
 
     @staticmethod
     def single(cert_id: bytes, status: CertStatus, this_update: dt.datetime,
@@ -104,4 +104,4 @@ class ResponseEncoder:
         data = sequence(self._responder_id, _time(produced_at), sequence(*singles), extensions)
         basic = signed(data, self._signature_algorithm, sign_as_builders_do(self._key, data),
                        self._certs)
-        return sequence(_SUCCESSFUL, context(0, sequence(_BASIC, octet_string(basic))))
+        return sequence(_SUCCESSFUL, context(0, sequence(_BASIC, core.OctetString(basic).dump())))
