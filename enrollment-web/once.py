@@ -6,6 +6,10 @@ database before it acts (``ra.submissions``); a second submission of the same fo
 click, a reload, the back button) is sent to where the first one led and acts on nothing.
 The result page finds what to show through the key (``?done=``): a success message and, for
 a short while, a secret such as a pickup code, kept encrypted.
+
+A key is claimed for whoever submits it: the logged-in actor, or on the public pages (the
+resident's return, the public revoke page) the visitor, a random id kept in the signed session
+cookie from the form's rendering on, so two submissions from one browser are one visitor's.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import secrets
 import time
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import current_app, g, redirect, request
+from flask import current_app, g, redirect, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from enrollment_web.auth import current_actor
@@ -37,8 +41,20 @@ def _signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.secret_key, salt="regca-form-key")
 
 
+_VISITOR = "visitor"  # the session's anonymous visitor id
+
+
+def _who() -> str:
+    """Who claims a key: the logged-in actor, else this browser's visitor id."""
+    actor = current_actor()
+    if actor is not None:
+        return actor.audit_name
+    return "visitor:" + session.setdefault(_VISITOR, secrets.token_hex(16))
+
+
 def form_key() -> str:
     """A fresh key for one rendered form (a Jinja global: ``_macros.html``'s form_guard)."""
+    _who()  # an anonymous visitor's id goes out with the form, before any submission
     return _signer().dumps(secrets.token_hex(16))
 
 
@@ -79,10 +95,9 @@ def remember(**payload) -> None:
 
 def result(key: str | None) -> dict | None:
     """The payload of this visitor's submission ``key``, or None."""
-    actor = current_actor()
-    if not key or actor is None:
+    if not key:
         return None
-    found = submissions.earlier(store(), key, actor.audit_name)
+    found = submissions.earlier(store(), key, _who())
     if found is None or not found.payload:
         return None
     return json.loads(found.payload)
@@ -104,7 +119,7 @@ def once(view):
             key = _signer().loads(request.form.get("form_key", ""))
         except BadSignature:
             return _stale()
-        actor = current_actor().audit_name
+        actor = _who()
         for _ in range(_WAIT_STEPS):
             earlier = submissions.claim(authority(), key, actor)
             if earlier is None:
