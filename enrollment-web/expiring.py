@@ -3,7 +3,7 @@ officer receives the expiry digests the jobs process sends (ra/expiry_notices.py
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -11,7 +11,8 @@ from wtforms.validators import Length, Optional
 from ca.config import load_settings
 from ca.errors import InvalidSubject
 from enrollment_web.auth import current_actor, require
-from enrollment_web.once import once
+from enrollment_web.i18n import t
+from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import expiry_notices as notices
 
@@ -34,8 +35,9 @@ def _page(form=None, error=None, status=200):
     rows = notices.expiring_soon(store(), actor.orgs, _window())
     if form is None and actor.role == "officer":
         form = AddressForm(formdata=None, email=notices.notice_address(store(), actor.name))
+    done = result(request.args.get("done")) or {}
     return render_template("expiring.html", rows=rows, now=now, window=_window(), form=form,
-                           error=error, local=notices.local, days_word=notices.days_word), status
+                           error=error, local=notices.local, success=done.get("message")), status
 
 
 @bp.route("/expiring")
@@ -50,12 +52,17 @@ def expiring():
 def address():
     form = AddressForm()
     if not form.validate_on_submit():
-        return _page(form, "Adres e-mail jest za długi.", 400)
+        return _page(form, t("Adres e-mail jest za długi.", "The e-mail address is too long."),
+                     400)
     actor = current_actor()
     try:
         notices.set_notice_address(authority(), actor.name, (form.email.data or "").strip()
                                    or None, actor.audit_name)
     except InvalidSubject:
-        form.email.errors = ["To nie jest poprawny adres e-mail."]
-        return _page(form, "Popraw adres e-mail.", 400)
-    return redirect(url_for("expiring.expiring"), 303)
+        form.email.errors = [t("To nie jest poprawny adres e-mail.",
+                               "This is not a valid e-mail address.")]
+        return _page(form, t("Popraw adres e-mail.", "Correct the e-mail address."), 400)
+    remember(message=t("Zapisano adres powiadomień.", "The notice address was saved.")
+             if form.email.data and form.email.data.strip() else
+             t("Powiadomienia e-mail wyłączone.", "E-mail notices are off."))
+    return redirect(url_for("expiring.expiring", done=current_key()), 303)

@@ -58,8 +58,10 @@ def renew(enrolment_id: int):
         store(), actor.caller, e.id, issued_only=True) if c.status.good]
     csr = form.csr.data.read() if form.csr.data else b""
     if not form.validate_on_submit() or not (csr or form.pin.data):
-        return _page(e, "Wybierz ważny certyfikat i dołącz plik CSR albo podaj PIN tokenu, "
-                        "na którym jest certyfikat.", 400)
+        return _page(e, t("Wybierz ważny certyfikat i dołącz plik CSR albo podaj PIN tokenu, "
+                          "na którym jest certyfikat.",
+                          "Pick a valid certificate and attach a CSR file or give the PIN of "
+                          "the token that holds the certificate."), 400)
     serial = parse_serial(form.serial.data)
     try:
         if csr:
@@ -67,8 +69,10 @@ def renew(enrolment_id: int):
         else:
             label = renewal.renewable(store(), serial, actor.orgs).token_label
             if label is None:
-                return _page(e, "Ten certyfikat nie jest na aktywnym tokenie z rejestru; "
-                                "odnów go z żądania CSR.", 400)
+                return _page(e, t("Ten certyfikat nie jest na aktywnym tokenie z rejestru; "
+                                  "odnów go z żądania CSR.",
+                                  "This certificate is not on an active registered token; "
+                                  "renew it from a CSR."), 400)
             web = current_app.config["WEB_SETTINGS"]
             done = renewal.renew_on_token(authority(), serial,
                                           TokenRef(web.token_module, label,
