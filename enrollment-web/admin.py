@@ -70,7 +70,8 @@ def _to_admin(message: str):
 def add_org():
     form = OrganizationForm()
     if not form.validate_on_submit():
-        return _page(form, "teryt, name", 400)
+        return _page(form, t("Podaj kod TERYT (7 cyfr) i nazwę JST.",
+                             "Give the TERYT code (7 digits) and the JST's name."), 400)
     try:
         add_organization(authority(), form.teryt.data, form.name.data, form.nip.data or None,
                          form.regon.data or None, actor=current_actor().audit_name)
@@ -86,11 +87,14 @@ def add_user():
     form = _user_form()
     if not form.validate_on_submit():
         return _page(OrganizationForm(formdata=None), status=400, user_form=form,
-                     user_error="username, role, password")
+                     user_error=t("Podaj login, rolę i hasło początkowe.",
+                                  "Give the user name, role and initial password."))
     orgs = form.organizations.data if form.role.data == "officer" else []
     if form.role.data == "officer" and not orgs:
         return _page(OrganizationForm(formdata=None), status=400, user_form=form,
-                     user_error="organizations: an officer acts for at least one JST")
+                     user_error=t("Urzędnik rejestrujący (officer) musi działać dla co "
+                                  "najmniej jednej JST.",
+                                  "A registration officer acts for at least one JST."))
     username = form.username.data.strip()
     try:
         create_user(authority(), username, form.password.data, form.role.data, orgs,

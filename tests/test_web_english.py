@@ -138,6 +138,12 @@ def test_administrator_pages_in_english_have_no_polish_left(web):
     refused = admin.post("/admin/users/officer_en/role", {"role": "officer"},
                          form_page="/admin/users/officer_en")
     assert refused.status_code == 400 and _leftovers(ctx, refused.text) == []
+    for path, data in (("/admin/organizations", {"teryt": ""}),
+                       ("/admin/users", {"username": "x", "role": "officer",
+                                         "password": "p" * 12})):
+        refused = admin.post(path, data, form_page="/admin")
+        assert refused.status_code == 400 and 'role="alert"' in refused.text
+        assert _leftovers(ctx, refused.text) == [], path
     assert done.status_code == 303
     assert _leftovers(ctx, admin.get(done.headers["Location"]).text) == []
 
