@@ -71,7 +71,7 @@ def _not_recognised(what: str) -> str:
 
 
 @bp.route("/return", methods=["GET", "POST"])
-@once
+@once(by_visitor=True)
 def come_back():
     """The pickup code and the revocation password open the resident's page again, any day."""
     form = ReturnForm()
@@ -91,7 +91,7 @@ def come_back():
 
 
 @bp.route("/revoke", methods=["GET", "POST"])
-@once
+@once(by_visitor=True)
 def revoke():
     """Step 1: prove the certificate is yours and say why; nothing is revoked yet."""
     form = PublicRevokeForm()
@@ -130,7 +130,7 @@ def _proven():
 
 
 @bp.route("/revoke/confirm", methods=["GET", "POST"])
-@once
+@once(by_visitor=True)
 def confirm():
     """Step 2: the page names the certificate, the reason and what revoking does; only its
     button revokes."""

@@ -11,7 +11,7 @@ import re
 import pyotp
 import pytest
 from sqlalchemy import func, select
-from webclient import PASSWORD, Visitor, add_staff
+from webclient import PASSWORD, Visitor, add_staff, next_totp
 
 from ca.errors import Unauthorized
 from ca.store.models import AuditEvent, User
@@ -30,7 +30,7 @@ def web(home_ctx):
     secrets_ = {ADMIN: add_staff(ctx, ADMIN, "administrator"),
                 "auditor_x": add_staff(ctx, "auditor_x", "auditor")}
     for name in ("off_disable", "off_totp", "off_role", "off_jst", "off_pass", "off_bad",
-                 "off_plain", "off_twice"):
+                 "off_plain", "off_twice", "off_setup", "off_newpass", "off_code"):
         secrets_[name] = add_staff(ctx, name, "officer", [JST_A])
     app = enrollment_app(ctx)
     return ctx, app, secrets_
@@ -395,3 +395,51 @@ def test_a_jst_added_twice_is_added_once(web, admin):
     assert len(_events(ctx, "organization.add", "organization:0810011")) == 1
     assert "0810011" in admin.get(result).text
     assert len(_events(ctx, "organization.add", "organization:0810011")) == 1
+
+
+def _step_twice(v: Visitor, path: str, data: dict):
+    """A log-in step's form sent twice: the step's redirect, and the same place again."""
+    tokens = v.form_tokens(path)
+    first = v.client.post(path, data={**tokens, **data})
+    second = v.client.post(path, data={**tokens, **data})
+    assert (first.status_code, second.status_code) == (302, 303), (first.text, second.text)
+    assert first.headers["Location"] == second.headers["Location"]
+    return first.headers["Location"]
+
+
+def test_a_totp_set_up_confirmed_twice_enrols_once_and_logs_in(web, admin):
+    ctx, app, _ = web
+    assert _post(admin, "/admin/users/off_setup/reset-totp").status_code == 303
+    v = Visitor(app, ctx)
+    assert v.post("/login", {"username": "off_setup", "password": PASSWORD}
+                  ).headers["Location"] == "/login/totp-setup"
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', v.get("/login/totp-setup").text)[1]
+    home = _step_twice(v, "/login/totp-setup", {"code": pyotp.TOTP(secret).at(ctx.now())})
+    assert home == "/enrolments" and _signed_in(v)
+    assert len(_events(ctx, "user.totp_enrol", "user:off_setup")) == 1
+
+
+def test_a_new_password_sent_twice_is_set_once(web, admin):
+    ctx, app, secrets_ = web
+    r = _post(admin, "/admin/users/off_newpass/reset-password")
+    temporary = re.search(r'id="temporary-password">([^<]+)<',
+                          admin.get(r.headers["Location"]).text)[1]
+    v = Visitor(app, ctx).login("off_newpass", secrets_["off_newpass"], password=temporary)
+    home = _step_twice(v, "/login/password", {"password": "drugie nowe haslo",
+                                             "repeat": "drugie nowe haslo"})
+    assert home == "/enrolments" and _signed_in(v)
+    assert len(_events(ctx, "user.password_change", "user:off_newpass")) == 1
+
+
+def test_a_one_time_code_sent_twice_logs_in_once_and_counts_no_failure(web):
+    """The second click must not try the spent code again (a failure, a back-off step)."""
+    ctx, app, secrets_ = web
+    v = Visitor(app, ctx)
+    assert v.post("/login", {"username": "off_code", "password": PASSWORD}
+                  ).headers["Location"] == "/login/totp"
+    home = _step_twice(v, "/login/totp", {"code": next_totp(ctx, secrets_["off_code"])})
+    assert home == "/enrolments" and _signed_in(v)
+    logins = [(e.outcome, json.loads(e.details or "{}").get("second_factor"))
+              for e in _events(ctx, "login", "user:off_code")]
+    assert logins.count(("success", "totp")) == 1
+    assert not [outcome for outcome, _ in logins if outcome != "success"]
