@@ -9,8 +9,8 @@ a short while, a secret such as a pickup code, kept encrypted.
 
 A key is claimed for whoever submits it: the logged-in actor, or the visitor, a random id kept
 in the signed session cookie from the form's rendering on, so that two submissions from one
-browser are one visitor's. The forms of the public pages (the resident's return, the public
-revoke page) and of the log-in steps are the visitor's (``once(by_visitor=True)``): their
+browser are one visitor's. The forms of the public pages (the pickup, the resident's return, the
+public revoke page) and of the log-in steps are the visitor's (``once(by_visitor=True)``): their
 first submission signs the visitor in, and the second, sent with the same cookie, must still
 be the same claimant's.
 """
