@@ -2,17 +2,22 @@
 to them (disable, enable, reset the password or the TOTP, change the role and JST), the API
 keys and the profiles in use. Each change goes through ``ra`` (checked, audited there: a
 change that takes a right away ends the user's sessions in the same transaction); the pages
-name what was wrong in the visitor's language and change nothing then."""
+name what was wrong in the visitor's language and change nothing then.
+
+Every form is POST-redirect-GET with an idempotency key (``once``): a double click or a reload
+disables, resets or creates once and shows the first result again, the temporary password and
+the new API key included (sealed, for ``once.SECRET_SECONDS``)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from ca.errors import Conflict, NotFound, RegCAError
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import ApiKeyForm, EmptyForm, OrganizationForm, RoleForm, UserForm
 from enrollment_web.i18n import t
+from enrollment_web.once import current_key, once, remember, result, seal, unseal
 from enrollment_web.services import authority, store
 from ra import users
 from ra.apikeys import SCOPES, create_api_key, list_api_keys, revoke_api_key
@@ -34,13 +39,18 @@ def _user_form(bound: bool = True) -> UserForm:
     return form
 
 
+def _done() -> dict:
+    """What this visitor's submission ``?done=`` left for its result page (``once``)."""
+    return result(request.args.get("done")) or {}
+
+
 def _page(form: OrganizationForm, error: str | None = None, status: int = 200,
           user_form: UserForm | None = None, user_error: str | None = None):
     profiles = [p for p in store().profiles if p.subject in ("resident", "staff")]
     return render_template("admin.html", form=form, error=error, users=list_staff(store()),
                            orgs=list_organizations(store()), profiles=profiles,
                            user_form=user_form or _user_form(bound=False),
-                           user_error=user_error), status
+                           user_error=user_error, success=_done().get("message")), status
 
 
 @bp.route("/admin")
@@ -49,38 +59,51 @@ def index():
     return _page(OrganizationForm(formdata=None))
 
 
+def _to_admin(message: str):
+    remember(message=message)
+    return redirect(url_for("admin.index", done=current_key()), 303)
+
+
 @bp.route("/admin/organizations", methods=["POST"])
 @require("administrator")
+@once
 def add_org():
     form = OrganizationForm()
     if not form.validate_on_submit():
-        return _page(form, "teryt, name", 400)
+        return _page(form, t("Podaj kod TERYT (7 cyfr) i nazwę JST.",
+                             "Give the TERYT code (7 digits) and the JST's name."), 400)
     try:
         add_organization(authority(), form.teryt.data, form.name.data, form.nip.data or None,
                          form.regon.data or None, actor=current_actor().audit_name)
     except RegCAError as exc:
         return _page(form, exc.message, form_status(exc))
-    return redirect(url_for("admin.index"))
+    return _to_admin(t(f"Dodano JST {form.teryt.data}.", f"JST {form.teryt.data} was added."))
 
 
 @bp.route("/admin/users", methods=["POST"])
 @require("administrator")
+@once
 def add_user():
     form = _user_form()
     if not form.validate_on_submit():
         return _page(OrganizationForm(formdata=None), status=400, user_form=form,
-                     user_error="username, role, password")
+                     user_error=t("Podaj login, rolę i hasło początkowe.",
+                                  "Give the user name, role and initial password."))
     orgs = form.organizations.data if form.role.data == "officer" else []
     if form.role.data == "officer" and not orgs:
         return _page(OrganizationForm(formdata=None), status=400, user_form=form,
-                     user_error="organizations: an officer acts for at least one JST")
+                     user_error=t("Urzędnik rejestrujący (officer) musi działać dla co "
+                                  "najmniej jednej JST.",
+                                  "A registration officer acts for at least one JST."))
+    username = form.username.data.strip()
     try:
-        create_user(authority(), form.username.data.strip(), form.password.data, form.role.data,
-                    orgs, actor=current_actor().audit_name)
+        create_user(authority(), username, form.password.data, form.role.data, orgs,
+                    actor=current_actor().audit_name)
     except RegCAError as exc:
         return _page(OrganizationForm(formdata=None), status=form_status(exc), user_form=form,
                      user_error=exc.message)
-    return redirect(url_for("admin.index"))
+    return _to_admin(t(f"Dodano pracownika {username}.",
+                       f"Staff member {username} was added."))
 
 
 # -- one staff member ---------------------------------------------------------------------------
@@ -102,11 +125,13 @@ def _role_form(member: users.StaffMember | None = None) -> RoleForm:
 
 
 def _user_page(username: str, status: int = 200, error: str | None = None,
-               role_form: RoleForm | None = None, temporary: str | None = None):
+               role_form: RoleForm | None = None):
     member = _member(username)
+    done = _done()
     return render_template("admin_user.html", member=member, error=error,
-                           role_form=role_form or _role_form(member), temporary=temporary,
-                           button=EmptyForm(formdata=None),
+                           role_form=role_form or _role_form(member),
+                           temporary=unseal(done.get("temporary")),
+                           success=done.get("message"), button=EmptyForm(formdata=None),
                            yourself=current_actor().name == username), status
 
 
@@ -118,6 +143,13 @@ def _refused(username: str, exc: RegCAError, conflict: tuple[str, str]):
     return _user_page(username, form_status(exc), exc.message)
 
 
+def _to_user(username: str, message: str, **secrets):
+    """The user's page with this submission's result: a reload shows it again, acts on
+    nothing."""
+    remember(message=message, **{name: seal(value) for name, value in secrets.items()})
+    return redirect(url_for("admin.user", username=username, done=current_key()), 303)
+
+
 @bp.route("/admin/users/<username>")
 @require("administrator")
 def user(username: str):
@@ -126,6 +158,7 @@ def user(username: str):
 
 @bp.route("/admin/users/<username>/disable", methods=["POST"])
 @require("administrator")
+@once
 def disable(username: str):
     _member(username)
     try:
@@ -136,11 +169,13 @@ def disable(username: str):
             "wyłączy inny administrator).",
             "This log-in cannot be disabled: it is disabled already or it is your own (another "
             "administrator can disable yours)."))
-    return redirect(url_for("admin.user", username=username))
+    return _to_user(username, t("Konto wyłączone; otwarte sesje pracownika zakończono.",
+                                "The log-in was disabled; the user's open sessions ended."))
 
 
 @bp.route("/admin/users/<username>/enable", methods=["POST"])
 @require("administrator")
+@once
 def enable(username: str):
     _member(username)
     try:
@@ -148,28 +183,36 @@ def enable(username: str):
     except RegCAError as exc:
         return _refused(username, exc, ("To konto nie jest wyłączone.",
                                         "This log-in is not disabled."))
-    return redirect(url_for("admin.user", username=username))
+    return _to_user(username, t("Konto włączone.", "The log-in was enabled."))
 
 
 @bp.route("/admin/users/<username>/reset-password", methods=["POST"])
 @require("administrator")
+@once
 def reset_password(username: str):
-    """The temporary password is shown on this answer only; the user replaces it at once."""
+    """The temporary password is on the result page only (sealed, for a short while); the
+    user replaces it at once."""
     _member(username)
     temporary = users.reset_password(authority(), username, current_actor().audit_name)
-    return _user_page(username, temporary=temporary)
+    return _to_user(username, t("Nadano hasło tymczasowe; otwarte sesje pracownika "
+                                "zakończono.", "A temporary password was set; the user's "
+                                "open sessions ended."), temporary=temporary)
 
 
 @bp.route("/admin/users/<username>/reset-totp", methods=["POST"])
 @require("administrator")
+@once
 def reset_totp(username: str):
     _member(username)
     users.reset_totp(authority(), username, current_actor().audit_name)
-    return redirect(url_for("admin.user", username=username))
+    return _to_user(username, t("TOTP zresetowany: pracownik skonfiguruje go przy następnym "
+                                "logowaniu.", "The TOTP was reset: the user sets it up at the "
+                                "next log-in."))
 
 
 @bp.route("/admin/users/<username>/role", methods=["POST"])
 @require("administrator")
+@once
 def change_role(username: str):
     _member(username)
     form = _role_form()
@@ -189,7 +232,8 @@ def change_role(username: str):
                                         "administrator.",
                                         "You cannot change your own role; another "
                                         "administrator can."))
-    return redirect(url_for("admin.user", username=username))
+    return _to_user(username, t("Rola i JST zmienione; otwarte sesje pracownika zakończono.",
+                                "Role and JST changed; the user's open sessions ended."))
 
 
 # -- API keys -----------------------------------------------------------------------------------
@@ -201,11 +245,17 @@ def _key_form(bound: bool = True) -> ApiKeyForm:
     return form
 
 
-def _keys_page(status: int = 200, error: str | None = None, form: ApiKeyForm | None = None,
-               created: str | None = None):
+def _keys_page(status: int = 200, error: str | None = None, form: ApiKeyForm | None = None):
+    done = _done()
     return render_template("admin_apikeys.html", keys=list_api_keys(authority()),
-                           form=form or _key_form(bound=False), error=error, created=created,
+                           form=form or _key_form(bound=False), error=error,
+                           created=unseal(done.get("created")), success=done.get("message"),
                            button=EmptyForm(formdata=None)), status
+
+
+def _to_keys(message: str, **secrets):
+    remember(message=message, **{name: seal(value) for name, value in secrets.items()})
+    return redirect(url_for("admin.api_keys", done=current_key()), 303)
 
 
 @bp.route("/admin/api-keys")
@@ -216,8 +266,10 @@ def api_keys():
 
 @bp.route("/admin/api-keys", methods=["POST"])
 @require("administrator")
+@once
 def create_key():
-    """The key is on this answer only: the store keeps its hash."""
+    """The key is on the result page only, sealed for a short while: the store keeps its
+    hash."""
     form = _key_form()
     if not form.validate_on_submit():
         return _keys_page(400, t("Podaj nazwę klucza, zaznacz co najmniej jeden zakres i "
@@ -232,11 +284,12 @@ def create_key():
                              form.organization.data or None, actor=current_actor().audit_name)
     except RegCAError as exc:
         return _keys_page(form_status(exc), exc.message, form)
-    return _keys_page(created=key)
+    return _to_keys(t("Utworzono klucz API.", "The API key was created."), created=key)
 
 
 @bp.route("/admin/api-keys/<key_id>/revoke", methods=["POST"])
 @require("administrator")
+@once
 def revoke_key(key_id: str):
     try:
         revoke_api_key(authority(), key_id, actor=current_actor().audit_name)
@@ -246,4 +299,4 @@ def revoke_key(key_id: str):
     except Conflict:
         return _keys_page(409, t(f"Klucz {key_id} jest już odwołany.",
                                  f"The key {key_id} is revoked already."))
-    return redirect(url_for("admin.api_keys"))
+    return _to_keys(t(f"Klucz {key_id} odwołany.", f"The key {key_id} was revoked."))

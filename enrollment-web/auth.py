@@ -30,6 +30,7 @@ from ca.errors import (
 from enrollment_web.forms import LoginForm, NewPasswordForm, TotpForm
 from enrollment_web.guessing import backed_off_page, client_source
 from enrollment_web.i18n import t
+from enrollment_web.once import once
 from enrollment_web.services import authority, sessions
 from ra import logins
 from ra.access import Caller
@@ -189,6 +190,7 @@ def login():
 
 
 @bp.route("/login/totp", methods=["GET", "POST"])
+@once(by_visitor=True)
 def totp():
     state = _state()
     if state is None or state.stage != "totp":
@@ -207,6 +209,7 @@ def totp():
 
 
 @bp.route("/login/totp-setup", methods=["GET", "POST"])
+@once(by_visitor=True)
 def totp_setup():
     state = _state()
     if state is None or state.stage != "totp_setup":
@@ -227,6 +230,7 @@ def totp_setup():
 
 
 @bp.route("/login/password", methods=["GET", "POST"])
+@once(by_visitor=True)
 def new_password():
     """After an administrator's reset: the user's own new password, before anything else."""
     state = _state()

@@ -22,6 +22,7 @@ from ca.errors import RegCAError
 from enrollment_web.auth import current_actor, require
 from enrollment_web.errorpages import form_status
 from enrollment_web.forms import mark_first_error
+from enrollment_web.i18n import lt, t
 from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import bulk_import
@@ -33,7 +34,8 @@ bp = Blueprint("bulk", __name__)
 
 class UploadForm(FlaskForm):
     file = FileField("file", validators=[FileRequired(
-        message="Wybierz plik CSV z listą pracowników.")])
+        message=lt("Wybierz plik CSV z listą pracowników.",
+                   "Pick the CSV file with the staff list."))])
 
 
 class ConfirmForm(FlaskForm):
@@ -59,8 +61,11 @@ def dry_run():
     form = UploadForm()
     if not form.validate_on_submit():
         mark_first_error(form)  # the message sits next to the file field, which takes focus
-        return _page(form, status=400, error="Popraw zaznaczone pola." if form.file.errors else
-                     "Formularz jest nieaktualny; otwórz stronę ponownie i wgraj plik.")
+        return _page(form, status=400, error=t("Popraw zaznaczone pola.",
+                                               "Correct the marked fields.")
+                     if form.file.errors else
+                     t("Formularz jest nieaktualny; otwórz stronę ponownie i wgraj plik.",
+                       "The form has expired; open the page again and upload the file."))
     data = form.file.data.read()
     plan = bulk_import.dry_run(store(), data, current_actor().orgs)
     confirm = None
@@ -80,7 +85,8 @@ def confirm():
     except (binascii.Error, ValueError):
         data = None
     if not form.validate_on_submit() or data is None:
-        return _page(error="Formularz importu jest niekompletny; wgraj plik jeszcze raz.",
+        return _page(error=t("Formularz importu jest niekompletny; wgraj plik jeszcze raz.",
+                             "The import form is incomplete; upload the file again."),
                      status=400)
     actor = current_actor()
     try:
@@ -88,10 +94,13 @@ def confirm():
                                             expected_sha256=form.sha256.data)
     except RegCAError as exc:
         plan = bulk_import.dry_run(store(), data, actor.orgs)
-        return _page(plan=plan, status=form_status(exc), error=(
+        return _page(plan=plan, status=form_status(exc), error=t(
             "Nie zaimportowano niczego: żaden wiersz nie nadaje się już do importu (czy plik "
-            "nie został już zaimportowany?)." if plan.sha256 == form.sha256.data else
-            "Nie zaimportowano niczego: plik różni się od tego, którego próbę pokazano."))
+            "nie został już zaimportowany?).",
+            "Nothing was imported: no row can be imported any more (was the file imported "
+            "already?).") if plan.sha256 == form.sha256.data else t(
+            "Nie zaimportowano niczego: plik różni się od tego, którego próbę pokazano.",
+            "Nothing was imported: the file differs from the one whose trial was shown."))
     remember(imported=len(imported.enrolment_ids), rows=len(imported.plan.rows),
              skipped=len(imported.plan.bad), sha256=imported.plan.sha256)
     return redirect(url_for("bulk.imported", done=current_key()), 303)

@@ -12,7 +12,8 @@ from ca.config import load_settings
 from ca.errors import InvalidSubject
 from enrollment_web.auth import current_actor, require
 from enrollment_web.forms import at_most, mark_first_error
-from enrollment_web.once import once
+from enrollment_web.i18n import t
+from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.services import authority, store
 from ra import expiry_notices as notices
 from ra.paging import PAGE_SIZE, Page, page_number
@@ -41,8 +42,9 @@ def _page(form=None, error=None, status=200):
         form = AddressForm(formdata=None, email=notices.notice_address(store(), actor.name))
     elif form is not None:
         mark_first_error(form)
+    done = result(request.args.get("done")) or {}
     return render_template("expiring.html", page=page, now=now, window=_window(), form=form,
-                           error=error, local=notices.local, days_word=notices.days_word), status
+                           error=error, local=notices.local, success=done.get("message")), status
 
 
 @bp.route("/expiring")
@@ -57,12 +59,16 @@ def expiring():
 def address():
     form = AddressForm()
     if not form.validate_on_submit():
-        return _page(form, "Popraw adres e-mail.", 400)
+        return _page(form, t("Popraw adres e-mail.", "Correct the e-mail address."), 400)
     actor = current_actor()
     try:
         notices.set_notice_address(authority(), actor.name, (form.email.data or "").strip()
                                    or None, actor.audit_name)
     except InvalidSubject:
-        form.email.errors = ["To nie jest poprawny adres e-mail."]
-        return _page(form, "Popraw adres e-mail.", 400)
-    return redirect(url_for("expiring.expiring"), 303)
+        form.email.errors = [t("To nie jest poprawny adres e-mail.",
+                               "This is not a valid e-mail address.")]
+        return _page(form, t("Popraw adres e-mail.", "Correct the e-mail address."), 400)
+    remember(message=t("Zapisano adres powiadomień.", "The notice address was saved.")
+             if form.email.data and form.email.data.strip() else
+             t("Powiadomienia e-mail wyłączone.", "E-mail notices are off."))
+    return redirect(url_for("expiring.expiring", done=current_key()), 303)

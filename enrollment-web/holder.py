@@ -1,7 +1,9 @@
 """The resident without an officer, at any hour (``ra.holder``): coming back to their
 certificates with the pickup code and the revocation password, and the public "revoke my
 certificate" page (serial + revocation password, a confirmation step, the reason in plain
-Polish mapped to its RFC 5280 name)."""
+Polish mapped to its RFC 5280 name). Each form is POST-redirect-GET with an idempotency key
+(``once``, claimed for the visitor): a double click opens one session, revokes once and shows
+the same result."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from wtforms.validators import DataRequired, Length
 from ca.errors import AlreadyRevoked, BackedOff, RegCAError, Unauthorized
 from enrollment_web.guessing import backed_off_page, client_source
 from enrollment_web.i18n import t
+from enrollment_web.once import once
 from enrollment_web.resident import open_resident_session
 from enrollment_web.services import authority, store
 from ra import holder
@@ -68,6 +71,7 @@ def _not_recognised(what: str) -> str:
 
 
 @bp.route("/return", methods=["GET", "POST"])
+@once(by_visitor=True)
 def come_back():
     """The pickup code and the revocation password open the resident's page again, any day."""
     form = ReturnForm()
@@ -81,12 +85,13 @@ def come_back():
             return render_template("holder_return.html", form=form,
                                    error=_not_recognised("Kod odbioru")), 401
         open_resident_session(enrolment_id)
-        return redirect(url_for("resident.mine"))
+        return redirect(url_for("resident.mine"), 303)
     return render_template("holder_return.html", form=form, error=None), (
         400 if form.is_submitted() else 200)
 
 
 @bp.route("/revoke", methods=["GET", "POST"])
+@once(by_visitor=True)
 def revoke():
     """Step 1: prove the certificate is yours and say why; nothing is revoked yet."""
     form = PublicRevokeForm()
@@ -108,7 +113,7 @@ def revoke():
                                     "enrolment": found.enrolment_id,
                                     "reason": form.reason.data,
                                     "at": authority().now().isoformat()}
-        return redirect(url_for("holder.confirm"))
+        return redirect(url_for("holder.confirm"), 303)
     return render_template("holder_revoke.html", form=form, error=None), (
         400 if form.is_submitted() else 200)
 
@@ -125,6 +130,7 @@ def _proven():
 
 
 @bp.route("/revoke/confirm", methods=["GET", "POST"])
+@once(by_visitor=True)
 def confirm():
     """Step 2: the page names the certificate, the reason and what revoking does; only its
     button revokes."""
@@ -143,7 +149,7 @@ def confirm():
             return render_template("holder_revoked.html", serial=proof["serial"],
                                    reason=None, error=exc.message), 409
         session["holder_revoked"] = {"serial": proof["serial"], "reason": proof["reason"]}
-        return redirect(url_for("holder.done"))
+        return redirect(url_for("holder.done"), 303)
     return render_template("holder_confirm.html", form=form, serial=proof["serial"],
                            reason=reason_label(proof["reason"]),
                            subject=_subject(proof), rfc_reason=proof["reason"])

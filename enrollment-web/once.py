@@ -6,6 +6,13 @@ database before it acts (``ra.submissions``); a second submission of the same fo
 click, a reload, the back button) is sent to where the first one led and acts on nothing.
 The result page finds what to show through the key (``?done=``): a success message and, for
 a short while, a secret such as a pickup code, kept encrypted.
+
+A key is claimed for whoever submits it: the logged-in actor, or the visitor, a random id kept
+in the signed session cookie from the form's rendering on, so that two submissions from one
+browser are one visitor's. The forms of the public pages (the pickup, the resident's return, the
+public revoke page) and of the log-in steps are the visitor's (``once(by_visitor=True)``): their
+first submission signs the visitor in, and the second, sent with the same cookie, must still
+be the same claimant's.
 """
 
 from __future__ import annotations
@@ -18,10 +25,9 @@ import secrets
 import time
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import current_app, g, redirect, request
+from flask import current_app, g, redirect, request, session
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from enrollment_web.auth import current_actor
 from enrollment_web.errorpages import error_page
 from enrollment_web.i18n import t
 from enrollment_web.services import authority, store
@@ -37,8 +43,23 @@ def _signer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.secret_key, salt="regca-form-key")
 
 
+_VISITOR = "visitor"  # the session's anonymous visitor id
+
+
+def _visitor() -> str:
+    return "visitor:" + session.setdefault(_VISITOR, secrets.token_hex(16))
+
+
+def _who() -> str:
+    """Who claims a key: the logged-in actor, else this browser's visitor id."""
+    from enrollment_web.auth import current_actor  # auth's log-in steps are ``once`` too
+    actor = current_actor()
+    return actor.audit_name if actor is not None else _visitor()
+
+
 def form_key() -> str:
     """A fresh key for one rendered form (a Jinja global: ``_macros.html``'s form_guard)."""
+    _visitor()  # the visitor's id goes out with the form, before any submission
     return _signer().dumps(secrets.token_hex(16))
 
 
@@ -79,10 +100,9 @@ def remember(**payload) -> None:
 
 def result(key: str | None) -> dict | None:
     """The payload of this visitor's submission ``key``, or None."""
-    actor = current_actor()
-    if not key or actor is None:
+    if not key:
         return None
-    found = submissions.earlier(store(), key, actor.audit_name)
+    found = submissions.earlier(store(), key, _who())
     if found is None or not found.payload:
         return None
     return json.loads(found.payload)
@@ -94,8 +114,12 @@ def _stale():
                              "This form is out of date. Open the page again and fill it in."))
 
 
-def once(view):
-    """Act on a POST once per rendered form; a redirect answer is the form's result."""
+def once(view=None, *, by_visitor: bool = False):
+    """Act on a POST once per rendered form; a redirect answer is the form's result.
+    ``by_visitor``: the key is this browser's, whoever the session signs in meanwhile."""
+    if view is None:
+        return functools.partial(once, by_visitor=by_visitor)
+
     @functools.wraps(view)
     def inner(*args, **kwargs):
         if request.method != "POST":
@@ -104,7 +128,7 @@ def once(view):
             key = _signer().loads(request.form.get("form_key", ""))
         except BadSignature:
             return _stale()
-        actor = current_actor().audit_name
+        actor = _visitor() if by_visitor else _who()
         for _ in range(_WAIT_STEPS):
             earlier = submissions.claim(authority(), key, actor)
             if earlier is None:

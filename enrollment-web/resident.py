@@ -36,6 +36,7 @@ _FORMATS = {"pem": "application/x-pem-file", "der": "application/pkix-cert",
 
 
 @bp.route("/pickup", methods=["GET", "POST"])
+@once(by_visitor=True)  # a double click opens one session, redeems the code once
 def pickup():
     form = PickupForm()
     if form.validate_on_submit():

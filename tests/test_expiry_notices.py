@@ -133,6 +133,29 @@ def test_officers_see_the_expiring_list_and_their_address(office):
     assert bad.status_code == 400 and "To nie jest poprawny adres e-mail." in bad.text
 
 
+def test_the_address_form_sent_twice_is_saved_and_audited_once(office):
+    """A double click on "Zapisz adres" (issue 18): one change, one result page."""
+    ctx, _, login, _, _, _ = office
+    officer = login()
+
+    def changes() -> int:
+        with ctx.db.reading() as s:
+            return s.execute(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == "user.notice_address",
+                AuditEvent.object == "user:kadrowa")).scalar_one()
+    before = changes()
+    tokens = officer.form_tokens("/expiring")
+    data = {**tokens, "email": "kadry@zielona-gora.example"}
+    first = officer.client.post("/expiring/address", data=data)
+    second = officer.client.post("/expiring/address", data=data)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    for _ in range(2):  # the result page, and its reload
+        page = officer.get(first.headers["Location"]).text
+        assert 'id="success"' in page and "Zapisano adres powiadomień." in page
+    assert changes() == before + 1
+
+
 def test_each_threshold_mails_once_in_polish_with_the_dates(office):
     ctx, jobs, login, staff, renewed, inbox = office
     cert = staff["Wygasająca"].certificate

@@ -23,7 +23,8 @@ pytestmark = pytest.mark.hsm
 
 JST = "0862011"
 PASSWORD = "haslo-do-uniewaznienia"
-_CSRF_VALUE = re.compile(r'(name="(?:[a-z]+-)?csrf_token" type="hidden" value=")[^"]+"')
+_CSRF_VALUE = re.compile(r'(name="(?:(?:[a-z]+-)?csrf_token" type="hidden"|form_key") '
+                         r'value=")[^"]+"')
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,8 @@ def _ocsp(v: Visitor, ctx, serial: str) -> ocsp.OCSPResponse:
 
 
 def _same_page(text: str, typed: str) -> str:
-    """The page less what differs by right: its CSRF token and the value typed back."""
+    """The page less what differs by right: its CSRF token, its form's idempotency key and
+    the value typed back."""
     return _CSRF_VALUE.sub(r"\1x", text).replace(typed, "TYPED")
 
 
@@ -112,7 +114,7 @@ def test_resident_comes_back_the_next_day_downloads_and_revokes(web):
     resident = _visitor(web, "10.2.0.1")
     assert resident.pickup(code).status_code == 401  # the code alone has done its job
     back = resident.post("/return", {"code": code.lower(), "password": PASSWORD})
-    assert back.status_code == 302 and back.headers["Location"] == "/my"
+    assert back.status_code == 303 and back.headers["Location"] == "/my"
     der = resident.get(f"/my/certificates/{serial}.der")
     assert x509.load_der_x509_certificate(der.data).serial_number == int(serial, 16)
     revoked = resident.post(f"/my/certificates/{serial}/revoke", {"password": PASSWORD})
@@ -140,13 +142,13 @@ def test_public_page_revokes_after_confirmation_with_the_reason_chosen_in_polish
     page = v.get("/revoke")
     assert "utrata lub kompromitacja klucza" in page.text and "zmiana danych" in page.text
     step = _revoke_form(v, serial, PASSWORD, "affiliationChanged")
-    assert step.status_code == 302 and step.headers["Location"] == "/revoke/confirm"
+    assert step.status_code == 303 and step.headers["Location"] == "/revoke/confirm"
     confirm = v.get("/revoke/confirm")
     assert serial in confirm.text and "zmiana danych" in confirm.text
     assert "nie da się tego cofnąć" in confirm.text
     assert _ocsp(v, ctx, serial).certificate_status == ocsp.OCSPCertStatus.GOOD  # not yet
     done = v.post("/revoke/confirm", form_page="/revoke/confirm")
-    assert done.status_code == 302 and done.headers["Location"] == "/revoke/done"
+    assert done.status_code == 303 and done.headers["Location"] == "/revoke/done"
     assert serial in v.get("/revoke/done").text
     answer = _ocsp(v, ctx, serial)
     assert answer.certificate_status == ocsp.OCSPCertStatus.REVOKED
@@ -198,7 +200,82 @@ def test_confirmation_lapses_after_ten_minutes(web):
     ctx, _, _ = web
     serial = _issue(_officer(web), _enrol(_officer(web))[0])
     v = _visitor(web, "10.9.0.1")
-    assert _revoke_form(v, serial, PASSWORD).status_code == 302
+    assert _revoke_form(v, serial, PASSWORD).status_code == 303
     ctx.clock.advance(minutes=11)
     assert v.get("/revoke/confirm").headers["Location"] == "/revoke"
     assert _ocsp(v, ctx, serial).certificate_status == ocsp.OCSPCertStatus.GOOD
+
+
+# -- double submission (issue 18): the same rendered form twice acts once -------------------------
+
+def _events(ctx, action: str, obj: str) -> int:
+    from sqlalchemy import func, select
+
+    from ca.store.models import AuditEvent
+    with ctx.db.reading() as s:
+        return s.execute(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == action, AuditEvent.object == obj)).scalar_one()
+
+
+def _twice(v: Visitor, path: str, data: dict, form_page: str) -> str:
+    """The same rendered form sent twice from one browser (a double click: the second request
+    carries the cookie the first one had; the browser keeps the cookie the first answer set
+    where the second sets none)."""
+    tokens = v.form_tokens(form_page)
+    before = v.client.get_cookie("session").value
+    first = v.client.post(path, data={**tokens, **data})
+    after = v.client.get_cookie("session").value
+    v.client.set_cookie("session", before)
+    second = v.client.post(path, data={**tokens, **data})
+    if "Set-Cookie" not in second.headers:
+        v.client.set_cookie("session", after)
+    assert first.status_code in (302, 303) and second.status_code == 303, second.text
+    assert first.headers["Location"] == second.headers["Location"]
+    return first.headers["Location"]
+
+
+def test_coming_back_with_a_double_click_opens_one_session_and_audits_it_once(web):
+    ctx, _, _ = web
+    enrolment_id, code = _enrol(_officer(web))
+    v = _visitor(web, "10.10.0.1")
+    result = _twice(v, "/return", {"code": code, "password": PASSWORD}, "/return")
+    assert result == "/my" and v.get(result).status_code == 200
+    assert v.get(result).status_code == 200  # a reload of the result opens nothing again
+    assert _events(ctx, "resident.return", f"enrolment:{enrolment_id}") == 1
+
+
+def test_public_revocation_confirmed_twice_revokes_once_and_shows_the_same_result(web):
+    ctx, _, _ = web
+    serial = _issue(_officer(web), _enrol(_officer(web))[0])
+    v = _visitor(web, "10.11.0.1")
+    assert _revoke_form(v, serial, PASSWORD, "superseded").status_code == 303
+    result = _twice(v, "/revoke/confirm", {}, "/revoke/confirm")
+    assert result == "/revoke/done"
+    page = v.get(result)
+    assert page.status_code == 200 and serial in page.text
+    assert v.get(result).text == page.text  # a reload shows the same, revokes nothing
+    assert _events(ctx, "certificate.revoke", f"certificate:{serial}") == 1
+    assert _ocsp(v, ctx, serial).revocation_reason == x509.ReasonFlags.superseded
+
+
+def test_a_public_form_key_is_the_visitors_own(web):
+    """Another browser cannot replay a visitor's submission, nor learn where it led."""
+    ctx, _, _ = web
+    _, code = _enrol(_officer(web))
+    v, other = _visitor(web, "10.12.0.1"), _visitor(web, "10.12.0.2")
+    tokens = v.form_tokens("/return")
+    assert v.client.post("/return", data={**tokens, "code": code, "password": PASSWORD}
+                         ).status_code == 303
+    replay = other.client.post("/return", data={
+        **tokens, "csrf_token": other.csrf("/return"), "code": code, "password": PASSWORD})
+    assert replay.status_code == 409 and "Location" not in replay.headers
+
+
+def test_a_pickup_code_sent_twice_with_a_double_click_is_redeemed_once(web):
+    ctx, _, _ = web
+    enrolment_id, code = _enrol(_officer(web))
+    v = _visitor(web, "10.13.0.1")
+    result = _twice(v, "/pickup", {"code": code}, "/pickup")
+    assert result == "/my" and v.get(result).status_code == 200
+    assert v.get(result).status_code == 200  # a reload of the result redeems nothing again
+    assert _events(ctx, "pickup.redeem", f"enrolment:{enrolment_id}") == 1

@@ -42,7 +42,7 @@ def web(home_ctx):
     for regon, name in ((SCHOOL, "Szkoła Podstawowa nr 1 w Zielonej Górze"),
                         (CENTRE, "Miejski Ośrodek Pomocy Społecznej")):
         r = admin.post("/admin/units", {"regon": regon, "name": name, "parent_teryt": JST})
-        assert r.status_code == 302, r.text
+        assert r.status_code == 303, r.text
     return ctx, app, secrets_
 
 
@@ -120,7 +120,7 @@ def test_deactivated_organisation_refuses_a_new_enrolment_in_polish_and_its_cert
     cert = _issue(officer, int(re.search(r'href="/enrolments/(\d+)"', r.text)[1]))
     admin = _as(web, "admin_u")
     assert admin.post(f"/admin/organizations/{CENTRE}/active", {},
-                      form_page="/admin/units").status_code == 302
+                      form_page="/admin/units").status_code == 303
     assert "nieaktywna" in re.search(rf'<tr id="org-{CENTRE}">(.*?)</tr>',
                                      admin.get("/admin/units").text, re.S)[1]
     refused = _enrol_staff(_as(web, "officer_u"), CENTRE)
@@ -139,7 +139,7 @@ def test_administrator_renames_an_organisation_and_the_change_is_audited(web):
     admin = _as(web, "admin_u")
     r = admin.post(f"/admin/organizations/{SCHOOL}/edit",
                    {"name": "Szkoła Podstawowa nr 1 im. Marii Konopnickiej", "regon": SCHOOL})
-    assert r.status_code == 302, r.text
+    assert r.status_code == 303, r.text
     (event,) = _events(ctx, "organization.update", SCHOOL)
     assert "Konopnickiej" in event.details
     assert "Konopnickiej" in admin.get("/admin/units").text
@@ -222,3 +222,58 @@ def test_another_jsts_api_key_does_not_reach_a_units_certificates(web):
     other = _key(web, OTHER_JST)
     assert _api(web, other, "get", f"/api/v1/certificates/{serial}").status_code == 403
     assert _api_issue(web, other, SCHOOL).status_code == 403
+# -- double submission (issue 18): the same rendered form twice acts once -------------------------
+
+def _twice(v: Visitor, path: str, data: dict, form_page: str) -> str:
+    """The same rendered form submitted twice: both lead to one result page."""
+    tokens = v.form_tokens(form_page)
+    first = v.client.post(path, data={**tokens, **data})
+    second = v.client.post(path, data={**tokens, **data})
+    assert first.status_code == second.status_code == 303, (first.text, second.text)
+    assert first.headers["Location"] == second.headers["Location"]
+    return first.headers["Location"]
+
+
+def _shown(v: Visitor, result: str) -> str:
+    page = v.get(result)
+    assert page.status_code == 200
+    return re.search(r'id="success"><p>([^<]+)<', page.text)[1]
+
+
+def test_deactivating_twice_deactivates_once_and_does_not_toggle_back(web):
+    ctx, _, _ = web
+    admin = _as(web, "admin_u")
+    unit = "345678901"
+    r = admin.post("/admin/units", {"regon": unit, "name": "Żłobek Miejski", "parent_teryt": JST})
+    assert r.status_code == 303, r.text
+    result = _twice(admin, f"/admin/organizations/{unit}/active", {}, "/admin/units")
+    message = _shown(admin, result)
+    assert "nieaktywna" in message and _shown(admin, result) == message  # a reload: the same
+    assert len(_events(ctx, "organization.deactivate", unit)) == 1
+    assert not _events(ctx, "organization.activate", unit)
+    assert "nieaktywna" in re.search(rf'<tr id="org-{unit}">(.*?)</tr>',
+                                     admin.get("/admin/units").text, re.S)[1]
+
+
+def test_a_unit_added_twice_is_added_once(web):
+    ctx, _, _ = web
+    admin = _as(web, "admin_u")
+    unit = "456789017"
+    result = _twice(admin, "/admin/units",
+                    {"regon": unit, "name": "Biblioteka Gminna", "parent_teryt": JST},
+                    "/admin/units")
+    assert "Biblioteka Gminna" in _shown(admin, result)
+    _shown(admin, result)
+    assert len(_events(ctx, "organization.add", unit)) == 1
+
+
+def test_an_edit_saved_twice_is_saved_once(web):
+    ctx, _, _ = web
+    admin = _as(web, "admin_u")
+    before = len(_events(ctx, "organization.update", CENTRE))
+    result = _twice(admin, f"/admin/organizations/{CENTRE}/edit",
+                    {"name": "Gminny Ośrodek Pomocy Społecznej", "regon": CENTRE},
+                    f"/admin/organizations/{CENTRE}/edit")
+    assert CENTRE in _shown(admin, result)
+    _shown(admin, result)
+    assert len(_events(ctx, "organization.update", CENTRE)) == before + 1

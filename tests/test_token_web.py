@@ -276,3 +276,33 @@ def test_full_token_is_named_on_the_page_and_changes_nothing(home, tmp_path):
         assert "Jeszcze nie wydano" in officer.get(f"/enrolments/{enrolment_id}").text
     finally:
         subprocess.run(["umount", str(store)], check=False)
+
+
+
+def test_a_loss_reported_twice_from_one_form_is_reported_and_revoked_once(station):
+    """A double click on the confirmation page (issue 18): the same form key twice."""
+    from sqlalchemy import func, select
+
+    from ca.store.models import AuditEvent
+    ctx, officer, token = station
+    enrolment_id = _enrol(officer)
+    [serial] = issued_serials(_personalise(officer, enrolment_id, token.label, token.pin,
+                                           ["resident-signing"]).text)
+    token_id = _token_id(officer, enrolment_id)
+
+    def events() -> tuple[int, int]:
+        with ctx.db.reading() as s:
+            return tuple(s.execute(select(func.count()).select_from(AuditEvent).where(
+                AuditEvent.action == action, AuditEvent.object == obj)).scalar_one()
+                for action, obj in (("token.lost", f"token:{token_id}"),
+                                    ("certificate.revoke", f"certificate:{serial}")))
+    tokens = officer.form_tokens(f"/tokens/{token_id}/report/lost")
+    first = officer.client.post(f"/tokens/{token_id}/report/lost", data=tokens)
+    second = officer.client.post(f"/tokens/{token_id}/report/lost", data=tokens)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert events() == (1, 1)
+    for _ in range(2):  # the result page, and its reload
+        page = officer.get(first.headers["Location"]).text
+        assert "certyfikaty unieważniono" in page and 'data-state="lost"' in page
+    assert events() == (1, 1)

@@ -11,11 +11,11 @@ import re
 import pyotp
 import pytest
 from sqlalchemy import func, select
-from webclient import PASSWORD, Visitor, add_staff
+from webclient import PASSWORD, Visitor, add_staff, next_totp
 
 from ca.errors import Unauthorized
 from ca.store.models import AuditEvent, User
-from ra.apikeys import ApiKeys, create_api_key
+from ra.apikeys import ApiKeys, create_api_key, list_api_keys
 from regca.roles import enrollment_app
 
 pytestmark = pytest.mark.hsm
@@ -30,7 +30,7 @@ def web(home_ctx):
     secrets_ = {ADMIN: add_staff(ctx, ADMIN, "administrator"),
                 "auditor_x": add_staff(ctx, "auditor_x", "auditor")}
     for name in ("off_disable", "off_totp", "off_role", "off_jst", "off_pass", "off_bad",
-                 "off_plain"):
+                 "off_plain", "off_twice", "off_setup", "off_newpass", "off_code"):
         secrets_[name] = add_staff(ctx, name, "officer", [JST_A])
     app = enrollment_app(ctx)
     return ctx, app, secrets_
@@ -88,14 +88,14 @@ def test_disabling_ends_the_open_session_and_refuses_log_in_until_enabled(web, a
     ctx, app, secrets_ = web
     officer = _login(web, "off_disable")
     assert _signed_in(officer)
-    assert _post(admin, "/admin/users/off_disable/disable").status_code == 302
+    assert _post(admin, "/admin/users/off_disable/disable").status_code == 303
     assert not _signed_in(officer)
     r = Visitor(app, ctx).post("/login", {"username": "off_disable", "password": PASSWORD})
     assert r.status_code == 401 and "Nieprawidłowa nazwa użytkownika lub hasło" in r.text
     assert "wyłączony" in admin.get("/admin/users/off_disable").text
     [event] = _events(ctx, "user.disable", "user:off_disable")
     assert event.actor == f"user:{ADMIN}" and json.loads(event.details)["sessions_ended"] == 1
-    assert _post(admin, "/admin/users/off_disable/enable").status_code == 302
+    assert _post(admin, "/admin/users/off_disable/enable").status_code == 303
     assert _events(ctx, "user.enable", "user:off_disable")[0].actor == f"user:{ADMIN}"
     assert _signed_in(_login(web, "off_disable"))
 
@@ -103,7 +103,7 @@ def test_disabling_ends_the_open_session_and_refuses_log_in_until_enabled(web, a
 def test_a_totp_reset_ends_the_session_and_the_next_log_in_sets_up_a_new_one(web, admin):
     ctx, app, _ = web
     officer = _login(web, "off_totp")
-    assert _post(admin, "/admin/users/off_totp/reset-totp").status_code == 302
+    assert _post(admin, "/admin/users/off_totp/reset-totp").status_code == 303
     assert not _signed_in(officer)
     assert _events(ctx, "user.totp_reset", "user:off_totp")[0].actor == f"user:{ADMIN}"
     v = Visitor(app, ctx)
@@ -120,7 +120,7 @@ def test_a_role_change_ends_the_session_and_the_new_role_applies_at_the_next_log
     ctx, _, _ = web
     officer = _login(web, "off_role")
     r = _post(admin, "/admin/users/off_role/role", {"role": "auditor"})
-    assert r.status_code == 302
+    assert r.status_code == 303
     assert not _signed_in(officer)
     assert _user(ctx, "off_role").role == "auditor"
     [event] = _events(ctx, "user.role_change", "user:off_role")
@@ -135,7 +135,7 @@ def test_a_jst_change_ends_the_session_and_the_new_scope_applies(web, admin):
     ctx, _, _ = web
     officer = _login(web, "off_jst")
     r = _post(admin, "/admin/users/off_jst/role", {"role": "officer", "organizations": [JST_B]})
-    assert r.status_code == 302
+    assert r.status_code == 303
     assert not _signed_in(officer)
     page = _login(web, "off_jst").get("/enrolments/new").text
     assert f'value="{JST_B}"' in page and f'value="{JST_A}"' not in page
@@ -145,8 +145,9 @@ def test_a_password_reset_ends_the_session_and_the_user_sets_a_new_password(web,
     ctx, app, secrets_ = web
     officer = _login(web, "off_pass")
     r = _post(admin, "/admin/users/off_pass/reset-password")
-    assert r.status_code == 200
-    temporary = re.search(r'id="temporary-password">([^<]+)<', r.text)[1]
+    assert r.status_code == 303
+    temporary = re.search(r'id="temporary-password">([^<]+)<',
+                          admin.get(r.headers["Location"]).text)[1]
     assert temporary not in admin.get("/admin/users/off_pass").text  # shown once
     assert not _signed_in(officer)
     assert _events(ctx, "user.password_reset", "user:off_pass")[0].actor == f"user:{ADMIN}"
@@ -176,8 +177,9 @@ def test_the_api_keys_page_creates_a_key_shown_once_lists_and_revokes_it(web, ad
     ctx, _, _ = web
     r = admin.post("/admin/api-keys", {"name": "EOD gminy", "scopes": ["sign", "verify"],
                                        "organization": JST_A}, form_page="/admin/api-keys")
-    assert r.status_code == 200, r.text
-    key = re.search(r'id="api-key"[^>]*>(rca_[a-z0-9]{12}_[A-Za-z0-9_-]{43})<', r.text)[1]
+    assert r.status_code == 303, r.text
+    key = re.search(r'id="api-key"[^>]*>(rca_[a-z0-9]{12}_[A-Za-z0-9_-]{43})<',
+                    admin.get(r.headers["Location"]).text)[1]
     key_id, secret = key.split("_")[1], key.split("_", 2)[2]
     principal = ApiKeys(ctx.db, ctx.clock).authenticate(key)
     assert principal.scopes == {"sign", "verify"} and principal.organization_teryt == JST_A
@@ -187,7 +189,7 @@ def test_the_api_keys_page_creates_a_key_shown_once_lists_and_revokes_it(web, ad
     [created] = _events(ctx, "apikey.create", f"apikey:{key_id}")
     assert created.actor == f"user:{ADMIN}"
     r = admin.post(f"/admin/api-keys/{key_id}/revoke", {}, form_page="/admin/api-keys")
-    assert r.status_code == 302
+    assert r.status_code == 303
     with pytest.raises(Unauthorized):
         ApiKeys(ctx.db, ctx.clock).authenticate(key)
     assert f'id="key-{key_id}"' not in admin.get("/admin/api-keys").text
@@ -309,6 +311,135 @@ def test_revoking_an_unknown_or_revoked_key_is_a_polish_error(web, admin):
     assert r.status_code == 404 and "Nie ma klucza API" in r.text
     key_id = create_api_key(ctx, "raz", ["verify"], None).split("_")[1]
     assert admin.post(f"/admin/api-keys/{key_id}/revoke", {},
-                      form_page="/admin/api-keys").status_code == 302
+                      form_page="/admin/api-keys").status_code == 303
     r = admin.post(f"/admin/api-keys/{key_id}/revoke", {}, form_page="/admin/api-keys")
     assert r.status_code == 409 and "już odwołany" in r.text
+
+
+# -- double submission (issue 18): the same rendered form twice acts once ------------------
+
+def _success(page: str) -> str | None:
+    found = re.search(r'id="success"><p>([^<]+)<', page)
+    return found[1] if found else None
+
+
+def _twice(v: Visitor, path: str, data: dict, form_page: str):
+    """The same rendered form submitted twice (a double click, or the back button and submit):
+    both answers, and the result page each leads to."""
+    tokens = v.form_tokens(form_page)
+    first = v.client.post(path, data={**tokens, **data})
+    second = v.client.post(path, data={**tokens, **data})
+    assert first.status_code == second.status_code == 303, (first.text, second.text)
+    assert first.headers["Location"] == second.headers["Location"]
+    return first.headers["Location"]
+
+
+@pytest.mark.parametrize("path, data, action, obj", [
+    ("/admin/users/off_twice/disable", {}, "user.disable", "user:off_twice"),
+    ("/admin/users/off_twice/enable", {}, "user.enable", "user:off_twice"),
+    ("/admin/users/off_twice/reset-totp", {}, "user.totp_reset", "user:off_twice"),
+    ("/admin/users/off_twice/role", {"role": "officer", "organizations": [JST_B]},
+     "user.role_change", "user:off_twice"),
+    ("/admin/users", {"username": "twice_new", "role": "auditor", "password": PASSWORD},
+     "user.create", "user:twice_new"),
+])
+def test_an_admin_form_submitted_twice_acts_once_and_its_result_page_changes_nothing(
+        web, admin, path, data, action, obj):
+    ctx, _, _ = web
+    result = _twice(admin, path, data, "/admin/users/off_twice")
+    assert len(_events(ctx, action, obj)) == 1
+    before = (_event_count(ctx), _facts(ctx, "off_twice"))
+    page = admin.get(result)
+    assert page.status_code == 200 and _success(page.text)
+    assert _success(admin.get(result).text) == _success(page.text)  # a reload: the same
+    assert (_event_count(ctx), _facts(ctx, "off_twice")) == before
+
+
+def test_a_password_reset_submitted_twice_makes_one_temporary_password_shown_again(web, admin):
+    ctx, _, _ = web
+    result = _twice(admin, "/admin/users/off_twice/reset-password", {}, "/admin/users/off_twice")
+    assert len(_events(ctx, "user.password_reset", "user:off_twice")) == 1
+    hashed = _user(ctx, "off_twice").password_hash
+    shown = re.search(r'id="temporary-password">([^<]+)<', admin.get(result).text)[1]
+    assert re.search(r'id="temporary-password">([^<]+)<', admin.get(result).text)[1] == shown
+    assert _user(ctx, "off_twice").password_hash == hashed
+    assert len(_events(ctx, "user.password_reset", "user:off_twice")) == 1
+    assert shown not in admin.get("/admin/users/off_twice").text  # only on its result page
+    other = _login(web, "auditor_x")  # nor on anyone else's
+    assert other.get(result).status_code == 403
+
+
+def test_an_api_key_form_submitted_twice_creates_one_key_and_revokes_it_once(web, admin):
+    ctx, _, _ = web
+    result = _twice(admin, "/admin/api-keys", {"name": "dwa kliknięcia", "scopes": ["verify"]},
+                    "/admin/api-keys")
+    page = admin.get(result).text
+    key = re.search(r'id="api-key"[^>]*>(rca_[a-z0-9]{12}_[A-Za-z0-9_-]{43})<', page)[1]
+    key_id = key.split("_")[1]
+    again = admin.get(result).text  # the reload shows the same key, makes none
+    assert key in again and _success(again) == _success(page)
+    listing = admin.get("/admin/api-keys").text
+    assert listing.count("dwa kliknięcia") == 1 and key not in listing
+    assert len(_events(ctx, "apikey.create", f"apikey:{key_id}")) == 1
+    assert [k.id for k in list_api_keys(ctx) if k.name == "dwa kliknięcia"] == [key_id]
+    result = _twice(admin, f"/admin/api-keys/{key_id}/revoke", {}, "/admin/api-keys")
+    assert len(_events(ctx, "apikey.revoke", f"apikey:{key_id}")) == 1
+    assert admin.get(result).status_code == 200
+    assert len(_events(ctx, "apikey.revoke", f"apikey:{key_id}")) == 1
+
+
+def test_a_jst_added_twice_is_added_once(web, admin):
+    ctx, _, _ = web
+    result = _twice(admin, "/admin/organizations", {"teryt": "0810011", "name": "Gmina Lubsko"},
+                    "/admin")
+    assert len(_events(ctx, "organization.add", "organization:0810011")) == 1
+    assert "0810011" in admin.get(result).text
+    assert len(_events(ctx, "organization.add", "organization:0810011")) == 1
+
+
+def _step_twice(v: Visitor, path: str, data: dict):
+    """A log-in step's form sent twice: the step's redirect, and the same place again."""
+    tokens = v.form_tokens(path)
+    first = v.client.post(path, data={**tokens, **data})
+    second = v.client.post(path, data={**tokens, **data})
+    assert (first.status_code, second.status_code) == (302, 303), (first.text, second.text)
+    assert first.headers["Location"] == second.headers["Location"]
+    return first.headers["Location"]
+
+
+def test_a_totp_set_up_confirmed_twice_enrols_once_and_logs_in(web, admin):
+    ctx, app, _ = web
+    assert _post(admin, "/admin/users/off_setup/reset-totp").status_code == 303
+    v = Visitor(app, ctx)
+    assert v.post("/login", {"username": "off_setup", "password": PASSWORD}
+                  ).headers["Location"] == "/login/totp-setup"
+    secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', v.get("/login/totp-setup").text)[1]
+    home = _step_twice(v, "/login/totp-setup", {"code": pyotp.TOTP(secret).at(ctx.now())})
+    assert home == "/enrolments" and _signed_in(v)
+    assert len(_events(ctx, "user.totp_enrol", "user:off_setup")) == 1
+
+
+def test_a_new_password_sent_twice_is_set_once(web, admin):
+    ctx, app, secrets_ = web
+    r = _post(admin, "/admin/users/off_newpass/reset-password")
+    temporary = re.search(r'id="temporary-password">([^<]+)<',
+                          admin.get(r.headers["Location"]).text)[1]
+    v = Visitor(app, ctx).login("off_newpass", secrets_["off_newpass"], password=temporary)
+    home = _step_twice(v, "/login/password", {"password": "drugie nowe haslo",
+                                             "repeat": "drugie nowe haslo"})
+    assert home == "/enrolments" and _signed_in(v)
+    assert len(_events(ctx, "user.password_change", "user:off_newpass")) == 1
+
+
+def test_a_one_time_code_sent_twice_logs_in_once_and_counts_no_failure(web):
+    """The second click must not try the spent code again (a failure, a back-off step)."""
+    ctx, app, secrets_ = web
+    v = Visitor(app, ctx)
+    assert v.post("/login", {"username": "off_code", "password": PASSWORD}
+                  ).headers["Location"] == "/login/totp"
+    home = _step_twice(v, "/login/totp", {"code": next_totp(ctx, secrets_["off_code"])})
+    assert home == "/enrolments" and _signed_in(v)
+    logins = [(e.outcome, json.loads(e.details or "{}").get("second_factor"))
+              for e in _events(ctx, "login", "user:off_code")]
+    assert logins.count(("success", "totp")) == 1
+    assert not [outcome for outcome, _ in logins if outcome != "success"]

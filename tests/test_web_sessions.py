@@ -238,7 +238,9 @@ def test_neither_cookie_nor_database_holds_the_totp_secret_being_set_up(web):
     assert r.headers["Location"] == "/login/totp-setup"
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', v.get("/login/totp-setup").text)[1]
     contents = _cookie_contents(web, v.client.get_cookie(COOKIE).value)
-    assert set(contents) <= {"sid", "lang", "csrf_token", "_permanent"}
+    # "visitor": the random id a form's idempotency key is claimed for (enrollment_web/once.py)
+    assert set(contents) <= {"sid", "lang", "csrf_token", "_permanent", "visitor"}
+    assert re.fullmatch(r"[0-9a-f]{32}", contents.get("visitor", "0" * 32))
     assert secret not in repr(contents) and "officer_fresh" not in repr(contents)
     with ctx.db.reading() as s:  # nor the database: it waits there sealed
         waiting = [p for p in s.execute(select(WebSession.pending_totp)).scalars() if p]
