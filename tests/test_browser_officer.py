@@ -71,7 +71,8 @@ def _csr_file(name: str = "pracownik.csr", key=None) -> dict:
 def _ocsp_status(site, serial: str) -> ocsp.OCSPCertStatus:
     ctx = site["ctx"]
     with ctx.db.reading() as s:
-        cert = x509.load_der_x509_certificate(cert_store.get(s, serial).der)
+        cert = x509.load_der_x509_certificate(
+            cert_store.der_of(ctx.fields, serial, cert_store.get(s, serial).der))
     req = ocsp.OCSPRequestBuilder().add_certificate(cert, ctx.chain()[0], hashes.SHA1()).build()
     status, _, body = post_ocsp(site["url"], req.public_bytes(Encoding.DER))
     assert status == 200
@@ -297,7 +298,7 @@ def test_bulk_import_names_the_bad_rows_and_imports_once(site, browser):
     assert lines == [3, 5, 6], problems
     assert count(ctx, Enrolment) == before  # a dry run writes nothing
     check_page(page, "o12-import-dry-run")
-    click_twice(page, site, "Zaimportuj 2 poprawnych wierszy", "/enrolments/import/confirm")
+    click_twice(page, site, "Zaimportuj 2 poprawne wiersze", "/enrolments/import/confirm")
     page.wait_for_url(re.compile(r"/enrolments/import/done"))
     assert "Zaimportowano 2 z 5 wierszy (pominięto 3)" in page.locator(
         "#import-result").inner_text()
