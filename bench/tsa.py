@@ -148,6 +148,31 @@ def pkcs11_ceiling(home: Path, processes: int, seconds: float) -> float:
     return total / seconds
 
 
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user and system) used so far by ``pid`` and every process below it: the
+    server's CPU per token, whatever else the host runs (Linux /proc)."""
+    parents, used = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+        child = int(text.split(" ", 1)[0])
+        parents[child] = int(fields[1])
+        used[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo += [c for c, parent in parents.items() if parent == current]
+    return total
+
+
+def _requests(wrk_output: str) -> int:
+    return int(re.search(r"(\d+) requests in", wrk_output).group(1))
+
+
 def _free_port() -> int:
     import socket
     with socket.socket() as s:
@@ -251,12 +276,17 @@ def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds:
         connections = workers * 4  # regca serve runs 4 threads per worker
         subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script),
                         base + "/tsa"], env=env, capture_output=True)  # warm-up
+        cpu_before = _tree_cpu(proc.pid)
         runs = sorted((subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s",
              str(script), base + "/tsa"], env=env, capture_output=True, text=True,
             check=True).stdout for _ in range(rounds)), key=_rps)
+        cpu_us = (_tree_cpu(proc.pid) - cpu_before) / sum(map(_requests, runs)) * 1e6
         out = runs[len(runs) // 2]  # the median round: this machine's speed drifts
+        cpu_before = _tree_cpu(proc.pid)
         paced = _paced(base, env, work, load * _rps(out), connections * 2, seconds)
+        paced["server_cpu_us"] = ((_tree_cpu(proc.pid) - cpu_before)
+                                  / max(1.0, paced["rps"] * int(seconds)) * 1e6)
         # The same server answering its cheapest route: what the web stack alone allows here.
         stack = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s",
                                 base + "/healthz"], capture_output=True, text=True,
@@ -268,7 +298,7 @@ def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds:
     return {"rps": _rps(out), "stack_rps": _rps(stack), "p50": _latency_ms(out, "50%"),
             "p99": _latency_ms(out, "99%"),
             "errors": int(errors.group(1)) if errors else 0, "connections": connections,
-            "paced": paced}
+            "paced": paced, "cpu_us": cpu_us}
 
 
 def main() -> None:
@@ -304,12 +334,14 @@ def main() -> None:
                 rows.append((algorithm, server, ceiling, served))
                 print(f"{algorithm} {server}: ceiling {ceiling:,.0f} sig/s, TSA "
                       f"{served['rps']:,.0f} tokens/s = {served['rps'] / ceiling:.2f} x ceiling, "
-                      f"p99 {served['p99']:.1f} ms, errors {served['errors']}", flush=True)
+                      f"p99 {served['p99']:.1f} ms, errors {served['errors']}, server CPU "
+                      f"{served['cpu_us']:.0f} us/token", flush=True)
                 p = served["paced"]
                 print(f"  paced at {p['offered']:,.0f}/s ({args.load:.0%}): {p['rps']:,.0f}/s, "
                       f"p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms, errors "
                       f"{p['errors'] + p['non2xx']:.0f}; send lag p99 {p['lag_p99_ms']:.1f} ms, "
-                      f"wrk {p['client_cpu_us']:.0f} us CPU/request", flush=True)
+                      f"wrk {p['client_cpu_us']:.0f} us CPU/request, server CPU "
+                      f"{p['server_cpu_us']:.0f} us/token", flush=True)
             if {"granian", "gunicorn"} <= runs.keys():
                 print(f"{algorithm}: granian / gunicorn "
                       f"{runs['granian']['rps'] / runs['gunicorn']['rps']:.2f}", flush=True)
@@ -330,20 +362,21 @@ def main() -> None:
         f"{args.load:.0%} of that rate on one fixed schedule over twice the connections "
         "(bench/tsa.py PACED_SCRIPT); send lag is how late a send left against its schedule "
         "(99th percentile; near zero, the latencies are open-loop ones), wrk CPU its own cost "
-        "per request on the shared cores.",
+        "per request on the shared cores. Server CPU: user and system time of the server's "
+        "processes (/proc) over the load rounds, per token answered.",
         "",
         "| TSA key | server | PKCS#11 ceiling (sig/s) | time-stamps/s | p50 (ms) | p99 (ms) | "
-        "share of ceiling | non-2xx | GET /healthz (req/s) | empty WSGI app, same server "
-        f"(req/s) | paced at {args.load:.0%} (req/s) | paced achieved | paced p50 (ms) | "
-        "paced p99 (ms) | paced errors | send lag p99 (ms) | wrk CPU (us/req) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "share of ceiling | server CPU (us/token) | non-2xx | GET /healthz (req/s) | empty WSGI "
+        f"app, same server (req/s) | paced at {args.load:.0%} (req/s) | paced achieved | "
+        "paced p50 (ms) | paced p99 (ms) | paced errors | send lag p99 (ms) | wrk CPU (us/req) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for algorithm, server, ceiling, s in rows:
         p = s["paced"]
         lines.append(f"| {algorithm} | {server} | {ceiling:,.0f} | {s['rps']:,.0f} | "
                      f"{s['p50']:.1f} | "
-                     f"{s['p99']:.1f} | {s['rps'] / ceiling:.0%} | {s['errors']} | "
-                     f"{s['stack_rps']:,.0f} | {s['bare_rps']:,.0f} | "
+                     f"{s['p99']:.1f} | {s['rps'] / ceiling:.0%} | {s['cpu_us']:.0f} | "
+                     f"{s['errors']} | {s['stack_rps']:,.0f} | {s['bare_rps']:,.0f} | "
                      f"{p['offered']:,.0f} | {p['rps']:,.0f} | {p['p50_ms']:.1f} | "
                      f"{p['p99_ms']:.1f} | {p['errors'] + p['non2xx']:.0f} | "
                      f"{p['lag_p99_ms']:.1f} | {p['client_cpu_us']:.0f} |")
