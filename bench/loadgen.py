@@ -1,6 +1,12 @@
 """A small HTTP load generator for the OCSP benchmark: one process per connection, requests
 replayed from a list, latency per request, optional pacing to a fixed total rate.
 
+Its own limits are reported with each run, so a figure it cannot vouch for is visible: the CPU
+the generator spent per response (``client_cpu_us``; on a 2-core host it takes that from the
+server) and, when paced, how late it sent (``send_lag_p99``, milliseconds after the scheduled
+time; a connection still waiting for its previous answer sends late, and so does a generator
+that cannot keep up).
+
 ``wrk`` cannot drive `openssl ocsp -port`: OpenSSL 3.0's responder writes a bare
 "HTTP/1.0 200 OK" line before its real response head, which wrk's parser rejects (0 requests
 completed). This client reads each response to its Content-Length (RegCA, keep-alive) or to
@@ -39,8 +45,9 @@ def _read_response(sock: socket.socket, buf: bytes) -> tuple[bytes, bool]:
 
 def _worker(port: int, requests: list[bytes], start_index: int, duration: float,
             interval: float, queue) -> None:
-    latencies, errors, i = [], 0, start_index
+    latencies, lags, errors, i = [], [], 0, start_index
     sock, buf = None, b""
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     next_at = t0
     while True:
@@ -51,6 +58,7 @@ def _worker(port: int, requests: list[bytes], start_index: int, duration: float,
             if next_at > now:
                 time.sleep(next_at - now)
             sent_at = next_at  # latency from the scheduled time: no coordinated omission
+            lags.append(max(0.0, now - next_at))
             next_at += interval
         else:
             sent_at = time.perf_counter()
@@ -72,7 +80,7 @@ def _worker(port: int, requests: list[bytes], start_index: int, duration: float,
             sock = None
     if sock is not None:
         sock.close()
-    queue.put((latencies, errors, time.perf_counter() - t0))
+    queue.put((latencies, errors, time.perf_counter() - t0, lags, time.process_time() - cpu0))
 
 
 def run(port: int, requests: list[bytes], duration: float, connections: int,
@@ -91,10 +99,19 @@ def run(port: int, requests: list[bytes], duration: float, connections: int,
     for p in procs:
         p.join()
     latencies = sorted(x for r in results for x in r[0])
+    lags = sorted(x for r in results for x in r[3])
     elapsed = max(r[2] for r in results)
+    errors = sum(r[1] for r in results)
     if not latencies:
-        return {"rps": 0.0, "p50": 0.0, "p99": 0.0, "errors": sum(r[1] for r in results)}
-    return {"rps": len(latencies) / elapsed,
-            "p50": latencies[len(latencies) // 2] * 1000,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-            "errors": sum(r[1] for r in results)}
+        return {"rps": 0.0, "p50": 0.0, "p99": 0.0, "errors": errors, "offered": rate or 0.0,
+                "client_cpu_us": 0.0, "send_lag_p99": 0.0}
+    return {"rps": len(latencies) / elapsed, "offered": rate or 0.0,
+            "p50": _percentile(latencies, 0.50) * 1000,
+            "p99": _percentile(latencies, 0.99) * 1000,
+            "errors": errors,
+            "client_cpu_us": sum(r[4] for r in results) / len(latencies) * 1e6,
+            "send_lag_p99": _percentile(lags, 0.99) * 1000 if lags else 0.0}
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]

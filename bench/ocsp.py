@@ -15,9 +15,11 @@ client (bench/loadgen.py: one process per connection) in three modes:
 - miss:   GET for certificates with no pre-signed response yet (signed, then stored).
 
 openssl signs every answer, so its three modes differ only by the request. Each mode is run
-flat out (``--connections`` connections) and at a fixed offered rate (``--rate`` requests/s,
-latency counted from each request's scheduled time). The peer responder uses a file key:
-it is the comparison, never part of RegCA. Results go to bench/results/ocsp.md.
+flat out (``--connections`` connections), then at a constant offered rate: ``--load`` (80%) of
+the rate that server achieved flat out in that mode, or ``--rate`` requests/s if given; latency
+is counted from each request's scheduled time. The generator's CPU per response and how late it
+sent (its own limits on a 2-core host) are reported beside each paced run. The peer responder
+uses a file key: it is the comparison, never part of RegCA. Results go to bench/results/ocsp.md.
 """
 
 from __future__ import annotations
@@ -232,21 +234,21 @@ def run_key(args, key: str, tmp: Path) -> list[dict]:
                         for s in (cached[0], cached[1], share[-1])]
             print(f"   {server}: sample answers {statuses}", flush=True)
             for mode, reqs in modes.items():
-                if mode == "miss":  # each miss is signed once and is a hit afterwards
-                    half = len(reqs) // 2
-                    flat = loadgen.run(port, reqs[:half], args.duration, args.connections,
-                                       disjoint=True)
-                    paced = loadgen.run(port, reqs[half:], args.duration, args.connections,
-                                        rate=args.rate, disjoint=True)
-                else:
-                    flat = loadgen.run(port, reqs, args.duration, args.connections)
-                    paced = loadgen.run(port, reqs, args.duration, args.connections,
-                                        rate=args.rate)
+                # each miss is signed once and is a hit afterwards: the paced run gets others
+                half = len(reqs) // 2 if mode == "miss" else len(reqs)
+                flat = loadgen.run(port, reqs[:half], args.duration, args.connections,
+                                   disjoint=mode == "miss")
+                rate = args.rate or max(1.0, args.load * flat["rps"])
+                paced = loadgen.run(port, reqs[-half:], args.duration, args.connections,
+                                    rate=rate, disjoint=mode == "miss")
                 results.append({"key": key, "server": server, "mode": mode, "flat": flat,
                                 "paced": paced})
                 print(f"   {server:7} {mode:6} flat {flat['rps']:8.0f}/s p99 "
-                      f"{flat['p99']:6.1f} ms | at {args.rate}/s: {paced['rps']:6.0f}/s p99 "
-                      f"{paced['p99']:6.1f} ms (errors {flat['errors']}/{paced['errors']})",
+                      f"{flat['p99']:6.1f} ms | at {rate:.0f}/s: {paced['rps']:6.0f}/s p50 "
+                      f"{paced['p50']:6.1f} ms p99 {paced['p99']:6.1f} ms, send lag p99 "
+                      f"{paced['send_lag_p99']:.1f} ms (errors "
+                      f"{flat['errors']}/{paced['errors']}; generator "
+                      f"{flat['client_cpu_us']:.0f}/{paced['client_cpu_us']:.0f} us CPU/resp)",
                       flush=True)
         finally:
             stop(proc)
@@ -263,7 +265,9 @@ def table(results: list[dict], args) -> str:
         "",
         f"`.venv/bin/python bench/ocsp.py --certs {args.certs} --presign {args.presign} "
         f"--keys {args.keys} "
-        f"--duration {args.duration} --rate {args.rate} --connections {args.connections}`, "
+        f"--duration {args.duration} "
+        + (f"--rate {args.rate} " if args.rate else f"--load {args.load:g} ")
+        + f"--connections {args.connections}`, "
         f"{os.cpu_count()} cores shared by server and load generator (bench/loadgen.py, "
         "one process per connection), "
         f"{args.workers} server processes each (RegCA: {args.servers} as `regca serve` runs "
@@ -276,19 +280,25 @@ def table(results: list[dict], args) -> str:
         "",
         "RegCA answers `cached` from pre-signed responses, signs `nonce` requests on demand "
         "and signs-then-stores `miss` requests; openssl signs every answer. \"flat\" is "
-        f"{args.connections} connections as fast as possible; \"paced\" offers about "
-        f"{args.rate} requests/s, latency counted from each request's scheduled send time.",
+        f"{args.connections} connections as fast as possible; \"paced\" offers "
+        + (f"about {args.rate} requests/s" if args.rate else
+           f"{args.load:.0%} of that server's flat rate in that mode")
+        + " at a constant pace, latency counted from each request's scheduled send time. "
+        "\"gen CPU\" is the load generator's CPU per response (flat/paced), taken from the "
+        "same cores; \"lag\" the 99th percentile of how late it sent when paced.",
         "",
-        "| key | mode | server | flat resp/s | flat p99 ms | paced resp/s | paced p99 ms "
-        "| errors |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| key | mode | server | flat resp/s | flat p99 ms | paced offered/s | paced resp/s "
+        "| paced p50 ms | paced p99 ms | lag p99 ms | gen CPU us | errors |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines[-3:-3] = ["Pre-signing through the refresh job's code path, one process: "
                     + "; ".join(PRESIGNED) + ".", ""]
     for r in results:
         f, p = r["flat"], r["paced"]
         lines.append(f"| {r['key']} | {r['mode']} | {r['server']} | {f['rps']:.0f} | "
-                     f"{f['p99']:.1f} | {p['rps']:.0f} | {p['p99']:.1f} | "
+                     f"{f['p99']:.1f} | {p['offered']:.0f} | {p['rps']:.0f} | "
+                     f"{p['p50']:.1f} | {p['p99']:.1f} | {p['send_lag_p99']:.1f} | "
+                     f"{f['client_cpu_us']:.0f}/{p['client_cpu_us']:.0f} | "
                      f"{f['errors'] + p['errors']} |")
     lines += ["", "Ratios of flat resp/s, measured side by side in this run:", "",
               "| key | mode | " + " | ".join(f"{s} / openssl" for s in args.servers.split(","))
@@ -319,7 +329,10 @@ def main() -> None:
                    help="responses to pre-sign (default: half the certificates)")
     p.add_argument("--keys", default="ec-p256,rsa-3072")
     p.add_argument("--duration", type=int, default=10)
-    p.add_argument("--rate", type=int, default=1000)
+    p.add_argument("--rate", type=int, default=0,
+                   help="a fixed offered rate for the paced runs (default: --load of flat)")
+    p.add_argument("--load", type=float, default=0.8,
+                   help="the paced runs' share of the same server's flat rate")
     p.add_argument("--connections", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--servers", default="granian,gunicorn",

@@ -4,6 +4,7 @@ in the same run, with the ratios printed.
 
     .venv/bin/python bench/tsa.py [--seconds 10] [--workers 2] [--rounds 3]
                                   [--algorithms ec-p256,rsa-3072] [--servers granian,gunicorn]
+                                  [--load 0.8]
 
 For each key algorithm it initialises a throw-away home whose regca.toml (written before
 ``regca init``) chooses the TSA key, measures the ceiling with the server stopped, drives
@@ -11,6 +12,18 @@ For each key algorithm it initialises a throw-away home whose regca.toml (writte
 thread), measures the ceiling again, and finally an empty WSGI app (bench/bare_wsgi.py) under
 each server's same set-up: the web stack's own limit. The table goes to bench/results/tsa.md.
 The load generator shares the machine's cores with the server.
+
+wrk is closed-loop: its p99 is the latency at full load. After it, the same server is offered a
+constant ``--load`` share (80%) of the median rate wrk achieved, by wrk again with a pacing
+script (``PACED_SCRIPT``; wrk2 is not in Debian): its ``delay()`` hook hands each connection
+the next send time of one fixed schedule, read from the monotonic clock through LuaJIT's FFI,
+over twice as many connections as the server has threads so that a free connection is there
+when a send is due. wrk times a request from its actual send, so a send that went out late
+(every connection still waiting) would hide queueing: the script reports the 99th percentile of
+that lateness beside the latencies; near zero, wrk's percentiles are the open-loop ones. The
+generator's CPU per request is reported too (it shares the server's two cores). bench/loadgen.py
+(Python, one process per connection) was tried for this first: on 2 cores it reached only
+about 0.8x wrk's flat-out rate against the same server, so 80% of wrk's rate overloaded it.
 """
 
 from __future__ import annotations
@@ -46,6 +59,53 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/timestamp-query"
+"""
+# Appended to WRK_SCRIPT: one fixed schedule of sends at ``rate`` per second (wrk -t1), the
+# lateness of each send against it, and the results as one line on stdout.
+PACED_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } regca_timespec;
+int clock_gettime(int clock, regca_timespec *tp);
+]]
+local ts = ffi.new("regca_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+end
+
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+
+function init(args)
+  interval = 1000 / tonumber(args[1])
+  next_at = nil
+  lateness = {}
+end
+
+function delay()  -- milliseconds until this connection's next send (wrk rounds down)
+  local now = now_ms()
+  next_at = next_at or now
+  local due = next_at
+  next_at = next_at + interval
+  lateness[#lateness + 1] = math.max(0, now - due)
+  return math.max(0, due - now)
+end
+
+function done(summary, latency, requests)
+  local late = {}
+  for _, thread in ipairs(threads) do
+    for _, v in ipairs(thread:get("lateness")) do late[#late + 1] = v end
+  end
+  table.sort(late)
+  local lag99 = #late > 0 and late[math.min(#late, math.floor(#late * 0.99) + 1)] or 0
+  local s = summary.errors
+  io.write(string.format(
+    "PACED rps=%f p50_ms=%f p99_ms=%f lag_p99_ms=%f errors=%d non2xx=%d\\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, lag99, s.connect + s.read + s.write + s.timeout,
+    s.status))
+end
 """
 
 
@@ -86,6 +146,31 @@ def pkcs11_ceiling(home: Path, processes: int, seconds: float) -> float:
     for p in procs:
         p.join()
     return total / seconds
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user and system) used so far by ``pid`` and every process below it: the
+    server's CPU per token, whatever else the host runs (Linux /proc)."""
+    parents, used = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
+        child = int(text.split(" ", 1)[0])
+        parents[child] = int(fields[1])
+        used[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo += [c for c, parent in parents.items() if parent == current]
+    return total
+
+
+def _requests(wrk_output: str) -> int:
+    return int(re.search(r"(\d+) requests in", wrk_output).group(1))
 
 
 def _free_port() -> int:
@@ -142,8 +227,27 @@ def bare_wsgi(workers: int, seconds: float, server: str) -> float:
         proc.wait(timeout=30)
 
 
+def _paced(base: str, env: dict, work: Path, rate: float, connections: int,
+           seconds: float) -> dict:
+    """POST /tsa at a constant ``rate``: achieved rate, p50/p99 and the generator's figures."""
+    script = work / "tsa-paced.lua"
+    script.write_text(WRK_SCRIPT + PACED_SCRIPT)
+    cpu_before = os.times()
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s",
+                          str(script), base + "/tsa", "--", f"{rate:.1f}"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    cpu_after = os.times()
+    fields = dict(kv.split("=") for kv in re.search(r"^PACED (.*)$", out, re.M).group(1).split())
+    figures = {k: float(v) for k, v in fields.items()}
+    cpu = (cpu_after.children_user + cpu_after.children_system
+           - cpu_before.children_user - cpu_before.children_system)
+    figures["offered"] = rate
+    figures["client_cpu_us"] = cpu / max(1.0, figures["rps"] * int(seconds)) * 1e6
+    return figures
+
+
 def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds: int,
-                   server: str) -> dict:
+                   server: str, load: float) -> dict:
     query = work / "q.tsq"
     (work / "data.txt").write_bytes(os.urandom(1024))
     subprocess.run(["openssl", "ts", "-query", "-data", str(work / "data.txt"), "-sha256",
@@ -172,11 +276,17 @@ def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds:
         connections = workers * 4  # regca serve runs 4 threads per worker
         subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script),
                         base + "/tsa"], env=env, capture_output=True)  # warm-up
+        cpu_before = _tree_cpu(proc.pid)
         runs = sorted((subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s",
              str(script), base + "/tsa"], env=env, capture_output=True, text=True,
             check=True).stdout for _ in range(rounds)), key=_rps)
+        cpu_us = (_tree_cpu(proc.pid) - cpu_before) / sum(map(_requests, runs)) * 1e6
         out = runs[len(runs) // 2]  # the median round: this machine's speed drifts
+        cpu_before = _tree_cpu(proc.pid)
+        paced = _paced(base, env, work, load * _rps(out), connections * 2, seconds)
+        paced["server_cpu_us"] = ((_tree_cpu(proc.pid) - cpu_before)
+                                  / max(1.0, paced["rps"] * int(seconds)) * 1e6)
         # The same server answering its cheapest route: what the web stack alone allows here.
         stack = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s",
                                 base + "/healthz"], capture_output=True, text=True,
@@ -187,7 +297,8 @@ def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds:
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {"rps": _rps(out), "stack_rps": _rps(stack), "p50": _latency_ms(out, "50%"),
             "p99": _latency_ms(out, "99%"),
-            "errors": int(errors.group(1)) if errors else 0, "connections": connections}
+            "errors": int(errors.group(1)) if errors else 0, "connections": connections,
+            "paced": paced, "cpu_us": cpu_us}
 
 
 def main() -> None:
@@ -198,6 +309,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="load rounds; the median counts")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tsa.md")
     parser.add_argument("--servers", default="granian,gunicorn")
+    parser.add_argument("--load", type=float, default=0.8,
+                        help="the share of wrk's flat-out rate offered in the paced run")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found (apt-get install wrk)")
@@ -214,14 +327,21 @@ def main() -> None:
             runs = {}
             for server in args.servers.split(","):
                 runs[server] = serve_and_load(home, args.workers, args.seconds, work,
-                                              args.rounds, server)
+                                              args.rounds, server, args.load)
             ceiling = (before + pkcs11_ceiling(home, args.workers, args.seconds)) / 2
             for server, served in runs.items():
                 served["bare_rps"] = bare_wsgi(args.workers, args.seconds, server)
                 rows.append((algorithm, server, ceiling, served))
                 print(f"{algorithm} {server}: ceiling {ceiling:,.0f} sig/s, TSA "
                       f"{served['rps']:,.0f} tokens/s = {served['rps'] / ceiling:.2f} x ceiling, "
-                      f"p99 {served['p99']:.1f} ms, errors {served['errors']}", flush=True)
+                      f"p99 {served['p99']:.1f} ms, errors {served['errors']}, server CPU "
+                      f"{served['cpu_us']:.0f} us/token", flush=True)
+                p = served["paced"]
+                print(f"  paced at {p['offered']:,.0f}/s ({args.load:.0%}): {p['rps']:,.0f}/s, "
+                      f"p50 {p['p50_ms']:.1f} ms, p99 {p['p99_ms']:.1f} ms, errors "
+                      f"{p['errors'] + p['non2xx']:.0f}; send lag p99 {p['lag_p99_ms']:.1f} ms, "
+                      f"wrk {p['client_cpu_us']:.0f} us CPU/request, server CPU "
+                      f"{p['server_cpu_us']:.0f} us/token", flush=True)
             if {"granian", "gunicorn"} <= runs.keys():
                 print(f"{algorithm}: granian / gunicorn "
                       f"{runs['granian']['rps'] / runs['gunicorn']['rps']:.2f}", flush=True)
@@ -238,18 +358,28 @@ def main() -> None:
         f"{args.workers} workers x 4 threads), SQLite home; load from `wrk` with one "
         "keep-alive connection per server thread, the median of the rounds. Ceiling: raw C_Sign "
         f"with the same TSA key from {args.workers} processes, server stopped, measured before "
-        "and after the load and averaged.",
+        "and after the load and averaged. Paced: wrk offering "
+        f"{args.load:.0%} of that rate on one fixed schedule over twice the connections "
+        "(bench/tsa.py PACED_SCRIPT); send lag is how late a send left against its schedule "
+        "(99th percentile; near zero, the latencies are open-loop ones), wrk CPU its own cost "
+        "per request on the shared cores. Server CPU: user and system time of the server's "
+        "processes (/proc) over the load rounds, per token answered.",
         "",
         "| TSA key | server | PKCS#11 ceiling (sig/s) | time-stamps/s | p50 (ms) | p99 (ms) | "
-        "share of ceiling | non-2xx | GET /healthz (req/s) | empty WSGI app, same server "
-        "(req/s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "share of ceiling | server CPU (us/token) | non-2xx | GET /healthz (req/s) | empty WSGI "
+        f"app, same server (req/s) | paced at {args.load:.0%} (req/s) | paced achieved | "
+        "paced p50 (ms) | paced p99 (ms) | paced errors | send lag p99 (ms) | wrk CPU (us/req) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for algorithm, server, ceiling, s in rows:
+        p = s["paced"]
         lines.append(f"| {algorithm} | {server} | {ceiling:,.0f} | {s['rps']:,.0f} | "
                      f"{s['p50']:.1f} | "
-                     f"{s['p99']:.1f} | {s['rps'] / ceiling:.0%} | {s['errors']} | "
-                     f"{s['stack_rps']:,.0f} | {s['bare_rps']:,.0f} |")
+                     f"{s['p99']:.1f} | {s['rps'] / ceiling:.0%} | {s['cpu_us']:.0f} | "
+                     f"{s['errors']} | {s['stack_rps']:,.0f} | {s['bare_rps']:,.0f} | "
+                     f"{p['offered']:,.0f} | {p['rps']:,.0f} | {p['p50_ms']:.1f} | "
+                     f"{p['p99_ms']:.1f} | {p['errors'] + p['non2xx']:.0f} | "
+                     f"{p['lag_p99_ms']:.1f} | {p['client_cpu_us']:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 from conftest import RESIDENT, make_csr
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ca.audit import Event
@@ -265,3 +266,31 @@ def test_issuance_survives_the_server_dropping_its_connections(ctx):
     with ctx.db.reading() as s:
         assert cert_store.get(s, done.serial).status == "issued"
         assert verify_chain(s)[1] == []
+
+
+def test_wal_checkpoints_run_on_a_thread_of_their_own(ctx):
+    """A passive checkpoint (every 64 direct commits of a process) takes milliseconds of I/O:
+    it runs on the checkpointer's thread, never on the thread whose commit made it due, which
+    returns to its caller (and, in a group commit, lets the others commit) at once."""
+    if ctx.db.dialect != "sqlite":
+        pytest.skip("a SQLite WAL matter")
+    ran: list[str] = []
+
+    def trace(dbapi, _record):
+        dbapi.set_trace_callback(lambda sql: ran.append(threading.current_thread().name)
+                                 if "wal_checkpoint" in sql else None)
+
+    engine = ctx.db._direct_engine
+    ctx.db.dispose()  # every connection from here on is traced
+    event.listen(engine, "connect", trace)
+    try:
+        for _ in range(64):
+            with ctx.db.direct_transaction() as conn:
+                cert_store.insert_pending_many(conn, [_pending_row()])
+        deadline = time.monotonic() + 10
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        event.remove(engine, "connect", trace)
+    assert ran and threading.current_thread().name not in ran
+    assert all(name.startswith("wal-checkpoint") for name in ran)
