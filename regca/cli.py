@@ -660,15 +660,26 @@ def main(argv: list[str] | None = None) -> int:
     from ca.config import default_home
     args.home = (args.home or default_home()).resolve()
     args.opened = []  # the homes the command opens (_ctx)
+    if argv is None:
+        import gc
+        if args.fn in _BRIEF:
+            gc.disable()
     code = _run(args)
     if argv is None:
         # The process ends with the command. Its exit would go through every object left in
         # the garbage collector's generations (SQLAlchemy's, the store's tables, the HSM's
         # enums): a sixth of a `regca issue`'s CPU time, 0.1 s (bench/cli.py). Frozen, they are
         # left to the process's end; the home was closed above, not by that collection.
-        import gc
         gc.freeze()
     return code
+
+
+# Commands that do one short thing, run as a process without the garbage collector: nearly all
+# they allocate is the modules they load (SQLAlchemy, cryptography, the HSM's bindings: some
+# 60,000 objects), kept to the end, and their garbage is one request's worth. Collected while
+# they load, some 130 times, those objects cost a `regca issue` a tenth of its CPU time for
+# nothing (bench/cli.py). Not the commands that serve, or walk the store or the audit log.
+_BRIEF = (cmd_issue,)
 
 
 def _run(args) -> int:
