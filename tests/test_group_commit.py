@@ -8,8 +8,8 @@ import threading
 
 import pytest
 from conftest import RESIDENT, make_csr
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, literal, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ca.audit import Event
 from ca.issuance import IssuanceRequest, Issuer
@@ -265,3 +265,15 @@ def test_issuance_survives_the_server_dropping_its_connections(ctx):
     with ctx.db.reading() as s:
         assert cert_store.get(s, done.serial).status == "issued"
         assert verify_chain(s)[1] == []
+
+
+def test_closing_the_database_closes_the_direct_readers_it_lent(ctx):
+    """``Database.close`` (the command line's end) closes every connection of the process, the
+    direct readers' too, which are out of the pools; the store opens afresh afterwards."""
+    reader = ctx.db.direct_reader()
+    assert reader.first(select(literal(1)), {}) == (1,)
+    ctx.db.close()
+    with pytest.raises(DBAPIError):
+        reader.first(select(literal(1)), {})
+    with ctx.db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Certificate)) >= 0
