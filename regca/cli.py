@@ -6,12 +6,15 @@ Operators script bulk issuance with it, so start-up counts: this module imports 
 the standard library and ``ca.errors``, and each command imports what it needs in its handler
 (SQLAlchemy, the HSM and cryptography only where a command opens the home; Flask, pyHanko and
 signxml only in the commands that use them). tests/test_cli_imports.py keeps it so;
-bench/cli.py measures it.
+bench/cli.py measures it. Run as the program, ``main`` closes the homes a command opened, then
+leaves the objects loaded to the process's end rather than to the exit's collection, and
+``issue`` runs without the garbage collector (``_BRIEF``).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -659,17 +662,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # --help and usage errors exit here
     from ca.config import default_home
     args.home = (args.home or default_home()).resolve()
-    args.opened = []  # the homes the command opens (_ctx)
-    if argv is None:
-        import gc
-        if args.fn in _BRIEF:
-            gc.disable()
+    args.opened = []  # the homes the command opens (_ctx); _run closes them
+    as_program = argv is None
+    if as_program and args.fn in _BRIEF:
+        gc.disable()
     code = _run(args)
-    if argv is None:
+    if as_program:
         # The process ends with the command. Its exit would go through every object left in
         # the garbage collector's generations (SQLAlchemy's, the store's tables, the HSM's
         # enums): a sixth of a `regca issue`'s CPU time, 0.1 s (bench/cli.py). Frozen, they are
-        # left to the process's end; the home was closed above, not by that collection.
+        # left to the process's end; the homes were closed by _run, not by that collection.
         gc.freeze()
     return code
 
