@@ -10,7 +10,9 @@ measured alongside, the bare interpreter (`python -c pass`) and the import of SQ
 (which the store's write path needs; `regca issue` loads no ORM). The command is the console
 script next to this interpreter, run on this checkout's code (PYTHONPATH), with its bytecode
 cached as an installed wheel has it (one unmeasured run of each first). Medians, with the
-fastest and slowest run; the load average before and after says how quiet the host was. One
+fastest and slowest run, and the median CPU time (user + system) of a run, which a busy host
+inflates less than the wall time; the load average before and after says how quiet the host
+was. One
 more `issue` under `-X importtime` shows where its import time goes, by top-level package.
 ``--compare`` adds another checkout's `regca --help` and `regca issue` on the same home to the
 rounds (an older commit, say, exported with ``git archive``).
@@ -25,6 +27,7 @@ import collections
 import datetime as dt
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -55,10 +58,16 @@ def _env(code: Path) -> dict[str, str]:
     return env
 
 
-def _timed(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _cpu_of_children() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``argv``, in seconds."""
+    cpu, start = _cpu_of_children(), time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, cwd=env["PYTHONPATH"])
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_of_children() - cpu
 
 
 def _import_shares(argv: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
@@ -114,9 +123,12 @@ def main() -> None:
             _timed(make(-1), environment)
         load_before = os.getloadavg()[0]
         times: dict[str, list[float]] = {name: [] for name in commands}
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
         for i in range(args.runs):
             for name, (make, environment) in commands.items():
-                times[name].append(_timed(make(i), environment))
+                wall, used = _timed(make(i), environment)
+                times[name].append(wall)
+                cpu[name].append(used)
         load_after = os.getloadavg()[0]
         shares = _import_shares(["-m", "regca.cli", *issue(args.runs)], env)
     compare = f" --compare {args.compare}" if args.compare else ""
@@ -126,11 +138,12 @@ def main() -> None:
              f"checkout's code unless named, bytecode cached), run {args.runs} times, "
              f"interleaved; {os.cpu_count()} cores, load average {load_before:.2f} before and "
              f"{load_after:.2f} after, {dt.date.today().isoformat()}. Wall time: median, and "
-             f"the fastest and slowest run.", "",
-             "| command | median (s) | fastest | slowest |", "|---|---:|---:|---:|"]
+             f"the fastest and slowest run; CPU time (user + system), median.", "",
+             "| command | median (s) | fastest | slowest | CPU (s) |",
+             "|---|---:|---:|---:|---:|"]
     for name, seconds in times.items():
         lines.append(f"| {name} | {statistics.median(seconds):.3f} | {min(seconds):.3f} | "
-                     f"{max(seconds):.3f} |")
+                     f"{max(seconds):.3f} | {statistics.median(cpu[name]):.3f} |")
     total = sum(ms for _, ms in shares)
     lines += ["", f"Where one `regca issue`'s import time goes (`-X importtime`, which slows "
               f"imports down; {total:.0f} ms in all), by top-level package: each module's own "

@@ -229,6 +229,12 @@ class CaContext:
             return [self.ca_certificate("root")]
         return [self.ca_certificate(name), self.ca_certificate("root")]
 
+    def close(self) -> None:
+        """Close the database connections this context opened (``Database.close``); the HSM's
+        sessions end with the process."""
+        if "db" in self.__dict__:
+            self.db.close()
+
     def forget_cached(self) -> None:
         self._authorities.clear()
         self._certificates.clear()

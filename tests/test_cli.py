@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conftest import RESIDENT, STAFF, make_csr, new_key, run_cli
@@ -16,6 +20,8 @@ from test_keypolicy import roca_key
 from ca.store.models import ApiKey, Certificate
 
 pytestmark = pytest.mark.hsm
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -168,3 +174,26 @@ def test_staff_subject_on_certificate_matches_subj_json(ctx, files, tmp_path):
     cert = x509.load_pem_x509_certificate(out.read_bytes())
     assert cert.subject.get_attributes_for_oid(NameOID.TITLE)[0].value == "Inspektor"
     assert cert.signature_hash_algorithm.name == hashes.SHA256.name
+
+
+
+def test_issue_run_as_a_process_leaves_its_commit_in_the_database_file(tmp_path, files):
+    """`regca` closes the home it opened when the command ends: SQLite's last connection then
+    checkpoints the write-ahead log into the database file and syncs it (what a commit under
+    synchronous=NORMAL does not), and removes the log, which it does only once all of it is
+    in the file. Both commands run as processes, so no connection of this one stays open."""
+    home = tmp_path / "home"
+
+    def regca(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "regca.cli", "--home", str(home), *args],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    assert regca("init", "--demo").returncode == 0
+    done = regca("issue", "--profile", "resident-signing", "--csr", files("r.csr", make_csr()),
+                 "--subject", files("s.json", json.dumps(RESIDENT)))
+    assert done.returncode == 0, done.stderr
+    assert not (home / "regca.db-wal").exists()
+    with contextlib.closing(sqlite3.connect(f"file:{home / 'regca.db'}?mode=ro", uri=True)) as db:
+        status = db.execute("SELECT status FROM certificates WHERE serial = ?",
+                            (done.stdout.strip(),)).fetchone()
+    assert status == ("issued",)

@@ -9,8 +9,8 @@ import time
 
 import pytest
 from conftest import RESIDENT, make_csr
-from sqlalchemy import event, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import event, func, literal, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ca.audit import Event
 from ca.issuance import IssuanceRequest, Issuer
@@ -294,3 +294,15 @@ def test_wal_checkpoints_run_on_a_thread_of_their_own(ctx):
         event.remove(engine, "connect", trace)
     assert ran and threading.current_thread().name not in ran
     assert all(name.startswith("wal-checkpoint") for name in ran)
+
+
+def test_closing_the_database_closes_the_direct_readers_it_lent(ctx):
+    """``Database.close`` (the command line's end) closes every connection of the process, the
+    direct readers' too, which are out of the pools; the store opens afresh afterwards."""
+    reader = ctx.db.direct_reader()
+    assert reader.first(select(literal(1)), {}) == (1,)
+    ctx.db.close()
+    with pytest.raises(DBAPIError):
+        reader.first(select(literal(1)), {})
+    with ctx.db.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Certificate)) >= 0

@@ -257,6 +257,8 @@ class Database:
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise ConfigurationError(f"database_url: {exc}") from None
         self._compiled: dict = {}  # Core statement -> its compiled form, for direct_transaction
+        # the direct readers lent out (``direct_reader``), each holding a connection of its own
+        self._readers: weakref.WeakSet[DirectReader] = weakref.WeakSet()
         database = self._engine.url.database
         self._writers = (_WriterQueue(database, self._direct_engine)
                          if self.dialect == "sqlite" and database and database != ":memory:"
@@ -292,11 +294,23 @@ class Database:
         for engine in {self._engine, self._read_engine, self._direct_engine}:
             engine.dispose()
 
+    def close(self) -> None:
+        """Close every connection of this process, the direct readers' included, once it is
+        done with the store (the command line's end). On SQLite, the file's last connection to
+        close (no other process holding it open) checkpoints the write-ahead log into the
+        database and syncs both: what was committed with ``synchronous=NORMAL``, which syncs
+        the log at checkpoints and not at each COMMIT, then survives a power loss too."""
+        self._after_fork()
+        for reader in list(self._readers):
+            reader.discard()
+        self.dispose()
+
     def _after_fork(self) -> None:
         if self._pid != os.getpid():  # never share pooled connections across a fork
             self._engine.dispose(close=False)
             self._read_engine.dispose(close=False)
             self._direct_engine.dispose(close=False)
+            self._readers = weakref.WeakSet()  # the parent's, on the parent's connections
             self._pid = os.getpid()
 
     @contextlib.contextmanager
@@ -382,7 +396,9 @@ class Database:
             except Exception:
                 pooled.invalidate()
                 raise
-        return DirectReader(pooled, dialect, self._compiled)
+        reader = DirectReader(pooled, dialect, self._compiled)
+        self._readers.add(reader)
+        return reader
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Session]:
