@@ -328,7 +328,9 @@ def _verified_by_openssl(ctx, pem: bytes, tmp_path) -> None:
     (tmp_path / "root.pem").write_bytes(root)
     (tmp_path / "issuing.pem").write_bytes(issuing)
     (tmp_path / "cert.pem").write_bytes(pem)
-    done = subprocess.run(["openssl", "verify", "-attime", str(int(ctx.now().timestamp())),
+    # `regca issue` runs on the real clock, the home's services on the pinned one
+    at = max(ctx.now(), x509.load_pem_x509_certificate(pem).not_valid_before_utc)
+    done = subprocess.run(["openssl", "verify", "-attime", str(int(at.timestamp())),
                            "-CAfile", str(tmp_path / "root.pem"), "-untrusted",
                            str(tmp_path / "issuing.pem"), str(tmp_path / "cert.pem")],
                           capture_output=True, text=True)
