@@ -14,10 +14,10 @@ from flask import (
     url_for,
 )
 
-from ca.errors import BackedOff, RegCAError, Unauthorized
+from ca.errors import BackedOff, NotFound, RegCAError, Unauthorized
 from ca.serials import parse_serial
 from enrollment_web.auth import begin_session, current_actor, end_session, require
-from enrollment_web.errorpages import form_status
+from enrollment_web.errorpages import error_page, form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm, add_error, mark_first_error
 from enrollment_web.guessing import backed_off_field, client_source
 from enrollment_web.i18n import t
@@ -96,7 +96,19 @@ def mine(status: int = 200, **extra):
 def download(serial: str, fmt: str):
     if fmt not in certificates.FORMATS:
         abort(404)
-    d = certificates.download(authority(), current_actor().caller, _serial(serial), fmt)
+    caller, serial = current_actor().caller, _serial(serial)
+    certificates.show(store(), caller, serial)  # not theirs: the 404 of any other page
+    try:
+        d = certificates.download(authority(), caller, serial, fmt)
+    except NotFound:
+        if fmt != "proof":
+            raise
+        # the log signs a new head within its maximum merge delay (CONTRACT.md: 60 s)
+        return error_page(404, t(
+            "Dowód wpisu do dziennika przejrzystości będzie gotowy w ciągu minuty od wydania "
+            "certyfikatu. Spróbuj ponownie za chwilę.",
+            "The transparency log inclusion proof is ready within a minute of issuance. Try "
+            "again shortly."))
     return Response(d.body, mimetype=d.media_type, headers={
         "Content-Disposition": f'attachment; filename="{d.filename}"'})
 
