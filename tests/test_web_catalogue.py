@@ -57,3 +57,17 @@ def test_every_plural_the_pages_ask_for_has_three_polish_forms():
         assert message.id == (singular, plural) and len(message.string) == 3
         assert all(message.string), singular
     assert po.plural_forms.startswith("nplurals=3;")
+
+
+_AUDITED = re.compile(r'(?:action=|\belse)\s*"([a-z_]+\.[a-z_]+)"')
+_WRITERS = ("ca", "ra", "regca", "signing", "tsa", "ocsp", "transparency", "enrollment-web")
+
+
+def test_every_event_the_code_records_has_a_name_for_the_auditor():
+    """An event the auditor's page would show by its code (``resident.return``) instead of
+    words: every dotted action written as a literal has an entry in names.EVENTS."""
+    root = WEB.resolve().parent  # enrollment_web may be a link to enrollment-web
+    recorded = {m for d in _WRITERS for path in (root / d).rglob("*.py")
+                for m in _AUDITED.findall(path.read_text())}
+    assert "certificate.revoke" in recorded and "resident.return" in recorded
+    assert recorded <= set(names.EVENTS), sorted(recorded - set(names.EVENTS))
