@@ -69,7 +69,7 @@ def serve_site(tmp_path_factory):
                          handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ARTIFACTS.mkdir(exist_ok=True)
-    yield {"url": f"http://127.0.0.1:{server.server_port}", "ctx": ctx, "token": token,
+    yield {"url": f"http://127.0.0.1:{server.server_port}", "ctx": ctx, "app": app, "token": token,
            "secrets": secrets_, "state": {}, "posts": posts, "slow": slow}
     server.shutdown()
     ctx.db.dispose()
@@ -126,6 +126,24 @@ def login(page, site, username: str, who: str) -> None:
     code = next_totp(site["ctx"], site["secrets"][who])
     page.get_by_label(re.compile("Kod z aplikacji")).fill(code)
     page.get_by_role("button", name="Zaloguj").click()
+
+
+def field_error(page, label) -> str:
+    """The error shown for the field labelled ``label``, which must be bound to it: the field
+    says it is invalid and is described by the error (WCAG 3.3.1). The error's text."""
+    field = page.get_by_label(label)
+    assert field.get_attribute("aria-invalid") == "true", f"{label}: not marked invalid"
+    described = (field.get_attribute("aria-describedby") or "").split()
+    errors = [i for i in described if i.endswith("-error")]
+    assert errors, f"{label}: no error bound to the field ({described})"
+    return page.locator(f"#{errors[0]}").inner_text()
+
+
+def download(page, link) -> bytes:
+    """The file behind a link (a locator), downloaded as a person would."""
+    with page.expect_download() as got:
+        link.click()
+    return Path(got.value.path()).read_bytes()
 
 
 def count(ctx, *what) -> int:
