@@ -14,7 +14,7 @@ from flask import (
     url_for,
 )
 
-from ca.errors import BackedOff, NotFound, RegCAError, Unauthorized
+from ca.errors import BackedOff, Forbidden, NotFound, RegCAError, Unauthorized
 from ca.serials import parse_serial
 from enrollment_web.auth import begin_session, current_actor, end_session, require
 from enrollment_web.errorpages import error_page, form_status
@@ -80,6 +80,15 @@ def _serial(text: str) -> str:
         abort(404)
 
 
+def _theirs(caller, serial: str):
+    """The resident's own certificate; any other is no page at all, said in the visitor's
+    language (the core's NotFound text is English, for the API and the logs)."""
+    try:
+        return certificates.show(store(), caller, serial)
+    except (NotFound, Forbidden):
+        abort(404)
+
+
 @bp.route("/my")
 @require("resident")
 def mine(status: int = 200, **extra):
@@ -97,7 +106,7 @@ def download(serial: str, fmt: str):
     if fmt not in certificates.FORMATS:
         abort(404)
     caller, serial = current_actor().caller, _serial(serial)
-    certificates.show(store(), caller, serial)  # not theirs: the 404 of any other page
+    _theirs(caller, serial)
     try:
         d = certificates.download(authority(), caller, serial, fmt)
     except NotFound:
@@ -120,7 +129,7 @@ def revoke(serial: str):
     """The revocation's own page: which certificate, that it cannot be undone, the password."""
     serial = _serial(serial)
     caller = current_actor().caller
-    cert = certificates.show(store(), caller, serial)  # not theirs: 404 before the form
+    cert = _theirs(caller, serial)  # before the form
     form, status, headers = ResidentRevokeForm(), 200, {}
     if form.validate_on_submit():
         try:
