@@ -80,7 +80,7 @@ def resident(site):
     assert other_device.pickup(filler_code).status_code == 302
     for _ in range(55):
         assert other_device.get(f"/my/certificates/{filler_serial}.der").status_code == 200
-    return {"code": code, "serials": serials, "state": {}}
+    return {"code": code, "serials": serials, "filler": filler_serial, "state": {}}
 
 
 def _events(ctx, action: str, obj: str, outcome: str = "success") -> int:
@@ -258,6 +258,34 @@ def test_public_page_revokes_once_with_the_reason_chosen_in_polish(site, browser
         assert "unieważniony (zmiana danych)" in day2.locator("main").inner_text()
     resident["state"]["revoked"] = authentication
     page.context.close()
+
+
+def test_resident_revokes_from_her_own_page_once(site, browser, resident):
+    page = resident["state"].get("day2")
+    if page is None:
+        pytest.skip("needs day 2")
+    ctx = site["ctx"]
+    signing, _ = resident["serials"]
+    page.goto(site["url"] + f"/my/certificates/{resident['filler']}.pem")  # not this session's
+    assert _polish(page.locator("[role=alert]").inner_text()) == "Nie ma takiej strony."
+    check_page(page, "r14-not-hers")
+    page.goto(site["url"] + "/my")
+    page.get_by_role("link", name="Unieważnij ten certyfikat… Podpis mieszkańca").click()
+    check_page(page, "r15-my-revoke")
+    page.get_by_label("Hasło do unieważnienia").fill("zle-haslo-123")
+    page.get_by_role("button", name="Tak, unieważnij certyfikat").click()
+    assert "Nieprawidłowe hasło" in _polish(field_error(page, "Hasło do unieważnienia"))
+    assert page.evaluate("document.activeElement.id") == "password"
+    check_page(page, "r16-my-revoke-wrong-password")
+    page.get_by_label("Hasło do unieważnienia").fill(REVOCATION_PASSWORD)
+    click_twice(page, site, "Tak, unieważnij certyfikat", f"/my/certificates/{signing}/revoke")
+    page.wait_for_url(re.compile(r"/my\?done="))
+    assert f"Certyfikat {signing} został unieważniony." in page.locator("main").inner_text()
+    page.reload()
+    assert f"Certyfikat {signing} został unieważniony." in page.locator("main").inner_text()
+    assert _events(ctx, "certificate.revoke", f"certificate:{signing}") == 1
+    assert _ocsp(site, signing).certificate_status == ocsp.OCSPCertStatus.REVOKED
+    check_page(page, "r17-my-certificates-revoked")
 
 
 # -- the auditor -------------------------------------------------------------------------------
