@@ -128,7 +128,9 @@ def require(*roles: str):
         @functools.wraps(view)
         def inner(*args, **kwargs):
             actor = current_actor()
-            if actor is None:
+            if actor is None:  # a resident never had a log-in: they come back with the code
+                if roles == ("resident",):
+                    return redirect(url_for("holder.come_back"))
                 return redirect(url_for("auth.login", next=request.path))
             if actor.role not in roles:
                 abort(403)

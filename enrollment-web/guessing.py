@@ -6,10 +6,11 @@ from __future__ import annotations
 from flask import render_template, request
 
 from ca.errors import BackedOff
+from enrollment_web.forms import add_error
 from enrollment_web.i18n import t
 from ra.backoff import source_of
 
-__all__ = ["client_source", "wait_message", "backed_off_page"]
+__all__ = ["client_source", "wait_message", "backed_off_page", "backed_off_field"]
 
 
 def client_source() -> str:
@@ -26,3 +27,9 @@ def backed_off_page(exc: BackedOff, template: str, **context):
     """``template`` with the wait as its error, status 429 and Retry-After."""
     return (render_template(template, error=wait_message(exc), **context), 429,
             {"Retry-After": str(exc.retry_after)})
+
+
+def backed_off_field(form, name: str, exc: BackedOff) -> tuple[int, dict[str, str]]:
+    """The wait said next to the guessed field ``name``; the answer's status and headers."""
+    add_error(form, name, wait_message(exc))
+    return 429, {"Retry-After": str(exc.retry_after)}

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, redirect, render_template, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, StringField
-from wtforms.validators import DataRequired, Length
 
 from ca.errors import AlreadyRevoked, BackedOff, RegCAError, Unauthorized
-from enrollment_web.guessing import backed_off_page, client_source
+from enrollment_web.forms import add_error, at_most, mark_first_error, required
+from enrollment_web.guessing import backed_off_field, client_source
 from enrollment_web.i18n import t
-from enrollment_web.once import once
+from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.resident import open_resident_session
 from enrollment_web.services import authority, store
 from ra import holder
@@ -49,15 +49,22 @@ def reason_label(reason: str | None) -> str:
 
 
 class ReturnForm(FlaskForm):
-    code = StringField("code", validators=[DataRequired(), Length(max=32)])
-    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+    code = StringField("code", validators=[
+        required("Wpisz kod odbioru.", "Enter the pickup code."), at_most(32)])
+    password = PasswordField("password", validators=[
+        required("Wpisz hasło do unieważnienia.", "Enter the revocation password."),
+        at_most(200)])
 
 
 class PublicRevokeForm(FlaskForm):
-    serial = StringField("serial", validators=[DataRequired(), Length(max=64)])
-    password = PasswordField("password", validators=[DataRequired(), Length(max=200)])
+    serial = StringField("serial", validators=[
+        required("Wpisz numer seryjny certyfikatu.", "Enter the certificate's serial number."),
+        at_most(64)])
+    password = PasswordField("password", validators=[
+        required("Wpisz hasło do unieważnienia.", "Enter the revocation password."),
+        at_most(200)])
     reason = RadioField("reason", choices=list(HOLDER_REASON_LABELS),
-                        validators=[DataRequired()])
+                        validators=[required("Wybierz powód.", "Choose a reason.")])
 
 
 class ConfirmForm(FlaskForm):
@@ -70,24 +77,30 @@ def _not_recognised(what: str) -> str:
              "revocation password is not right.")
 
 
+def _page(template: str, form, status: int, headers: dict | None = None):
+    """The form again, its errors next to their fields (WCAG 3.3.1), the first one focused.
+    A refused secret is said at the password, whichever of the two was wrong."""
+    mark_first_error(form)
+    return render_template(template, form=form, error=None), status, headers or {}
+
+
 @bp.route("/return", methods=["GET", "POST"])
 @once(by_visitor=True)
 def come_back():
     """The pickup code and the revocation password open the resident's page again, any day."""
     form = ReturnForm()
-    if form.validate_on_submit():
-        try:
-            enrolment_id = holder.come_back(authority(), form.code.data, form.password.data,
-                                            client_source())
-        except BackedOff as exc:
-            return backed_off_page(exc, "holder_return.html", form=form)
-        except Unauthorized:
-            return render_template("holder_return.html", form=form,
-                                   error=_not_recognised("Kod odbioru")), 401
-        open_resident_session(enrolment_id)
-        return redirect(url_for("resident.mine"), 303)
-    return render_template("holder_return.html", form=form, error=None), (
-        400 if form.is_submitted() else 200)
+    if not form.validate_on_submit():
+        return _page("holder_return.html", form, 400 if form.is_submitted() else 200)
+    try:
+        enrolment_id = holder.come_back(authority(), form.code.data, form.password.data,
+                                        client_source())
+    except BackedOff as exc:
+        return _page("holder_return.html", form, *backed_off_field(form, "password", exc))
+    except Unauthorized:
+        add_error(form, "password", _not_recognised("Kod odbioru"))
+        return _page("holder_return.html", form, 401)
+    open_resident_session(enrolment_id)
+    return redirect(url_for("resident.mine"), 303)
 
 
 @bp.route("/revoke", methods=["GET", "POST"])
@@ -96,26 +109,25 @@ def revoke():
     """Step 1: prove the certificate is yours and say why; nothing is revoked yet."""
     form = PublicRevokeForm()
     form.reason.choices = [(k, reason_label(k)) for k in HOLDER_REASON_LABELS]
-    if form.validate_on_submit():
-        try:
-            found = holder.check_holder(authority(), form.serial.data, form.password.data,
-                                        client_source())
-        except ValueError:
-            form.serial.errors = [t("Numer seryjny to liczba szesnastkowa, np. 1a2b3c…",
-                                    "A serial number is hexadecimal, e.g. 1a2b3c…")]
-            return render_template("holder_revoke.html", form=form, error=None), 400
-        except BackedOff as exc:
-            return backed_off_page(exc, "holder_revoke.html", form=form)
-        except Unauthorized:
-            return render_template("holder_revoke.html", form=form,
-                                   error=_not_recognised("Numer seryjny")), 401
-        session["holder_revoke"] = {"serial": found.certificate.serial,
-                                    "enrolment": found.enrolment_id,
-                                    "reason": form.reason.data,
-                                    "at": authority().now().isoformat()}
-        return redirect(url_for("holder.confirm"), 303)
-    return render_template("holder_revoke.html", form=form, error=None), (
-        400 if form.is_submitted() else 200)
+    if not form.validate_on_submit():
+        return _page("holder_revoke.html", form, 400 if form.is_submitted() else 200)
+    try:
+        found = holder.check_holder(authority(), form.serial.data, form.password.data,
+                                    client_source())
+    except ValueError:
+        add_error(form, "serial", t("Numer seryjny to liczba szesnastkowa, np. 1a2b3c…",
+                                    "A serial number is hexadecimal, e.g. 1a2b3c…"))
+        return _page("holder_revoke.html", form, 400)
+    except BackedOff as exc:
+        return _page("holder_revoke.html", form, *backed_off_field(form, "password", exc))
+    except Unauthorized:
+        add_error(form, "password", _not_recognised("Numer seryjny"))
+        return _page("holder_revoke.html", form, 401)
+    session["holder_revoke"] = {"serial": found.certificate.serial,
+                                "enrolment": found.enrolment_id,
+                                "reason": form.reason.data,
+                                "at": authority().now().isoformat()}
+    return redirect(url_for("holder.confirm"), 303)
 
 
 def _proven():
@@ -148,8 +160,10 @@ def confirm():
         except RegCAError as exc:
             return render_template("holder_revoked.html", serial=proof["serial"],
                                    reason=None, error=exc.message), 409
-        session["holder_revoked"] = {"serial": proof["serial"], "reason": proof["reason"]}
-        return redirect(url_for("holder.done"), 303)
+        # the result lives with the form's key, not in the cookie: a double click's second
+        # answer (the first one's cookie never reached the browser) leads to the same page
+        remember(serial=proof["serial"], reason=proof["reason"])
+        return redirect(url_for("holder.done", done=current_key()), 303)
     return render_template("holder_confirm.html", form=form, serial=proof["serial"],
                            reason=reason_label(proof["reason"]),
                            subject=_subject(proof), rfc_reason=proof["reason"])
@@ -166,8 +180,9 @@ def _subject(proof) -> str:
 
 @bp.route("/revoke/done")
 def done():
-    revoked = session.get("holder_revoked")
+    revoked = result(request.args.get("done"), by_visitor=True)
     if not revoked:
         return redirect(url_for("holder.revoke"))
+    session.pop("holder_revoke", None)  # spent: this page's cookie is the one that arrives
     return render_template("holder_revoked.html", serial=revoked["serial"],
                            reason=reason_label(revoked["reason"]), error=None)

@@ -98,11 +98,12 @@ def remember(**payload) -> None:
     g.once_payload.update(payload)
 
 
-def result(key: str | None) -> dict | None:
-    """The payload of this visitor's submission ``key``, or None."""
+def result(key: str | None, *, by_visitor: bool = False) -> dict | None:
+    """The payload of this visitor's submission ``key``, or None (``by_visitor``: of a form
+    claimed as ``once(by_visitor=True)`` claims it)."""
     if not key:
         return None
-    found = submissions.earlier(store(), key, _who())
+    found = submissions.earlier(store(), key, _visitor() if by_visitor else _who())
     if found is None or not found.payload:
         return None
     return json.loads(found.payload)

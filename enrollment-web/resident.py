@@ -14,12 +14,12 @@ from flask import (
     url_for,
 )
 
-from ca.errors import BackedOff, RegCAError, Unauthorized
+from ca.errors import BackedOff, Forbidden, NotFound, RegCAError, Unauthorized
 from ca.serials import parse_serial
 from enrollment_web.auth import begin_session, current_actor, end_session, require
-from enrollment_web.errorpages import form_status
+from enrollment_web.errorpages import error_page, form_status
 from enrollment_web.forms import PickupForm, ResidentRevokeForm, add_error, mark_first_error
-from enrollment_web.guessing import backed_off_page, client_source, wait_message
+from enrollment_web.guessing import backed_off_field, client_source
 from enrollment_web.i18n import t
 from enrollment_web.messages import explain
 from enrollment_web.once import current_key, once, remember, result
@@ -38,27 +38,33 @@ _FORMATS = {"pem": "application/x-pem-file", "der": "application/pkix-cert",
 @bp.route("/pickup", methods=["GET", "POST"])
 @once(by_visitor=True)  # a double click opens one session, redeems the code once
 def pickup():
-    form = PickupForm()
+    """A refused code is said next to the field (WCAG 3.3.1), never only above the form."""
+    form, status, headers = PickupForm(), 200, {}
     if form.validate_on_submit():
         try:
             enrolment_id = enrol.redeem_pickup(authority(), form.code.data, client_source())
-        except RegCAError as exc:
-            if isinstance(exc, BackedOff):
-                return backed_off_page(exc, "pickup.html", form=form)
-            if isinstance(exc, enrol.PickupExpired):
-                return render_template("pickup.html", form=form, error=t(
-                    "Kod odbioru wygasł. Nowy kod wyda urzędnik w urzędzie, w którym "
-                    "złożono wniosek.",
-                    "The pickup code has expired. An officer at the office where you applied "
-                    "can give you a new one.")), 401
-            return render_template("pickup.html", form=form, error=t(
+        except BackedOff as exc:
+            status, headers = backed_off_field(form, "code", exc)
+        except enrol.PickupExpired:
+            status = 401
+            add_error(form, "code", t(
+                "Kod odbioru wygasł. Nowy kod wyda urzędnik w urzędzie, w którym "
+                "złożono wniosek.",
+                "The pickup code has expired. An officer at the office where you applied "
+                "can give you a new one."))
+        except RegCAError:
+            status = 401
+            add_error(form, "code", t(
                 "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
                 "The pickup code is not valid or was already used. An officer can give you a "
-                "new one.")), 401
-        open_resident_session(enrolment_id)
-        return redirect(url_for("resident.mine"))
-    return render_template("pickup.html", form=form, error=None), (
-        400 if form.is_submitted() else 200)
+                "new one."))
+        else:
+            open_resident_session(enrolment_id)
+            return redirect(url_for("resident.mine"))
+    elif form.is_submitted():
+        status = 400
+    mark_first_error(form)
+    return render_template("pickup.html", form=form, error=None), status, headers
 
 
 def open_resident_session(enrolment_id: int) -> None:
@@ -72,6 +78,15 @@ def _serial(text: str) -> str:
     try:
         return parse_serial(text)
     except ValueError:
+        abort(404)
+
+
+def _theirs(caller, serial: str):
+    """The resident's own certificate; any other is no page at all, said in the visitor's
+    language (the core's NotFound text is English, for the API and the logs)."""
+    try:
+        return certificates.show(store(), caller, serial)
+    except (NotFound, Forbidden):
         abort(404)
 
 
@@ -91,7 +106,19 @@ def mine(status: int = 200, **extra):
 def download(serial: str, fmt: str):
     if fmt not in certificates.FORMATS:
         abort(404)
-    d = certificates.download(authority(), current_actor().caller, _serial(serial), fmt)
+    caller, serial = current_actor().caller, _serial(serial)
+    _theirs(caller, serial)
+    try:
+        d = certificates.download(authority(), caller, serial, fmt)
+    except NotFound:
+        if fmt != "proof":
+            raise
+        # the log signs a new head within its maximum merge delay (CONTRACT.md: 60 s)
+        return error_page(404, t(
+            "Dowód wpisu do dziennika przejrzystości będzie gotowy w ciągu minuty od wydania "
+            "certyfikatu. Spróbuj ponownie za chwilę.",
+            "The transparency log inclusion proof is ready within a minute of issuance. Try "
+            "again shortly."))
     return Response(d.body, mimetype=d.media_type, headers={
         "Content-Disposition": f'attachment; filename="{d.filename}"'})
 
@@ -103,15 +130,14 @@ def revoke(serial: str):
     """The revocation's own page: which certificate, that it cannot be undone, the password."""
     serial = _serial(serial)
     caller = current_actor().caller
-    cert = certificates.show(store(), caller, serial)  # not theirs: 404 before the form
+    cert = _theirs(caller, serial)  # before the form
     form, status, headers = ResidentRevokeForm(), 200, {}
     if form.validate_on_submit():
         try:
             certificates.revoke(authority(), caller, serial, "unspecified",
                                 password=form.password.data, source=client_source())
         except BackedOff as exc:
-            status, headers = 429, {"Retry-After": str(exc.retry_after)}
-            add_error(form, "password", wait_message(exc))
+            status, headers = backed_off_field(form, "password", exc)
         except RegCAError as exc:
             status = form_status(exc)
             _, message = explain(exc)

@@ -16,10 +16,16 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from conftest import RESIDENT, make_home
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ocsp
+from revocation_support import post_ocsp
 from sqlalchemy import func, select
 from tokens import make_token
 from webclient import PASSWORD, add_staff, next_totp
 
+from ca.store import certificates as cert_store
 from regca.wsgi import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -70,7 +76,7 @@ def serve_site(tmp_path_factory):
                          handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     ARTIFACTS.mkdir(exist_ok=True)
-    yield {"url": f"http://127.0.0.1:{server.server_port}", "ctx": ctx, "token": token,
+    yield {"url": f"http://127.0.0.1:{server.server_port}", "ctx": ctx, "app": app, "token": token,
            "secrets": secrets_, "state": {}, "posts": posts, "slow": slow}
     server.shutdown()
     ctx.db.dispose()
@@ -129,6 +135,24 @@ def login(page, site, username: str, who: str) -> None:
     page.get_by_role("button", name="Zaloguj").click()
 
 
+def field_error(page, label) -> str:
+    """The error shown for the field labelled ``label``, which must be bound to it: the field
+    says it is invalid and is described by the error (WCAG 3.3.1). The error's text."""
+    field = page.get_by_label(label)
+    assert field.get_attribute("aria-invalid") == "true", f"{label}: not marked invalid"
+    described = (field.get_attribute("aria-describedby") or "").split()
+    errors = [i for i in described if i.endswith("-error")]
+    assert errors, f"{label}: no error bound to the field ({described})"
+    return page.locator(f"#{errors[0]}").inner_text()
+
+
+def download(page, link) -> bytes:
+    """The file behind a link (a locator), downloaded as a person would."""
+    with page.expect_download() as got:
+        link.click()
+    return Path(got.value.path()).read_bytes()
+
+
 def count(ctx, *what) -> int:
     with ctx.db.reading() as s:
         return s.execute(select(func.count()).select_from(*what)).scalar_one()
@@ -137,12 +161,12 @@ def count(ctx, *what) -> int:
 def click_twice(page, site, button: str, path: str) -> None:
     """A person's double click on a form's button while the server is slow to answer: two
     clicks 200 ms apart, and both submissions reach the server (the browser drops the first
-    answer and shows the second)."""
+    answer and shows the second); returns once the second answer is the page shown."""
     sent = site["posts"].count(path)
     site["slow"].set()
     try:
         page.get_by_role("button", name=button).evaluate(
-            "b => { b.click(); setTimeout(() => b.click(), 200); }")
+            "b => { window.__clickedTwice = true; b.click(); setTimeout(() => b.click(), 200); }")
         # the first navigation is aborted by the second: poll the server, then the address
         for _ in range(200):
             if site["posts"].count(path) - sent >= 2:
@@ -150,10 +174,9 @@ def click_twice(page, site, button: str, path: str) -> None:
             page.wait_for_timeout(50)
     finally:
         site["slow"].clear()
-    for _ in range(300):
-        if not page.url.split("?")[0].endswith(path):
-            break
-        page.wait_for_timeout(50)
+    # the page the browser ends on is a new document (the second answer), whatever its address
+    page.wait_for_function("() => !window.__clickedTwice", timeout=15000)
+    page.wait_for_load_state()
     assert site["posts"].count(path) - sent == 2, site["posts"][-4:]
 
 
@@ -212,3 +235,18 @@ def assert_focused(page, element_id: str) -> None:
     except playwright_api.TimeoutError:
         focused = page.evaluate("document.activeElement && document.activeElement.id")
         raise AssertionError(f"the focus is on {focused!r}, not {element_id!r}") from None
+
+
+def ocsp_answer(site, serial: str) -> ocsp.OCSPResponse:
+    """What the served ``/ocsp`` answers of a certificate in the home's store (its row opened
+    as the store keeps it: sealed when its subject names a PESEL)."""
+    ctx = site["ctx"]
+    with ctx.db.reading() as s:
+        cert = x509.load_der_x509_certificate(
+            cert_store.der_of(ctx.fields, serial, cert_store.get(s, serial).der))
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, ctx.chain()[0], hashes.SHA1()).build()
+    status, _, body = post_ocsp(site["url"], req.public_bytes(Encoding.DER))
+    assert status == 200
+    answer = ocsp.load_der_ocsp_response(body)
+    assert answer.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
+    return answer

@@ -155,7 +155,7 @@ def test_resident_collects_the_certificate_with_the_pickup_code(site, browser):
     other.goto(site["url"] + "/pickup")
     other.get_by_label("Kod odbioru").fill(code)
     other.get_by_role("button", name="Dalej").click()
-    assert "już użyty" in other.locator("[role=alert]").inner_text()
+    assert "już użyty" in other.locator("#code-error").inner_text()
     page.goto(site["url"] + "/my?lang=en")
     assert page.locator("html").get_attribute("lang") == "en"
     check_page(page, "16-my-certificates-en")

@@ -22,14 +22,11 @@ from browser_kit import (
     launch_browser,
     login,
     new_page,
+    ocsp_answer,
 )
 from browser_kit import serve_site as _serve_site
 from conftest import make_csr, new_key
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
-from revocation_support import post_ocsp
 
 from ca.store import certificates as cert_store
 from ca.store.models import Certificate, Enrolment
@@ -66,19 +63,6 @@ def browser():
 
 def _csr_file(name: str = "pracownik.csr", key=None) -> dict:
     return {"name": name, "mimeType": "application/pkcs10", "buffer": make_csr(key or new_key())}
-
-
-def _ocsp_status(site, serial: str) -> ocsp.OCSPCertStatus:
-    ctx = site["ctx"]
-    with ctx.db.reading() as s:
-        cert = x509.load_der_x509_certificate(
-            cert_store.der_of(ctx.fields, serial, cert_store.get(s, serial).der))
-    req = ocsp.OCSPRequestBuilder().add_certificate(cert, ctx.chain()[0], hashes.SHA1()).build()
-    status, _, body = post_ocsp(site["url"], req.public_bytes(Encoding.DER))
-    assert status == 200
-    resp = ocsp.load_der_ocsp_response(body)
-    assert resp.response_status == ocsp.OCSPResponseStatus.SUCCESSFUL
-    return resp.certificate_status
 
 
 def test_officer_enrols_a_staff_member_issues_and_prints_the_papers(site, browser):
@@ -210,8 +194,8 @@ def test_renewal_issues_a_new_certificate_and_the_old_stays_good(site, browser):
     check_page(page, "o09-renewed")
     with ctx.db.reading() as s:
         assert (cert_store.get(s, old).status, cert_store.get(s, new).status) == ("issued",) * 2
-    assert _ocsp_status(site, old) == ocsp.OCSPCertStatus.GOOD
-    assert _ocsp_status(site, new) == ocsp.OCSPCertStatus.GOOD
+    assert ocsp_answer(site, old).certificate_status == ocsp.OCSPCertStatus.GOOD
+    assert ocsp_answer(site, new).certificate_status == ocsp.OCSPCertStatus.GOOD
     page.goto(state["enrolment_url"])
     shown = page.locator("#certificates").inner_text()
     assert old in shown and new in shown
@@ -229,8 +213,8 @@ def test_renewal_issues_a_new_certificate_and_the_old_stays_good(site, browser):
     assert on_token in page.locator("#renewed").inner_text()
     assert "(klucz: ten sam)" in page.locator("#renewed").inner_text()
     renewed = re.findall(r"[0-9a-f]{16,}", page.locator("#issued").inner_text())[0]
-    assert _ocsp_status(site, on_token) == ocsp.OCSPCertStatus.GOOD
-    assert _ocsp_status(site, renewed) == ocsp.OCSPCertStatus.GOOD
+    assert ocsp_answer(site, on_token).certificate_status == ocsp.OCSPCertStatus.GOOD
+    assert ocsp_answer(site, renewed).certificate_status == ocsp.OCSPCertStatus.GOOD
     check_page(page, "o09c-renewed-on-token")
     page.context.close()
 
