@@ -4,7 +4,9 @@ no frontier, no stored nodes) and sharing no code with the project."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 
 
 def sha256(data: bytes) -> bytes:
@@ -102,3 +104,15 @@ def consistent(first: int, second: int, first_hash: bytes, second_hash: bytes,
         fn //= 2
         sn //= 2
     return sn == 0 and fr == first_hash and sr == second_hash
+
+
+def proves_certificate(proof: dict, der: bytes) -> bool:
+    """What RegCA's ``proof`` JSON (the web's download, the RA API, ``/transparency/v1/proof``)
+    shows: its entry names this certificate, and the audit path leads from that entry to the
+    signed tree head's root (§2.1.3.2)."""
+    leaf = base64.b64decode(proof["leaf"])
+    if json.loads(leaf)["details"]["certificate_sha256"] != hashlib.sha256(der).hexdigest():
+        return False
+    path = [base64.b64decode(h) for h in proof["audit_path"]]
+    root = root_from_inclusion(proof["leaf_index"], proof["tree_size"], leaf, path)
+    return root == base64.b64decode(proof["sth"]["root_hash"])

@@ -11,10 +11,8 @@ sideways scroll at 375 and 320 px); every error is Polish and bound to its field
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
-import hashlib
 import io
 import json
 import re
@@ -94,17 +92,6 @@ def _polish(text: str) -> str:
     return text
 
 
-def _proves(proof: dict, der: bytes) -> bool:
-    """RFC 9162 §2.1.3.2: the proof leads from this certificate's log entry to the signed
-    tree head's root."""
-    leaf = base64.b64decode(proof["leaf"])
-    if json.loads(leaf)["details"]["certificate_sha256"] != hashlib.sha256(der).hexdigest():
-        return False
-    path = [base64.b64decode(h) for h in proof["audit_path"]]
-    root = rfc9162.root_from_inclusion(proof["leaf_index"], proof["tree_size"], leaf, path)
-    return root == base64.b64decode(proof["sth"]["root_hash"])
-
-
 # -- day 1 -------------------------------------------------------------------------------------
 
 def test_day_one_resident_collects_and_downloads_every_format(site, browser, resident):
@@ -140,7 +127,7 @@ def test_day_one_resident_collects_and_downloads_every_format(site, browser, res
     head_signer(site["ctx"]).sign()  # what the scheduler does within the merge delay
     page.go_back()
     proof = download(page, page.get_by_role("link", name=proof_link))
-    assert _proves(json.loads(proof), der)
+    assert rfc9162.proves_certificate(json.loads(proof), der)
     resident["state"]["day1"] = page  # the same browser comes back tomorrow
 
 

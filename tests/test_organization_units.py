@@ -224,16 +224,6 @@ def test_another_jsts_api_key_does_not_reach_a_units_certificates(web):
     assert _api_issue(web, other, SCHOOL).status_code == 403
 # -- double submission (issue 18): the same rendered form twice acts once -------------------------
 
-def _twice(v: Visitor, path: str, data: dict, form_page: str) -> str:
-    """The same rendered form submitted twice: both lead to one result page."""
-    tokens = v.form_tokens(form_page)
-    first = v.client.post(path, data={**tokens, **data})
-    second = v.client.post(path, data={**tokens, **data})
-    assert first.status_code == second.status_code == 303, (first.text, second.text)
-    assert first.headers["Location"] == second.headers["Location"]
-    return first.headers["Location"]
-
-
 def _shown(v: Visitor, result: str) -> str:
     page = v.get(result)
     assert page.status_code == 200
@@ -246,7 +236,7 @@ def test_deactivating_twice_deactivates_once_and_does_not_toggle_back(web):
     unit = "345678901"
     r = admin.post("/admin/units", {"regon": unit, "name": "Żłobek Miejski", "parent_teryt": JST})
     assert r.status_code == 303, r.text
-    result = _twice(admin, f"/admin/organizations/{unit}/active", {}, "/admin/units")
+    result = admin.post_twice(f"/admin/organizations/{unit}/active", {}, "/admin/units")
     message = _shown(admin, result)
     assert "nieaktywna" in message and _shown(admin, result) == message  # a reload: the same
     assert len(_events(ctx, "organization.deactivate", unit)) == 1
@@ -259,7 +249,7 @@ def test_a_unit_added_twice_is_added_once(web):
     ctx, _, _ = web
     admin = _as(web, "admin_u")
     unit = "456789017"
-    result = _twice(admin, "/admin/units",
+    result = admin.post_twice("/admin/units",
                     {"regon": unit, "name": "Biblioteka Gminna", "parent_teryt": JST},
                     "/admin/units")
     assert "Biblioteka Gminna" in _shown(admin, result)
@@ -271,7 +261,7 @@ def test_an_edit_saved_twice_is_saved_once(web):
     ctx, _, _ = web
     admin = _as(web, "admin_u")
     before = len(_events(ctx, "organization.update", CENTRE))
-    result = _twice(admin, f"/admin/organizations/{CENTRE}/edit",
+    result = admin.post_twice(f"/admin/organizations/{CENTRE}/edit",
                     {"name": "Gminny Ośrodek Pomocy Społecznej", "regon": CENTRE},
                     f"/admin/organizations/{CENTRE}/edit")
     assert CENTRE in _shown(admin, result)

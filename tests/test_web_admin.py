@@ -323,17 +323,6 @@ def _success(page: str) -> str | None:
     return found[1] if found else None
 
 
-def _twice(v: Visitor, path: str, data: dict, form_page: str):
-    """The same rendered form submitted twice (a double click, or the back button and submit):
-    both answers, and the result page each leads to."""
-    tokens = v.form_tokens(form_page)
-    first = v.client.post(path, data={**tokens, **data})
-    second = v.client.post(path, data={**tokens, **data})
-    assert first.status_code == second.status_code == 303, (first.text, second.text)
-    assert first.headers["Location"] == second.headers["Location"]
-    return first.headers["Location"]
-
-
 @pytest.mark.parametrize("path, data, action, obj", [
     ("/admin/users/off_twice/disable", {}, "user.disable", "user:off_twice"),
     ("/admin/users/off_twice/enable", {}, "user.enable", "user:off_twice"),
@@ -346,7 +335,7 @@ def _twice(v: Visitor, path: str, data: dict, form_page: str):
 def test_an_admin_form_submitted_twice_acts_once_and_its_result_page_changes_nothing(
         web, admin, path, data, action, obj):
     ctx, _, _ = web
-    result = _twice(admin, path, data, "/admin/users/off_twice")
+    result = admin.post_twice(path, data, "/admin/users/off_twice")
     assert len(_events(ctx, action, obj)) == 1
     before = (_event_count(ctx), _facts(ctx, "off_twice"))
     page = admin.get(result)
@@ -357,7 +346,7 @@ def test_an_admin_form_submitted_twice_acts_once_and_its_result_page_changes_not
 
 def test_a_password_reset_submitted_twice_makes_one_temporary_password_shown_again(web, admin):
     ctx, _, _ = web
-    result = _twice(admin, "/admin/users/off_twice/reset-password", {}, "/admin/users/off_twice")
+    result = admin.post_twice("/admin/users/off_twice/reset-password", {}, "/admin/users/off_twice")
     assert len(_events(ctx, "user.password_reset", "user:off_twice")) == 1
     hashed = _user(ctx, "off_twice").password_hash
     shown = re.search(r'id="temporary-password">([^<]+)<', admin.get(result).text)[1]
@@ -371,7 +360,7 @@ def test_a_password_reset_submitted_twice_makes_one_temporary_password_shown_aga
 
 def test_an_api_key_form_submitted_twice_creates_one_key_and_revokes_it_once(web, admin):
     ctx, _, _ = web
-    result = _twice(admin, "/admin/api-keys", {"name": "dwa kliknięcia", "scopes": ["verify"]},
+    result = admin.post_twice("/admin/api-keys", {"name": "dwa kliknięcia", "scopes": ["verify"]},
                     "/admin/api-keys")
     page = admin.get(result).text
     key = re.search(r'id="api-key"[^>]*>(rca_[a-z0-9]{12}_[A-Za-z0-9_-]{43})<', page)[1]
@@ -382,7 +371,7 @@ def test_an_api_key_form_submitted_twice_creates_one_key_and_revokes_it_once(web
     assert listing.count("dwa kliknięcia") == 1 and key not in listing
     assert len(_events(ctx, "apikey.create", f"apikey:{key_id}")) == 1
     assert [k.id for k in list_api_keys(ctx) if k.name == "dwa kliknięcia"] == [key_id]
-    result = _twice(admin, f"/admin/api-keys/{key_id}/revoke", {}, "/admin/api-keys")
+    result = admin.post_twice(f"/admin/api-keys/{key_id}/revoke", {}, "/admin/api-keys")
     assert len(_events(ctx, "apikey.revoke", f"apikey:{key_id}")) == 1
     assert admin.get(result).status_code == 200
     assert len(_events(ctx, "apikey.revoke", f"apikey:{key_id}")) == 1
@@ -390,21 +379,11 @@ def test_an_api_key_form_submitted_twice_creates_one_key_and_revokes_it_once(web
 
 def test_a_jst_added_twice_is_added_once(web, admin):
     ctx, _, _ = web
-    result = _twice(admin, "/admin/organizations", {"teryt": "0810011", "name": "Gmina Lubsko"},
+    result = admin.post_twice("/admin/organizations", {"teryt": "0810011", "name": "Gmina Lubsko"},
                     "/admin")
     assert len(_events(ctx, "organization.add", "organization:0810011")) == 1
     assert "0810011" in admin.get(result).text
     assert len(_events(ctx, "organization.add", "organization:0810011")) == 1
-
-
-def _step_twice(v: Visitor, path: str, data: dict):
-    """A log-in step's form sent twice: the step's redirect, and the same place again."""
-    tokens = v.form_tokens(path)
-    first = v.client.post(path, data={**tokens, **data})
-    second = v.client.post(path, data={**tokens, **data})
-    assert (first.status_code, second.status_code) == (302, 303), (first.text, second.text)
-    assert first.headers["Location"] == second.headers["Location"]
-    return first.headers["Location"]
 
 
 def test_a_totp_set_up_confirmed_twice_enrols_once_and_logs_in(web, admin):
@@ -414,7 +393,8 @@ def test_a_totp_set_up_confirmed_twice_enrols_once_and_logs_in(web, admin):
     assert v.post("/login", {"username": "off_setup", "password": PASSWORD}
                   ).headers["Location"] == "/login/totp-setup"
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', v.get("/login/totp-setup").text)[1]
-    home = _step_twice(v, "/login/totp-setup", {"code": pyotp.TOTP(secret).at(ctx.now())})
+    home = v.post_twice("/login/totp-setup", {"code": pyotp.TOTP(secret).at(ctx.now())},
+                        first_status=302)
     assert home == "/enrolments" and _signed_in(v)
     assert len(_events(ctx, "user.totp_enrol", "user:off_setup")) == 1
 
@@ -425,8 +405,8 @@ def test_a_new_password_sent_twice_is_set_once(web, admin):
     temporary = re.search(r'id="temporary-password">([^<]+)<',
                           admin.get(r.headers["Location"]).text)[1]
     v = Visitor(app, ctx).login("off_newpass", secrets_["off_newpass"], password=temporary)
-    home = _step_twice(v, "/login/password", {"password": "drugie nowe haslo",
-                                             "repeat": "drugie nowe haslo"})
+    home = v.post_twice("/login/password", {"password": "drugie nowe haslo",
+                                            "repeat": "drugie nowe haslo"}, first_status=302)
     assert home == "/enrolments" and _signed_in(v)
     assert len(_events(ctx, "user.password_change", "user:off_newpass")) == 1
 
@@ -437,7 +417,8 @@ def test_a_one_time_code_sent_twice_logs_in_once_and_counts_no_failure(web):
     v = Visitor(app, ctx)
     assert v.post("/login", {"username": "off_code", "password": PASSWORD}
                   ).headers["Location"] == "/login/totp"
-    home = _step_twice(v, "/login/totp", {"code": next_totp(ctx, secrets_["off_code"])})
+    home = v.post_twice("/login/totp", {"code": next_totp(ctx, secrets_["off_code"])},
+                        first_status=302)
     assert home == "/enrolments" and _signed_in(v)
     logins = [(e.outcome, json.loads(e.details or "{}").get("second_factor"))
               for e in _events(ctx, "login", "user:off_code")]

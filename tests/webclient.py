@@ -66,6 +66,19 @@ class Visitor:
             data.setdefault(name, value)
         return self.client.post(path, data=data, **kw)
 
+    def post_twice(self, path: str, data: dict, form_page: str | None = None,
+                   first_status: int = 303) -> str:
+        """The same rendered form submitted twice (a double click, or the back button and
+        submit): both answers lead to one result page, whose address this returns. A log-in
+        step answers its first submission 302."""
+        tokens = self.form_tokens(form_page or path)
+        first = self.client.post(path, data={**tokens, **data})
+        second = self.client.post(path, data={**tokens, **data})
+        assert (first.status_code, second.status_code) == (first_status, 303), (
+            first.text, second.text)
+        assert first.headers["Location"] == second.headers["Location"]
+        return first.headers["Location"]
+
     def login(self, username: str, secret: str, password: str = PASSWORD):
         r = self.post("/login", {"username": username, "password": password})
         assert r.status_code == 302, r.text
