@@ -4,6 +4,11 @@ keys and the profiles in use. Each change goes through ``ra`` (checked, audited 
 change that takes a right away ends the user's sessions in the same transaction); the pages
 name what was wrong in the visitor's language and change nothing then.
 
+What cannot be undone (revoking an API key, resetting a password or a TOTP, disabling a
+log-in, which ends its sessions) is asked on a page of its own first (issue 18): a GET of the
+action's address names whose log-in or which key and what will happen, and changes nothing;
+its form's POST to the same address acts.
+
 Every form is POST-redirect-GET with an idempotency key (``once``): a double click or a reload
 disables, resets or creates once and shows the first result again, the temporary password and
 the new API key included (sealed, for ``once.SECRET_SECONDS``)."""
@@ -20,7 +25,7 @@ from enrollment_web.i18n import t
 from enrollment_web.once import current_key, once, remember, result, seal, unseal
 from enrollment_web.services import authority, store
 from ra import users
-from ra.apikeys import SCOPES, create_api_key, list_api_keys, revoke_api_key
+from ra.apikeys import SCOPES, ApiKeyView, create_api_key, list_api_keys, revoke_api_key
 from ra.organizations import add_organization, list_organizations
 from ra.users import create_user, list_staff
 
@@ -135,6 +140,20 @@ def _user_page(username: str, status: int = 200, error: str | None = None,
                            yourself=current_actor().name == username), status
 
 
+_CANNOT_DISABLE = (
+    "Nie można wyłączyć tego konta: jest już wyłączone albo jest Twoje (własne konto wyłączy "
+    "inny administrator).",
+    "This log-in cannot be disabled: it is disabled already or it is your own (another "
+    "administrator can disable yours).")
+
+
+def _confirm(member: users.StaffMember, action: str):
+    """The page that asks before ``action`` (disable, reset-password, reset-totp): whose
+    log-in and what will happen; its button POSTs to the action's address."""
+    return render_template("admin_user_confirm.html", member=member, action=action,
+                           button=EmptyForm(formdata=None))
+
+
 def _refused(username: str, exc: RegCAError, conflict: tuple[str, str]):
     """A refusal of the core on the user's page: the message of this action's conflict (the
     user's state does not allow it), else the core's own words."""
@@ -156,19 +175,19 @@ def user(username: str):
     return _user_page(username)
 
 
-@bp.route("/admin/users/<username>/disable", methods=["POST"])
+@bp.route("/admin/users/<username>/disable", methods=["GET", "POST"])
 @require("administrator")
 @once
 def disable(username: str):
-    _member(username)
+    member = _member(username)
+    if request.method == "GET":
+        if member.disabled or current_actor().name == username:
+            return _user_page(username, 409, t(*_CANNOT_DISABLE))
+        return _confirm(member, "disable")
     try:
         users.disable_user(authority(), username, current_actor().audit_name)
     except RegCAError as exc:
-        return _refused(username, exc, (
-            "Nie można wyłączyć tego konta: jest już wyłączone albo jest Twoje (własne konto "
-            "wyłączy inny administrator).",
-            "This log-in cannot be disabled: it is disabled already or it is your own (another "
-            "administrator can disable yours)."))
+        return _refused(username, exc, _CANNOT_DISABLE)
     return _to_user(username, t("Konto wyłączone; otwarte sesje pracownika zakończono.",
                                 "The log-in was disabled; the user's open sessions ended."))
 
@@ -186,24 +205,28 @@ def enable(username: str):
     return _to_user(username, t("Konto włączone.", "The log-in was enabled."))
 
 
-@bp.route("/admin/users/<username>/reset-password", methods=["POST"])
+@bp.route("/admin/users/<username>/reset-password", methods=["GET", "POST"])
 @require("administrator")
 @once
 def reset_password(username: str):
     """The temporary password is on the result page only (sealed, for a short while); the
     user replaces it at once."""
-    _member(username)
+    member = _member(username)
+    if request.method == "GET":
+        return _confirm(member, "reset-password")
     temporary = users.reset_password(authority(), username, current_actor().audit_name)
     return _to_user(username, t("Nadano hasło tymczasowe; otwarte sesje pracownika "
                                 "zakończono.", "A temporary password was set; the user's "
                                 "open sessions ended."), temporary=temporary)
 
 
-@bp.route("/admin/users/<username>/reset-totp", methods=["POST"])
+@bp.route("/admin/users/<username>/reset-totp", methods=["GET", "POST"])
 @require("administrator")
 @once
 def reset_totp(username: str):
-    _member(username)
+    member = _member(username)
+    if request.method == "GET":
+        return _confirm(member, "reset-totp")
     users.reset_totp(authority(), username, current_actor().audit_name)
     return _to_user(username, t("TOTP zresetowany: pracownik skonfiguruje go przy następnym "
                                 "logowaniu.", "The TOTP was reset: the user sets it up at the "
@@ -249,8 +272,8 @@ def _keys_page(status: int = 200, error: str | None = None, form: ApiKeyForm | N
     done = _done()
     return render_template("admin_apikeys.html", keys=list_api_keys(authority()),
                            form=form or _key_form(bound=False), error=error,
-                           created=unseal(done.get("created")), success=done.get("message"),
-                           button=EmptyForm(formdata=None)), status
+                           created=unseal(done.get("created")),
+                           success=done.get("message")), status
 
 
 def _to_keys(message: str, **secrets):
@@ -287,10 +310,23 @@ def create_key():
     return _to_keys(t("Utworzono klucz API.", "The API key was created."), created=key)
 
 
-@bp.route("/admin/api-keys/<key_id>/revoke", methods=["POST"])
+def _active_key(key_id: str) -> ApiKeyView:
+    """The key not revoked that the address names; else the error page's 404."""
+    for key in list_api_keys(authority()):
+        if key.id == key_id:
+            return key
+    raise NotFound(t(f"Nie ma aktywnego klucza API o identyfikatorze „{key_id}”.",
+                     f"There is no active API key with the id '{key_id}'."))
+
+
+@bp.route("/admin/api-keys/<key_id>/revoke", methods=["GET", "POST"])
 @require("administrator")
 @once
 def revoke_key(key_id: str):
+    """Asked on a page of its own (GET): which key, and that it stops working for good."""
+    if request.method == "GET":
+        return render_template("admin_apikey_revoke.html", key=_active_key(key_id),
+                               button=EmptyForm(formdata=None))
     try:
         revoke_api_key(authority(), key_id, actor=current_actor().audit_name)
     except NotFound:

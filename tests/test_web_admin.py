@@ -30,7 +30,8 @@ def web(home_ctx):
     secrets_ = {ADMIN: add_staff(ctx, ADMIN, "administrator"),
                 "auditor_x": add_staff(ctx, "auditor_x", "auditor")}
     for name in ("off_disable", "off_totp", "off_role", "off_jst", "off_pass", "off_bad",
-                 "off_plain", "off_twice", "off_setup", "off_newpass", "off_code"):
+                 "off_plain", "off_twice", "off_setup", "off_newpass", "off_code",
+                 "off_ask_disable", "off_ask_password", "off_ask_totp"):
         secrets_[name] = add_staff(ctx, name, "officer", [JST_A])
     app = enrollment_app(ctx)
     return ctx, app, secrets_
@@ -222,7 +223,9 @@ def test_non_administrators_get_403_for_every_admin_action_and_change_nothing(we
     for path, data in ACTIONS:
         r = v.client.post(path, data={"csrf_token": token, **data})
         assert r.status_code == 403, path
-    for path in ("/admin", "/admin/users/off_plain", "/admin/api-keys"):
+    for path in ("/admin", "/admin/users/off_plain", "/admin/api-keys",
+                 *(p for p, _ in ACTIONS if p.endswith(("disable", "reset-password",
+                                                        "reset-totp", "revoke")))):
         assert v.get(path).status_code == 403, path
     assert (_event_count(ctx), _facts(ctx, "off_plain")) == before
 
@@ -246,6 +249,9 @@ def test_an_unknown_user_gets_a_polish_404_and_nothing_changes(web, admin, actio
     assert r.status_code == 404 and "Nie ma pracownika o loginie „nikt_taki”" in r.text
     assert _event_count(ctx) == before
     assert admin.get("/admin/users/nikt_taki").status_code == 404
+    if action not in ("enable", "role"):  # the confirmation page of no one
+        r = admin.get(f"/admin/users/nikt_taki/{action}")
+        assert r.status_code == 404 and "Nie ma pracownika o loginie „nikt_taki”" in r.text
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +284,8 @@ def test_an_administrator_cannot_disable_or_demote_themselves(web, admin):
     before = _event_count(ctx)
     r = _post(admin, f"/admin/users/{ADMIN}/disable")
     assert r.status_code == 409 and "Twoje" in r.text
+    r = admin.get(f"/admin/users/{ADMIN}/disable")  # nor is asked to confirm it
+    assert r.status_code == 409 and "Twoje" in r.text and 'id="what-happens"' not in r.text
     r = _post(admin, f"/admin/users/{ADMIN}/role", {"role": "auditor"})
     assert r.status_code == 409 and "własnej roli" in r.text
     assert _user(ctx, ADMIN).role == "administrator" and not _user(ctx, ADMIN).disabled_at
@@ -309,11 +317,84 @@ def test_revoking_an_unknown_or_revoked_key_is_a_polish_error(web, admin):
     ctx, _, _ = web
     r = admin.post("/admin/api-keys/000000000000/revoke", {}, form_page="/admin/api-keys")
     assert r.status_code == 404 and "Nie ma klucza API" in r.text
+    r = admin.get("/admin/api-keys/000000000000/revoke")
+    assert r.status_code == 404 and "Nie ma aktywnego klucza API" in r.text
     key_id = create_api_key(ctx, "raz", ["verify"], None).split("_")[1]
     assert admin.post(f"/admin/api-keys/{key_id}/revoke", {},
                       form_page="/admin/api-keys").status_code == 303
     r = admin.post(f"/admin/api-keys/{key_id}/revoke", {}, form_page="/admin/api-keys")
     assert r.status_code == 409 and "już odwołany" in r.text
+    assert admin.get(f"/admin/api-keys/{key_id}/revoke").status_code == 404
+
+
+# -- confirmation pages (issue 18): what cannot be undone is asked first -----------------------
+
+def _what_happens(page: str) -> str:
+    return re.search(r'id="what-happens">(.*?)</div>', page, re.S)[1]
+
+
+def _links_not_forms(page: str, path: str) -> bool:
+    return f'href="{path}"' in page and f'action="{path}"' not in page
+
+
+@pytest.mark.parametrize("action, event, words", [
+    ("disable", "user.disable", ["nie zaloguje się", "sesje zostaną od razu zakończone"]),
+    ("reset-password", "user.password_reset", ["nie można cofnąć", "hasło tymczasowe",
+                                               "sesje pracownika zostaną zakończone"]),
+    ("reset-totp", "user.totp_reset", ["nie można cofnąć", "skonfiguruje nowy",
+                                       "sesje pracownika zostaną zakończone"]),
+])
+def test_an_irreversible_user_action_asks_on_a_page_of_its_own_then_acts_once(
+        web, admin, action, event, words):
+    ctx, _, _ = web
+    username = "off_ask_" + action.removeprefix("reset-")
+    path = f"/admin/users/{username}/{action}"
+    assert _links_not_forms(admin.get(f"/admin/users/{username}").text, path)
+    before = (_event_count(ctx), _facts(ctx, username))
+    page = admin.get(path)
+    assert page.status_code == 200
+    assert re.search(r'id="confirm-user">([^<]+)<', page.text)[1] == username
+    told = _what_happens(page.text)
+    assert username in told and all(w in told for w in words), told
+    assert f'action="{path}"' in page.text and f'href="/admin/users/{username}"' in page.text
+    assert (_event_count(ctx), _facts(ctx, username)) == before  # asking changes nothing
+    result = admin.post_twice(path, {}, path)  # the confirmation's button, clicked twice
+    assert len(_events(ctx, event, f"user:{username}")) == 1
+    assert result.startswith(f"/admin/users/{username}?done=")
+    assert _facts(ctx, username) != before[1]
+
+
+def test_revoking_an_api_key_asks_on_a_page_of_its_own_then_revokes_once(web, admin):
+    ctx, _, _ = web
+    key = create_api_key(ctx, "EOD do odwołania", ["sign", "verify"], JST_A)
+    key_id = key.split("_")[1]
+    path = f"/admin/api-keys/{key_id}/revoke"
+    assert _links_not_forms(admin.get("/admin/api-keys").text, path)
+    before = _event_count(ctx)
+    page = admin.get(path)
+    assert page.status_code == 200
+    assert re.search(r'id="confirm-key">([^<]+)<', page.text)[1] == key_id
+    assert "EOD do odwołania" in page.text and "sign, verify" in page.text
+    told = _what_happens(page.text)
+    assert key_id in told and "nie można cofnąć" in told and "odrzucone" in told, told
+    assert _event_count(ctx) == before
+    ApiKeys(ctx.db, ctx.clock).authenticate(key)  # still works after the question
+    result = admin.post_twice(path, {}, path)
+    assert result.startswith("/admin/api-keys?done=")
+    assert len(_events(ctx, "apikey.revoke", f"apikey:{key_id}")) == 1
+    with pytest.raises(Unauthorized):
+        ApiKeys(ctx.db, ctx.clock).authenticate(key)
+
+
+def test_a_disabled_log_in_is_enabled_with_one_click_and_asks_no_confirmation(web, admin):
+    """Enabling takes nothing away; disabling an already disabled log-in is refused, not asked."""
+    ctx, _, _ = web
+    assert _post(admin, "/admin/users/off_ask_disable/disable").status_code in (303, 409)
+    page = admin.get("/admin/users/off_ask_disable").text
+    assert 'action="/admin/users/off_ask_disable/enable"' in page
+    assert 'href="/admin/users/off_ask_disable/disable"' not in page
+    r = admin.get("/admin/users/off_ask_disable/disable")
+    assert r.status_code == 409 and "jest już wyłączone" in r.text
 
 
 # -- double submission (issue 18): the same rendered form twice acts once ------------------

@@ -14,6 +14,7 @@ from conftest import RESIDENT, make_csr
 from webclient import Visitor, add_staff, issue_from_csr, record_enrolment
 
 from ra import bulk_import
+from ra.apikeys import create_api_key
 from ra.organizations import list_organizations
 from regca.roles import registration_authority
 from regca.wsgi import create_app
@@ -130,8 +131,11 @@ def test_officer_form_answers_in_english_have_no_polish_left(web):
 def test_administrator_pages_in_english_have_no_polish_left(web):
     ctx = web[0]
     admin = _as(web, "admin_en")
+    key_id = create_api_key(ctx, "EOD", ["verify"], None).split("_")[1]
     for path in ("/admin", "/admin/users/officer_en", "/admin/api-keys", "/admin/units",
-                 f"/admin/organizations/{JST}/edit"):
+                 f"/admin/organizations/{JST}/edit", "/admin/users/officer_en/disable",
+                 "/admin/users/officer_en/reset-password", "/admin/users/officer_en/reset-totp",
+                 f"/admin/api-keys/{key_id}/revoke"):
         assert _leftovers(ctx, _english_page(web, admin, path)) == [], path
     done = admin.post(f"/admin/organizations/{JST}/edit", {"name": "Zielona Gora"},
                       form_page=f"/admin/organizations/{JST}/edit")
