@@ -353,13 +353,25 @@ def test_administrator_disables_a_log_in_resets_totp_and_issues_a_key_once(site,
     check_page(page, "r30-admin")
     page.goto(site["url"] + f"/admin/users/{admin}")
     check_page(page, "r31-admin-user")
-    page.get_by_role("button", name="Wyłącz konto").click()
+    page.get_by_role("link", name="Nadaj hasło tymczasowe").click()  # asked, then declined
+    assert admin in page.locator("#what-happens").inner_text()
+    check_page(page, "r31a-admin-confirm-password")
+    page.get_by_role("link", name="Nie, wróć").click()
+    assert _events(ctx, "user.password_reset", f"user:{admin}") == 0
+    page.get_by_role("link", name="Wyłącz konto").click()
+    assert "sesje zostaną od razu zakończone" in page.locator("#what-happens").inner_text()
+    assert _events(ctx, "user.disable", f"user:{admin}") == 0
+    check_page(page, "r31b-admin-confirm-disable")
+    page.get_by_role("button", name="Tak, wyłącz konto").click()
     assert page.locator("#user-state").inner_text() == "wyłączony"
     page.reload()
     assert page.locator("#user-state").inner_text() == "wyłączony"
     assert _events(ctx, "user.disable", f"user:{admin}") == 1
     check_page(page, "r32-admin-user-disabled")
-    page.get_by_role("button", name="Zresetuj TOTP").click()
+    page.get_by_role("link", name="Zresetuj TOTP").click()
+    assert "nie można cofnąć" in page.locator("#what-happens").inner_text()
+    check_page(page, "r32a-admin-confirm-totp")
+    page.get_by_role("button", name="Tak, zresetuj TOTP").click()
     assert "do skonfigurowania przy logowaniu" in page.locator("main").inner_text()
     assert _events(ctx, "user.totp_reset", f"user:{admin}") == 1
     check_page(page, "r33-admin-user-totp-reset")
@@ -379,7 +391,11 @@ def test_administrator_disables_a_log_in_resets_totp_and_issues_a_key_once(site,
     page.goto(site["url"] + "/admin/api-keys")  # shown once: only its hash is kept
     assert key not in page.content()
     row = page.locator("tr", has_text="EOD Zielona Góra")
-    row.get_by_role("button", name=re.compile("^Odwołaj")).click()
+    row.get_by_role("link", name=re.compile("^Odwołaj")).click()
+    assert "nie można cofnąć" in page.locator("#what-happens").inner_text()
+    assert "EOD Zielona Góra" in page.locator("main").inner_text()
+    check_page(page, "r36a-api-key-confirm-revoke")
+    page.get_by_role("button", name="Tak, odwołaj klucz").click()
     assert page.locator("tr", has_text="EOD Zielona Góra").count() == 0
     check_page(page, "r37-api-key-revoked")
     page.context.close()
@@ -402,8 +418,8 @@ def test_double_click_on_disable_shows_the_disabled_log_in_not_a_refusal(site, b
     ctx = site["ctx"]
     page = new_page(browser)
     login(page, site, "admin_woj", "admin")
-    page.goto(site["url"] + "/admin/users/urzednik_drugi")
-    click_twice(page, site, "Wyłącz konto", "/admin/users/urzednik_drugi/disable")
+    page.goto(site["url"] + "/admin/users/urzednik_drugi/disable")
+    click_twice(page, site, "Tak, wyłącz konto", "/admin/users/urzednik_drugi/disable")
     assert _events(ctx, "user.disable", "user:urzednik_drugi") == 1
     shown = page.locator("main").inner_text()
     page.context.close()
@@ -414,7 +430,7 @@ def test_double_click_on_reset_totp_resets_once(site, browser, admin):
     ctx = site["ctx"]
     page = new_page(browser)
     login(page, site, "admin_woj", "admin")
-    page.goto(site["url"] + "/admin/users/urzednik_trzeci")
-    click_twice(page, site, "Zresetuj TOTP", "/admin/users/urzednik_trzeci/reset-totp")
+    page.goto(site["url"] + "/admin/users/urzednik_trzeci/reset-totp")
+    click_twice(page, site, "Tak, zresetuj TOTP", "/admin/users/urzednik_trzeci/reset-totp")
     page.context.close()
     assert _events(ctx, "user.totp_reset", "user:urzednik_trzeci") == 1
