@@ -82,12 +82,12 @@ def _serial(text: str) -> str:
 
 
 def _theirs(caller, serial: str):
-    """The resident's own certificate; any other is no page at all, said in the visitor's
-    language (the core's NotFound text is English, for the API and the logs)."""
+    """The resident's own certificate; any other is a 404 whose page says, in the visitor's
+    language, that they have no such certificate (the error page explains the NotFound)."""
     try:
         return certificates.show(store(), caller, serial)
-    except (NotFound, Forbidden):
-        abort(404)
+    except Forbidden:
+        raise NotFound("no such certificate among yours") from None
 
 
 @bp.route("/my")
