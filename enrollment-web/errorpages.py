@@ -30,7 +30,7 @@ from enrollment_web.i18n import t
 from enrollment_web.messages import explain
 from ra.token import TokenError
 
-__all__ = ["status_of", "form_status", "error_page", "install_error_pages"]
+__all__ = ["status_of", "form_status", "page_message", "error_page", "install_error_pages"]
 
 # The first kind that matches decides. A token that refuses (wrong PIN, full, already
 # initialised) is the officer's to fix at the reader, so its form answers 400, not 409.
@@ -65,6 +65,22 @@ def form_status(exc: RegCAError) -> int:
     return status_of(exc)
 
 
+def _said_by_the_web(exc: RegCAError) -> bool:
+    """Whether a page raised the kind itself, its message already in the visitor's language
+    (``raise NotFound(t(...))``): where it was raised is the traceback's innermost frame."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith(
+        "enrollment_web.")
+
+
+def page_message(exc: RegCAError) -> str:
+    """What the error page says for ``exc``: the web's own words, or ``messages.explain``'s
+    sentence for the core's (whose messages are the API's English)."""
+    return exc.message if _said_by_the_web(exc) else explain(exc)[1]
+
+
 def error_page(status: int, message: str):
     return render_template("error.html", status=status, message=message), status
 
@@ -82,7 +98,7 @@ def install_error_pages(app: Flask) -> None:
         if isinstance(exc, BackedOff):  # RFC 6585 §4: say when to come back
             body, status = error_page(429, wait_message(exc))
             return body, status, {"Retry-After": str(exc.retry_after)}
-        return error_page(status_of(exc), explain(exc)[1])
+        return error_page(status_of(exc), page_message(exc))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

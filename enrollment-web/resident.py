@@ -82,12 +82,12 @@ def _serial(text: str) -> str:
 
 
 def _theirs(caller, serial: str):
-    """The resident's own certificate; any other is a 404 whose page says, in the visitor's
-    language, that they have no such certificate (the error page explains the NotFound)."""
+    """The resident's own certificate; for any other the core's NotFound goes on to the error
+    page, which says in the visitor's language that they have no such certificate."""
     try:
         return certificates.show(store(), caller, serial)
     except Forbidden:
-        raise NotFound("no such certificate among yours") from None
+        abort(404)
 
 
 @bp.route("/my")

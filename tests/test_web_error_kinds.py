@@ -18,8 +18,7 @@ from webclient import Visitor, add_staff, issue_from_csr, record_enrolment
 import ca
 import ra
 from ca.errors import BackedOff, InvalidSubject, RegCAError
-from enrollment_web.errorpages import status_of
-from enrollment_web.messages import explain
+from enrollment_web.errorpages import page_message, status_of
 from regca.wsgi import create_app
 
 # tests/test_browser_resident.py's English words, and the core's own
@@ -61,7 +60,7 @@ def _said(exc: RegCAError, lang: str) -> str:
     app.secret_key = "test"
     with app.test_request_context("/"):
         session["lang"] = lang
-        return explain(exc)[1]
+        return page_message(exc)
 
 
 KINDS = _kinds()
