@@ -128,7 +128,7 @@ def _month() -> tuple[Month | None, str | None]:
     try:
         return Month.parse(text), None
     except Malformed as exc:
-        return None, exc.message
+        return None, explain(exc)[1]
 
 
 @bp.route("/audit/usage")

@@ -2,7 +2,8 @@
 
 A refusal about what was typed into a form is shown on that form, with the status below; one
 that is not about the form (an object of another JST, or none at all) goes on to the error page,
-so that the form says nothing more about it. The core's kinds carry no status (ca/errors.py).
+so that the form says nothing more about it. The core's kinds carry no status (ca/errors.py),
+and their messages are the API's English: a page says ``messages.explain``'s sentence instead.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ from ca.errors import (
 from ca.store.outage import database_unavailable
 from enrollment_web.guessing import wait_message
 from enrollment_web.i18n import t
+from enrollment_web.messages import explain
 from ra.token import TokenError
 
-__all__ = ["status_of", "form_status", "error_page", "install_error_pages"]
+__all__ = ["status_of", "form_status", "page_message", "error_page", "install_error_pages"]
 
 # The first kind that matches decides. A token that refuses (wrong PIN, full, already
 # initialised) is the officer's to fix at the reader, so its form answers 400, not 409.
@@ -56,11 +58,27 @@ def status_of(exc: RegCAError) -> int:
 
 
 def form_status(exc: RegCAError) -> int:
-    """The status of a form page that shows ``exc.message``; re-raises the kinds that belong
+    """The status of a form page that shows ``explain(exc)``; re-raises the kinds that belong
     on the error page instead (call it inside the ``except`` that caught ``exc``)."""
     if isinstance(exc, _NOT_ABOUT_THE_FORM):
         raise exc
     return status_of(exc)
+
+
+def _said_by_the_web(exc: RegCAError) -> bool:
+    """Whether a page raised the kind itself, its message already in the visitor's language
+    (``raise NotFound(t(...))``): where it was raised is the traceback's innermost frame."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith(
+        "enrollment_web.")
+
+
+def page_message(exc: RegCAError) -> str:
+    """What the error page says for ``exc``: the web's own words, or ``messages.explain``'s
+    sentence for the core's (whose messages are the API's English)."""
+    return exc.message if _said_by_the_web(exc) else explain(exc)[1]
 
 
 def error_page(status: int, message: str):
@@ -80,7 +98,7 @@ def install_error_pages(app: Flask) -> None:
         if isinstance(exc, BackedOff):  # RFC 6585 §4: say when to come back
             body, status = error_page(429, wait_message(exc))
             return body, status, {"Retry-After": str(exc.retry_after)}
-        return error_page(status_of(exc), exc.message)
+        return error_page(status_of(exc), page_message(exc))
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):

@@ -17,6 +17,7 @@ from ca.errors import AlreadyRevoked, BackedOff, RegCAError, Unauthorized
 from enrollment_web.forms import add_error, at_most, mark_first_error, required
 from enrollment_web.guessing import backed_off_field, client_source
 from enrollment_web.i18n import t
+from enrollment_web.messages import explain
 from enrollment_web.once import current_key, once, remember, result
 from enrollment_web.resident import open_resident_session
 from enrollment_web.services import authority, store
@@ -159,7 +160,7 @@ def confirm():
             pass  # a second click, or revoked meanwhile: the outcome the holder asked for
         except RegCAError as exc:
             return render_template("holder_revoked.html", serial=proof["serial"],
-                                   reason=None, error=exc.message), 409
+                                   reason=None, error=explain(exc)[1]), 409
         # the result lives with the form's key, not in the cookie: a double click's second
         # answer (the first one's cookie never reached the browser) leads to the same page
         remember(serial=proof["serial"], reason=proof["reason"])

@@ -2,7 +2,10 @@
 
 The core's messages are English and technical ("pesel: '02270803625' is not valid (The
 number's checksum…)"): right for the API and the logs, not for an officer at a desk (issue 18).
-Each known refusal gets a plain sentence here; a form shows it next to its field.
+Each known refusal gets a plain sentence here; a form shows it next to its field, the error
+page (``errorpages``) shows it alone. Every kind of ``ca.errors`` (and the RA's own) has one
+that says what happened and what to do; a refusal whose specifics help the visitor (which
+enrolment, which JST, which limit) has them said again in the visitor's language.
 """
 
 from __future__ import annotations
@@ -10,17 +13,34 @@ from __future__ import annotations
 import re
 
 from ca.errors import (
+    AlreadyInitialised,
     AlreadyRevoked,
+    BackedOff,
     BadCSR,
     BlockedKey,
+    ConfigurationError,
+    Conflict,
+    DependencyUnavailable,
+    Forbidden,
+    HsmUnavailable,
     InvalidSubject,
     KeyInUse,
+    KeyMismatch,
+    Malformed,
+    NotFound,
+    PayloadTooLarge,
     RegCAError,
+    TokenOffline,
+    TooManyRequests,
     Unauthorized,
     UnknownProfile,
+    Unprocessable,
     WeakKey,
 )
+from ca.field_crypto import BrokenSeal
 from enrollment_web.i18n import t
+from ra.enrolment import PickupExpired
+from ra.organizations import OrganizationInactive
 from ra.token import TokenError
 
 __all__ = ["explain"]
@@ -85,6 +105,148 @@ _TOKEN = (
 )
 
 
+# Refusals whose specifics the visitor can use, by the core's words: (kind, pattern, Polish,
+# English), the templates filled with the pattern's groups; the first that matches decides.
+_SPECIFIC: tuple[tuple[type[RegCAError], re.Pattern[str], str, str], ...] = tuple(
+    (kind, re.compile(pattern), pl, en) for kind, pattern, pl, en in (
+        (NotFound, r"no such certificate among yours",
+         "Nie masz takiego certyfikatu. Wróć do listy swoich certyfikatów.",
+         "You have no such certificate. Go back to the list of your certificates."),
+        (NotFound, r"^no enrolment (\d+)",
+         "Nie ma wniosku nr {0}. Sprawdź numer albo wyszukaj wniosek na liście.",
+         "There is no enrolment number {0}. Check the number or search the list."),
+        (NotFound, r"^no (?:enrolled )?certificate with serial ([0-9A-Fa-f]+)",
+         "Nie ma certyfikatu o numerze seryjnym {0}. Sprawdź numer albo wyszukaj go na liście.",
+         "There is no certificate with serial number {0}. Check the number or search the "
+         "list."),
+        (NotFound, r"^no organisation (\S+)",
+         "Nie ma JST {0}. Wybierz JST z listy.", "There is no JST {0}. Pick a JST from the list."),
+        (NotFound, r"^no token (\d+) in the registry",
+         "W rejestrze nie ma tokenu nr {0}. Wróć do listy tokenów.",
+         "The registry holds no token number {0}. Go back to the list of tokens."),
+        (NotFound, r"is the home initialised",
+         "Urząd nie jest jeszcze gotowy do wydawania certyfikatów. Zgłoś to operatorowi.",
+         "The authority is not ready to issue certificates yet. Tell the operator."),
+        (Forbidden, r"^JST (\d{7}) is outside your registration area",
+         "JST {0} jest poza Twoim obszarem rejestracji. Wybierz jedną ze swoich JST.",
+         "JST {0} is outside your registration area. Pick one of your own JSTs."),
+        (OrganizationInactive, r"^(?:\w+: )?(\S.*) \((\d{7})\) is deactivated",
+         "JST {0} ({1}) została wyłączona i nie przyjmuje nowych wniosków. Wybierz inną JST "
+         "albo poproś administratora o jej włączenie.",
+         "JST {0} ({1}) was deactivated and takes no new enrolments. Pick another JST or ask "
+         "an administrator to reactivate it."),
+        (TooManyRequests, r"JST (\d{7}) has used (\d+) of its (\d+) .* for (\d{4}-\d{2})",
+         "JST {0} wykorzystała już {1} z {2} dostępnych w miesiącu {3}. Limit odnowi się w "
+         "przyszłym miesiącu; wcześniej może go podnieść operator.",
+         "JST {0} has used {1} of its {2} for {3}. The limit starts again next month; the "
+         "operator can raise it sooner."),
+        (Conflict, r"submitted by someone else",
+         "Ten formularz wysłał już ktoś inny. Otwórz stronę od nowa.",
+         "Someone else already sent this form. Open the page again."),
+        (Conflict, r"^certificate ([0-9a-f]+) is not on hold",
+         "Certyfikat {0} nie jest zawieszony, więc nie można go odwiesić.",
+         "Certificate {0} is not on hold, so it cannot be released."),
+        (Conflict, r"^certificate ([0-9a-f]+) is \w+; only a valid",
+         "Odnowić można tylko ważny certyfikat, a certyfikat {0} nie jest ważny; wydaj nowy.",
+         "Only a valid certificate is renewed and certificate {0} is not valid; issue a new "
+         "one."),
+        (Conflict, r"^token (\d+) is \w+",
+         "Token nr {0} jest w stanie, który nie pozwala na tę operację. Odśwież stronę tokenu "
+         "i sprawdź jego stan.",
+         "Token number {0} is in a state that does not allow this. Reload the token's page and "
+         "check its state."),
+        (Unauthorized, r"session has ended",
+         "Sesja wygasła. Zaloguj się ponownie.", "Your session has ended. Log in again."),
+        (Unauthorized, r"pickup code is not valid",
+         "Kod odbioru jest nieprawidłowy albo został już użyty. Nowy kod wyda urzędnik.",
+         "The pickup code is wrong or has already been used. An officer can give a new one."),
+        (Unauthorized, r"one-time code",
+         "Kod jednorazowy się nie zgadza. Wpisz aktualny kod z aplikacji.",
+         "The one-time code does not match. Type the current code from the app."),
+        (Unauthorized, r"wrong user name or password",
+         "Nieprawidłowa nazwa użytkownika lub hasło.", "Wrong user name or password."),
+        (Unauthorized, r"revocation password do not match",
+         "Kod lub numer seryjny nie pasuje do hasła do unieważnienia. Sprawdź oba i spróbuj "
+         "ponownie.", "The code or serial number and the revocation password do not match. "
+         "Check both and try again."),
+        (Malformed, r"^password: at least (\d+) characters",
+         "Hasło musi mieć co najmniej {0} znaków.", "The password needs at least {0} "
+         "characters."),
+        (Malformed, r"^month: ",
+         "Podaj miesiąc w postaci RRRR-MM, np. 2026-03.",
+         "Give the month as YYYY-MM, e.g. 2026-03."),
+    ))
+
+# What every kind means for the visitor, the most specific kind first: what happened, what to
+# do. A kind without a sentence of its own says its parent's.
+_KINDS: tuple[tuple[type[RegCAError], str, str], ...] = (
+    (PickupExpired, "Ten kod odbioru wygasł. Nowy kod wyda urzędnik.",
+     "This pickup code has expired. An officer can give a new one."),
+    (Unauthorized, "Nie udało się potwierdzić, kim jesteś: hasło, kod albo sesja się nie zgadza "
+     "lub wygasła. Zaloguj się ponownie albo sprawdź wpisane dane.",
+     "We could not confirm who you are: a password, code or session does not match or has "
+     "ended. Log in again or check what you typed."),
+    (Forbidden, "Nie masz uprawnień do tej operacji albo ta sprawa należy do innej JST.",
+     "You are not allowed to do this, or the matter belongs to another JST."),
+    (NotFound, "Nie znaleziono tego, czego szukasz. Sprawdź adres albo wróć do listy.",
+     "What you are looking for was not found. Check the address or go back to the list."),
+    (OrganizationInactive, "Ta JST została wyłączona i nie przyjmuje nowych wniosków.",
+     "This JST was deactivated and takes no new enrolments."),
+    (AlreadyInitialised, "To zostało już przygotowane wcześniej; nie trzeba robić tego ponownie.",
+     "This was already set up before; there is no need to do it again."),
+    (Conflict, "Obecny stan tej sprawy nie pozwala na tę operację. Odśwież stronę i sprawdź "
+     "jej stan.", "The matter's current state does not allow this. Reload the page and check "
+     "its state."),
+    (PayloadTooLarge, "Przesłany plik lub formularz jest za duży. Wyślij mniejszy.",
+     "The file or form you sent is too large. Send a smaller one."),
+    (Unprocessable, "Przesłanych danych nie można przyjąć: ich treść nie przeszła sprawdzenia. "
+     "Sprawdź plik i spróbuj ponownie.", "What you sent cannot be accepted: its content did "
+     "not pass the checks. Check the file and try again."),
+    (TooManyRequests, "Limit tej JST na ten miesiąc został wyczerpany. Odnowi się w przyszłym "
+     "miesiącu; wcześniej może go podnieść operator.", "This JST's limit for this month is "
+     "used up. It starts again next month; the operator can raise it sooner."),
+    (Malformed, "Dane są niekompletne albo mają zły format. Sprawdź wpisane dane i spróbuj "
+     "ponownie.", "Something you sent is incomplete or has the wrong format. Check what you "
+     "typed and try again."),
+    (TokenOffline, "Klucz główny jest wyłączony i używa się go tylko podczas ceremonii. Zgłoś "
+     "to operatorowi.", "The root key is offline and used only in a ceremony. Tell the "
+     "operator."),
+    (KeyMismatch, "Klucz w module kryptograficznym (HSM) nie pasuje do swojego certyfikatu, "
+     "więc nic nie zostało podpisane. Zgłoś to operatorowi.", "A key in the hardware security "
+     "module (HSM) does not match its certificate, so nothing was signed. Tell the operator."),
+    (HsmUnavailable, "Moduł kryptograficzny (HSM) jest chwilowo niedostępny. Spróbuj za "
+     "chwilę; jeśli to się powtórzy, zgłoś to operatorowi.", "The hardware security module "
+     "(HSM) is unavailable just now. Try again shortly; if it happens again, tell the "
+     "operator."),
+    (DependencyUnavailable, "Usługa, od której to zależy (znacznik czasu, OCSP lub lista CRL), "
+     "chwilowo nie odpowiada. Spróbuj za chwilę.", "A service this depends on (time-stamping, "
+     "OCSP or a CRL) does not answer just now. Try again shortly."),
+    (ConfigurationError, "Usługa jest źle skonfigurowana. Zgłoś to operatorowi.",
+     "The service is misconfigured. Tell the operator."),
+    (BrokenSeal, "Zapisanych danych nie da się odczytać: ich zabezpieczenie zostało naruszone. "
+     "Zgłoś to operatorowi.", "Stored data cannot be read: its protection was broken. Tell "
+     "the operator."),
+)
+_FAILED = ("Operacja nie powiodła się. Spróbuj ponownie; jeśli błąd się powtórzy, zgłoś go "
+           "operatorowi.", "The operation failed. Try again; if it happens again, tell the "
+           "operator.")
+
+
+def _specific(exc: RegCAError) -> str | None:
+    for kind, pattern, pl, en in _SPECIFIC:
+        found = isinstance(exc, kind) and pattern.search(exc.message)
+        if found:
+            return t(pl.format(*found.groups()), en.format(*found.groups()))
+    return None
+
+
+def _kind(exc: RegCAError) -> str:
+    for kind, pl, en in _KINDS:
+        if isinstance(exc, kind):
+            return t(pl, en)
+    return t(*_FAILED)
+
+
 _CHARACTER = re.compile(r"character (U\+[0-9A-F]{4,6})")
 
 
@@ -143,9 +305,12 @@ def explain(exc: RegCAError) -> tuple[str | None, str]:
     if isinstance(exc, AlreadyRevoked):
         return None, t("Ten certyfikat jest już unieważniony.",
                        "This certificate is already revoked.")
-    if isinstance(exc, Unauthorized):
+    if isinstance(exc, BackedOff):
+        return None, t(f"Zbyt wiele nieudanych prób. Spróbuj ponownie za {exc.retry_after} s.",
+                       f"Too many failed attempts. Try again in {exc.retry_after} s.")
+    if isinstance(exc, Unauthorized) and "wrong revocation password" in exc.message:
         return "password", t("Nieprawidłowe hasło do unieważnienia.",
                              "Wrong revocation password.")
-    return None, t("Operacja nie powiodła się. Spróbuj ponownie; jeśli błąd się powtórzy, "
-                   "zgłoś go operatorowi.", "The operation failed. Try again; if it happens "
-                   "again, tell the operator.")
+    if isinstance(exc, OrganizationInactive):
+        return "organization_teryt", _specific(exc) or _kind(exc)
+    return None, _specific(exc) or _kind(exc)

@@ -78,7 +78,7 @@ def enrolments():
                           "This PESEL is not valid: check its 11 digits and check digit."), 400
         page = Page([], 0, 1)
     except RegCAError as exc:  # e.g. a home without the HMAC key cannot search by PESEL
-        error, status, page = exc.message, form_status(exc), Page([], 0, 1)
+        error, status, page = explain(exc)[1], form_status(exc), Page([], 0, 1)
     return render_template("enrolments.html", page=page, q=text, search_error=error,
                            orgs=_org_names()), status
 

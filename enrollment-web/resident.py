@@ -82,11 +82,11 @@ def _serial(text: str) -> str:
 
 
 def _theirs(caller, serial: str):
-    """The resident's own certificate; any other is no page at all, said in the visitor's
-    language (the core's NotFound text is English, for the API and the logs)."""
+    """The resident's own certificate; for any other the core's NotFound goes on to the error
+    page, which says in the visitor's language that they have no such certificate."""
     try:
         return certificates.show(store(), caller, serial)
-    except (NotFound, Forbidden):
+    except Forbidden:
         abort(404)
 
 
