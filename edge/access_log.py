@@ -53,7 +53,14 @@ class LoggableTarget:
 
 
 class AccessLogged:
-    """WSGI middleware: one line per request to ``logger`` once its body has been sent."""
+    """WSGI middleware: one line per request to ``logger``, once the body is complete.
+
+    Most answers here are complete when the app returns (a list of bytes): their line is
+    written then, and the list goes to the server as it is. Wrapping it would make granian
+    step through a Python iterator and call back into Python to close it, taking the GIL twice
+    more per request: a sixth of a time-stamp's CPU. A streamed body is wrapped and counted as
+    it is sent; its line is written when the server closes it.
+    """
 
     def __init__(self, app, logger: logging.Logger):
         self.app, self.log = app, logger
@@ -67,8 +74,11 @@ class AccessLogged:
 
         # Called now, not from a generator: the server reads the status and headers when this
         # returns (granian does not wait for the first chunk).
-        return _Body(self.app(environ, recording),
-                     lambda sent: self._write(environ, status[0], sent))
+        body = self.app(environ, recording)
+        if type(body) is list:
+            self._write(environ, status[0], sum(map(len, body)))
+            return body
+        return _Body(body, lambda sent: self._write(environ, status[0], sent))
 
     def _write(self, environ, status: str, sent: int) -> None:
         target = loggable_target(environ)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from asn1crypto import tsp
 from flask import Flask
 from pyhanko.sign.timestamps import TimeStamper
 
@@ -47,7 +46,7 @@ from signing.web import SigningServices, create_app
 from transparency.app import TransparencyApp
 from tsa.app import TsaApp
 from tsa.authority import TimeStampAuthority
-from tsa.request import TimestampRequest
+from tsa.request import request_for_digest
 
 LOG_REQUESTER = "in-process:transparency"
 
@@ -118,10 +117,7 @@ def log_timestamp(ctx: CaContext, authority: TimeStampAuthority | None = None
     authority = authority or time_stamp_authority(ctx)
 
     def stamp(digest: bytes) -> bytes:
-        imprint = tsp.MessageImprint({"hash_algorithm": {"algorithm": "sha256"},
-                                      "hashed_message": digest})
-        request = TimestampRequest(imprint, "sha256", digest, None, True)
-        return authority.issue(request, LOG_REQUESTER).der
+        return authority.issue(request_for_digest("sha256", digest), LOG_REQUESTER).der
 
     return stamp
 

@@ -9,12 +9,13 @@ import shutil
 import threading
 
 import pytest
-from asn1crypto import tsp
+from asn1crypto import core, tsp
 from conftest import PINNED, make_home
 from tsa_support import make_query, post, reply_text, wsgi_thread
 
 from ca.clock import FixedClock
 from ca.context import CaContext
+from ca.der import sequence
 from ca.errors import ConfigurationError
 from ca.policy import load_tsa_policy
 from ca.store import timestamps as store
@@ -119,6 +120,41 @@ def test_imprint_of_the_wrong_length_is_bad_data_format(sqlite_ctx):
         _, _, body = post(base, req.dump())
     assert _status(body) == ("rejection", {"bad_data_format"})
 
+
+
+def _raw_query(algorithm_parameters: bytes = b"", after_imprint: bytes = b"",
+               trailing: bytes = b"") -> bytes:
+    """A SHA-256 TimeStampReq framed field by field, so that one field can be what no encoder
+    of ours would write."""
+    algorithm = sequence(core.ObjectIdentifier("2.16.840.1.101.3.4.2.1").dump(),
+                         algorithm_parameters)
+    imprint = sequence(algorithm, core.OctetString(b"\x01" * 32).dump())
+    return sequence(core.Integer(1).dump(), imprint, after_imprint) + trailing
+
+
+def test_hash_parameters_other_than_null_are_bad_alg(sqlite_ctx):
+    with wsgi_thread(tsa_app(sqlite_ctx)) as base:
+        _, _, with_null = post(base, _raw_query(core.Null().dump()))
+        _, _, with_string = post(base, _raw_query(core.OctetString(b"x").dump()))
+    assert _status(with_null) == ("granted", set())
+    assert _status(with_string) == ("rejection", {"bad_alg"})
+
+
+def test_bytes_after_the_request_are_bad_data_format(sqlite_ctx):
+    with wsgi_thread(tsa_app(sqlite_ctx)) as base:
+        _, _, body = post(base, _raw_query(trailing=b"\x00\x00"))
+    assert _status(body) == ("rejection", {"bad_data_format"})
+
+
+def test_cert_req_false_sent_explicitly_is_read_as_false(sqlite_ctx):
+    """DER omits a DEFAULT value, but some clients send certReq FALSE; it is not refused."""
+    with wsgi_thread(tsa_app(sqlite_ctx)) as base:
+        _, _, explicit_false = post(base, _raw_query(after_imprint=core.Boolean(False).dump()))
+        _, _, explicit_true = post(base, _raw_query(after_imprint=core.Boolean(True).dump()))
+    token = TimeStampResp.load(explicit_false)["time_stamp_token"]["content"]
+    assert _status(explicit_false) == ("granted", set())
+    assert not token["certificates"]
+    assert TimeStampResp.load(explicit_true)["time_stamp_token"]["content"]["certificates"]
 
 # -- serials and the record (both database back ends) --------------------------------------------
 

@@ -1,13 +1,11 @@
 """Building and signing the time-stamp token (RFC 3161 §2.4.2, RFC 5816, RFC 5652).
 
-Building a token as a tree of asn1crypto values costs about a millisecond here, seven times the
-HSM signature: asn1crypto re-encodes and copies values it built itself whenever a parent is
-encoded. So everything constant about a token (the certificate, the ESSCertIDv2 attribute, the
-algorithm identifiers, the TSA name, the policy) is encoded once per process by asn1crypto,
-and a request only encodes what changes (serial, genTime, nonce, the digest and the
-signature) with asn1crypto's own types. The structures around them are framed with
-asn1crypto's TLV emitter (``ca.der``), field by field in the order RFC 3161 and RFC 5652
-give; the test suite checks that asn1crypto re-encodes every token to the same bytes.
+Everything constant about a token (the certificates, the ESSCertIDv2 attribute, the algorithm
+identifiers, the TSA name, the accuracy) is encoded once per process by asn1crypto; a request
+only adds what changes (serial, genTime, nonce, the imprint, the digest and the signature), and
+the structures around them are encoded by cryptography's DER codec (tsa/structures.py), which
+costs a tenth of building them with asn1crypto. The test suite checks that asn1crypto re-encodes
+every token to the same bytes.
 """
 
 from __future__ import annotations
@@ -17,16 +15,25 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from asn1crypto import algos, cms, core, parser, tsp
+from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from cryptography.hazmat import asn1
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509 import ObjectIdentifier
 
-from ca.der import context, sequence, set_of
 from ca.policy import TsaPolicy
 from tsa.request import TimestampRequest
+from tsa.structures import (
+    Attribute,
+    ContentInfo,
+    EncapsulatedContentInfo,
+    SignedData,
+    SignerInfo,
+    TSTInfo,
+)
 
 __all__ = ["IssuedToken", "TokenSigner"]
 
@@ -42,8 +49,14 @@ class IssuedToken:
     der: bytes  # the TimeStampToken: a ContentInfo holding SignedData
 
 
-def _der(value) -> bytes:
-    return value.dump()
+def _tlv(value) -> asn1.TLV:
+    """An asn1crypto value, encoded once, as the DER codec carries it."""
+    return asn1.decode_der(asn1.TLV, value.dump())
+
+
+_TST_INFO = ObjectIdentifier("1.2.840.113549.1.9.16.1.4")  # id-ct-TSTInfo, RFC 3161 §2.4.2
+_SIGNED_DATA = ObjectIdentifier("1.2.840.113549.1.7.2")  # id-signedData, RFC 5652 §5.1
+_MESSAGE_DIGEST = ObjectIdentifier("1.2.840.113549.1.9.4")  # id-messageDigest, RFC 5652 §11.2
 
 
 class TokenSigner:
@@ -62,35 +75,27 @@ class TokenSigner:
         self._hash_name, self._sign_args = self._signature_scheme(key)
 
         # Step 1: the TSTInfo fields every token shares (RFC 3161 §2.4.2).
-        self._version = _der(tsp.Version("v1"))
-        self._policy = _der(core.ObjectIdentifier(policy.policy_oid))
-        self._accuracy = _der(tsp.Accuracy(_accuracy_fields(policy.accuracy_millis)))
-        self._tsa_name = context(0, _der(asn1_x509.GeneralName(  # tsa [0] EXPLICIT
-            name="directory_name", value=cert.subject)))
+        self._policy = ObjectIdentifier(policy.policy_oid)
+        self._accuracy = _tlv(tsp.Accuracy(_accuracy_fields(policy.accuracy_millis)))
+        self._tsa_name = _tlv(asn1_x509.GeneralName(name="directory_name", value=cert.subject))
 
         # Step 2: the SignedData and SignerInfo fields every token shares (RFC 5652 §5).
         digest_alg = algos.DigestAlgorithm({"algorithm": self._hash_name})
-        self._digest_alg = _der(digest_alg)
-        self._digest_algs = _der(cms.DigestAlgorithms([digest_alg]))
-        self._signature_alg = _der(algos.SignedDigestAlgorithm(self._signature_algorithm(key)))
-        self._sid = _der(cms.SignerIdentifier(name="issuer_and_serial_number", value={
+        self._digest_alg = _tlv(digest_alg)
+        self._digest_algs = _tlv(cms.DigestAlgorithms([digest_alg]))
+        self._signature_alg = _tlv(algos.SignedDigestAlgorithm(self._signature_algorithm(key)))
+        self._sid = _tlv(cms.SignerIdentifier(name="issuer_and_serial_number", value={
             "issuer": cert.issuer, "serial_number": cert.serial_number}))
         # RFC 3161 §2.4.1: with certReq the TSA's certificate MUST be in the certificates
         # field, which "MAY also contain other certificates".
-        certificates = _der(cms.CertificateSet([cms.CertificateChoices(
-            name="certificate", value=asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)))
-            for c in (certificate, *intermediates)]))
-        self._certificates = context(0, parser.parse(certificates)[4])  # [0] IMPLICIT
-        self._signer_version = _der(cms.CMSVersion("v1"))
-        self._signed_data_version = _der(cms.CMSVersion("v3"))  # §5.1: eContentType not data
-        self._tst_info_type = _der(cms.ContentType("tst_info"))
-        self._signed_data_type = _der(cms.ContentType("signed_data"))
-        self._content_type_attr = _der(cms.CMSAttribute({"type": "content_type",
+        self._certificates = asn1.SetOf([
+            asn1.decode_der(asn1.TLV, c.public_bytes(Encoding.DER))
+            for c in (certificate, *intermediates)])
+        self._content_type_attr = _tlv(cms.CMSAttribute({"type": "content_type",
                                                          "values": ["tst_info"]}))
-        self._message_digest_type = _der(cms.CMSAttributeType("message_digest"))
         # RFC 5816 §2.2.1: ESSCertIDv2 over the whole certificate, SHA-256 (the default, so
         # its AlgorithmIdentifier is omitted in DER).
-        self._signing_cert_attr = _der(cms.CMSAttribute({
+        self._signing_cert_attr = _tlv(cms.CMSAttribute({
             "type": "signing_certificate_v2",
             "values": [tsp.SigningCertificateV2({"certs": [tsp.ESSCertIDv2({
                 "cert_hash": hashlib.sha256(cert_der).digest(),
@@ -116,42 +121,41 @@ class TokenSigner:
 
     def sign(self, request: TimestampRequest, serial: int, gen_time: dt.datetime) -> IssuedToken:
         """The TimeStampToken for ``request``: a SignedData over a TSTInfo (RFC 3161 §2.4.2)."""
-        tst_der = sequence(  # TSTInfo; ordering (DEFAULT FALSE) and extensions are absent
-            self._version,
-            self._policy,
-            request.message_imprint.dump(),  # as parsed: echoed byte for byte
-            _der(core.Integer(serial)),
-            _der(core.GeneralizedTime(gen_time)),  # with the fraction, trailing zeros dropped
-            self._accuracy,
-            b"" if request.nonce is None else _der(core.Integer(request.nonce)),
-            self._tsa_name,
-        )
-        # RFC 5652 §5.3/§5.4: sign the DER SET OF signed attributes; messageDigest is the
-        # hash of the eContent (the TSTInfo), contentType must equal eContentType. The three
-        # are in DER order (X.690 §11.6: by encoding; here that is by length).
-        attributes = b"".join((
-            self._content_type_attr,
-            sequence(self._message_digest_type, set_of(_der(core.OctetString(
-                hashlib.new(self._hash_name, tst_der).digest())))),
-            self._signing_cert_attr,
+        tst_der = asn1.encode_der(TSTInfo(
+            version=1,
+            policy=self._policy,
+            message_imprint=request.message_imprint,  # as parsed: echoed byte for byte
+            serial_number=serial,
+            gen_time=asn1.GeneralizedTime(gen_time),  # with the fraction, trailing zeros dropped
+            accuracy=self._accuracy,
+            nonce=request.nonce,
+            tsa=self._tsa_name,
         ))
-        signature = self._key.sign(set_of(attributes), *self._sign_args)
-        signer_info = sequence(
-            self._signer_version,
-            self._sid,
-            self._digest_alg,
-            context(0, attributes),  # signedAttrs [0] IMPLICIT: the same SET, retagged
-            self._signature_alg,
-            _der(core.OctetString(signature)),
-        )
-        signed_data = sequence(
-            self._signed_data_version,
-            self._digest_algs,
-            sequence(self._tst_info_type, context(0, _der(core.OctetString(tst_der)))),
-            self._certificates if request.cert_req else b"",
-            set_of(signer_info),
-        )
-        token = sequence(self._signed_data_type, context(0, signed_data))
+        # RFC 5652 §5.3/§5.4: sign the DER SET OF signed attributes; messageDigest is the
+        # hash of the eContent (the TSTInfo), contentType must equal eContentType.
+        attributes = asn1.SetOf([
+            self._content_type_attr,
+            asn1.decode_der(asn1.TLV, asn1.encode_der(Attribute(
+                type=_MESSAGE_DIGEST,
+                values=asn1.SetOf([hashlib.new(self._hash_name, tst_der).digest()])))),
+            self._signing_cert_attr,
+        ])
+        signature = self._key.sign(asn1.encode_der(attributes), *self._sign_args)
+        token = asn1.encode_der(ContentInfo(content_type=_SIGNED_DATA, content=SignedData(
+            version=3,  # §5.1: eContentType is not id-data
+            digest_algorithms=self._digest_algs,
+            encap_content_info=EncapsulatedContentInfo(e_content_type=_TST_INFO,
+                                                       e_content=tst_der),
+            certificates=self._certificates if request.cert_req else None,
+            signer_infos=asn1.SetOf([SignerInfo(
+                version=1,
+                sid=self._sid,
+                digest_algorithm=self._digest_alg,
+                signed_attrs=attributes,  # [0] IMPLICIT: the same SET, retagged
+                signature_algorithm=self._signature_alg,
+                signature=signature,
+            )]),
+        )))
         return IssuedToken(serial, gen_time, token)
 
 
