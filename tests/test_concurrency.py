@@ -27,7 +27,7 @@ _WORKER = textwrap.dedent("""
     home, csr_file, subject = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     csrs = json.load(open(csr_file))
     issuer = Issuer(CaContext.open(Path(home)))
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         issued = pool.map(lambda c: issuer.issue(IssuanceRequest(
             "resident-signing", c, dict(subject), "load")), csrs)
         print("\\n".join(i.serial for i in issued))
