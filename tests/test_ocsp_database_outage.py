@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import make_home
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
@@ -50,6 +51,17 @@ class _Drill:
         self.crl = http(base + "/crl/issuing.crl")[2]
         assert self.crl
         assert self._statuses() == ("good", "revoked")
+
+    def prompt_crl_served(self) -> bool:
+        """Whether the complete CRL served lists the revoked certificate (the jobs process
+        publishes one within seconds of a revocation); the CRL to compare with is then that one.
+        """
+        body = http(self.base + "/crl/issuing.crl")[2]
+        if x509.load_der_x509_crl(body).get_revoked_certificate_by_serial_number(
+                self.bad.serial_number) is None:
+            return False
+        self.crl = body
+        return True
 
     def mirrored(self) -> bool:
         mirror = node_mirror(self.ctx)
@@ -138,6 +150,7 @@ def test_postgresql_stopped_for_a_minute_ocsp_and_crls_keep_answering(tmp_path):
         try:
             drill = _Drill(served.ctx, served.base, served.certs, tmp_path)
             _wait(drill.mirrored, "the jobs process did not copy the responses to the mirror")
+            _wait(drill.prompt_crl_served, "no complete CRL listing the revocation was served")
             served.ctx.db.dispose()
             pg.stop()
             try:
