@@ -8,10 +8,12 @@ certificate for another key is refused, KeyMismatch).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from flask import Flask
 from pyhanko.sign.timestamps import TimeStamper
+from sqlalchemy.exc import SQLAlchemyError
 
 from ca.context import KEY_PROFILES, CaContext
 from ca.errors import HsmUnavailable, KeyMismatch
@@ -82,8 +84,13 @@ def _issuing_chain(ctx: CaContext) -> list:
 # -- OCSP ---------------------------------------------------------------------------------------
 
 def ocsp_services(ctx: CaContext) -> OcspServices:
-    keys = ResponderKeys(ctx.certificate_of("root-ca"), IssuingCas(ctx.db),
-                         role_key(ctx, "ocsp"), ctx.clock)
+    """Built in each worker, which reads the CA certificates now: a worker that had answered
+    nothing when the database went away still knows which CAs a CertID names, and answers from
+    its mirror like the others."""
+    cas = IssuingCas(ctx.db)
+    with contextlib.suppress(SQLAlchemyError):  # away now: read on the first request instead
+        cas.certificates()
+    keys = ResponderKeys(ctx.certificate_of("root-ca"), cas, role_key(ctx, "ocsp"), ctx.clock)
     return OcspServices(OcspSigner(keys), ResponseStore(ctx.db, node_mirror(ctx)), ctx.clock)
 
 

@@ -5,6 +5,7 @@ database could answer is tryLater, never internalError."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -109,6 +110,27 @@ def _wait(condition, what: str, timeout: float = 60) -> None:
         time.sleep(0.3)
 
 
+@contextlib.contextmanager
+def _database_file_lost(ctx, tmp_path: Path):
+    """The SQLite database and its -wal/-shm files moved away for the block, then put back."""
+    database = Path(make_url(ctx.db.url).database)
+    away = tmp_path / "moved-away"
+    away.mkdir()
+    moved = [p for p in database.parent.glob(database.name + "*")]
+    for path in moved:
+        path.rename(away / path.name)
+    ctx.db.dispose()  # every connection now opens the path, which is gone
+    try:
+        yield
+    finally:
+        ctx.db.dispose()
+        for path in database.parent.glob(database.name + "*"):
+            path.unlink()  # the empty file a connection made meanwhile
+        for path in moved:
+            (away / path.name).rename(path)
+    assert ctx.db.ping()
+
+
 def test_sqlite_file_lost_ocsp_answers_from_the_mirror_and_crls_are_served(tmp_path):
     """In-process, so the file's loss reaches every connection (a served worker would keep
     the moved file open and never notice)."""
@@ -122,23 +144,29 @@ def test_sqlite_file_lost_ocsp_answers_from_the_mirror_and_crls_are_served(tmp_p
         drill = _Drill(ctx, base, certs, tmp_path)
         sync_mirror(ctx.db, node_mirror(ctx), ctx.now())  # what the jobs process does
         assert drill.mirrored()
-        database = Path(make_url(ctx.db.url).database)
-        away = tmp_path / "moved-away"
-        away.mkdir()
-        moved = [p for p in database.parent.glob(database.name + "*")]
-        for path in moved:
-            path.rename(away / path.name)
-        ctx.db.dispose()  # every connection now opens the path, which is gone
-        try:
+        with _database_file_lost(ctx, tmp_path):
             assert drill.hold(5) >= 2
             drill.check_miss_is_try_later()
-        finally:
-            ctx.db.dispose()
-            for path in database.parent.glob(database.name + "*"):
-                path.unlink()  # the empty file a connection made meanwhile
-            for path in moved:
-                (away / path.name).rename(path)
     assert ctx.db.ping()
+    ctx.db.dispose()
+
+
+def test_a_worker_that_answered_nothing_before_the_outage_answers_from_the_mirror(tmp_path):
+    """Under ``regca serve`` the requests before an outage may all have gone to one worker;
+    every other worker must know the CAs too (it reads them when it is built)."""
+    ctx = make_home(tmp_path / "home")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "issuing.pem").write_bytes(ctx.certificate_of("issuing-ca").public_bytes(Encoding.PEM))
+    (certs / "chain.pem").write_bytes(b"".join(c.public_bytes(Encoding.PEM) for c in ctx.chain()))
+    with wsgi_thread(create_app(ctx.settings.home, ctx)) as base:
+        drill = _Drill(ctx, base, certs, tmp_path)
+    sync_mirror(ctx.db, node_mirror(ctx), ctx.now())
+    idle_worker = create_app(ctx.settings.home, ctx)  # has answered nothing yet
+    with _database_file_lost(ctx, tmp_path), wsgi_thread(idle_worker) as base:
+        for cert in (drill.good, drill.bad):
+            status, _, body = post_ocsp(base, _request(cert, drill.issuer))
+            assert status == 200 and body == drill.before[cert.serial_number]
     ctx.db.dispose()
 
 

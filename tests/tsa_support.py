@@ -86,7 +86,10 @@ def server_workers(proc: subprocess.Popen) -> set[int]:
     """The server's worker processes (its children but the revocation-jobs process)."""
     children = set()
     for task in Path(f"/proc/{proc.pid}/task").iterdir():
-        children |= {int(p) for p in (task / "children").read_text().split()}
+        try:
+            children |= {int(p) for p in (task / "children").read_text().split()}
+        except FileNotFoundError:  # a thread that ended since the listing
+            continue
     workers = set()
     for pid in children:
         try:
