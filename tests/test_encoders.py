@@ -16,7 +16,16 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from ca.certbuilder import Authority, CertificateSpec, build, encode_tbs, signature_hash
+from ca.certbuilder import (
+    Authority,
+    CertificateSpec,
+    build,
+    encode_tbs,
+    sign_as_builders_do,
+    signature_algorithm,
+    signature_hash,
+)
+from ca.der import signed
 from ca.ocsp_encoding import CertStatus, ResponseEncoder
 from ca.profiles import load_profiles
 from ca.urls import PublicUrls
@@ -101,6 +110,8 @@ def test_ocsp_response_is_the_builders(key_kind, status):
                 assert ours.certificates == theirs.certificates
                 assert a_ocsp.OCSPResponse.load(der).dump(force=True) == der  # canonical DER
                 _verify(key.public_key(), ours)
+                if isinstance(key, rsa.RSAPrivateKey):  # PKCS#1 v1.5 signs deterministically
+                    assert der == theirs.public_bytes(Encoding.DER)
 
 
 def _verify(public_key, response: ocsp.OCSPResponse) -> None:
@@ -124,3 +135,43 @@ def test_response_names_the_responder_by_key():
         key.public_key()).digest
     assert parsed.certificates[0].public_bytes(Encoding.DER) == responder.public_bytes(
         Encoding.DER)
+
+
+@pytest.mark.parametrize("key_kind", sorted(KEYS))
+def test_certificate_is_the_builders(key_kind):
+    """The Certificate issuance frames around the TBSCertificate the HSM signed: the builder's
+    bytes where the signature is deterministic (RSA PKCS#1 v1.5), and a certificate
+    cryptography loads and verifies for every key."""
+    key = KEYS[key_kind]()
+    issuer = _authority(key)
+    spec = CertificateSpec(load_profiles(ROOT / "policies").get("resident-signing"),
+                           _name("Jan Nowak"), KEYS["ec-p256"]().public_key(),
+                           ("jan.nowak@example.pl",))
+    not_after = NOW + dt.timedelta(days=730)
+    tbs = encode_tbs(spec, issuer, 2**159 - 1, NOW, not_after, URLS, key)
+    signature = sign_as_builders_do(key, tbs)
+    der = signed(tbs, signature_algorithm(key), signature)
+    cert = x509.load_der_x509_certificate(der)
+    assert cert.tbs_certificate_bytes == tbs and cert.signature == signature
+    cert.verify_directly_issued_by(issuer.certificate)
+    if isinstance(key, rsa.RSAPrivateKey):
+        theirs = build(spec, issuer, 2**159 - 1, NOW, not_after, URLS).sign(
+            key, signature_hash(key))
+        assert der == theirs.public_bytes(Encoding.DER)
+
+
+def test_single_response_echoes_a_cert_id_in_ber():
+    """A CertID whose length is not in DER's shortest form (asn1crypto reads such requests)
+    is echoed as the request encoded it."""
+    key = KEYS["ec-p256"]()
+    enc = ResponseEncoder(key, _authority(key).certificate, None)
+    der_id = enc.cert_id("sha1", b"n" * 20, b"k" * 20, 9)
+    ber_id = b"\x30\x81" + der_id[1:]  # the same CertID, its length in the long form
+    single = enc.single(ber_id, CertStatus(9, "good"), NOW, NOW + dt.timedelta(days=4))
+    assert ber_id in single
+    parsed = a_ocsp.SingleResponse.load(single)
+    assert parsed["cert_id"]["serial_number"].native == 9
+    assert parsed["cert_status"].name == "good"
+    # the response to the same CertID in DER, once asn1crypto writes it all in DER
+    assert parsed.dump(force=True) == enc.single(der_id, CertStatus(9, "good"), NOW,
+                                                 NOW + dt.timedelta(days=4))
