@@ -54,9 +54,14 @@ def _tlv(value) -> asn1.TLV:
     return asn1.decode_der(asn1.TLV, value.dump())
 
 
-_TST_INFO = ObjectIdentifier("1.2.840.113549.1.9.16.1.4")  # id-ct-TSTInfo, RFC 3161 §2.4.2
-_SIGNED_DATA = ObjectIdentifier("1.2.840.113549.1.7.2")  # id-signedData, RFC 5652 §5.1
-_MESSAGE_DIGEST = ObjectIdentifier("1.2.840.113549.1.9.4")  # id-messageDigest, RFC 5652 §11.2
+def _oid(value) -> ObjectIdentifier:
+    """An OID by asn1crypto's name for it, as the DER codec carries it."""
+    return ObjectIdentifier(value.dotted)
+
+
+_TST_INFO = _oid(cms.ContentType("tst_info"))  # RFC 3161 §2.4.2
+_SIGNED_DATA = _oid(cms.ContentType("signed_data"))  # RFC 5652 §5.1
+_MESSAGE_DIGEST = _oid(cms.CMSAttributeType("message_digest"))  # RFC 5652 §11.2
 
 
 class TokenSigner:
