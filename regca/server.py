@@ -8,7 +8,6 @@ built in the worker, never in the parent, whichever server forks it.
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import time
@@ -43,10 +42,10 @@ def _worker_app(home: Path):
     return create_app(home)
 
 
-def _granian_worker_app(home: Path):
+def _granian_worker_app(home: Path, access_log: Path):
     """The same app, writing its own access-log lines (granian's format has no environ)."""
-    from edge.access_log import AccessLogged
-    return AccessLogged(_worker_app(home), logging.getLogger("regca.access"))
+    from edge.access_log import AccessLogFile, AccessLogged
+    return AccessLogged(_worker_app(home), AccessLogFile(access_log))
 
 
 def prepare_metrics(home: Path) -> Path:
@@ -110,18 +109,16 @@ def _granian(home: Path, bind: str, workers: int, access_log: Path) -> None:
     import regca.wsgi  # noqa: F401
 
     host, port = _split_bind(bind)
+    access_log.touch()  # each worker appends to it (edge/access_log.py)
     logs = {
         "version": 1, "disable_existing_loggers": False,
         "formatters": {"plain": {"()": "logging.Formatter", "fmt": "%(message)s"}},
         "handlers": {
             "console": {"formatter": "plain", "class": "logging.StreamHandler",
                         "stream": "ext://sys.stderr"},
-            "access": {"formatter": "plain", "class": "logging.FileHandler",
-                       "filename": str(access_log)},
         },
         "loggers": {
             "_granian": {"handlers": ["console"], "level": "WARNING", "propagate": False},
-            "regca.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
         },
     }
     Granian(
@@ -130,7 +127,7 @@ def _granian(home: Path, bind: str, workers: int, access_log: Path) -> None:
         log_level=LogLevels.warning, log_dictconfig=logs, log_access=False,
         respawn_failed_workers=True, respawn_interval=2.0,
         workers_kill_timeout=30,
-    ).serve(target_loader=partial(_granian_worker_app, home), wrap_loader=False)
+    ).serve(target_loader=partial(_granian_worker_app, home, access_log), wrap_loader=False)
     # SIGHUP: each worker is replaced in turn, a new one started before the old one stops.
 
 

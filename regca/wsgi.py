@@ -29,21 +29,33 @@ __all__ = ["Dispatcher", "create_app"]
 
 
 class Dispatcher:
-    """Routes by path prefix; the longest matching prefix wins."""
+    """Routes by path prefix; the longest matching prefix wins.
+
+    The prefixes are grouped by their first path segment, so a request looks at the few that
+    can match (``/ocsp``, ``/tsa``: one) instead of trying every prefix in turn."""
 
     def __init__(self, routes: dict[str, Callable], fallback: Callable | None = None):
-        self.routes = sorted(routes.items(), key=lambda kv: -len(kv[0]))
+        self.routes: dict[str, list[tuple[str, Callable]]] = {}
+        for prefix, app in sorted(routes.items(), key=lambda kv: -len(kv[0])):
+            self.routes.setdefault(_first_segment(prefix), []).append(
+                (prefix.rstrip("/"), app))
         self.fallback = fallback
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "") or "/"
-        for prefix, app in self.routes:
-            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+        for prefix, app in self.routes.get(_first_segment(path), ()):
+            if path.startswith(prefix) and (len(path) == len(prefix)
+                                            or path[len(prefix)] == "/"):
                 return app(environ, start_response)
         if self.fallback is not None:
             return self.fallback(environ, start_response)
         return json_response(start_response, 404,
                              {"error": {"code": "not_found", "message": f"no route for {path}"}})
+
+
+def _first_segment(path: str) -> str:
+    end = path.find("/", 1)
+    return path[1:end] if end > 0 else path[1:]
 
 
 def create_app(home: Path | str, ctx: CaContext | None = None) -> Dispatcher:
