@@ -19,7 +19,10 @@ flat out (``--connections`` connections), then at a constant offered rate: ``--l
 the rate that server achieved flat out in that mode, or ``--rate`` requests/s if given; latency
 is counted from each request's scheduled time. The generator's CPU per response and how late it
 sent (its own limits on a 2-core host) are reported beside each paced run. The peer responder
-uses a file key: it is the comparison, never part of RegCA. Results go to bench/results/ocsp.md.
+uses a file key: it is the comparison, never part of RegCA. Then RegCA alone is driven by wrk
+(bench/wrkload.py), which costs the shared cores less than the Python client, in the cached and
+nonce modes: flat out with the server's CPU per answer, and paced at ``--load`` of that rate
+for open-loop latencies. Results go to bench/results/ocsp.md.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from regca.bootstrap import InitOptions, _prepare_home, initialise  # noqa: E402
 
 sys.path.append(str(ROOT / "bench"))
 import loadgen  # noqa: E402  (bench/loadgen.py)
+import wrkload  # noqa: E402  (bench/wrkload.py)
 from seed import seed  # noqa: E402  (bench/seed.py)
 
 BIN = Path(sys.executable).parent
@@ -121,6 +125,42 @@ def http_requests(ih, serials: list[str], nonce: bool, server: str) -> list[byte
             prefix = "/ocsp/" if server == "regca" else "/"
             path = prefix + urllib.parse.quote(base64.b64encode(der), safe="")
             out.append(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    return out
+
+
+def wrk_requests(ih, serials: list[str], nonce: bool) -> list[tuple[str, str, bytes]]:
+    """The same requests as ``http_requests`` for RegCA, as wrk's script sends them."""
+    if nonce:
+        return [("POST", "/ocsp", request_der(ih, s, True)) for s in serials]
+    return [("GET", "/ocsp/" + urllib.parse.quote(base64.b64encode(request_der(ih, s, False)),
+                                                  safe=""), b"") for s in serials]
+
+
+def wrk_runs(args, key: str, server: str, port: int, pid: int, ih, cached: list[str],
+             tmp: Path) -> list[dict]:
+    """RegCA under wrk, a client far cheaper than bench/loadgen.py (which openssl's responder
+    needs): flat out with the server's CPU per answer, then paced at ``--load`` of that rate
+    over twice the connections, for the latency an RFC 5019 client sees at 80% load."""
+    out = []
+    for mode, reqs in (("cached", wrk_requests(ih, cached[:5000], False)),
+                       ("nonce", wrk_requests(ih, cached[:2000], True))):
+        script = tmp / f"wrk-{mode}.lua"
+        script.write_text(wrkload.rotating_script(reqs))
+        url = f"http://127.0.0.1:{port}/"
+        cpu = wrkload.tree_cpu(pid)
+        flat = wrkload.flat(url, script, args.connections, args.duration)
+        flat["server_cpu_us"] = (wrkload.tree_cpu(pid) - cpu) / max(1, flat["requests"]) * 1e6
+        paced_script = tmp / f"wrk-{mode}-paced.lua"
+        paced_script.write_text(wrkload.rotating_script(reqs) + wrkload.PACED_SCRIPT)
+        paced = wrkload.paced(url, paced_script, args.load * flat["rps"],
+                              2 * args.connections, args.duration)
+        out.append({"key": key, "server": server, "mode": mode, "flat": flat, "paced": paced})
+        print(f"   {server:7} {mode:6} wrk flat {flat['rps']:8.0f}/s p99 {flat['p99']:6.1f} "
+              f"ms, server {flat['server_cpu_us']:.0f} us CPU/resp | at "
+              f"{paced['offered']:.0f}/s: {paced['rps']:6.0f}/s p50 {paced['p50_ms']:6.1f} ms "
+              f"p99 {paced['p99_ms']:6.1f} ms, send lag p99 {paced['lag_p99_ms']:.1f} ms "
+              f"(errors {flat['errors'] + flat['socket_errors']}/"
+              f"{paced['errors'] + paced['non2xx']:.0f})", flush=True)
     return out
 
 
@@ -250,12 +290,15 @@ def run_key(args, key: str, tmp: Path) -> list[dict]:
                       f"{flat['errors']}/{paced['errors']}; generator "
                       f"{flat['client_cpu_us']:.0f}/{paced['client_cpu_us']:.0f} us CPU/resp)",
                       flush=True)
+            if peer == "regca" and args.wrk:
+                WRK.extend(wrk_runs(args, key, server, port, proc.pid, ih, cached, tmp))
         finally:
             stop(proc)
     return results
 
 
 PRESIGNED: list[str] = []
+WRK: list[dict] = []  # RegCA under wrk (wrk_runs)
 LOAD = os.getloadavg()
 
 
@@ -305,6 +348,24 @@ def table(results: list[dict], args) -> str:
               + " | granian / gunicorn |", "|---|---|" + "---:|" * (
                   len(args.servers.split(",")) + 1)]
     lines += [f"| {k} | {m} | {' | '.join(v)} |" for k, m, v in ratios(results, args)]
+    if WRK:
+        lines += ["", "RegCA alone under wrk (bench/wrkload.py; openssl's responder cannot be "
+                  "driven by wrk, bench/loadgen.py says why): the same requests, "
+                  f"{args.connections} keep-alive connections flat out, then "
+                  f"{args.load:.0%} of that rate paced over {2 * args.connections} connections "
+                  "by wrk running ahead of the server (nice -10). Server CPU is the user and "
+                  "system time of the server's processes (/proc) per answer, flat out.", "",
+                  "| key | mode | server | flat resp/s | flat p99 ms | server CPU us/resp "
+                  "| paced offered/s | paced resp/s | paced p50 ms | paced p99 ms "
+                  "| lag p99 ms | wrk CPU us | errors |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in WRK:
+            f, p = r["flat"], r["paced"]
+            lines.append(f"| {r['key']} | {r['mode']} | {r['server']} | {f['rps']:.0f} | "
+                         f"{f['p99']:.1f} | {f['server_cpu_us']:.0f} | {p['offered']:.0f} | "
+                         f"{p['rps']:.0f} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | "
+                         f"{p['lag_p99_ms']:.1f} | {p['client_cpu_us']:.0f} | "
+                         f"{f['errors'] + f['socket_errors'] + p['errors'] + p['non2xx']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -337,6 +398,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--servers", default="granian,gunicorn",
                    help="the HTTP servers RegCA's app runs under, each measured")
+    p.add_argument("--no-wrk", dest="wrk", action="store_false",
+                   help="skip RegCA's runs under wrk (needs wrk: apt-get install wrk)")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "ocsp.md")
     args = p.parse_args()
     results = []

@@ -14,13 +14,8 @@ each server's same set-up: the web stack's own limit. The table goes to bench/re
 The load generator shares the machine's cores with the server.
 
 wrk is closed-loop: its p99 is the latency at full load. After it, the same server is offered a
-constant ``--load`` share (80%) of the median rate wrk achieved, by wrk again with a pacing
-script (``PACED_SCRIPT``; wrk2 is not in Debian): its ``delay()`` hook hands each connection
-the next send time of one fixed schedule, read from the monotonic clock through LuaJIT's FFI,
-over twice as many connections as the server has threads so that a free connection is there
-when a send is due. wrk times a request from its actual send, so a send that went out late
-(every connection still waiting) would hide queueing: the script reports the 99th percentile of
-that lateness beside the latencies; near zero, wrk's percentiles are the open-loop ones. The
+constant ``--load`` share (80%) of the median rate wrk achieved, by wrk with a pacing script
+(bench/wrkload.py), over twice as many connections as the server has threads. The
 generator's CPU per request is reported too (it shares the server's two cores). bench/loadgen.py
 (Python, one process per connection) was tried for this first: on 2 cores it reached only
 about 0.8x wrk's flat-out rate against the same server, so 80% of wrk's rate overloaded it.
@@ -52,6 +47,9 @@ from pkcs11 import Mechanism  # noqa: E402
 from ca.context import CaContext  # noqa: E402
 from regca.bootstrap import InitOptions, initialise  # noqa: E402
 
+sys.path.append(str(ROOT / "bench"))
+import wrkload  # noqa: E402  (bench/wrkload.py)
+
 REGCA = str(Path(sys.executable).with_name("regca"))
 WRK_SCRIPT = """
 local f = io.open(os.getenv("TSA_QUERY"), "rb")
@@ -59,53 +57,6 @@ wrk.method = "POST"
 wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/timestamp-query"
-"""
-# Appended to WRK_SCRIPT: one fixed schedule of sends at ``rate`` per second (wrk -t1), the
-# lateness of each send against it, and the results as one line on stdout.
-PACED_SCRIPT = """
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } regca_timespec;
-int clock_gettime(int clock, regca_timespec *tp);
-]]
-local ts = ffi.new("regca_timespec")
-local function now_ms()
-  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-end
-
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-
-function init(args)
-  interval = 1000 / tonumber(args[1])
-  next_at = nil
-  lateness = {}
-end
-
-function delay()  -- milliseconds until this connection's next send (wrk rounds down)
-  local now = now_ms()
-  next_at = next_at or now
-  local due = next_at
-  next_at = next_at + interval
-  lateness[#lateness + 1] = math.max(0, now - due)
-  return math.max(0, due - now)
-end
-
-function done(summary, latency, requests)
-  local late = {}
-  for _, thread in ipairs(threads) do
-    for _, v in ipairs(thread:get("lateness")) do late[#late + 1] = v end
-  end
-  table.sort(late)
-  local lag99 = #late > 0 and late[math.min(#late, math.floor(#late * 0.99) + 1)] or 0
-  local s = summary.errors
-  io.write(string.format(
-    "PACED rps=%f p50_ms=%f p99_ms=%f lag_p99_ms=%f errors=%d non2xx=%d\\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, lag99, s.connect + s.read + s.write + s.timeout,
-    s.status))
-end
 """
 
 
@@ -148,31 +99,6 @@ def pkcs11_ceiling(home: Path, processes: int, seconds: float) -> float:
     return total / seconds
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds (user and system) used so far by ``pid`` and every process below it: the
-    server's CPU per token, whatever else the host runs (Linux /proc)."""
-    parents, used = {}, {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue  # ended meanwhile
-        fields = text[text.rindex(")") + 2:].split()  # after "pid (comm) "
-        child = int(text.split(" ", 1)[0])
-        parents[child] = int(fields[1])
-        used[child] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += used.get(current, 0.0)
-        todo += [c for c, parent in parents.items() if parent == current]
-    return total
-
-
-def _requests(wrk_output: str) -> int:
-    return int(re.search(r"(\d+) requests in", wrk_output).group(1))
-
-
 def _free_port() -> int:
     import socket
     with socket.socket() as s:
@@ -193,17 +119,6 @@ def _wait_up(base: str, proc: subprocess.Popen) -> None:
     raise SystemExit("the server did not start")
 
 
-def _latency_ms(text: str, label: str) -> float:
-    m = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-    if not m:
-        return float("nan")
-    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-
-
-def _rps(wrk_output: str) -> float:
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", wrk_output).group(1))
-
-
 def bare_wsgi(workers: int, seconds: float, server: str) -> float:
     """Requests/s of an empty WSGI app under ``server`` set up as ``regca serve`` sets it up."""
     port = _free_port()
@@ -219,34 +134,13 @@ def bare_wsgi(workers: int, seconds: float, server: str) -> float:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_up(f"http://127.0.0.1:{port}", proc)
-        return _rps(subprocess.run(["wrk", "-t1", f"-c{workers * 4}", f"-d{int(seconds)}s",
-                                    f"http://127.0.0.1:{port}/"], capture_output=True,
-                                   text=True, check=True).stdout)
+        out = subprocess.run(["wrk", "-t1", f"-c{workers * 4}", f"-d{int(seconds)}s",
+                              f"http://127.0.0.1:{port}/"], capture_output=True, text=True,
+                             check=True).stdout
+        return wrkload.rps(out)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def _paced(base: str, env: dict, work: Path, rate: float, connections: int,
-           seconds: float) -> dict:
-    """POST /tsa at a constant ``rate``: achieved rate, p50/p99 and the generator's figures."""
-    script = work / "tsa-paced.lua"
-    script.write_text(WRK_SCRIPT + PACED_SCRIPT)
-    cpu_before = os.times()
-    # Ahead of the server where the system allows (root): sends leave on their schedule
-    # instead of waiting for a core the server holds (bench/loadgen.py does the same).
-    ahead = ["nice", "-n", "-10"] if os.geteuid() == 0 else []
-    out = subprocess.run([*ahead, "wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "-s",
-                          str(script), base + "/tsa", "--", f"{rate:.1f}"], env=env,
-                         capture_output=True, text=True, check=True).stdout
-    cpu_after = os.times()
-    fields = dict(kv.split("=") for kv in re.search(r"^PACED (.*)$", out, re.M).group(1).split())
-    figures = {k: float(v) for k, v in fields.items()}
-    cpu = (cpu_after.children_user + cpu_after.children_system
-           - cpu_before.children_user - cpu_before.children_system)
-    figures["offered"] = rate
-    figures["client_cpu_us"] = cpu / max(1.0, figures["rps"] * int(seconds)) * 1e6
-    return figures
 
 
 def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds: int,
@@ -279,16 +173,20 @@ def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds:
         connections = workers * 4  # regca serve runs 4 threads per worker
         subprocess.run(["wrk", "-t1", f"-c{connections}", "-d2s", "-s", str(script),
                         base + "/tsa"], env=env, capture_output=True)  # warm-up
-        cpu_before = _tree_cpu(proc.pid)
+        cpu_before = wrkload.tree_cpu(proc.pid)
         runs = sorted((subprocess.run(
             ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s",
              str(script), base + "/tsa"], env=env, capture_output=True, text=True,
-            check=True).stdout for _ in range(rounds)), key=_rps)
-        cpu_us = (_tree_cpu(proc.pid) - cpu_before) / sum(map(_requests, runs)) * 1e6
+            check=True).stdout for _ in range(rounds)), key=wrkload.rps)
+        cpu_us = ((wrkload.tree_cpu(proc.pid) - cpu_before)
+                  / sum(map(wrkload.completed, runs)) * 1e6)
         out = runs[len(runs) // 2]  # the median round: this machine's speed drifts
-        cpu_before = _tree_cpu(proc.pid)
-        paced = _paced(base, env, work, load * _rps(out), connections * 2, seconds)
-        paced["server_cpu_us"] = ((_tree_cpu(proc.pid) - cpu_before)
+        cpu_before = wrkload.tree_cpu(proc.pid)
+        script_paced = work / "tsa-paced.lua"
+        script_paced.write_text(WRK_SCRIPT + wrkload.PACED_SCRIPT)
+        paced = wrkload.paced(base + "/tsa", script_paced, load * wrkload.rps(out),
+                              connections * 2, seconds, env)
+        paced["server_cpu_us"] = ((wrkload.tree_cpu(proc.pid) - cpu_before)
                                   / max(1.0, paced["rps"] * int(seconds)) * 1e6)
         # The same server answering its cheapest route: what the web stack alone allows here.
         stack = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s",
@@ -298,8 +196,8 @@ def serve_and_load(home: Path, workers: int, seconds: float, work: Path, rounds:
         proc.terminate()
         proc.wait(timeout=60)
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": _rps(out), "stack_rps": _rps(stack), "p50": _latency_ms(out, "50%"),
-            "p99": _latency_ms(out, "99%"),
+    return {"rps": wrkload.rps(out), "stack_rps": wrkload.rps(stack),
+            "p50": wrkload.latency_ms(out, "50%"), "p99": wrkload.latency_ms(out, "99%"),
             "errors": int(errors.group(1)) if errors else 0, "connections": connections,
             "paced": paced, "cpu_us": cpu_us}
 
@@ -363,7 +261,7 @@ def main() -> None:
         f"with the same TSA key from {args.workers} processes, server stopped, measured before "
         "and after the load and averaged. Paced: wrk offering "
         f"{args.load:.0%} of that rate on one fixed schedule over twice the connections "
-        "(bench/tsa.py PACED_SCRIPT); send lag is how late a send left against its schedule "
+        "(bench/wrkload.py PACED_SCRIPT); send lag is how late a send left against its schedule "
         "(99th percentile; near zero, the latencies are open-loop ones), wrk CPU its own cost "
         "per request on the shared cores. Server CPU: user and system time of the server's "
         "processes (/proc) over the load rounds, per token answered.",
