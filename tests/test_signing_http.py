@@ -31,14 +31,9 @@ def live(tmp_path_factory):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     ctx = make_home(tmp_path_factory.mktemp("live") / "home", public_url=base)
-    prefixes = {p for p, _ in create_app(ctx.settings.home, ctx).routes}
-    if "/tsa" not in prefixes:
-        # The TSA service comes from another branch; until then the TSA key stamps in-process.
-        with open(ctx.settings.config_file, "a") as f:
-            f.write('\n[signing]\ntimestamper = "in-process"\n')
     key = create_api_key(ctx, "eod", ["sign", "sign-digest", "verify"], None)
     with wsgi_thread(create_app(ctx.settings.home, ctx), port):
-        yield {"ctx": ctx, "base": base, "key": key, "prefixes": prefixes}
+        yield {"ctx": ctx, "base": base, "key": key}
     ctx.db.dispose()
 
 
@@ -89,25 +84,8 @@ def test_openapi_is_served_by_the_composed_app(live):
     assert json.loads(done.stdout)["paths"]["/api/v1/verify"]["post"]
 
 
-def _needs_revocation_routes(live):
-    missing = {"/ocsp", "/crl"} - live["prefixes"]
-    if missing:
-        pytest.skip(f"needs the OCSP/CRL routes ({', '.join(sorted(missing))} not mounted on "
-                    "this branch)")
-
-
-def test_b_lt_without_revocation_routes_is_a_clear_503(live):
-    if {"/ocsp", "/crl"} <= live["prefixes"]:
-        pytest.skip("revocation routes are mounted: B-LT works (see the test below)")
-    status, body = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
-                        f"{live['base']}/api/v1/sign/pdf?level=B-LT", data=sample_pdf())
-    assert status == 503
-    assert json.loads(body)["error"]["code"] == "dependency_unavailable"
-
-
 @pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
 def test_long_term_pdf_validates_with_the_network_cut(live, level, tmp_path):
-    _needs_revocation_routes(live)
     status, signed = curl(live, "-H", "Content-Type: application/pdf", "--data-binary", "@-",
                           f"{live['base']}/api/v1/sign/pdf?level={level}", data=sample_pdf())
     assert status == 200
@@ -137,7 +115,6 @@ def test_revoked_seal_is_reported_per_the_proof_of_signing_time(live):
     """Runs last in this module: it revokes the home's seal. EN 319 102-1 §5.6.2.4: without proof
     that the signature existed before the revocation the result is REVOKED_NO_POE; a signature
     time-stamp, or a document time-stamp over it, from before the revocation is that proof."""
-    _needs_revocation_routes(live)
     from ca.revocation import RevocationRequest, Revoker
     signed = {}
     for level in ("B-B", "B-T", "B-LTA"):
